@@ -1,0 +1,461 @@
+"""Record shapes shared by the backend (writer) and the console (parser).
+
+One writer and one parser per shape, matching SGLang diffusion's own output so the console can read a
+real ``sglang generate`` / ``sglang serve`` as well as our backend. Standard library only: no torch,
+no textual, no rich.
+
+Shapes:
+    * ordinary log lines ``[MM-DD HH:MM:SS] message`` (:func:`format_log_line`, :func:`split_log_prefix`);
+    * stage lines ``[Stage] started...`` / ``finished in S seconds`` / ``Error during execution ...``;
+    * the tqdm denoising progress bar (:func:`progress_message`, :class:`ProgressRecord`);
+    * ``performance.log`` JSON lines (:class:`PerfRecord`) and the ``--perf-dump-path`` report
+      (:class:`PerfDumpReport`);
+    * a few notable SGLang lines (:class:`ProfilerTracesSaved`, :class:`MetricsDumped`, :class:`Uploaded`,
+      :class:`OutputSaved`, :class:`CudaError`), all recognised by :func:`parse_line`;
+    * kernel API crash-debug blocks (:func:`kernel_call_begin_lines`, :func:`kernel_call_end_lines`,
+      :class:`KernelApiLogParser`) and their dump folders (:func:`dump_dir_name`, :class:`DumpMetadata`,
+      :func:`scan_dump_root`); the kernel-block part lives in the second half of this module.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import subprocess
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Union
+
+# --------------------------------------------------------------------------------------------------
+# Log lines
+# --------------------------------------------------------------------------------------------------
+
+LOG_DATE_FORMAT = "%m-%d %H:%M:%S"
+"""``datefmt`` of SGLang diffusion's root logger (format ``[%(asctime)s] %(message)s``)."""
+
+_ANSI_RE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+_DIFFUSION_PREFIX_RE = re.compile(r"^\[(\d{2}-\d{2} \d{2}:\d{2}:\d{2})\] ")
+_UVICORN_PREFIX_RE = re.compile(r"^\[(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})\] ([A-Z]+):\s+")
+
+
+def strip_ansi(s: str) -> str:
+    """Remove ANSI escape sequences (SGLang colours whole lines and paths/durations inside them)."""
+    return _ANSI_RE.sub("", s)
+
+
+def format_log_line(message: str, when: datetime | None = None) -> str:
+    """Render ``[MM-DD HH:MM:SS] message``, the shape of SGLang diffusion's log lines."""
+    return f"[{(when or datetime.now()).strftime(LOG_DATE_FORMAT)}] {message}"
+
+
+def split_log_prefix(line: str) -> tuple[str | None, str | None, str]:
+    """Split an (ANSI-free) line into ``(stamp, level, message)``.
+
+    Recognises the diffusion prefix ``[MM-DD HH:MM:SS] `` (level ``None``) and the uvicorn prefix
+    ``[YYYY-MM-DD HH:MM:SS] LEVEL:<pad>``; a line with neither comes back as ``(None, None, line)``.
+    """
+    m = _DIFFUSION_PREFIX_RE.match(line)
+    if m:
+        return m.group(1), None, line[m.end():]
+    m = _UVICORN_PREFIX_RE.match(line)
+    if m:
+        return m.group(1), m.group(2), line[m.end():]
+    return None, None, line
+
+
+# --------------------------------------------------------------------------------------------------
+# Stage lines (StageProfiler)
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StageStarted:
+    stage: str
+    free_gb: float | None = None
+    """Free device memory; only newer SGLang revisions at DEBUG level print it."""
+
+
+@dataclass(frozen=True)
+class StageFinished:
+    stage: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class StageError:
+    stage: str
+    ms: float
+    error: str
+
+
+def stage_started_message(stage: str) -> str:
+    return f"[{stage}] started..."
+
+
+def stage_finished_message(stage: str, seconds: float) -> str:
+    return f"[{stage}] finished in {seconds:.4f} seconds"
+
+
+def stage_error_message(stage: str, ms: float, exc_text: str) -> str:
+    return f"[{stage}] Error during execution after {ms:.4f} ms: {exc_text}"
+
+
+# --------------------------------------------------------------------------------------------------
+# Progress (tqdm)
+# --------------------------------------------------------------------------------------------------
+
+_BAR_WIDTH = 10
+_BAR_CHARS = " ▏▎▍▌▋▊▉█"
+_PROGRESS_RE = re.compile(
+    r"(?:(?P<desc>[^|\r\n]*?): *)?(?P<pct>\d{1,3})%\|(?P<bar>[^|]*)\| *(?P<n>\d+)/(?P<total>\d+)"
+    r" \[(?P<elapsed>[\d:]+)<(?P<remaining>[\d:]+|\?)"
+    r"(?:, *(?P<rate>[\d.]+|\?)(?P<unit>it/s|s/it))?"
+)
+
+
+@dataclass(frozen=True)
+class ProgressRecord:
+    """One tqdm progress update (ours, one line per step, or a real tqdm fragment split on ``\\r``)."""
+
+    step: int
+    total: int
+    percent: int
+    elapsed_s: float
+    remaining_s: float | None
+    rate_its: float | None
+    """Iterations per second (tqdm's ``s/it`` form is inverted); ``None`` before the first step."""
+    desc: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> ProgressRecord | None:
+        m = _PROGRESS_RE.search(text)
+        if not m:
+            return None
+        rate: float | None = None
+        if m.group("rate") and m.group("rate") != "?":
+            rate = float(m.group("rate"))
+            if m.group("unit") == "s/it":
+                rate = 1.0 / rate if rate else None
+        rem = m.group("remaining")
+        return cls(
+            step=int(m.group("n")),
+            total=int(m.group("total")),
+            percent=int(m.group("pct")),
+            elapsed_s=_parse_interval(m.group("elapsed")),
+            remaining_s=None if rem == "?" else _parse_interval(rem),
+            rate_its=rate,
+            desc=(m.group("desc") or "").strip(),
+        )
+
+
+def _format_interval(seconds: float) -> str:
+    mins, s = divmod(int(seconds), 60)
+    h, m = divmod(mins, 60)
+    return f"{h:d}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+def _parse_interval(text: str) -> float:
+    total = 0
+    for part in text.split(":"):
+        total = total * 60 + int(part)
+    return float(total)
+
+
+def progress_message(step: int, total: int, elapsed_s: float) -> str:
+    """A tqdm-shaped progress line, e.g. `` 50%|█████     | 4/8 [00:01<00:01,  3.20it/s]``.
+
+    Same bar (10 cells, eighth blocks), intervals and rate formats as tqdm's default without a tty.
+    """
+    frac = step / total if total else 0.0
+    full, part = divmod(int(frac * _BAR_WIDTH * (len(_BAR_CHARS) - 1)), len(_BAR_CHARS) - 1)
+    bar = "█" * full
+    if full < _BAR_WIDTH:
+        bar += _BAR_CHARS[part] + " " * (_BAR_WIDTH - full - 1)
+    rate = step / elapsed_s if step and elapsed_s > 0 else None
+    if rate is None:
+        remaining, rate_txt = "?", "?it/s"
+    else:
+        remaining = _format_interval((total - step) / rate)
+        rate_txt = f"{rate:5.2f}it/s" if rate >= 1 else f"{1 / rate:5.2f}s/it"
+    return f"{frac * 100:3.0f}%|{bar}| {step}/{total} [{_format_interval(elapsed_s)}<{remaining}, {rate_txt}]"
+
+
+# --------------------------------------------------------------------------------------------------
+# performance.log and the --perf-dump-path report
+# --------------------------------------------------------------------------------------------------
+
+PERF_LOG_FILE = "performance.log"
+PERF_RECORD_TAG = "pipeline_stage_metrics"
+
+
+@dataclass(frozen=True)
+class StageTiming:
+    name: str
+    execution_time_ms: float
+
+
+@dataclass(frozen=True)
+class PerfRecord:
+    """One ``performance.log`` line; keys in SGLang's order, optional keys omitted when ``None``."""
+
+    request_id: str
+    timestamp: str
+    commit_hash: str
+    tag: str
+    stages: tuple[StageTiming, ...]
+    steps: tuple[float, ...]
+    total_duration_ms: float
+    memory_snapshots: dict[str, Any] | None = None
+    cache_stats: dict[str, Any] | None = None
+
+    def to_json_line(self) -> str:
+        data: dict[str, Any] = {
+            "request_id": self.request_id,
+            "timestamp": self.timestamp,
+            "commit_hash": self.commit_hash,
+            "tag": self.tag,
+            "stages": [{"name": s.name, "execution_time_ms": s.execution_time_ms} for s in self.stages],
+            "steps": list(self.steps),
+            "total_duration_ms": self.total_duration_ms,
+        }
+        if self.memory_snapshots is not None:
+            data["memory_snapshots"] = self.memory_snapshots
+        if self.cache_stats is not None:
+            data["cache_stats"] = self.cache_stats
+        return json.dumps(data)
+
+    @classmethod
+    def from_json_line(cls, line: str) -> PerfRecord:
+        """Parse one line; raises ``ValueError`` (``json.JSONDecodeError`` included) on a bad record."""
+        data = json.loads(line)
+        if not isinstance(data, dict) or "stages" not in data or "request_id" not in data:
+            raise ValueError("not a performance record")
+        return cls(
+            request_id=str(data["request_id"]),
+            timestamp=str(data.get("timestamp", "")),
+            commit_hash=str(data.get("commit_hash", "N/A")),
+            tag=str(data.get("tag", PERF_RECORD_TAG)),
+            stages=tuple(StageTiming(str(s["name"]), float(s["execution_time_ms"])) for s in data["stages"]),
+            steps=tuple(float(x) for x in data.get("steps", [])),
+            total_duration_ms=float(data.get("total_duration_ms", 0.0)),
+            memory_snapshots=data.get("memory_snapshots"),
+            cache_stats=data.get("cache_stats"),
+        )
+
+
+def utc_timestamp(when: datetime | None = None) -> str:
+    """ISO-8601 UTC with offset, as in ``performance.log`` (``2026-05-01T12:34:56.789012+00:00``)."""
+    return (when or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat()
+
+
+def perf_log_dir(environ: Mapping[str, str] | None = None, fallback: str = "") -> str:
+    """Directory of ``performance.log`` following ``SGLANG_PERF_LOG_DIR``.
+
+    Non-empty: its absolute path. Set but empty: ``""``, meaning disabled (SGLang's own write then fails
+    with a warning on every request; :func:`append_perf_record` skips it). Unset: ``fallback`` made
+    absolute; SGLang uses ``<package>/../../.cache/logs``, our backend passes ``<cache root>/logs``.
+    """
+    env = os.environ if environ is None else environ
+    value = env.get("SGLANG_PERF_LOG_DIR")
+    if value is None:
+        return os.path.abspath(fallback) if fallback else ""
+    return os.path.abspath(value) if value else ""
+
+
+def append_perf_record(directory: str, record: PerfRecord) -> Path | None:
+    """Append ``record`` to ``<directory>/performance.log`` (created with parents).
+
+    Returns the file path, or ``None`` when ``directory`` is ``""`` (logging disabled).
+    """
+    if not directory:
+        return None
+    path = Path(directory) / PERF_LOG_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(record.to_json_line() + "\n")
+    return path
+
+
+def commit_hash(environ: Mapping[str, str] | None = None, cwd: str | None = None) -> str:
+    """``SGLANG_GIT_COMMIT`` if non-empty, else ``git rev-parse HEAD`` in ``cwd``, else ``"N/A"``."""
+    env = os.environ if environ is None else environ
+    value = env.get("SGLANG_GIT_COMMIT")
+    if value:
+        return value
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "N/A"
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "N/A"
+
+
+@dataclass(frozen=True)
+class PerfDumpReport:
+    """The ``--perf-dump-path`` JSON file. ``steps`` are *stages* ``{"name", "duration_ms"}``."""
+
+    timestamp: str
+    request_id: str
+    commit_hash: str
+    tag: str
+    total_duration_ms: float
+    steps: tuple[StageTiming, ...]
+    denoise_steps_ms: tuple[float, ...]
+    meta: dict[str, Any] = field(default_factory=dict)
+    memory_checkpoints: dict[str, Any] | None = None
+
+    def to_json(self) -> str:
+        data: dict[str, Any] = {
+            "timestamp": self.timestamp,
+            "request_id": self.request_id,
+            "commit_hash": self.commit_hash,
+            "tag": self.tag,
+            "total_duration_ms": self.total_duration_ms,
+            "steps": [{"name": s.name, "duration_ms": s.execution_time_ms} for s in self.steps],
+            "denoise_steps_ms": [{"step": i, "duration_ms": d} for i, d in enumerate(self.denoise_steps_ms)],
+        }
+        if self.memory_checkpoints is not None:
+            data["memory_checkpoints"] = self.memory_checkpoints
+        data["meta"] = self.meta
+        return json.dumps(data, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> PerfDumpReport:
+        data = json.loads(text)
+        denoise = sorted(data.get("denoise_steps_ms", []), key=lambda d: int(d.get("step", 0)))
+        return cls(
+            timestamp=str(data.get("timestamp", "")),
+            request_id=str(data.get("request_id", "")),
+            commit_hash=str(data.get("commit_hash", "N/A")),
+            tag=str(data.get("tag", "")),
+            total_duration_ms=float(data.get("total_duration_ms", 0.0)),
+            steps=tuple(StageTiming(str(s["name"]), float(s["duration_ms"])) for s in data.get("steps", [])),
+            denoise_steps_ms=tuple(float(d["duration_ms"]) for d in denoise),
+            meta=dict(data.get("meta") or {}),
+            memory_checkpoints=data.get("memory_checkpoints"),
+        )
+
+
+def metrics_dumped_message(path: str | os.PathLike[str]) -> str:
+    return f"Metrics dumped to: {os.path.abspath(path)}"
+
+
+def write_perf_dump(path: str | os.PathLike[str], report: PerfDumpReport) -> str:
+    """Write the report (parents created); returns the log message ``Metrics dumped to: <abs path>``."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(report.to_json(), encoding="utf-8")
+    return metrics_dumped_message(target)
+
+
+# --------------------------------------------------------------------------------------------------
+# Other notable lines
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProfilerTracesSaved:
+    path: str
+
+
+@dataclass(frozen=True)
+class MetricsDumped:
+    path: str
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    path: str
+    url: str
+    """The URL, or ``"presigned URL"`` for the newer presigned-upload message."""
+
+
+@dataclass(frozen=True)
+class OutputSaved:
+    path: str
+
+
+@dataclass(frozen=True)
+class CudaError:
+    message: str
+    kind: str
+    """``device_assert``, ``oom``, ``cuda`` (other CUDA/accelerator errors) or ``runtime``."""
+
+
+def output_saved_message(path: str | os.PathLike[str]) -> str:
+    return f"Saved output to: {path}"
+
+
+Record = Union[
+    StageStarted, StageFinished, StageError, ProgressRecord, PerfRecord, ProfilerTracesSaved,
+    MetricsDumped, Uploaded, OutputSaved, CudaError,
+]
+
+_STAGE_STARTED_RE = re.compile(r"^\[(\w+)\] started\.\.\.(?: \((\d+(?:\.\d+)?) GB left\))?\s*$")
+_STAGE_FINISHED_RE = re.compile(r"^\[(\w+)\] finished in (\d+(?:\.\d+)?) seconds\s*$")
+_STAGE_ERROR_RE = re.compile(r"^\[(\w+)\] Error during execution after (\d+(?:\.\d+)?) ms: (.*)$")
+_TRACES_RE = re.compile(r"^Saved profiler traces to: (.+?)\s*$")
+_METRICS_RE = re.compile(r"^(?:\[Performance\] )?Metrics dumped to: (.+?)\s*$")
+_UPLOADED_RE = re.compile(r"^Uploaded (.+?) to (presigned URL|\S+)\s*$")
+_OUTPUT_RE = re.compile(r"^Saved (?:output|outputs|image|images|video|videos)(?: to)?:? (.+?)\s*$")
+_CUDA_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("device_assert", re.compile(r"device-side assert triggered|Assertion `.*` failed")),
+    ("oom", re.compile(r"(?:CUDA|HIP|XPU)? ?out of memory|OutOfMemoryError")),
+    ("cuda", re.compile(r"CUDA error|CUBLAS_STATUS_|CUDNN_STATUS_|AcceleratorError|NCCL error|"
+                        r"illegal memory access|unspecified launch failure")),
+    ("runtime", re.compile(r"^(?:\w+\.)*RuntimeError: ")),
+)
+
+
+def parse_line(line: str) -> Record | None:
+    """Recognise one console line (ANSI and a log prefix allowed) as a record, or return ``None``.
+
+    A line holding ``\\r``-separated tqdm fragments is judged by its last non-empty fragment.
+    Kernel API blocks are multi-line: feed those to :class:`KernelApiLogParser` instead.
+    """
+    text = strip_ansi(line).rstrip("\r\n")
+    if "\r" in text:
+        parts = [p for p in text.split("\r") if p.strip()]
+        text = parts[-1] if parts else ""
+    _, _, msg = split_log_prefix(text)
+    stripped = msg.strip()
+    if not stripped:
+        return None
+    if stripped.startswith("{"):
+        try:
+            record = PerfRecord.from_json_line(stripped)
+        except (ValueError, KeyError, TypeError):
+            record = None
+        if record is not None:
+            return record
+    m = _STAGE_STARTED_RE.match(msg)
+    if m:
+        return StageStarted(m.group(1), float(m.group(2)) if m.group(2) else None)
+    m = _STAGE_FINISHED_RE.match(msg)
+    if m:
+        return StageFinished(m.group(1), float(m.group(2)))
+    m = _STAGE_ERROR_RE.match(msg)
+    if m:
+        return StageError(m.group(1), float(m.group(2)), m.group(3))
+    if "%|" in msg:
+        progress = ProgressRecord.parse(msg)
+        if progress is not None:
+            return progress
+    for regex, make in (
+        (_TRACES_RE, lambda m: ProfilerTracesSaved(m.group(1))),
+        (_METRICS_RE, lambda m: MetricsDumped(m.group(1))),
+        (_UPLOADED_RE, lambda m: Uploaded(m.group(1), m.group(2))),
+        (_OUTPUT_RE, lambda m: OutputSaved(m.group(1))),
+    ):
+        m = regex.match(stripped)
+        if m:
+            return make(m)  # type: ignore[no-any-return]
+    for kind, regex in _CUDA_RULES:
+        if regex.search(stripped):
+            return CudaError(stripped, kind)
+    return None

@@ -1,0 +1,63 @@
+"""``sgl-console``: the Textual console, plus headless subcommands for scripts and CI.
+
+Why one entry point: operators get the TUI with no arguments, while ``env``, ``run``,
+``logs`` and ``crash-report`` work with no TTY.  Each subcommand lives in its own
+``cli_*`` module that registers its parser here; nothing heavy is imported before a
+subcommand is chosen, so ``sgl-console --help`` and the TUI start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tui.app import ConsoleApp
+
+
+def make_app(session: str | None = None, command: Sequence[str] | None = None, **options: object) -> ConsoleApp:
+    """Build the console app; the one factory shared by ``main`` and the tests.
+
+    Args:
+        session: name of the session to open (``default`` when None).
+        command: the backend command line to launch (our ``sgl-backend`` when None).
+        options: passed through to :class:`tui.app.ConsoleApp`.
+    """
+    from tui.app import ConsoleApp
+
+    return ConsoleApp(session_name=session, command=list(command) if command else None, **options)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sgl-console",
+        description="Control console for diffusion generation runtimes. With no subcommand, opens the TUI.",
+    )
+    parser.add_argument("--session", "-s", help="session to open (default: 'default')")
+    parser.add_argument("--command", help="backend command line to launch instead of our sgl-backend")
+    sub = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
+    from tui import cli_env, cli_run
+
+    cli_env.register(sub)
+    cli_run.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``sgl-console``; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is not None:
+        return int(handler(args) or 0)
+    import shlex
+
+    app = make_app(session=args.session, command=shlex.split(args.command) if args.command else None)
+    app.run()
+    return int(app.return_code or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
