@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# One entry point for the README's two commands:
+#   ./run.sh console [ARGS...]   set up .venv if needed, then open the console (sgl-console ARGS)
+#   ./run.sh test [PYTEST ARGS]  set up .venv if needed, then run the whole test suite
+# Also: ./run.sh setup (only the venv), ./run.sh bench (every benchmark in bench/).
+#
+# torch: by default the CPU wheel torch==2.13.0 is installed (small; no multi-GB CUDA
+# download).  On a GPU host set SGL_TORCH to the requirement you want (for example
+# SGL_TORCH="torch==2.13.0" with pip's --index-url pointed at the PyTorch CUDA wheel
+# index for your CUDA version through PIP_INDEX_URL), or SGL_TORCH=keep to leave the
+# torch already in .venv alone.  See README.md, "GPU hosts".
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PY=${PYTHON:-python3}
+VENV=.venv
+TORCH_SPEC=${SGL_TORCH:-torch==2.13.0}
+
+setup() {
+    local stamp="$VENV/.sgl-setup-stamp"
+    local want
+    want="$(cat pyproject.toml | sha256sum | cut -c1-16) $TORCH_SPEC"
+    if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -x "$VENV/bin/sgl-console" ]]; then
+        return 0
+    fi
+    if [[ ! -x "$VENV/bin/python" ]]; then
+        echo "setup: creating $VENV" >&2
+        "$PY" -m venv "$VENV"
+    fi
+    echo "setup: installing the project and its test tools into $VENV (first time: about 3 minutes)" >&2
+    "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+    if [[ "$TORCH_SPEC" == "keep" ]]; then
+        "$VENV/bin/python" -m pip install -q -e ".[test]"
+    else
+        "$VENV/bin/python" -m pip install -q "$TORCH_SPEC" -e ".[test]"
+    fi
+    echo "$want" > "$stamp"
+}
+
+cmd=${1:-console}
+shift || true
+case "$cmd" in
+    setup) setup ;;
+    console) setup; exec "$VENV/bin/sgl-console" "$@" ;;
+    test) setup; exec "$VENV/bin/python" -m pytest -q "$@" ;;
+    bench) setup; exec "$VENV/bin/python" bench/run_all.py "$@" ;;
+    *) echo "usage: ./run.sh {console|test|setup|bench} [ARGS...]" >&2; exit 2 ;;
+esac
