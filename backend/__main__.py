@@ -1,18 +1,87 @@
-"""``sgl-backend``: the bundled generation backend (generate | serve)."""
+"""``sgl-backend``: the bundled generation backend (generate | serve).
+
+Everything before the model loads stays torch-free (settings, logging, usage errors, the worker
+parent), so bad input fails in well under a second and ``fork`` workers start from a process that
+has no torch thread pools to inherit.
+"""
 
 from __future__ import annotations
 
-import argparse
+import signal
 import sys
+import time
+from argparse import Namespace
 from collections.abc import Sequence
+
+from backend import cli, envs
+from backend.envs import EnvError, load_settings
+from backend.exit_codes import BackendError, ExitCode
+from backend.logging_setup import configure, effective_level, flush_all, get_logger
+from backend.request import CancelToken, GenerationRequest
+
+log = get_logger()
+
+
+def request_from_args(args: Namespace) -> GenerationRequest:
+    return GenerationRequest(
+        prompt=args.prompt, negative_prompt=args.negative_prompt, num_inference_steps=args.num_inference_steps,
+        height=args.height, width=args.width, seed=args.seed, batch_size=args.batch_size,
+        guidance_scale=args.guidance_scale, output_path=args.output_path, output_file_name=args.output_file_name,
+        perf_dump_path=args.perf_dump_path, total_batch=args.batch_size,
+    )  # fmt: skip
+
+
+def install_stop_handlers(on_stop: CancelToken) -> None:
+    """SIGTERM/SIGINT only set an event; the denoising loop abandons at the next step boundary."""
+
+    def handler(signum: int, frame: object) -> None:
+        on_stop.cancel()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def generate_main(args: Namespace, settings: envs.Settings) -> int:
+    if args.num_workers > 1:
+        from backend.workers import run_workers
+
+        return run_workers(args, settings)
+    from backend.runtime import Runtime
+
+    cancel = CancelToken()
+    install_stop_handlers(cancel)
+    start = time.perf_counter()
+    runtime = Runtime(settings, args)
+    runtime.start()
+    result = runtime.generate(request_from_args(args), cancel)
+    if result.paths:
+        log.info("Generated %d output(s) in %.2f seconds", len(result.paths), time.perf_counter() - start)
+    return result.exit_code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sgl-backend", description="Bundled diffusion generation backend.")
-    parser.add_subparsers(dest="command", metavar="{generate,serve}")
-    parser.parse_args(argv)
-    parser.print_help()
-    return 0
+    args = cli.parse_args(argv)
+    configure("INFO")
+    try:
+        settings = load_settings()
+    except EnvError as exc:
+        log.error("Invalid environment: %s", exc)
+        return int(ExitCode.BAD_ENV)
+    configure(effective_level(settings[envs.LOGGING_LEVEL], args.log_level))
+    try:
+        from backend.runtime import install_faults
+
+        install_faults(args.inject_fault)
+        if args.command == "generate":
+            return generate_main(args, settings)
+        from backend.serve import serve_main
+
+        return serve_main(args, settings)
+    except BackendError as exc:
+        log.error(exc.message)
+        return int(exc.code)
+    finally:
+        flush_all()
 
 
 if __name__ == "__main__":

@@ -143,7 +143,10 @@ class IntKind(Kind):
         text = raw.strip()
         if not _INT_RE.match(text):
             raise EnvError(name, raw, self.allowed(), "not an integer")
-        value = int(text)
+        try:
+            value = int(text)
+        except ValueError:  # more digits than int() converts (sys.get_int_max_str_digits)
+            raise EnvError(name, raw, self.allowed(), "too many digits") from None
         if self.choices and value not in self.choices:
             raise EnvError(name, raw, self.allowed())
         if self.minimum is not None and value < self.minimum:
@@ -280,9 +283,13 @@ class IntListKind(Kind):
 
     def parse(self, name: str, raw: str) -> tuple[int, ...]:
         items = [p.strip() for p in raw.split(",")]
-        if not items or any(not _INT_RE.match(p) or int(p) <= 0 for p in items):
+        try:
+            values = tuple(int(p) if _INT_RE.match(p) else 0 for p in items)
+        except ValueError:  # more digits than int() converts
+            values = (0,)
+        if not items or any(v <= 0 for v in values):
             raise EnvError(name, raw, self.allowed())
-        return tuple(int(p) for p in items)
+        return values
 
     def allowed(self) -> str:
         return "comma-separated positive integers, e.g. 8,3,3,2"
@@ -416,7 +423,10 @@ class EnvVar(Generic[T]):
 
     def parse(self, raw: str) -> T:
         """Parse a raw, non-empty string strictly.  Raises :class:`EnvError`."""
-        return self.kind.parse(self.name, raw)  # type: ignore[no-any-return]
+        value = self.kind.parse(self.name, raw)
+        if "\0" in raw:  # no environment variable can hold a NUL (execve would refuse it)
+            raise EnvError(self.name, raw, self.kind.allowed(), "contains a NUL")
+        return value  # type: ignore[no-any-return]
 
     def default_value(self, environ: Mapping[str, str] | None = None) -> T | None:
         """The default, computed for XDG-derived paths from ``environ`` (``os.environ`` if None)."""

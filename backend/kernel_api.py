@@ -46,7 +46,6 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
@@ -103,8 +102,13 @@ def read_config(environ: Mapping[str, str] | None = None) -> KernelApiConfig:
 
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
-    for var in (envs.KERNEL_API_LOGLEVEL, envs.KERNEL_API_LOGDEST, envs.KERNEL_API_DUMP_DIR,
-                envs.KERNEL_API_DUMP_INCLUDE, envs.KERNEL_API_DUMP_EXCLUDE):
+    for var in (
+        envs.KERNEL_API_LOGLEVEL,
+        envs.KERNEL_API_LOGDEST,
+        envs.KERNEL_API_DUMP_DIR,
+        envs.KERNEL_API_DUMP_INCLUDE,
+        envs.KERNEL_API_DUMP_EXCLUDE,
+    ):
         raw = env.get(var.name)
         values[var.attr.removeprefix("kernel_api_")] = var.parse(raw) if raw else var.default_value(env)
     return KernelApiConfig(
@@ -151,10 +155,10 @@ def reset(environ: Mapping[str, str] | None = None) -> KernelApiConfig:
 
 
 def _setup_logger(cfg: KernelApiConfig) -> None:
-    for handler in list(_logger.handlers):
-        _logger.removeHandler(handler)
+    for old in list(_logger.handlers):
+        _logger.removeHandler(old)
         try:
-            handler.close()
+            old.close()
         except Exception:  # noqa: BLE001 - a broken inherited handler must not stop setup
             pass
     _logger.propagate = False
@@ -224,8 +228,11 @@ def tensor_stats(tensor: torch.Tensor) -> TensorStats:
         else:
             nan_count = inf_count = 0
         return TensorStats(
-            min=float(source.min().item()), max=float(source.max().item()), mean=float(source.mean().item()),
-            nan_count=nan_count, inf_count=inf_count,
+            min=float(source.min().item()),
+            max=float(source.max().item()),
+            mean=float(source.mean().item()),
+            nan_count=nan_count,
+            inf_count=inf_count,
         )
     except Exception as exc:  # noqa: BLE001 - statistics are best effort, as in SGLang
         return TensorStats(note=f"unavailable: {type(exc).__name__}")
@@ -239,15 +246,20 @@ def describe_value(value: Any, level: int = 3, depth: int = 0) -> ValueDesc:
         return ArgDesc("elided", type(value).__name__)
     if isinstance(value, torch.Tensor):
         return TensorDesc(
-            shape=tuple(value.shape), dtype=str(value.dtype), device=str(value.device),
-            requires_grad=bool(value.requires_grad), is_contiguous=bool(value.is_contiguous()),
+            shape=tuple(value.shape),
+            dtype=str(value.dtype),
+            device=str(value.device),
+            requires_grad=bool(value.requires_grad),
+            is_contiguous=bool(value.is_contiguous()),
             stats=tensor_stats(value) if level >= 5 else None,
         )
     if isinstance(value, (str, int, float, bool, type(None))):
         return ArgDesc("repr", repr(value))
     if isinstance(value, (list, tuple)):
         items = tuple((str(i), describe_value(v, level, depth + 1)) for i, v in enumerate(value[:4]))
-        return ArgDesc("list" if isinstance(value, list) else "tuple", items=items, more=max(len(value) - 4, 0))
+        return ArgDesc(
+            "list" if isinstance(value, list) else "tuple", items=items, more=max(len(value) - 4, 0)
+        )
     if isinstance(value, dict):
         pairs = list(value.items())
         items = tuple((repr(k), describe_value(v, level, depth + 1)) for k, v in pairs[:8])
@@ -313,8 +325,12 @@ def _save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
         os.fsync(fh.fileno())
 
 
-def _dump_inputs(cfg: KernelApiConfig, api: str, args: tuple[Any, ...], kwargs: Mapping[str, Any],
-                 ) -> tuple[Path, DumpMetadata]:
+def _dump_inputs(
+    cfg: KernelApiConfig,
+    api: str,
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+) -> tuple[Path, DumpMetadata]:
     with _state.lock:
         n = _state.counters.get(api, 0) + 1
         _state.counters[api] = n
@@ -340,13 +356,16 @@ def _dump_outputs(folder: Path, metadata: DumpMetadata, result: Any) -> None:
     _collect("result", result, tensors, meta)
     if tensors:
         _save_tensors(tensors, folder / "outputs.pt")
-    done = replace(metadata, execution_status="completed", output_metadata=meta, output_tensor_keys=tuple(tensors))
+    done = replace(
+        metadata, execution_status="completed", output_metadata=meta, output_tensor_keys=tuple(tensors)
+    )
     _fsync_write(folder / "metadata.json", done.to_json())
 
 
 def _mark_exception(folder: Path, metadata: DumpMetadata, exc: BaseException) -> None:
-    failed = replace(metadata, execution_status="exception",
-                     exception={"type": type(exc).__name__, "message": str(exc)})
+    failed = replace(
+        metadata, execution_status="exception", exception={"type": type(exc).__name__, "message": str(exc)}
+    )
     _fsync_write(folder / "metadata.json", failed.to_json())
 
 
@@ -361,7 +380,7 @@ def api_name_of(fn: Callable[..., Any]) -> str:
     module = getattr(fn, "__module__", "") or ""
     for prefix in ("sglang.", "sgl_kernel."):
         if module.startswith(prefix):
-            module = module[len(prefix):]
+            module = module[len(prefix) :]
             break
     if module and module not in ("__main__", "builtins"):
         return f"{module}.{qualname}"
@@ -489,7 +508,8 @@ _NORM_TYPES: tuple[type, ...] = tuple(
 
 def _is_target(module: torch.nn.Module) -> bool:
     return isinstance(module, (torch.nn.Linear, *_NORM_TYPES)) or type(module).__name__.endswith(
-        ("RMSNorm", "LayerNorm", "GroupNorm"))
+        ("RMSNorm", "LayerNorm", "GroupNorm")
+    )
 
 
 def _wrap_attr(obj: Any, attr: str, api: str, cfg: KernelApiConfig) -> bool:
@@ -527,6 +547,16 @@ def instrument_pipeline(pipe: Any) -> int:
 
 
 __all__ = [
-    "LOGGER_NAME", "KernelApiConfig", "api_name_of", "current_config", "debug_kernel_api", "debug_torch_op",
-    "describe_value", "instrument_module", "instrument_pipeline", "read_config", "reset", "tensor_stats",
+    "LOGGER_NAME",
+    "KernelApiConfig",
+    "api_name_of",
+    "current_config",
+    "debug_kernel_api",
+    "debug_torch_op",
+    "describe_value",
+    "instrument_module",
+    "instrument_pipeline",
+    "read_config",
+    "reset",
+    "tensor_stats",
 ]

@@ -60,10 +60,10 @@ def split_log_prefix(line: str) -> tuple[str | None, str | None, str]:
     """
     m = _DIFFUSION_PREFIX_RE.match(line)
     if m:
-        return m.group(1), None, line[m.end():]
+        return m.group(1), None, line[m.end() :]
     m = _UVICORN_PREFIX_RE.match(line)
     if m:
-        return m.group(1), m.group(2), line[m.end():]
+        return m.group(1), m.group(2), line[m.end() :]
     return None, None, line
 
 
@@ -392,8 +392,16 @@ def output_saved_message(path: str | os.PathLike[str]) -> str:
 
 
 Record = (
-    StageStarted | StageFinished | StageError | ProgressRecord | PerfRecord | ProfilerTracesSaved
-    | MetricsDumped | Uploaded | OutputSaved | CudaError
+    StageStarted
+    | StageFinished
+    | StageError
+    | ProgressRecord
+    | PerfRecord
+    | ProfilerTracesSaved
+    | MetricsDumped
+    | Uploaded
+    | OutputSaved
+    | CudaError
 )
 
 _STAGE_STARTED_RE = re.compile(r"^\[(\w+)\] started\.\.\.(?: \((\d+(?:\.\d+)?) GB left\))?\s*$")
@@ -402,12 +410,19 @@ _STAGE_ERROR_RE = re.compile(r"^\[(\w+)\] Error during execution after (\d+(?:\.
 _TRACES_RE = re.compile(r"^Saved profiler traces to: (.+?)\s*$")
 _METRICS_RE = re.compile(r"^(?:\[Performance\] )?Metrics dumped to: (.+?)\s*$")
 _UPLOADED_RE = re.compile(r"^Uploaded (.+?) to (presigned URL|\S+)\s*$")
-_OUTPUT_RE = re.compile(r"^Saved (?:output|outputs|image|images|video|videos)(?: to)?:? (.+?)\s*$")
+_OUTPUT_RE = re.compile(
+    r"^(?:Saved (?:outputs?|images?|videos?)(?: to)?:? |(?:Outputs?|Images?|Videos?) saved to:? )(.+?)\s*$"
+)
 _CUDA_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("device_assert", re.compile(r"device-side assert triggered|Assertion `.*` failed")),
     ("oom", re.compile(r"(?:CUDA|HIP|XPU)? ?out of memory|OutOfMemoryError")),
-    ("cuda", re.compile(r"CUDA error|CUBLAS_STATUS_|CUDNN_STATUS_|AcceleratorError|NCCL error|"
-                        r"illegal memory access|unspecified launch failure")),
+    (
+        "cuda",
+        re.compile(
+            r"CUDA error|CUBLAS_STATUS_|CUDNN_STATUS_|AcceleratorError|NCCL error|"
+            r"illegal memory access|unspecified launch failure"
+        ),
+    ),
     ("runtime", re.compile(r"^(?:\w+\.)*RuntimeError: ")),
 )
 
@@ -553,7 +568,7 @@ def render_value(value: ValueDesc) -> list[str]:
         return [*lines, ")"]
     kind = value.kind
     if kind in ("list", "tuple", "dict"):
-        opener, closer = {"list": "[]", "tuple": "()", "dict": "{}"}[kind]
+        opener, closer = {"list": ("[", "]"), "tuple": ("(", ")"), "dict": ("{", "}")}[kind]
         lines = [opener]
         for label, item in value.items:
             item_lines = render_value(item)
@@ -601,7 +616,9 @@ def kernel_call_begin_lines(
     ones only, ``self``/``cls`` already dropped), then the level-10 dump line."""
     lines = [KERNEL_API_SEPARATOR, kernel_call_header(api_name, when)]
     if positional:
-        lines += render_section("Positional input arguments:", [(f"arg[{i}]", v) for i, v in enumerate(positional)])
+        lines += render_section(
+            "Positional input arguments:", [(f"arg[{i}]", v) for i, v in enumerate(positional)]
+        )
     if keyword:
         lines += render_section("Keyword input arguments:", keyword)
     if dump_skipped:
@@ -611,7 +628,9 @@ def kernel_call_begin_lines(
     return lines
 
 
-def kernel_call_end_lines(output: ValueDesc | None = None, *, dumped_outputs_dir: str | None = None) -> list[str]:
+def kernel_call_end_lines(
+    output: ValueDesc | None = None, *, dumped_outputs_dir: str | None = None
+) -> list[str]:
     """Lines after a successful call: ``Dumped outputs to:`` (level 10) before ``Output:`` (level >= 3).
 
     ``output=None`` means no output section (level 1); a returned ``None`` is ``ArgDesc("repr", "None")``.
@@ -625,8 +644,10 @@ def kernel_call_end_lines(output: ValueDesc | None = None, *, dumped_outputs_dir
 # ---- parsing -------------------------------------------------------------------------------------
 
 _KHEADER_RE = re.compile(r"^\[(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})\] SGLang Kernel API Call: (.+?)\s*$")
-_KEXC_RE = re.compile(r"^\[(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})\] SGLang Kernel API Exception: (\S+) \((.*)$")
-_ENTRY_RE = re.compile(r"^  (\S[^=]*?)=(.*)$")
+_KEXC_RE = re.compile(
+    r"^\[(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})\] SGLang Kernel API Exception: (\S+) \((.*)$"
+)
+_ENTRY_RE = re.compile(r"^  (arg\[\d+\]|[A-Za-z_][\w.]*)=(.*)$")
 _SEQ_ITEM_RE = re.compile(r"^  \[(\d+)\] (.*)$")
 _MORE_RE = re.compile(r"^  \.\.\. \((\d+) more items\)$")
 _ELIDED_RE = re.compile(r"^([\w.]+)\(\.\.\.\)$")
@@ -673,9 +694,9 @@ def _split_dict_item(body: str) -> tuple[str, str]:
             ast.literal_eval(body[:pos])
         except (ValueError, SyntaxError):
             continue
-        return body[:pos], body[pos + 2:]
+        return body[:pos], body[pos + 2 :]
     pos = candidates[0] if candidates else len(body)
-    return body[:pos], body[pos + 2:]
+    return body[:pos], body[pos + 2 :]
 
 
 def _parse_container(lines: list[str], kind: str) -> ArgDesc:
@@ -784,8 +805,17 @@ class _OpenCall:
 
     def freeze(self, completed: bool) -> KernelApiCall:
         return KernelApiCall(
-            self.api_name, self.timestamp, tuple(self.inputs), self.output, self.exception,
-            self.dumped_inputs_dir, self.dumped_outputs_dir, self.dump_skipped, completed, self.depth, self.index,
+            self.api_name,
+            self.timestamp,
+            tuple(self.inputs),
+            self.output,
+            self.exception,
+            self.dumped_inputs_dir,
+            self.dumped_outputs_dir,
+            self.dump_skipped,
+            completed,
+            self.depth,
+            self.index,
         )
 
 
@@ -879,11 +909,14 @@ class KernelApiLogParser:
             top.section = section
             top.detailed = self._detailed = True
             return
-        for prefix, attr in (("Dumped inputs to: ", "dumped_inputs_dir"), ("Dumped outputs to: ", "dumped_outputs_dir")):
+        for prefix, attr in (
+            ("Dumped inputs to: ", "dumped_inputs_dir"),
+            ("Dumped outputs to: ", "dumped_outputs_dir"),
+        ):
             if text.startswith(prefix):
                 self._end_value(top)
                 top.section = None
-                setattr(top, attr, text[len(prefix):])
+                setattr(top, attr, text[len(prefix) :])
                 top.detailed = self._detailed = True
                 return
         if text.startswith("Tensor dump skipped:"):
@@ -1061,16 +1094,18 @@ def scan_dump_root(root: str | os.PathLike[str]) -> list[DumpEntry]:
                 meta = read_dump_metadata(child)
             except (OSError, ValueError, TypeError) as exc:
                 error = f"{type(exc).__name__}: {exc}"
-        entries.append(DumpEntry(
-            path=str(child),
-            timestamp=m.group(1) if m else (meta.timestamp if meta else None),
-            pid=int(m.group(2)) if m else (meta.process_id if meta else None),
-            api_name=m.group(3) if m else None,
-            call_n=int(m.group(4)) if m else None,
-            metadata=meta,
-            error=error,
-            has_inputs=(child / "inputs.pt").exists(),
-            has_outputs=(child / "outputs.pt").exists(),
-        ))
+        entries.append(
+            DumpEntry(
+                path=str(child),
+                timestamp=m.group(1) if m else (meta.timestamp if meta else None),
+                pid=int(m.group(2)) if m else (meta.process_id if meta else None),
+                api_name=m.group(3) if m else None,
+                call_n=int(m.group(4)) if m else None,
+                metadata=meta,
+                error=error,
+                has_inputs=(child / "inputs.pt").exists(),
+                has_outputs=(child / "outputs.pt").exists(),
+            )
+        )
     entries.sort(key=lambda e: (e.timestamp or "", e.pid or 0, e.call_n or 0, e.path))
     return entries

@@ -62,5 +62,5 @@ class ShapeClassifier(ModelMixin, ConfigMixin):
 
 def load_classifier(path: Path = CLASSIFIER_DIR) -> ShapeClassifier:
     """The shipped classifier in float32 eval mode, on the CPU."""
-    model = ShapeClassifier.from_pretrained(path, torch_dtype=torch.float32)
+    model = ShapeClassifier.from_pretrained(path, dtype=torch.float32)
     return model.eval()

@@ -329,7 +329,7 @@ def load_pipeline(
 ) -> ShapesPipeline:
     """Load a shipped variant from the package directory (no network: the path is local)."""
     path = MODEL_DIR if variant == "single" else DUAL_MODEL_DIR
-    pipe = ShapesPipeline.from_pretrained(path, torch_dtype=dtype, local_files_only=True)
+    pipe = ShapesPipeline.from_pretrained(path, dtype=dtype, local_files_only=True)
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
 

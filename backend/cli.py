@@ -1,0 +1,93 @@
+"""The ``sgl-backend`` command line: ``generate`` (one batch, then exit) and ``serve`` (resident).
+
+Flag names follow ``sglang generate`` where the two overlap (reference notes, section 7), so muscle
+memory carries over.  Only argparse lives here: no torch, so ``--help`` and usage errors are instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from backend.envs import ATTENTION_BACKEND, LOG_LEVELS, EnvError
+
+DEFAULT_SEED = 42
+DEFAULT_OUTPUT_PATH = "outputs/"
+DEFAULT_PORT = 30000
+"""SGLang's own default port."""
+
+
+def _attention_backend(text: str) -> str:
+    try:
+        return str(ATTENTION_BACKEND.parse(text))
+    except EnvError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: allowed: {exc.allowed}") from None
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not in 0..65535 (0 picks a free port)")
+    return value
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model-path", default=None,
+                   help="local diffusers pipeline directory (no network); default: the embedded shapes model")
+    p.add_argument("--attention-backend", type=_attention_backend, default=None,
+                   help="overrides SGLANG_DIFFUSION_ATTENTION_BACKEND (fa, torch_sdpa, ...)")
+    p.add_argument("--attention-backend-config", default=None,
+                   help="a .json/.yaml file, a JSON object or k=v,k=v; overrides SGLANG_DIFFUSION_ATTENTION_CONFIG")
+    p.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS, default=None,
+                   help="overrides SGLANG_DIFFUSION_LOGGING_LEVEL")
+    p.add_argument("--output-path", default=DEFAULT_OUTPUT_PATH,
+                   help="directory for the PNG files (default: outputs/)")
+    p.add_argument("--inject-fault", action="append", default=None, metavar="SPEC",
+                   help="deliberately fail: KIND[=CODE][@API_PATTERN][:CALL_N] (repeatable; see backend/faults.py)")  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sgl-backend", description="Bundled diffusion generation backend (SGLang-shaped logs and records).")
+    sub = parser.add_subparsers(dest="command", metavar="{generate,serve}", required=True)
+
+    gen = sub.add_parser("generate", help="generate one batch of images and exit")
+    gen.add_argument("--prompt", required=True)
+    gen.add_argument("--negative-prompt", default=None)
+    gen.add_argument("--num-inference-steps", type=_positive, default=None, help="default: the model's")
+    gen.add_argument("--height", type=_positive, default=None, help="default: the model's native size")
+    gen.add_argument("--width", type=_positive, default=None, help="default: the model's native size")
+    gen.add_argument("--seed", type=int, default=DEFAULT_SEED, help="image i of the batch uses seed + i")
+    gen.add_argument("--batch-size", type=_positive, default=1)
+    gen.add_argument("--guidance-scale", type=float, default=None, help="default: the model's")
+    gen.add_argument("--output-file-name", default=None, help="file name (image i of a batch gets _i)")
+    gen.add_argument("--perf-dump-path", default=None,
+                     help="write the timing report here (also turns on stage timing and performance.log)")
+    gen.add_argument("--num-workers", type=_positive, default=1,
+                     help="split the batch over N worker processes (SGLANG_DIFFUSION_WORKER_MULTIPROC_METHOD)")
+    _common(gen)
+
+    srv = sub.add_parser("serve", help="load the model once, answer requests on stdin (JSON lines) and HTTP")
+    srv.add_argument("--port", type=_port, default=DEFAULT_PORT, help="HTTP port on 127.0.0.1 (0: pick one)")
+    srv.add_argument("--no-stdin", dest="stdin", action="store_false",
+                     help="do not read requests from stdin (then only SIGTERM/SIGINT stop the server)")
+    _common(srv)
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse; argparse itself prints usage errors and exits with 2 (ExitCode.USAGE)."""
+    return build_parser().parse_args(argv)

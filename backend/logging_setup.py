@@ -1,0 +1,86 @@
+"""Logging in SGLang diffusion's line shape: ``[MM-DD HH:MM:SS] message`` on stdout.
+
+The level comes from ``SGLANG_DIFFUSION_LOGGING_LEVEL`` (real SGLang ignores it, we honour it), and an
+explicit ``--log-level`` flag overrides it.  Warnings and errors are coloured whole-line like newer
+SGLang, but only on a terminal, so files and the console's pipes stay plain.
+
+:func:`emit_raw` writes a non-log line (a serve response, a progress line) under the same lock as the
+log handler, so two threads never interleave inside one line.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from datetime import datetime
+from typing import TextIO
+
+from backend.records import format_log_line
+
+LOGGER_NAME = "sgl_backend"
+_OUTPUT_LOCK = threading.RLock()
+_COLOURS = {logging.WARNING: "\x1b[93m", logging.ERROR: "\x1b[91m", logging.CRITICAL: "\x1b[91m"}
+_RESET = "\x1b[0;0m"
+
+
+class SGLangFormatter(logging.Formatter):
+    """``[%m-%d %H:%M:%S] message``; no level name, year, milliseconds or logger name."""
+
+    def __init__(self, colour: bool) -> None:
+        super().__init__()
+        self.colour = colour
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = format_log_line(record.getMessage(), datetime.fromtimestamp(record.created))
+        colour = _COLOURS.get(record.levelno) if self.colour else None
+        if colour:
+            line = f"{colour}{line}{_RESET}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+class _LockedHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    def emit(self, record: logging.LogRecord) -> None:
+        with _OUTPUT_LOCK:
+            super().emit(record)
+            self.flush()
+
+
+def get_logger(name: str = "") -> logging.Logger:
+    """The backend's logger (``sgl_backend`` or a child of it)."""
+    return logging.getLogger(f"{LOGGER_NAME}.{name}" if name else LOGGER_NAME)
+
+
+def configure(level: str = "INFO", stream: TextIO | None = None) -> None:
+    """Install the one stdout handler on the backend logger (idempotent: re-calls only change level)."""
+    logger = logging.getLogger(LOGGER_NAME)
+    out = stream or sys.stdout
+    if not any(isinstance(h, _LockedHandler) for h in logger.handlers):
+        handler = _LockedHandler(out)
+        handler.setFormatter(SGLangFormatter(colour=out.isatty()))
+        logger.addHandler(handler)
+        logger.propagate = False
+    logger.setLevel(level.upper())
+
+
+def effective_level(env_level: str, flag_level: str | None) -> str:
+    """``--log-level`` when given, else ``SGLANG_DIFFUSION_LOGGING_LEVEL`` (default INFO)."""
+    return (flag_level or env_level or "INFO").upper()
+
+
+def emit_raw(text: str, stream: TextIO | None = None) -> None:
+    """Write ``text`` plus a newline atomically with respect to log lines, then flush."""
+    out = stream or sys.stdout
+    with _OUTPUT_LOCK:
+        out.write(text + "\n")
+        out.flush()
+
+
+def flush_all() -> None:
+    """Flush every handler (before exit or after SIGTERM)."""
+    for handler in logging.getLogger(LOGGER_NAME).handlers:
+        handler.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()

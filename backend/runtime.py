@@ -1,0 +1,155 @@
+"""The loaded backend: settings, device, attention, pipeline; runs one request at a time.
+
+Start-up order matters: fault drills are installed *before* any decorated module is imported
+(:mod:`backend.faults` decides wrapping at decoration time), the device is resolved before the model
+loads, and the platform variables are applied to the loaded model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import traceback
+from argparse import Namespace
+from typing import Any
+
+from backend import envs
+from backend.exit_codes import BackendError, ExitCode
+from backend.logging_setup import get_logger
+from backend.request import CancelToken, GenerationRequest, GenerationResult
+
+log = get_logger()
+
+
+def setup_cache_dirs(cache_root: str) -> None:
+    """Point torch compile caches under the cache root, as SGLang's worker does (unless set by the user).
+
+    Directories are created on demand by whoever writes there.
+    """
+    base = os.path.join(cache_root, "torch_compile_cache")
+    for var, sub in (("TORCHINDUCTOR_CACHE_DIR", "inductor"), ("TRITON_CACHE_DIR", "triton")):
+        if not os.environ.get(var):
+            os.environ[var] = os.path.join(base, sub)
+
+
+def install_faults(specs: list[str] | None) -> None:
+    """Install ``--inject-fault`` drills; must run before backend.attention is imported."""
+    if not specs:
+        return
+    from backend import faults
+
+    try:
+        faults.install(faults.FaultPlan.parse(specs))
+    except ValueError as exc:
+        raise BackendError(ExitCode.USAGE, str(exc)) from None
+    log.warning("Fault injection armed: %s", ", ".join(specs))
+
+
+def classify(exc: BaseException) -> tuple[ExitCode, str]:
+    """Exit code and one-line message for an unexpected exception during a request."""
+    text = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    import torch
+
+    if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in text.lower():
+        return ExitCode.OUT_OF_MEMORY, f"Out of memory: {text}"
+    if isinstance(exc, RuntimeError):
+        return ExitCode.RUNTIME_ERROR, f"Generation failed: {text}"
+    return ExitCode.INTERNAL, f"Internal error: {text}"
+
+
+class Runtime:
+    """One process's loaded model and everything needed to serve requests with it."""
+
+    def __init__(self, settings: envs.Settings, args: Namespace, rank: int = 0) -> None:
+        self.settings = settings
+        self.args = args
+        self.rank = rank
+        self.pipe: Any = None
+        self.model_name = ""
+        self.last_result: GenerationResult | None = None
+
+    @property
+    def cache_root(self) -> str:
+        return str(self.settings[envs.CACHE_ROOT])
+
+    def start(self) -> None:
+        """Resolve device and attention, load the model, apply platform variables."""
+        setup_cache_dirs(self.cache_root)
+        from backend import attention, loader, platform_effects
+        from backend.device import default_dtype, pick_device
+        from backend.kernel_api import instrument_pipeline
+
+        self.device_choice = pick_device(self.settings[envs.TARGET_DEVICE])
+        self.device = self.device_choice.device
+        self.attention = attention.resolve(
+            getattr(self.args, "attention_backend", None), self.settings[envs.ATTENTION_BACKEND],
+            getattr(self.args, "attention_backend_config", None), self.settings[envs.ATTENTION_CONFIG])
+        reader, why = loader.select_reader(bool(self.settings[envs.USE_RUNAI_MODEL_STREAMER]))
+        path = loader.resolve_model_path(getattr(self.args, "model_path", None), self.cache_root)
+        self.model_name = str(path)
+        self.pipe = loader.load_pipeline(path, reader, why, self.device, default_dtype(self.device))
+        attention.install(self.pipe)
+        count = instrument_pipeline(self.pipe)
+        if count:
+            log.debug("Kernel API instrumentation wrapped %d callables", count)
+        platform_effects.apply(self.settings, self.device_choice, self.pipe)
+
+    def generate(self, req: GenerationRequest, cancel: CancelToken | None = None) -> GenerationResult:
+        """Run one request through every stage; never raises for request-level failures."""
+        from backend import attention, perf, profiler
+        from backend.stages import Cancelled, StageContext, run_stages
+
+        stage_logging = bool(self.settings[envs.STAGE_LOGGING])
+        ctx = StageContext(self.pipe, req, self.settings, self.device, timing=stage_logging or bool(req.perf_dump_path),
+                           cancel=cancel or CancelToken())
+        described = attention.state().describe()
+        ctx.extra_metadata = {"model": self.model_name, "attention": json.dumps(described, sort_keys=True)}
+        result = GenerationResult(req.request_id, pid=os.getpid(), attention=described, metrics=ctx.metrics)
+        traces: list[str] = []
+        try:
+            with profiler.maybe_profile(self.settings[envs.TORCH_PROFILER_DIR], req.request_id, self.device,
+                                        self.rank, traces):
+                run_stages(ctx)
+            ctx.metrics.finish()
+            result.paths = ctx.paths
+            perf.write_records(req, ctx.metrics, self.cache_root, self.model_name, stage_logging)
+            self._upload(result)
+        except BackendError as exc:
+            log.error(exc.message)
+            result.error, result.exit_code = exc.message, int(exc.code)
+        except Cancelled as exc:
+            log.warning("Request %s cancelled: %s", req.request_id, exc)
+            result.error, result.exit_code = f"cancelled: {exc}", int(ExitCode.CANCELLED)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes one line + an exit code
+            code, message = classify(exc)
+            if not getattr(exc, "sgl_logged", False):
+                log.error(message)
+            log.debug("Traceback:\n%s", "".join(traceback.format_exception(exc)))
+            result.error, result.exit_code = message, int(code)
+        result.trace_path = traces[0] if traces else None
+        self.last_result = result
+        return result
+
+    def _upload(self, result: GenerationResult) -> None:
+        """Upload after SavingStage (``backend.storage``); a failure keeps the files and sets UPLOAD_FAILED.
+
+        Contract with ``backend.storage``: ``upload_outputs(paths, settings) -> dict[path, url]`` logs
+        ``Uploaded <path> to <url>`` per file and raises on failure; a path missing from the result
+        counts as not uploaded.  Nothing happens unless ``SGLANG_CLOUD_STORAGE_TYPE=s3``.
+        """
+        if self.settings[envs.CLOUD_STORAGE_TYPE] != "s3" or not result.paths:
+            return
+        try:
+            from backend import storage
+
+            urls = storage.upload_outputs(list(result.paths), self.settings)
+        except Exception as exc:  # noqa: BLE001 - upload failure is a warning, files stay
+            urls, problem = {}, f"{type(exc).__name__}: {exc}".splitlines()[0]
+        else:
+            missing = [p for p in result.paths if p not in (urls or {})]
+            problem = f"{len(missing)} of {len(result.paths)} file(s) not uploaded" if missing else ""
+        result.urls = dict(urls or {})
+        if problem:
+            result.upload_error = problem
+            result.exit_code = int(ExitCode.UPLOAD_FAILED)
+            log.warning("Upload failed (%s); the images are kept locally: %s", problem, ", ".join(result.paths))

@@ -1,0 +1,326 @@
+"""``sgl-backend serve``: load the model once, answer requests until SIGTERM or the end of stdin.
+
+Requests come as JSON lines on stdin (one response JSON line each on stdout) and as HTTP on
+127.0.0.1:``--port`` (``POST /v1/images/generations``, OpenAI-style).  Both feed one queue that the
+main thread drains, so requests run one at a time and attention-config changes are applied between
+them.  Body (both transports)::
+
+    {"prompt": "a red circle", "n": 1, "size": "64x64", "steps": 4, "seed": 42,
+     "negative_prompt": null, "guidance_scale": null, "output_file_name": null, "perf_dump_path": null,
+     "id": "client-chosen, echoed back"}
+
+Answer: ``{"id", "created", "data": [{"path", "url"}], "request_id", "pid", "paths", "urls", "timings",
+"attention", "error", "exit_code", ...}``; HTTP status 200, 400 (bad request), 500 (failure), 503
+(stopping).
+
+Stopping: SIGTERM/SIGINT only set an event; the request in flight is abandoned at its next step
+boundary and answered with an error, the HTTP server and watcher stop, logs are flushed, exit 0.
+End of stdin: queued requests finish first, then the same shutdown.  ``--no-stdin`` leaves only the
+signals.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import signal
+import sys
+import threading
+import time
+from argparse import Namespace
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from backend import envs
+from backend.exit_codes import BackendError, ExitCode
+from backend.logging_setup import emit_raw, flush_all, get_logger
+from backend.request import CancelToken, GenerationRequest, GenerationResult
+from backend.runtime import Runtime
+
+log = get_logger("serve")
+MAX_BODY = 1 << 20
+MAX_N = 16
+HTTP_WAIT_S = 3600.0
+
+
+@dataclass
+class Job:
+    kind: str
+    """``generate``, ``reload`` or ``eof``."""
+    request: GenerationRequest | None = None
+    client_id: Any = None
+    source: str = "http"
+    done: threading.Event = field(default_factory=threading.Event)
+    answer: tuple[int, dict[str, Any]] | None = None
+
+
+def parse_size(size: Any) -> tuple[int | None, int | None]:
+    if size in (None, "", "auto"):
+        return None, None
+    try:
+        w, h = str(size).lower().split("x")
+        return int(h), int(w)
+    except ValueError:
+        raise BackendError(ExitCode.BAD_REQUEST, f"Bad request: size {size!r} is not WIDTHxHEIGHT") from None
+
+
+def request_from_body(body: Any, output_path: str) -> GenerationRequest:
+    """Build a request from an OpenAI-style body; raises BackendError(BAD_REQUEST) for bad fields."""
+    if not isinstance(body, dict):
+        raise BackendError(ExitCode.BAD_REQUEST, "Bad request: the body must be a JSON object")
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise BackendError(ExitCode.BAD_REQUEST, "Bad request: 'prompt' must be a non-empty string")
+
+    def integer(key: str, default: int | None, low: int = 1, high: int | None = None) -> int | None:
+        value = body.get(key, default)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < low or (high and value > high):
+            raise BackendError(ExitCode.BAD_REQUEST, f"Bad request: {key!r} must be an integer >= {low}"
+                               + (f" and <= {high}" if high else ""))
+        return value
+
+    height, width = parse_size(body.get("size"))
+    guidance = body.get("guidance_scale")
+    if guidance is not None and (isinstance(guidance, bool) or not isinstance(guidance, int | float)):
+        raise BackendError(ExitCode.BAD_REQUEST, "Bad request: 'guidance_scale' must be a number")
+    n = integer("n", 1, high=MAX_N) or 1
+    steps = integer("steps", None) if "steps" in body else integer("num_inference_steps", None)
+    return GenerationRequest(
+        prompt=prompt, negative_prompt=body.get("negative_prompt") or None, num_inference_steps=steps,
+        height=height, width=width, seed=integer("seed", 42, low=0) or 0, batch_size=n, total_batch=n,
+        guidance_scale=guidance, output_path=output_path, output_file_name=body.get("output_file_name"),
+        perf_dump_path=body.get("perf_dump_path"), perf_dump_tag="server_perf_dump",
+    )  # fmt: skip
+
+
+def answer_for(result: GenerationResult, client_id: Any) -> tuple[int, dict[str, Any]]:
+    body = {"id": client_id, "created": int(time.time()),
+            "data": [{"path": p, "url": result.urls.get(p)} for p in result.paths], **result.to_json()}  # fmt: skip
+    if result.error is None or result.exit_code == int(ExitCode.UPLOAD_FAILED):
+        return 200, body
+    status = {int(ExitCode.BAD_REQUEST): 400, int(ExitCode.CANCELLED): 503}.get(result.exit_code, 500)
+    body["error"] = {"message": result.error, "type": ExitCode(result.exit_code).name.lower(), "code": result.exit_code}
+    return status, body
+
+
+def error_answer(status: int, message: str, code: ExitCode, client_id: Any = None) -> tuple[int, dict[str, Any]]:
+    return status, {"id": client_id, "error": {"message": message, "type": code.name.lower(), "code": int(code)}}
+
+
+class Server:
+    """The resident backend: one runtime, one queue, two transports."""
+
+    def __init__(self, settings: envs.Settings, args: Namespace) -> None:
+        self.settings = settings
+        self.args = args
+        self.runtime = Runtime(settings, args)
+        self.dev_mode = bool(settings[envs.SERVER_DEV_MODE])
+        self.jobs: queue.Queue[Job] = queue.Queue()
+        self.stop = threading.Event()
+        self.cancel = CancelToken()
+        self.stopping = False
+        self.busy = False
+        self.served = 0
+        self.started = time.monotonic()
+        self.watcher: Any = None
+        self.httpd: ThreadingHTTPServer | None = None
+
+    # -- transports ---------------------------------------------------------------------------------
+
+    def submit(self, job: Job, wait: bool) -> tuple[int, dict[str, Any]]:
+        if self.stopping:
+            return error_answer(503, "the backend is stopping", ExitCode.CANCELLED, job.client_id)
+        self.jobs.put(job)
+        if not wait:
+            return 202, {}
+        if not job.done.wait(HTTP_WAIT_S):
+            return error_answer(504, "timed out waiting for the request", ExitCode.RUNTIME_ERROR, job.client_id)
+        assert job.answer is not None
+        return job.answer
+
+    def request_reload(self) -> tuple[int, dict[str, Any]]:
+        return self.submit(Job("reload"), wait=True)
+
+    def _read_stdin(self) -> None:
+        for line in sys.stdin:
+            line = line.strip()
+            if not line:
+                continue
+            client_id = None
+            try:
+                body = json.loads(line)
+                client_id = body.get("id") if isinstance(body, dict) else None
+                req = request_from_body(body, self.args.output_path)
+            except (ValueError, BackendError) as exc:
+                message = exc.message if isinstance(exc, BackendError) else f"Bad request: invalid JSON: {exc}"
+                log.error(message)
+                emit_raw(json.dumps(error_answer(400, message, ExitCode.BAD_REQUEST, client_id)[1]))
+                continue
+            self.submit(Job("generate", req, client_id, "stdin"), wait=False)
+        self.jobs.put(Job("eof"))
+
+    def _start_http(self) -> None:
+        server = self
+        handler = type("Handler", (_Handler,), {"server_ref": server})
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", self.args.port), handler)
+        self.httpd.daemon_threads = True
+        port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2}, name="http",
+                         daemon=True).start()
+        log.info("Serving on http://127.0.0.1:%d (POST /v1/images/generations%s)", port,
+                 "; dev endpoints on" if self.dev_mode else "")
+
+    # -- the main loop ------------------------------------------------------------------------------
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self.stop.set()
+        self.cancel.cancel()
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        self.runtime.start()
+        if self.stop.is_set():
+            log.info("Stopped before serving (signal during start-up)")
+            return 0
+        self._start_watcher()
+        try:
+            self._start_http()
+        except OSError as exc:
+            raise BackendError(ExitCode.USAGE, f"Cannot listen on 127.0.0.1:{self.args.port}: {exc}") from None
+        if self.args.stdin:
+            threading.Thread(target=self._read_stdin, name="stdin", daemon=True).start()
+        reason = "SIGTERM"
+        while not self.stop.is_set():
+            try:
+                job = self.jobs.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if job.kind == "eof":
+                reason = "end of stdin"
+                break
+            self._process(job)
+        self._shutdown(reason)
+        return 0
+
+    def _start_watcher(self) -> None:
+        from backend.attention import state
+        from backend.config_watch import ConfigWatcher
+
+        st = state()
+        path = st.source if st.source and st.source != "--attention-backend-config" else None
+        if path:
+            self.watcher = ConfigWatcher(path, st)
+            self.watcher.start()
+
+    def _process(self, job: Job) -> None:
+        if job.kind == "reload":
+            job.answer = self._reload()
+            job.done.set()
+            return
+        assert job.request is not None
+        if self.watcher is not None:
+            self.watcher.apply_pending()
+        self.busy = True
+        try:
+            result = self.runtime.generate(job.request, self.cancel)
+        finally:
+            self.busy = False
+        self.served += 1
+        job.answer = answer_for(result, job.client_id)
+        if job.source == "stdin":
+            emit_raw(json.dumps(job.answer[1]))
+        job.done.set()
+
+    def _reload(self) -> tuple[int, dict[str, Any]]:
+        if self.watcher is None:
+            return error_answer(409, "no attention config file to reload (set SGLANG_DIFFUSION_ATTENTION_CONFIG or "
+                                "pass a file to --attention-backend-config)", ExitCode.BAD_ATTENTION_CONFIG)
+        changes = self.watcher.apply_pending(force=True)
+        from backend.attention import state
+
+        if self.watcher.last_error:
+            return 400, {"error": {"message": self.watcher.last_error, "type": "bad_attention_config",
+                                   "code": int(ExitCode.BAD_ATTENTION_CONFIG)}, "attention": state().describe()}  # fmt: skip
+        return 200, {"changes": changes, "attention": state().describe()}
+
+    def _shutdown(self, reason: str) -> None:
+        self.stopping = True
+        log.info("Shutting down (%s)", reason)
+        if self.httpd is not None:
+            self.httpd.shutdown()
+            self.httpd.server_close()
+        if self.watcher is not None:
+            self.watcher.stop()
+        while True:
+            try:
+                job = self.jobs.get_nowait()
+            except queue.Empty:
+                break
+            job.answer = error_answer(503, "the backend stopped before this request ran", ExitCode.CANCELLED,
+                                      job.client_id)
+            job.done.set()
+        log.info("Server stopped after %d request(s)", self.served)
+        flush_all()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_ref: Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        log.info('%s - "%s" %s', self.client_address[0], self.requestline, args[1] if len(args) > 1 else "")
+
+    def _send(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _route(self, method: str) -> None:
+        from backend import devserver
+
+        path = self.path.split("?", 1)[0]
+        dev = devserver.handle(self.server_ref, method, path)
+        if dev is not None:
+            self._send(*dev)
+            return
+        if method == "POST" and path == "/v1/images/generations":
+            self._generate()
+            return
+        self._send(404, {"error": {"message": f"no route {method} {path}", "type": "not_found", "code": 404}})
+
+    def _generate(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            self._send(*error_answer(413, "body too large", ExitCode.BAD_REQUEST))
+            return
+        client_id = None
+        try:
+            body = json.loads(self.rfile.read(length) or b"null")
+            client_id = body.get("id") if isinstance(body, dict) else None
+            req = request_from_body(body, self.server_ref.args.output_path)
+        except (ValueError, BackendError) as exc:
+            message = exc.message if isinstance(exc, BackendError) else f"Bad request: invalid JSON: {exc}"
+            self._send(*error_answer(400, message, ExitCode.BAD_REQUEST, client_id))
+            return
+        self._send(*self.server_ref.submit(Job("generate", req, client_id, "http"), wait=True))
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        self._route("GET")
+
+    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        if self.path.split("?", 1)[0] != "/v1/images/generations":
+            length = int(self.headers.get("Content-Length") or 0)
+            if 0 < length <= MAX_BODY:
+                self.rfile.read(length)
+        self._route("POST")
+
+
+def serve_main(args: Namespace, settings: envs.Settings) -> int:
+    return Server(settings, args).run()

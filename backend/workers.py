@@ -1,0 +1,133 @@
+"""``--num-workers N``: split one batch over N worker processes.
+
+The start method is ``SGLANG_DIFFUSION_WORKER_MULTIPROC_METHOD`` (fork or spawn).  The parent never
+imports torch, so ``fork`` is safe (no OpenMP/CUDA state to inherit) and every worker loads its own
+model.  Worker ``r`` generates images ``[offset, offset + size)`` of the batch with seeds
+``seed + index``, so an image does not depend on how the batch was split.  Each worker is its own
+pid (``%i`` log paths differ), writes its own ``performance.log`` line and profiler trace
+(``-rank-<r>``), and reports back on a queue.  SIGTERM to the parent is forwarded to the workers,
+which abandon at their next step boundary; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+import signal
+import sys
+import time
+from argparse import Namespace
+from dataclasses import replace
+from typing import Any
+
+from backend import envs
+from backend.exit_codes import ExitCode
+from backend.logging_setup import get_logger
+from backend.request import CancelToken, new_request_id
+
+log = get_logger("workers")
+STOP_GRACE_S = 20.0
+
+
+def split_batch(batch: int, workers: int) -> list[tuple[int, int]]:
+    """``(offset, size)`` per worker; sizes differ by at most one, no worker gets zero."""
+    workers = max(1, min(workers, batch))
+    base, extra = divmod(batch, workers)
+    out, offset = [], 0
+    for rank in range(workers):
+        size = base + (1 if rank < extra else 0)
+        out.append((offset, size))
+        offset += size
+    return out
+
+
+def _worker_main(rank: int, args: dict[str, Any], offset: int, size: int, request_id: str, results: Any,
+                 workers: int = 1) -> None:
+    if "OMP_NUM_THREADS" not in os.environ:  # share the cores instead of oversubscribing them
+        os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
+    from backend.__main__ import install_stop_handlers, request_from_args
+    from backend.exit_codes import BackendError
+    from backend.logging_setup import configure, effective_level, flush_all
+    from backend.runtime import Runtime, install_faults
+
+    ns = Namespace(**args)
+    settings = envs.load_settings()
+    configure(effective_level(settings[envs.LOGGING_LEVEL], ns.log_level))
+    cancel = CancelToken()
+    install_stop_handlers(cancel)
+    report: dict[str, Any] = {"rank": rank, "pid": os.getpid(), "paths": [], "exit_code": 0, "error": None}
+    try:
+        install_faults(ns.inject_fault)
+        log.info("Worker %d (pid %d) started (%s): images %d..%d", rank, os.getpid(),
+                 settings[envs.WORKER_MULTIPROC_METHOD], offset, offset + size - 1)
+        runtime = Runtime(settings, ns, rank=rank)
+        runtime.start()
+        req = replace(request_from_args(ns), batch_size=size, index_offset=offset, request_id=f"{request_id}-{rank}")
+        if ns.perf_dump_path:
+            stem, ext = os.path.splitext(ns.perf_dump_path)
+            req.perf_dump_path = f"{stem}-rank-{rank}{ext or '.json'}"
+        result = runtime.generate(req, cancel)
+        report.update(paths=result.paths, exit_code=result.exit_code, error=result.error)
+    except BackendError as exc:
+        log.error(exc.message)
+        report.update(exit_code=int(exc.code), error=exc.message)
+    finally:
+        flush_all()
+    results.put(report)
+    sys.exit(report["exit_code"])
+
+
+def run_workers(args: Namespace, settings: envs.Settings) -> int:
+    """Start the workers, wait for them (bounded), and combine their exit codes."""
+    method = settings[envs.WORKER_MULTIPROC_METHOD]
+    ctx = mp.get_context(method)
+    chunks = split_batch(args.batch_size, args.num_workers)
+    if len(chunks) < args.num_workers:
+        log.warning("--num-workers %d is more than --batch-size %d; starting %d worker(s)",
+                    args.num_workers, args.batch_size, len(chunks))
+    results = ctx.Queue()
+    request_id = new_request_id()
+    stop = CancelToken()
+    signal.signal(signal.SIGTERM, lambda *_: stop.cancel())
+    signal.signal(signal.SIGINT, lambda *_: stop.cancel())
+    procs = []
+    for rank, (offset, size) in enumerate(chunks):
+        proc = ctx.Process(target=_worker_main, name=f"sgl-backend-worker-{rank}",
+                           args=(rank, vars(args), offset, size, request_id, results, len(chunks)))
+        proc.start()
+        log.info("Started worker %d (pid %s, %s): %d image(s)", rank, proc.pid, method, size)
+        procs.append(proc)
+    reports: dict[int, dict[str, Any]] = {}
+    forwarded_at: float | None = None
+    while any(p.is_alive() for p in procs) or not results.empty():
+        if stop.cancelled and forwarded_at is None:
+            forwarded_at = time.monotonic()
+            for p in procs:
+                if p.is_alive() and p.pid:
+                    os.kill(p.pid, signal.SIGTERM)
+        if forwarded_at is not None and time.monotonic() - forwarded_at > STOP_GRACE_S:
+            for p in procs:
+                if p.is_alive():
+                    p.kill()
+        try:
+            report = results.get(timeout=0.2)
+        except queue.Empty:
+            continue
+        reports[report["rank"]] = report
+    for p in procs:
+        p.join(timeout=5)
+    code = 0
+    for rank, p in enumerate(procs):
+        report = reports.get(rank)
+        if report is None:
+            log.error("Worker %d (pid %s) died without a result (exit status %s)", rank, p.pid, p.exitcode)
+            code = code or int(ExitCode.WORKER_FAILED)
+            continue
+        log.info("Worker %d (pid %d) finished: %d output(s), exit code %d", rank, report["pid"],
+                 len(report["paths"]), report["exit_code"])
+        if report["exit_code"] and not code:
+            code = int(report["exit_code"])
+    if stop.cancelled and code in (0, int(ExitCode.CANCELLED)):
+        return int(ExitCode.CANCELLED)
+    return code

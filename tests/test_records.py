@@ -1,0 +1,464 @@
+"""Round trips of every record shape, plus SGLang-shaped captured samples in ``tests/data``."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from backend import records as r
+
+DATA = Path(__file__).parent / "data"
+
+
+# ---- log lines -----------------------------------------------------------------------------------
+
+
+def test_strip_ansi_and_prefixes() -> None:
+    line = "\x1b[91m[05-01 12:34:55] boom \x1b[1;36m/x\x1b[0;0m\x1b[0;0m"
+    assert r.strip_ansi(line) == "[05-01 12:34:55] boom /x"
+    assert r.split_log_prefix("[05-01 12:34:55] hello") == ("05-01 12:34:55", None, "hello")
+    assert r.split_log_prefix("[2026-05-01 12:35:03] WARNING:  careful") == (
+        "2026-05-01 12:35:03",
+        "WARNING",
+        "careful",
+    )
+    assert r.split_log_prefix("plain") == (None, None, "plain")
+
+
+def test_format_log_line() -> None:
+    when = datetime(2026, 5, 1, 12, 34, 56)
+    assert r.format_log_line("hi", when) == "[05-01 12:34:56] hi"
+    assert re.fullmatch(r"\[\d{2}-\d{2} \d{2}:\d{2}:\d{2}\] x", r.format_log_line("x"))
+
+
+# ---- stage lines ---------------------------------------------------------------------------------
+
+
+def test_stage_messages_round_trip() -> None:
+    when = datetime(2026, 5, 1, 12, 0, 0)
+    assert r.stage_started_message("DenoisingStage") == "[DenoisingStage] started..."
+    assert (
+        r.stage_finished_message("DenoisingStage", 2.48931) == "[DenoisingStage] finished in 2.4893 seconds"
+    )
+    assert r.stage_error_message("DecodingStage", 412.05171, "boom") == (
+        "[DecodingStage] Error during execution after 412.0517 ms: boom"
+    )
+    assert r.parse_line(r.format_log_line(r.stage_started_message("A"), when)) == r.StageStarted("A")
+    assert r.parse_line(r.format_log_line(r.stage_finished_message("A", 1.5), when)) == r.StageFinished(
+        "A", 1.5
+    )
+    assert r.parse_line("\x1b[91m" + r.format_log_line(r.stage_error_message("A", 3.0, "x: y"), when)) == (
+        r.StageError("A", 3.0, "x: y")
+    )
+    assert r.parse_line("[05-01 12:34:50] [TextEncodingStage] started... (71.52 GB left)") == (
+        r.StageStarted("TextEncodingStage", 71.52)
+    )
+
+
+# ---- progress ------------------------------------------------------------------------------------
+
+
+def test_progress_message_matches_tqdm_shape() -> None:
+    assert r.progress_message(4, 8, 1.25) == " 50%|█████     | 4/8 [00:01<00:01,  3.20it/s]"
+    assert r.progress_message(0, 8, 0.0) == "  0%|          | 0/8 [00:00<?, ?it/s]"
+    assert r.progress_message(1, 4, 2.5).endswith("[00:02<00:07,  2.50s/it]")
+
+
+@given(st.integers(1, 500), st.data(), st.floats(0.01, 5000.0))
+@settings(max_examples=60, deadline=None)
+def test_progress_round_trip(total: int, data: st.DataObject, elapsed: float) -> None:
+    step = data.draw(st.integers(0, total))
+    rec = r.parse_line(r.progress_message(step, total, elapsed) + "\n")
+    assert isinstance(rec, r.ProgressRecord)
+    assert (rec.step, rec.total) == (step, total)
+    assert rec.elapsed_s == float(int(elapsed))
+    assert (rec.rate_its is None) == (step == 0)
+
+
+def test_progress_parses_real_tqdm_fragments() -> None:
+    tqdm = pytest.importorskip("tqdm")
+    buf = io.StringIO()
+    bar = tqdm.tqdm(total=8, file=buf, mininterval=0, miniters=1)
+    for _ in range(8):
+        bar.update(1)
+    bar.close()
+    fragments = [f for f in buf.getvalue().split("\r") if f.strip()]
+    parsed = [r.parse_line(f) for f in fragments]
+    assert all(isinstance(p, r.ProgressRecord) for p in parsed), fragments
+    assert [p.step for p in parsed if isinstance(p, r.ProgressRecord)][-1] == 8
+    # a whole \r-joined line is judged by its last fragment
+    last = r.parse_line(buf.getvalue())
+    assert isinstance(last, r.ProgressRecord) and last.step == 8 and last.percent == 100
+
+
+# ---- performance.log -----------------------------------------------------------------------------
+
+
+def _record(**extra: object) -> r.PerfRecord:
+    return r.PerfRecord(
+        request_id="req-1",
+        timestamp=r.utc_timestamp(datetime(2026, 5, 1, tzinfo=timezone.utc)),
+        commit_hash="abc",
+        tag=r.PERF_RECORD_TAG,
+        stages=(r.StageTiming("DenoisingStage", 12.5), r.StageTiming("DecodingStage", 3.25)),
+        steps=(1.0, 2.5),
+        total_duration_ms=20.0,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def test_perf_record_key_order_and_round_trip() -> None:
+    rec = _record()
+    line = rec.to_json_line()
+    assert list(json.loads(line)) == [
+        "request_id",
+        "timestamp",
+        "commit_hash",
+        "tag",
+        "stages",
+        "steps",
+        "total_duration_ms",
+    ]
+    assert line.startswith('{"request_id": "req-1", "timestamp": "2026-05-01T00:00:00+00:00"')
+    assert r.PerfRecord.from_json_line(line) == rec
+    full = _record(memory_snapshots={"after_DenoisingStage": {"allocated_mb": 1.0}}, cache_stats={"hits": 2})
+    assert list(json.loads(full.to_json_line()))[-2:] == ["memory_snapshots", "cache_stats"]
+    assert r.PerfRecord.from_json_line(full.to_json_line()) == full
+    assert r.parse_line(line) == rec
+
+
+def test_sglang_performance_log_sample() -> None:
+    lines = (DATA / "sglang_performance.log").read_text().splitlines()
+    recs = [r.PerfRecord.from_json_line(x) for x in lines]
+    assert [s.name for s in recs[0].stages][-1] == "DecodingStage"
+    assert recs[0].steps == (240.5, 279.1, 281.0) and recs[0].memory_snapshots is None
+    assert recs[1].memory_snapshots["after_DenoisingStage"]["peak_reserved_mb"] == 32768.0  # type: ignore[index]
+    assert [rec.to_json_line() for rec in recs] == lines  # byte-for-byte writer
+
+
+def test_append_and_dir_semantics(tmp_path: Path) -> None:
+    target = tmp_path / "a" / "b"
+    assert r.append_perf_record(str(target), _record()) == target / "performance.log"
+    r.append_perf_record(str(target), _record())
+    assert len((target / "performance.log").read_text().splitlines()) == 2
+    assert r.append_perf_record("", _record()) is None
+    assert r.perf_log_dir({"SGLANG_PERF_LOG_DIR": "rel"}) == str(Path("rel").absolute())
+    assert r.perf_log_dir({"SGLANG_PERF_LOG_DIR": ""}, fallback="x") == ""
+    assert r.perf_log_dir({}, fallback=str(tmp_path / "logs")) == str(tmp_path / "logs")
+
+
+def test_commit_hash(tmp_path: Path) -> None:
+    assert r.commit_hash({"SGLANG_GIT_COMMIT": "deadbeef"}) == "deadbeef"
+    assert r.commit_hash({}, cwd=str(tmp_path)) in ("N/A",) or len(r.commit_hash({}, cwd=str(tmp_path))) == 40
+
+
+def test_perf_dump_report(tmp_path: Path) -> None:
+    text = (DATA / "sglang_perf_dump.json").read_text()
+    rep = r.PerfDumpReport.from_json(text)
+    assert rep.tag == "cli_generate" and rep.denoise_steps_ms == (240.5, 279.1)
+    assert rep.steps[1] == r.StageTiming("DenoisingStage", 14289.46)
+    assert json.loads(rep.to_json()) == json.loads(text)
+    assert r.PerfDumpReport.from_json(rep.to_json()) == rep
+    msg = r.write_perf_dump(tmp_path / "d" / "perf.json", rep)
+    assert msg == f"Metrics dumped to: {tmp_path / 'd' / 'perf.json'}"
+    assert r.parse_line(r.format_log_line(msg)) == r.MetricsDumped(str(tmp_path / "d" / "perf.json"))
+
+
+# ---- the captured stdout sample ------------------------------------------------------------------
+
+
+def test_sglang_stdout_sample() -> None:
+    got = [r.parse_line(x) for x in (DATA / "sglang_stdout.log").read_bytes().decode().split("\n")[:-1]]
+    kinds = [type(x).__name__ if x is not None else None for x in got]
+    assert kinds == [
+        None,
+        None,
+        "StageStarted",
+        "StageFinished",
+        "StageStarted",
+        "StageFinished",
+        "StageStarted",
+        "ProgressRecord",
+        "StageFinished",
+        "StageStarted",
+        "StageError",
+        None,
+        None,
+        "CudaError",
+        "CudaError",
+        "CudaError",
+        "CudaError",
+        None,
+        "OutputSaved",
+        "MetricsDumped",
+        "ProfilerTracesSaved",
+        "Uploaded",
+        None,
+        "Uploaded",
+        "PerfRecord",
+    ]
+    assert got[7] == r.ProgressRecord(8, 8, 100, 2.0, 0.0, 3.41)
+    assert got[13] == r.CudaError(
+        "torch.AcceleratorError: CUDA error: an illegal memory access was encountered", "cuda"
+    )
+    assert [x.kind for x in got[14:17]] == ["device_assert", "device_assert", "oom"]  # type: ignore[union-attr]
+    assert got[19] == r.MetricsDumped("/srv/runs/perf.json")
+    assert got[21] == r.Uploaded(
+        "outputs/a_cat_20260501-123501_1a2b3c4d.png",
+        "https://bucket.s3.us-east-1.amazonaws.com/a_cat_20260501-123501_1a2b3c4d.png",
+    )
+    assert got[23] == r.Uploaded("outputs/clip.mp4", "presigned URL")
+    assert r.parse_line(r.output_saved_message("o/x.png")) == r.OutputSaved("o/x.png")
+    assert r.parse_line("RuntimeError: shapes do not match") == r.CudaError(
+        "RuntimeError: shapes do not match", "runtime"
+    )
+
+
+# ---- kernel API blocks ---------------------------------------------------------------------------
+
+LEVEL10 = DATA / "sglang_kernel_api_level10.log"
+
+
+def test_kernel_log_sample_level10() -> None:
+    calls = r.parse_kernel_api_log(LEVEL10.read_text())
+    assert [c.api_name for c in calls] == [
+        "jit_kernel.norm.rmsnorm",
+        "multimodal_gen.runtime.layers.attention.backends.flash_attn.FlashAttentionImpl.forward",
+        "jit_kernel.rope.apply_rotary_embedding",
+        "multimodal_gen.runtime.models.vaes.AutoencoderKL.decode",
+        "jit_kernel.norm.group_norm",
+        "sglang.custom_op.fused_silu_mul",
+    ]
+    norm, attn, rope, decode, gn, silu = calls
+    assert norm.completed and norm.timestamp == datetime(2026, 5, 1, 12, 34, 56)
+    assert [n for n, _ in norm.inputs] == ["arg[0]", "arg[1]", "eps", "out"]
+    assert norm.inputs[0][1] == r.TensorDesc(
+        (4, 3072), "torch.bfloat16", "cuda:0", False, True, r.TensorStats(-4.25, 5.125, 0.001953, 0, 0)
+    )
+    assert norm.dumped_inputs_dir == norm.dumped_outputs_dir != None  # noqa: E711
+    assert isinstance(norm.output, r.TensorDesc) and norm.output.shape == (4, 3072)
+    # special statistics forms, nested containers, objects
+    first = attn.inputs[0][1]
+    assert isinstance(first, r.TensorDesc) and first.stats == r.TensorStats(
+        note="skipped: CUDA graph capture in progress"
+    )
+    seq = attn.inputs[1][1]
+    assert isinstance(seq, r.ArgDesc) and seq.kind == "list" and seq.more == 3
+    assert seq.items[0][1] == r.TensorDesc(
+        (0,), "torch.float32", "cuda:0", stats=r.TensorStats(note="empty tensor")
+    )
+    assert seq.items[2][1] == r.ArgDesc("repr", "'causal'")
+    assert seq.items[3][1] == r.ArgDesc("list", items=(("0", r.ArgDesc("elided", "list")),))
+    mapping = attn.inputs[2][1]
+    assert isinstance(mapping, r.ArgDesc) and [k for k, _ in mapping.items] == [
+        "'scale'",
+        "'window'",
+        "'backend'",
+    ]
+    assert mapping.items[2][1] == r.ArgDesc(
+        "object", "AttentionBackendEnum", attrs=(("repr", "<AttentionBackendEnum.FA: 1>"),)
+    )
+    assert attn.inputs[3][1] == r.ArgDesc(
+        "object",
+        "ScaledTensor",
+        attrs=(("shape", "torch.Size([4, 4])"), ("dtype", "torch.float8_e4m3fn"), ("device", "cuda:0")),
+    )
+    assert attn.dump_skipped and attn.completed and isinstance(attn.output, r.ArgDesc)
+    # multi-line exception message
+    assert rope.completed and rope.exception is not None and rope.exception[0] == "RuntimeError"
+    assert rope.exception[1].startswith("CUDA error: an illegal memory access was encountered\nCUDA kernel")
+    assert rope.exception[1].endswith("CUDA_LAUNCH_BLOCKING=1")
+    assert rope.nan_total() == 12 and rope.inf_total("inputs") == 3 and rope.nan_total("output") == 0
+    # nesting and the crash: the decode waits for its group norm, the fused op never returns
+    assert gn.completed and gn.depth == 1
+    assert not decode.completed and decode.depth == 0
+    assert not silu.completed and silu.depth == 1
+    assert silu.dumped_inputs_dir is not None and silu.dumped_inputs_dir.endswith("_call0007")
+
+
+def test_kernel_log_sample_level1_interleaved() -> None:
+    calls = r.parse_kernel_api_log((DATA / "sglang_kernel_api_level1.log").read_text())
+    assert [(c.api_name, c.completed) for c in calls] == [
+        ("jit_kernel.norm.rmsnorm", True),
+        ("jit_kernel.rope.apply_rotary_embedding", True),
+        ("sglang.custom_op.fused_silu_mul", False),
+    ]
+
+
+def test_incremental_feed_emits_when_complete() -> None:
+    parser = r.KernelApiLogParser()
+    lines = LEVEL10.read_text().splitlines()
+    out_at = [i for i, line in enumerate(lines) if parser.feed(line)]
+    # rmsnorm completes on its last return line (the "    )" closer), before the interleaved log line
+    assert lines[out_at[0]] == "    )" and lines[out_at[0] + 1].startswith("[05-01")
+    assert [c.api_name for c in parser.open_calls] == [
+        "multimodal_gen.runtime.models.vaes.AutoencoderKL.decode",
+        "sglang.custom_op.fused_silu_mul",
+    ]
+    flushed = parser.flush()
+    assert [c.completed for c in flushed] == [False, False]
+    assert flushed[-1].api_name == "sglang.custom_op.fused_silu_mul"
+
+
+def test_writer_reproduces_sample_bytes() -> None:
+    """Parsing the sample and writing it again gives the same text (minus ordinary log lines)."""
+    text = LEVEL10.read_text()
+    calls = r.parse_kernel_api_log(text)
+    norm = calls[0]
+    lines = r.kernel_call_begin_lines(
+        norm.api_name,
+        [v for n, v in norm.inputs if n.startswith("arg[")],
+        [(n, v) for n, v in norm.inputs if not n.startswith("arg[")],
+        when=norm.timestamp,
+        dumped_inputs_dir=norm.dumped_inputs_dir,
+    ) + r.kernel_call_end_lines(norm.output, dumped_outputs_dir=norm.dumped_outputs_dir)
+    assert "\n".join(lines) + "\n" == text.split("[05-01 12:34:56]")[0]
+    attn = calls[1]
+    out = r.kernel_call_end_lines(attn.output)
+    assert "\n".join(out) in text
+    rope = calls[2]
+    exc_line = r.kernel_exception_line(rope.api_name, *rope.exception, when=rope.timestamp)  # type: ignore[misc]
+    assert exc_line in text
+
+
+_repr_text = st.one_of(
+    st.integers().map(repr),
+    st.text(max_size=12).map(repr),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.sampled_from(["None", "True", "False"]),
+)
+_stat = st.floats(-1e6, 1e6).map(lambda x: float(f"{x:.6f}"))
+_stats = st.one_of(
+    st.none(),
+    st.builds(r.TensorStats, _stat, _stat, _stat, st.integers(0, 99), st.integers(0, 99)),
+    st.sampled_from(["empty tensor", "skipped: graph capture in progress", "unavailable: RuntimeError"]).map(
+        lambda n: r.TensorStats(note=n)
+    ),
+)
+_tensor = st.builds(
+    r.TensorDesc,
+    st.lists(st.integers(0, 4096), max_size=4).map(tuple),
+    st.sampled_from(["torch.float32", "torch.bfloat16", "torch.int64"]),
+    st.sampled_from(["cpu", "cuda:0", "cuda:7"]),
+    st.booleans(),
+    st.booleans(),
+    _stats,
+)
+
+
+def _values(depth: int) -> st.SearchStrategy[r.ValueDesc]:
+    leaf: st.SearchStrategy[r.ValueDesc] = st.one_of(
+        _tensor,
+        _repr_text.map(lambda t: r.ArgDesc("repr", t)),
+        st.sampled_from(["int", "list", "dict"]).map(lambda t: r.ArgDesc("elided", t)),
+        st.builds(
+            lambda t, v: r.ArgDesc("object", t, attrs=(("repr", v),)),
+            st.sampled_from(["Foo", "dtype"]),
+            st.text("abc<>: ", min_size=1, max_size=10),
+        ),
+    )
+    if depth >= 2:
+        return st.sampled_from(["int", "Tensor"]).map(lambda t: r.ArgDesc("elided", t))
+    child = _values(depth + 1)
+    seq = st.builds(
+        lambda kind, items, more: r.ArgDesc(
+            kind, items=tuple((str(i), v) for i, v in enumerate(items)), more=more
+        ),
+        st.sampled_from(["list", "tuple"]),
+        st.lists(child, max_size=4),
+        st.integers(0, 5),
+    )
+    dct = st.builds(
+        lambda items, more: r.ArgDesc("dict", items=tuple((repr(k), v) for k, v in items.items()), more=more),
+        st.dictionaries(st.text("ab: '", max_size=4), child, max_size=4),
+        st.integers(0, 3),
+    )
+    return st.one_of(leaf, seq, dct)
+
+
+@given(
+    st.lists(_values(0), max_size=3),
+    st.lists(st.tuples(st.from_regex(r"[a-z_]{1,8}", fullmatch=True), _values(0)), max_size=2),
+    _values(0),
+)
+@settings(max_examples=120, deadline=None)
+def test_kernel_block_round_trip(
+    args: list[r.ValueDesc], kwargs: list[tuple[str, r.ValueDesc]], output: r.ValueDesc
+) -> None:
+    when = datetime(2026, 5, 1, 1, 2, 3)
+    lines = r.kernel_call_begin_lines("backend.x.f", args, kwargs, when=when, dumped_inputs_dir="d") + (
+        r.kernel_call_end_lines(output, dumped_outputs_dir="d")
+    )
+    (call,) = r.parse_kernel_api_log("\n".join(lines))
+    assert call.completed and call.timestamp == when and call.output == output
+    assert call.inputs == tuple([(f"arg[{i}]", v) for i, v in enumerate(args)] + list(kwargs))
+
+
+def test_truncated_block_is_in_flight() -> None:
+    lines = r.kernel_call_begin_lines("backend.a", [r.TensorDesc((2,), "torch.float32", "cpu")])
+    lines += r.kernel_call_begin_lines(
+        "backend.b", [r.TensorDesc((2,), "torch.float32", "cpu")], dumped_inputs_dir="x"
+    )
+    calls = r.parse_kernel_api_log("\n".join(lines[:-3]))  # cut inside b's tensor
+    assert calls[-1].api_name == "backend.b" and not calls[-1].completed
+    assert isinstance(calls[-1].inputs[0][1], r.TensorDesc)
+
+
+# ---- dump folders --------------------------------------------------------------------------------
+
+
+def test_dump_dir_name() -> None:
+    when = datetime(2026, 5, 1, 12, 34, 56, 789123)
+    assert (
+        r.dump_dir_name(when, 42, "backend.a/b<c>", 7) == "20260501_123456_789_pid42_backend.a_b_c__call0007"
+    )
+    assert r.dump_timestamp(when) == "20260501_123456_789"
+
+
+def test_dump_metadata_round_trip(tmp_path: Path) -> None:
+    folder = (
+        DATA
+        / "kernel_api_dumps"
+        / "20260501_123457_001_pid4242_jit_kernel.rope.apply_rotary_embedding_call0001"
+    )
+    text = (folder / "metadata.json").read_text()
+    meta = r.read_dump_metadata(folder)
+    assert meta.execution_status == "exception" and meta.exception == {
+        "type": "RuntimeError",
+        "message": "CUDA error: an illegal memory access was encountered",
+    }
+    assert meta.to_json() == text
+    assert r.DumpMetadata.from_json(meta.to_json()) == meta
+
+
+def test_scan_dump_root() -> None:
+    entries = r.scan_dump_root(DATA / "kernel_api_dumps")
+    assert [(e.pid, e.call_n, e.status, e.error is None) for e in entries] == [
+        (4242, 1, "completed", True),
+        (4242, 1, "exception", True),
+        (4242, 7, "inputs_saved", True),
+        (4243, 1, "unknown", False),
+        (4243, 2, "unknown", False),
+    ]
+    assert entries[2].api_name == "sglang.custom_op.fused_silu_mul"
+    assert entries[4].error == "missing"
+    assert r.scan_dump_root(DATA / "nope") == []
+
+
+def test_traceback_after_open_block_is_ignored() -> None:
+    lines = r.kernel_call_begin_lines("backend.a", [r.ArgDesc("repr", "1")], [("k", r.ArgDesc("repr", "2"))])
+    lines += [
+        "Traceback (most recent call last):",
+        '  File "/srv/a=b/x.py", line 3, in <module>',
+        "    result = fn(*args, **kwargs)",
+        "KeyboardInterrupt",
+    ]
+    (call,) = r.parse_kernel_api_log("\n".join(lines))
+    assert [n for n, _ in call.inputs] == ["arg[0]", "k"] and not call.completed

@@ -1,0 +1,162 @@
+"""backend/storage.py against a real S3-compatible HTTP server on loopback (tests/fixtures_s3.py)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from backend import envs
+from backend.exit_codes import BackendError, ExitCode
+from backend.storage import CloudStorage, StorageConfig, content_type_for, validate_storage
+from tests.fixtures_s3 import S3Bucket, S3Credentials, s3_client, unused_loopback_port
+
+SECRET = "Sup3rS3cretValue+ZZZ/abc123"
+"""Distinctive enough that any leak into a log line or message is found by a substring search."""
+
+
+@pytest.fixture()
+def log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """Capture the backend logger even when it does not propagate (logging_setup.configure)."""
+    backend_logger = logging.getLogger("sgl_backend")
+    propagate = backend_logger.propagate
+    backend_logger.addHandler(caplog.handler)
+    backend_logger.propagate = False  # one copy of each record, whoever configured logging
+    caplog.set_level(logging.DEBUG, logger="sgl_backend")
+    try:
+        yield caplog
+    finally:
+        backend_logger.removeHandler(caplog.handler)
+        backend_logger.propagate = propagate
+
+
+def _settings(endpoint: str, bucket: str, key_id: str = "AKIDTEST", secret: str = SECRET) -> envs.Settings:
+    return envs.load_settings({
+        "SGLANG_CLOUD_STORAGE_TYPE": "s3", "SGLANG_S3_BUCKET_NAME": bucket, "SGLANG_S3_ENDPOINT_URL": endpoint,
+        "SGLANG_S3_ACCESS_KEY_ID": key_id, "SGLANG_S3_SECRET_ACCESS_KEY": secret,
+    })  # fmt: skip
+
+
+def _output(tmp_path: Path, name: str = "a_red_circle_20261126-010203_0123abcd.png") -> Path:
+    path = tmp_path / name
+    path.write_bytes(os.urandom(4096))
+    return path
+
+
+def _storage(settings: envs.Settings, **kwargs: Any) -> CloudStorage:
+    storage = CloudStorage.from_settings(settings, sleep=lambda s: None, **kwargs)
+    assert storage is not None
+    return storage
+
+
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def _assert_no_secret(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str], *more: object) -> None:
+    captured = capsys.readouterr()
+    for text in (caplog.text, captured.out, captured.err, *map(str, more), *map(repr, more)):
+        assert SECRET not in text
+
+
+def test_upload_roundtrip(s3_bucket: S3Bucket, tmp_path: Path, log: pytest.LogCaptureFixture,
+                          capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    path = _output(tmp_path)
+    storage = _storage(_settings(s3_bucket.endpoint, s3_bucket.name))
+    result = storage.upload(path)
+    assert result.ok and result.attempts == 1
+    assert result.url == f"{s3_bucket.endpoint}/{s3_bucket.name}/{path.name}"
+    assert f"Uploaded {path} to {result.url}" in log.messages
+    obj = s3_client(s3_bucket.endpoint).get_object(Bucket=s3_bucket.name, Key=path.name)
+    assert obj["Body"].read() == path.read_bytes()
+    assert obj["ContentType"] == "image/png"
+    assert path.exists()  # unlike SGLang, the local file stays
+    _assert_no_secret(log, capsys, storage, result)
+
+
+def test_server_down_is_one_unreachable_line(tmp_path: Path, log: pytest.LogCaptureFixture,
+                                             capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    endpoint = f"http://127.0.0.1:{unused_loopback_port()}"
+    path = _output(tmp_path)
+    delays: list[float] = []
+    storage = CloudStorage(validate_storage(_settings(endpoint, "outputs")),  # type: ignore[arg-type]
+                           max_attempts=3, backoff_s=0.01, sleep=delays.append)  # fmt: skip
+    report = storage.upload_all([path])
+    (result,) = report.results
+    assert not result.ok and result.kind == "unreachable" and result.code == "EndpointConnectionError"
+    assert result.attempts == 3 and len(delays) == 2 and delays[1] > delays[0] / 2  # bounded backoff
+    (line,) = _warnings(log)
+    assert "unreachable endpoint" in line and endpoint in line and str(path) in line
+    assert path.exists()
+    assert report.exit_code == ExitCode.UPLOAD_FAILED and report.error == line
+    _assert_no_secret(log, capsys, storage, result)
+
+
+def test_missing_bucket_is_one_clear_line(s3_server: str, tmp_path: Path, log: pytest.LogCaptureFixture,
+                                          capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    path = _output(tmp_path)
+    result = _storage(_settings(s3_server, "no-such-bucket-here")).upload(path)
+    assert result.kind == "no_such_bucket" and result.code == "NoSuchBucket" and result.attempts == 1
+    (line,) = _warnings(log)
+    assert "bucket 'no-such-bucket-here' does not exist" in line and "NoSuchBucket" in line
+    assert path.exists()
+    _assert_no_secret(log, capsys, result)
+
+
+@pytest.mark.parametrize("wrong", ["key_id", "secret"])
+def test_wrong_credentials_are_one_clear_line(s3_bucket: S3Bucket, s3_auth: S3Credentials, wrong: str,
+                                              tmp_path: Path, log: pytest.LogCaptureFixture,
+                                              capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    path = _output(tmp_path)
+    key_id = "AKIDUNKNOWN0000" if wrong == "key_id" else s3_auth.access_key_id
+    storage = _storage(_settings(s3_bucket.endpoint, s3_bucket.name, key_id=key_id, secret=SECRET))
+    result = storage.upload(path)
+    expected = "InvalidAccessKeyId" if wrong == "key_id" else "SignatureDoesNotMatch"
+    assert result.kind == "credentials" and result.code == expected and result.attempts == 1
+    (line,) = _warnings(log)
+    assert "credentials were rejected" in line and expected in line
+    assert path.exists()
+    _assert_no_secret(log, capsys, storage, result)
+    # The server really checks keys: the right pair is accepted.
+    good = _storage(_settings(s3_bucket.endpoint, s3_bucket.name, s3_auth.access_key_id, s3_auth.secret_access_key))
+    assert good.upload(path).ok
+
+
+def test_transient_errors_are_retried(tmp_path: Path, log: pytest.LogCaptureFixture) -> None:
+    from botocore.exceptions import ClientError
+
+    class Flaky:
+        calls = 0
+
+        def put_object(self, **kwargs: Any) -> dict[str, Any]:
+            Flaky.calls += 1
+            if Flaky.calls < 3:
+                raise ClientError({"Error": {"Code": "SlowDown", "Message": "slow down"},
+                                   "ResponseMetadata": {"HTTPStatusCode": 503}}, "PutObject")  # fmt: skip
+            return {}
+
+    config = StorageConfig("outputs", "http://127.0.0.1:9", access_key_id="AKID", secret_access_key=SECRET)
+    result = CloudStorage(config, client=Flaky(), sleep=lambda s: None).upload(_output(tmp_path))
+    assert result.ok and result.attempts == 3 and not _warnings(log)
+
+
+def test_storage_on_without_bucket_fails_at_startup() -> None:
+    settings = envs.load_settings({"SGLANG_CLOUD_STORAGE_TYPE": "s3", "SGLANG_S3_SECRET_ACCESS_KEY": SECRET})
+    with pytest.raises(BackendError) as info:
+        validate_storage(settings)
+    assert info.value.code == ExitCode.BAD_ENV
+    assert "SGLANG_S3_BUCKET_NAME" in str(info.value) and SECRET not in str(info.value)
+    assert validate_storage(envs.load_settings({})) is None
+
+
+def test_url_and_content_type_as_sglang() -> None:
+    aws = StorageConfig("bucket", region="eu-west-1")
+    assert aws.object_url("x.png") == "https://bucket.s3.eu-west-1.amazonaws.com/x.png"
+    assert StorageConfig("b", "http://minio:9000/").object_url("v.mp4") == "http://minio:9000/b/v.mp4"
+    assert [content_type_for(n) for n in ("a.PNG", "b.jpeg", "c.webp", "d.mp4", "e.glb", "f.bin")] == [
+        "image/png", "image/jpeg", "image/webp", "video/mp4", "model/gltf-binary", "application/octet-stream"]
+    assert SECRET not in repr(StorageConfig("b", secret_access_key=SECRET, access_key_id="AKID"))

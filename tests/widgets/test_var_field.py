@@ -1,0 +1,105 @@
+"""VarField: the editor per kind, validation as you type, inherited values, secrets, reset, platforms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from textual.app import App, ComposeResult
+from textual.widgets import Input, Select, Switch
+
+from backend.envs import REGISTRY
+from tui.widgets.var_field import VarField
+
+EDITORS = {"switch": Switch, "select": Select, "number": Input, "path": Input, "input": Input}
+
+
+class FieldApp(App[None]):
+    def __init__(self, name: str, raw: str | None = None, **kwargs: Any) -> None:
+        super().__init__()
+        self.field = VarField(REGISTRY[name], raw, **kwargs)
+        self.changes: list[VarField.Changed] = []
+
+    def compose(self) -> ComposeResult:
+        yield self.field
+
+    def on_var_field_changed(self, event: VarField.Changed) -> None:
+        self.changes.append(event)
+
+
+@pytest.mark.parametrize("name", list(REGISTRY))
+async def test_every_variable_gets_the_editor_of_its_kind(name: str) -> None:
+    var = REGISTRY[name]
+    app = FieldApp(name)
+    async with app.run_test(size=(80, 8)):
+        expected = EDITORS[var.kind.widget]
+        if getattr(var.kind, "choices", ()) and var.kind.widget == "number":
+            expected = Select  # an integer with fixed choices (kernel API level) is picked, not typed
+        assert isinstance(app.field.editor, expected)
+        assert f"default: {var.describe_default()}" in str(app.field.query_one(".head").render())
+
+
+async def test_validation_message_appears_under_the_field_as_you_type() -> None:
+    app = FieldApp("SGLANG_CACHE_DIT_RDT")
+    async with app.run_test(size=(80, 8)) as pilot:
+        app.field.editor.focus()
+        await pilot.press("a", "b", "c")
+        await pilot.pause()
+        assert app.field.has_class("-invalid")
+        message = str(app.field.query_one(".message").render())
+        assert "SGLANG_CACHE_DIT_RDT='abc' is not valid" in message
+        assert app.changes[-1].error is not None and app.changes[-1].raw == "abc"
+        await pilot.press("ctrl+u", "0", ".", "1")
+        await pilot.pause()
+        assert not app.field.has_class("-invalid")
+        assert app.changes[-1].raw == "0.1" and app.changes[-1].error is None
+
+
+async def test_secondary_field_shows_the_inherited_value_greyed_until_overridden() -> None:
+    app = FieldApp("SGLANG_CACHE_DIT_SECONDARY_RDT", inherited="0.12")
+    async with app.run_test(size=(80, 8)) as pilot:
+        editor = app.field.editor
+        assert isinstance(editor, Input)
+        assert app.field.has_class("-inherited") and "0.12" in editor.placeholder
+        editor.focus()
+        await pilot.press("0", ".", "3")
+        await pilot.pause()
+        assert not app.field.has_class("-inherited")
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert app.field.has_class("-inherited") and editor.value == ""
+        assert app.changes[-1].raw is None
+
+
+async def test_secret_is_masked_and_revealed_only_on_the_explicit_key() -> None:
+    app = FieldApp("SGLANG_S3_SECRET_ACCESS_KEY", "s3cr3t-value")
+    async with app.run_test(size=(80, 8)) as pilot:
+        editor = app.field.editor
+        assert isinstance(editor, Input) and editor.password
+        editor.focus()
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        assert not editor.password
+        await pilot.press("ctrl+g")
+        assert editor.password
+
+
+async def test_platform_field_of_an_absent_platform_says_no_effect() -> None:
+    app = FieldApp("SGLANG_USE_ROCM_VAE", present=False)
+    async with app.run_test(size=(80, 8)):
+        assert app.field.has_class("-no-effect")
+        assert "no effect on this host" in str(app.field.query_one(".head").render())
+
+
+async def test_switch_and_select_edits_are_reported_and_reset_restores_the_default() -> None:
+    app = FieldApp("SGLANG_CACHE_DIT_ENABLED")
+    async with app.run_test(size=(80, 8)) as pilot:
+        switch = app.field.editor
+        switch.focus()
+        await pilot.press("space")
+        await pilot.pause()
+        assert app.changes[-1].raw == "true"
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert isinstance(switch, Switch) and switch.value is False
+        assert app.changes[-1].raw is None

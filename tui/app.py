@@ -1,0 +1,596 @@
+"""ConsoleApp: the wiring of the console — layout, bindings, command palette, data flow.
+
+Why "wiring only": every piece is small and tested alone (panes, views, session,
+router, supervisor, tailer, watcher); this module connects them.  One ~50 ms timer
+drains the router and hands each view its part of the batch, so output never
+arrives at the screen line by line (stack notes: the ``Log.write_line`` trap).
+
+Global actions use F-keys and ctrl keys with ``priority=True``: the first Input of a
+pane has focus and would otherwise swallow printable-key bindings.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from textual import work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.lazy import Lazy
+from textual.screen import Screen
+from textual.widgets import Footer, TabbedContent, TabPane
+
+from backend.envs import ATTENTION_BACKEND, ATTENTION_CONFIG, CACHE_ROOT, Pane
+from tui.messages import SessionChanged
+from tui.screens.settings_pane import SettingsPane
+from tui.widgets.attention_view import AttentionView
+from tui.widgets.image_view import ImageView
+from tui.widgets.kernel_api_view import KernelApiView
+from tui.widgets.output_view import OutputView
+from tui.widgets.process_view import ProcessView
+from tui.widgets.run_bar import RunBar
+from tui.widgets.session_header import SessionHeader
+from tui.widgets.timings_view import TimingsView
+from tui.widgets.var_field import VarField
+
+VIEWS = (("output", "Output"), ("timings", "Timings"), ("kernel", "Kernel API"), ("process", "Process"),
+         ("image", "Image"), ("attention", "Attention"))  # fmt: skip
+"""Live views: (id suffix, tab label)."""
+
+ACTIONS = (
+    ("run", "Run", "Start the backend with the session and the run bar (F5)"),
+    ("stop", "Stop", "Stop the backend: SIGINT, SIGTERM, SIGKILL (F6)"),
+    ("restart", "Restart", "Stop and run again with the current session (F7)"),
+    ("rerun(3)", "Re-run with kernel API level 3", "Argument shapes and dtypes"),
+    ("rerun(5)", "Re-run with kernel API level 5", "Adds tensor statistics"),
+    ("rerun(10)", "Re-run with kernel API level 10", "Also dumps inputs and outputs"),
+    ("save", "Save session", "Write the session file (ctrl+s)"),
+    ("save_as", "Save session as…", "Save under a new name (F8)"),
+    ("load", "Load session…", "Open a saved session (ctrl+o)"),
+    ("diff", "Diff session…", "Against the defaults or another session (F9)"),
+    ("crash_report", "Show crash report", "The last abnormal exit (F10)"),
+    ("focus_run_bar", "Focus run bar", "Edit prompt, steps, size, seed, model, command (F4)"),
+    ("reset_field", "Reset field to default", "The focused variable (ctrl+r)"),
+    ("reveal", "Reveal secret", "Show or hide the focused secret (ctrl+g)"),
+    ("save_output", "Save output to file", "The filtered output lines"),
+    ("copy_output", "Copy output (OSC 52)", "The current match, else the visible lines"),
+    ("quit", "Quit", "Stop the backend and leave (ctrl+q)"),
+)
+"""Every action, for the command palette (pane switching is added from the registry's panes)."""
+
+
+class ConsoleApp(App[int]):
+    """The console.  Built by :func:`tui.__main__.make_app` (the one factory, shared with tests)."""
+
+    CSS_PATH = "app.tcss"
+    DEFAULT_CSS = """
+    #main-tabs { height: 1fr; }
+    #main-tabs TabbedContent { height: 1fr; }
+    #main-tabs TabPane { padding: 0; height: 1fr; }
+    """
+    TITLE = "sgl-console"
+    BINDINGS = [
+        Binding("f2", "settings", "Settings", priority=True, tooltip="Settings panes (again: next pane)"),
+        Binding("f3", "live", "Live", priority=True, tooltip="Live views (again: next view)"),
+        Binding("f4", "focus_run_bar", "Run bar", priority=True, show=False),
+        Binding("f5", "run", "Run", priority=True),
+        Binding("f6", "stop", "Stop", priority=True),
+        Binding("f7", "restart", "Restart", priority=True, show=False),
+        Binding("ctrl+s", "save", "Save", priority=True),
+        Binding("f8", "save_as", "Save as", priority=True, show=False),
+        Binding("ctrl+o", "load", "Load", priority=True, show=False),
+        Binding("f9", "diff", "Diff", priority=True),
+        Binding("f10", "crash_report", "Crash", priority=True, show=False),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(
+        self,
+        session_name: str | None = None,
+        command: list[str] | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+        host_platforms: frozenset[str] | None = None,
+        half_block: bool = False,
+        stall_timeout: float | None = 30.0,
+        drain_interval: float = 0.05,
+        watch_config: bool = True,
+    ) -> None:
+        """Args:
+            session_name: session to open (``default`` when None); created if missing.
+            command: the command line to launch instead of our backend.
+            environ: the console's environment (``os.environ`` when None); feeds the session's
+                defaults, the child's inherited environment, and where sessions and logs live.
+            host_platforms: platforms present (detected when None).
+            half_block: force half-block image previews (tests, screenshots).
+            stall_timeout: seconds with no output and no CPU before a run counts as stalled.
+            drain_interval: seconds between router drains (the batch period).
+            watch_config: watch the attention config file for hot reload.
+        """
+        super().__init__()
+        from backend.platforms import detect_host_platforms
+        from tui.session import Session
+
+        self.environ: dict[str, str] = dict(os.environ if environ is None else environ)
+        self.host_platforms = detect_host_platforms() if host_platforms is None else host_platforms
+        self.session = Session.open(session_name or "default", self.environ)
+        self.command = command
+        self.half_block = half_block
+        self.stall_timeout = stall_timeout
+        self.drain_interval = drain_interval
+        self.watch_config = watch_config
+        self.ready_at: float | None = None
+        """``time.time()`` when the first frame was up and keys were answered (benchmarks)."""
+        self._router: Any = None
+        self._supervisor: Any = None
+        self._tailer: Any = None
+        self._last_plan: Any = None
+        self._last_request: dict[str, Any] | None = None
+        self._last_exit: Any = None
+        self._crash: tuple[str, str] | None = None
+        self._watched_config: str | None = None
+        self._pane_names = [p.name.lower() for p in Pane]
+
+    # ---- layout ------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield SessionHeader(id="session-header")
+        with TabbedContent(id="main-tabs", initial="settings"):
+            with TabPane("Settings", id="settings"):
+                with TabbedContent(id="settings-tabs"):
+                    for pane in Pane:
+                        with TabPane(pane.value, id=f"tab-{pane.name.lower()}"):
+                            yield SettingsPane(pane, self.session, self.host_platforms)
+            with TabPane("Live", id="live"):
+                with TabbedContent(id="live-tabs"):
+                    with TabPane("Output", id="tab-output"):
+                        yield Lazy(OutputView(save_dir=self._cache_dir("saved"), id="output-view"))
+                    with TabPane("Timings", id="tab-timings"):
+                        yield Lazy(TimingsView(id="timings-view"))
+                    with TabPane("Kernel API", id="tab-kernel"):
+                        yield Lazy(KernelApiView(id="kernel-view"))
+                    with TabPane("Process", id="tab-process"):
+                        yield Lazy(ProcessView(id="process-view"))
+                    with TabPane("Image", id="tab-image"):
+                        yield Lazy(ImageView(half_block=self.half_block, id="image-view"))
+                    with TabPane("Attention", id="tab-attention"):
+                        yield Lazy(AttentionView(id="attention-view"))
+        yield RunBar(command=self.command, id="run-bar")
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        await self._load_pane(self.query_one("#settings-tabs", TabbedContent).active)
+        self.set_interval(self.drain_interval, self._drain)
+        self.call_after_refresh(self._first_frame)
+
+    async def _load_pane(self, tab_id: str) -> None:
+        """Build a settings pane's fields the first time it is shown (keeps start-up fast)."""
+        pane = self.query_one(f"#{tab_id}").query_one(SettingsPane)
+        mounting = pane.ensure_loaded()
+        if mounting is not None:
+            await mounting
+        self._refresh_session(reload_values=False)
+
+    async def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.tabbed_content.id == "settings-tabs" and event.pane.id:
+            await self._load_pane(event.pane.id)
+
+    def _first_frame(self) -> None:
+        self.ready_at = time.time()
+        self._start_config_watch()
+
+    def _cache_dir(self, *parts: str) -> str:
+        root = self.session.resolved(self.environ)[CACHE_ROOT.name].value
+        return os.path.join(str(root), "console", *parts)
+
+    # ---- engine (created on first run, so start-up stays light) -------------------------------
+    @property
+    def router(self) -> Any:
+        if self._router is None:
+            from tui.router import Router
+
+            self._router = Router()
+        return self._router
+
+    @property
+    def supervisor(self) -> Any:
+        if self._supervisor is None:
+            from tui.supervisor import Supervisor
+
+            self._supervisor = Supervisor(self.router, stall_timeout=self.stall_timeout)
+        return self._supervisor
+
+    # ---- the session -------------------------------------------------------------------------
+    def invalid_fields(self) -> dict[str, str]:
+        """Fields whose typed text does not parse (not stored in the session)."""
+        return {f.var.name: f.error for f in self.query(VarField) if f.error}
+
+    def _refresh_session(self, reload_values: bool) -> None:
+        problems = self.session.problems(self.environ, self.host_platforms)
+        resolved = self.session.resolved(self.environ)
+        for pane in self.query(SettingsPane):
+            pane.session = self.session
+            pane.sync(resolved, problems, reload_values)
+        invalid = self.invalid_fields()
+        header = self.query_one(SessionHeader)
+        header.name_text = self.session.name
+        header.dirty = bool(self.session.dirty)
+        header.errors = sum(1 for p in problems if p.is_error) + len(
+            [n for n in invalid if not any(n in p.names for p in problems)])
+        header.warnings = sum(1 for p in problems if not p.is_error)
+
+    def on_session_changed(self, event: SessionChanged) -> None:
+        self._refresh_session(reload_values=event.name is None)
+        if event.name in (None, ATTENTION_CONFIG.name, ATTENTION_BACKEND.name):
+            self._start_config_watch()
+
+    def action_save(self) -> None:
+        from tui.session import SessionError
+
+        try:
+            path = self.session.save()
+        except SessionError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.notify(f"saved session {self.session.name!r} ({os.path.basename(str(path))})")
+        self._refresh_session(reload_values=False)
+
+    def action_save_as(self) -> None:
+        from tui.screens.save_as_screen import SaveAsScreen
+
+        def done(name: str | None) -> None:
+            if name:
+                from tui.session import SessionError
+
+                try:
+                    self.session.save_as(name)
+                except SessionError as exc:
+                    self.notify(str(exc), severity="error")
+                    return
+                self.notify(f"saved as {name!r}")
+                self.post_message(SessionChanged(None))
+
+        self.push_screen(SaveAsScreen(self.session.name), done)
+
+    def action_load(self) -> None:
+        from tui.screens.load_screen import LoadScreen
+        from tui.session import Session, SessionError, list_sessions
+
+        def done(name: str | None) -> None:
+            if not name:
+                return
+            try:
+                self.session = Session.load(name, self.environ)
+            except SessionError as exc:
+                self.notify(str(exc), severity="error")
+                return
+            self.notify(f"loaded session {name!r}")
+            self.post_message(SessionChanged(None))
+
+        self.push_screen(LoadScreen(list_sessions(self.environ)), done)
+
+    def action_diff(self) -> None:
+        from tui.screens.diff_screen import DiffScreen
+        from tui.session import Session, list_sessions
+
+        def rows_for(other: str | None) -> list[Any]:
+            return list(self.session.diff(None if other is None else Session.load(other, self.environ)))
+
+        others = [n for n in list_sessions(self.environ) if n != self.session.name]
+        self.push_screen(DiffScreen(self.session.name, others, rows_for))
+
+    def _focused_field(self) -> VarField | None:
+        node = self.focused
+        while node is not None and not isinstance(node, VarField):
+            node = node.parent  # type: ignore[assignment]
+        return node
+
+    def action_reset_field(self) -> None:
+        field = self._focused_field()
+        if field is None:
+            self.notify("focus a field first", severity="warning")
+        else:
+            field.action_reset()
+
+    def action_reveal(self) -> None:
+        field = self._focused_field()
+        if field is not None:
+            field.action_reveal()
+
+    # ---- navigation --------------------------------------------------------------------------
+    def _show(self, outer: str, inner_id: str, inner: str) -> None:
+        self.query_one("#main-tabs", TabbedContent).active = outer
+        self.query_one(f"#{inner_id}", TabbedContent).active = inner
+
+    def action_settings(self) -> None:
+        main = self.query_one("#main-tabs", TabbedContent)
+        tabs = self.query_one("#settings-tabs", TabbedContent)
+        if main.active == "settings":
+            names = [f"tab-{n}" for n in self._pane_names]
+            tabs.active = names[(names.index(tabs.active) + 1) % len(names)]
+        main.active = "settings"
+        self._focus_tabs(tabs)
+
+    def action_live(self) -> None:
+        main = self.query_one("#main-tabs", TabbedContent)
+        tabs = self.query_one("#live-tabs", TabbedContent)
+        if main.active == "live":
+            names = [f"tab-{n}" for n, _ in VIEWS]
+            tabs.active = names[(names.index(tabs.active) + 1) % len(names)]
+        main.active = "live"
+        self._focus_tabs(tabs)
+
+    def _focus_tabs(self, tabs: TabbedContent) -> None:
+        from textual.widgets import Tabs
+
+        self.call_after_refresh(lambda: tabs.query_one(Tabs).focus())
+
+    def action_show(self, where: str) -> None:
+        """``where`` is a settings pane (``runtime`` ...) or a live view (``output`` ...)."""
+        if where in self._pane_names:
+            self._show("settings", "settings-tabs", f"tab-{where}")
+        else:
+            self._show("live", "live-tabs", f"tab-{where}")
+
+    def action_focus_run_bar(self) -> None:
+        self.query_one("#prompt").focus()
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """The command palette offers every action, and every pane and view."""
+        yield from super().get_system_commands(screen)
+        for action, title, help_text in ACTIONS:
+            yield SystemCommand(title, help_text, lambda a=action: self.run_action(a))
+        for pane in Pane:
+            yield SystemCommand(f"Show pane {pane.value}", f"Settings: {pane.value} variables",
+                                lambda p=pane.name.lower(): self.action_show(p))  # fmt: skip
+        for view, label in VIEWS:
+            yield SystemCommand(f"Show view {label}", f"Live: {label}", lambda v=view: self.action_show(v))
+
+    # ---- running -----------------------------------------------------------------------------
+    def run_problems(self) -> list[str]:
+        """Why a run would be refused now (session errors, fields that do not parse, the run bar)."""
+        found = [p.message for p in self.session.problems(self.environ, self.host_platforms) if p.is_error]
+        found += [msg for name, msg in self.invalid_fields().items() if not any(name in m for m in found)]
+        found += self.query_one(RunBar).problems()
+        return found
+
+    def action_run(self) -> None:
+        self._launch(restart=False)
+
+    def action_restart(self) -> None:
+        self._launch(restart=True)
+
+    def action_rerun(self, level: int) -> None:
+        self._launch(restart=True, kernel_level=level, same_request=True)
+
+    def _launch(self, restart: bool, kernel_level: int | None = None, same_request: bool = False) -> None:
+        bar = self.query_one(RunBar)
+        if self._supervisor is not None and self.supervisor.running and not restart:
+            self.notify("already running: F6 stops, F7 restarts", severity="warning")
+            return
+        problems = self.run_problems()
+        if problems:
+            bar.show_status(f"refused: {len(problems)} error(s): " + "; ".join(problems), error=True)
+            self.notify("\n".join(problems), title="Run refused", severity="error", timeout=6)
+            return
+        from tui.launch import RunRequest, build_launch
+
+        fields = dict(self._last_request) if same_request and self._last_request else bar.request_fields()
+        self._last_request = fields
+        env = self.session.child_env(self.environ)
+        if kernel_level is not None:
+            from tui.crash import rerun_env
+
+            env = rerun_env(env, kernel_level)
+        plan = build_launch(RunRequest(**fields), env, base_environ=self.environ)
+        self._last_plan = plan
+        bar.show_status(f"$ {plan.display}")
+        self.query_one(ProcessView).show_exit(None, "starting…")
+        self._start_run(plan, restart)
+
+    @work(thread=True, exclusive=True, group="launch")
+    def _start_run(self, plan: Any, restart: bool) -> None:
+        from tui.launch import followed_files
+        from tui.router import CONSOLE
+
+        sup = self.supervisor
+        try:
+            if sup.running:
+                sup.stop()
+            self.router.reset_run()
+            self.router.feed(CONSOLE, [f"── run: {plan.display}", *(f"   {t}" for t in plan.translations)])
+            sup.start(plan.argv, plan.env)
+        except (OSError, RuntimeError, ValueError) as exc:
+            self.call_from_thread(self.query_one(RunBar).show_status, f"cannot start: {exc}", True)
+            return
+        self._follow_files(plan.env, followed_files)
+        self.call_from_thread(self._monitor_process)
+
+    def _follow_files(self, env: Mapping[str, str], followed_files: Any) -> None:
+        from tui.tail import Tailer
+
+        if self._tailer is not None:
+            self._tailer.stop(timeout=1.0)
+        cache_root = self.session.resolved(self.environ)[CACHE_ROOT.name].value
+        files = followed_files(env, perf_fallback=os.path.join(str(cache_root), "logs"))
+        if not files:
+            self._tailer = None
+            return
+        self._tailer = Tailer(self.router, pids=self.supervisor.known_pids)
+        for pattern, _kind in files:
+            self._tailer.add(pattern)
+        self._tailer.start()
+
+    def action_stop(self) -> None:
+        if self._supervisor is None or not self.supervisor.running:
+            self.notify("nothing is running")
+            return
+        self.supervisor.stop_in_background()
+
+    @work(thread=True, exclusive=True, group="procmon")
+    def _monitor_process(self) -> None:
+        """Sample the process tree once a second while the run lives (and once after)."""
+        from tui.procmon import ProcessMonitor
+
+        sup = self.supervisor
+        pid = sup.pid
+        if pid is None:
+            return
+        monitor = ProcessMonitor(pid, extra_pids=sup.known_pids)
+        view = self.query_one(ProcessView)
+        while True:
+            snap = monitor.snapshot()
+            self.call_from_thread(view.show_snapshot, snap)
+            if not sup.running or sup.pid != pid:
+                break
+            sup.wait(1.0)
+
+    # ---- the batch loop ----------------------------------------------------------------------
+    def _drain(self) -> None:
+        if self._router is None:
+            return
+        batch = self._router.drain(max_lines=20_000)
+        if batch.empty and not batch.outputs and not batch.uploads:
+            if self._supervisor is not None and self._supervisor.stop_progress is not None \
+                    and self._supervisor.state.value == "stopping":
+                self._show_state()
+            return
+        if batch.lines:
+            self.query_one(OutputView).add_lines(batch.lines)
+        if batch.timings_changed or batch.finished_requests:
+            timings = self.query_one(TimingsView)
+            timings.show_history(batch.finished_requests)
+            timings.show_current(batch.current)
+        if batch.kernel_calls:
+            kernel = self.query_one(KernelApiView)
+            kernel.add_calls(batch.kernel_calls)
+            kernel.show_totals(batch.api_counts, batch.nan_total, batch.inf_total)
+        if batch.outputs:
+            self.query_one(ImageView).show_output(batch.outputs[-1])
+        for path, url in batch.uploads:
+            self.query_one(ImageView).show_upload(path, url)
+        for event in batch.events:
+            self._on_event(event)
+
+    def _show_state(self, text: str = "") -> None:
+        sup = self.supervisor
+        state = sup.state.value
+        if state == "stopping" and sup.stop_progress is not None:
+            state = f"stopping: {sup.stop_progress.text()}"
+        self.query_one(SessionHeader).run_state = state
+        if text:
+            self.query_one(RunBar).show_status(text, error=False)
+
+    def _on_event(self, event: Any) -> None:
+        kind = event.kind
+        self._show_state(event.text if kind in ("stopping", "stalled", "error") else "")
+        if kind == "started":
+            self.query_one(ProcessView).show_exit(None, event.text)
+        elif kind == "exited":
+            self._last_exit = event.data
+            self.query_one(ProcessView).show_exit(event.data)
+            if self._tailer is not None:
+                self._tailer.stop(timeout=1.0)
+            if event.data is not None and not event.data.ok and self.supervisor.stop_progress is None:
+                self._open_crash(event.data)
+            elif self._last_plan is not None:
+                self.query_one(RunBar).show_status(f"{event.text} · $ {self._last_plan.display}")
+        elif kind == "stalled":
+            self._open_crash(None, stalled_for=self.supervisor.status().stalled_for or 0.0)
+        elif kind == "error":
+            self.query_one(RunBar).show_status(event.text, error=True)
+
+    # ---- crash report ------------------------------------------------------------------------
+    def _open_crash(self, exit_status: Any, stalled_for: float | None = None) -> None:
+        """Build the report (``tui.crash``: no parsing here) and show it; called within one drain
+        period of the ``exited`` / ``stalled`` event, so well inside a second."""
+        from tui import crash
+        from tui.launch import dump_roots
+
+        sup = self.supervisor
+        env = self._last_plan.env if self._last_plan is not None else {}
+        try:
+            report = crash.analyze_router(
+                self.router, exit_status, stalled_for=stalled_for,
+                dump_roots=dump_roots(env, sorted(sup.known_pids())),
+                command=self._last_plan.display if self._last_plan is not None else None,
+                run_dir=sup.run.run_dir if sup.run is not None else None,
+            )  # fmt: skip
+            self._crash = (report.headline(), report.to_text())
+        except Exception as exc:  # the report must never take the console down with the child
+            self._crash = (crash.describe(exit_status, stalled_for), f"(crash analysis failed: {exc})")
+        self.action_crash_report()
+
+    def action_crash_report(self) -> None:
+        if self._crash is None:
+            self.notify("no crash so far")
+            return
+        from tui.screens.crash_screen import CrashScreen
+
+        if isinstance(self.screen, CrashScreen):
+            return
+
+        def done(level: int | None) -> None:
+            if level is not None:
+                self.action_rerun(level)
+
+        self.push_screen(CrashScreen(*self._crash), done)
+
+    # ---- output actions (palette) ------------------------------------------------------------
+    def action_save_output(self) -> None:
+        self.query_one(OutputView).action_save()
+
+    def action_copy_output(self) -> None:
+        self.query_one(OutputView).action_copy()
+
+    # ---- attention config hot reload ---------------------------------------------------------
+    def _start_config_watch(self) -> None:
+        if not self.watch_config:
+            return
+        resolved = self.session.resolved(self.environ)
+        path = resolved[ATTENTION_CONFIG.name].value
+        backend = resolved[ATTENTION_BACKEND.name].value
+        key = f"{path}|{backend}" if path else None
+        if key == self._watched_config:
+            return
+        self._watched_config = key
+        self.query_one(AttentionView).show_watching(path)
+        if path and os.path.isdir(os.path.dirname(os.path.abspath(os.path.expanduser(str(path))))):
+            self._watch_config(str(path), backend)
+        else:
+            self.workers.cancel_group(self, "config-watch")
+
+    @work(exclusive=True, group="config-watch")
+    async def _watch_config(self, path: str, backend: str | None) -> None:
+        from tui.watch import ConfigWatcher
+
+        watcher = ConfigWatcher(path, backend)
+        try:
+            async for event in watcher.awatch():
+                resident = self._supervisor is not None and self._supervisor.running
+                self.query_one(AttentionView).show_event(event, resident)
+        finally:
+            watcher.stop()
+
+    # ---- leaving -----------------------------------------------------------------------------
+    async def action_quit(self) -> None:
+        if self._supervisor is not None and self._supervisor.running:
+            self.notify("stopping the backend…")
+            await self._stop_for_quit().wait()
+        self.exit(0)
+
+    @work(thread=True, group="quit")
+    def _stop_for_quit(self) -> None:
+        from tui.supervisor import StopPolicy
+
+        self.supervisor.stop(StopPolicy(sigint_timeout=1.0, sigterm_timeout=1.0, sigkill_timeout=1.0))
+
+    def on_unmount(self) -> None:
+        if self._tailer is not None:
+            self._tailer.stop(timeout=0.5)
+        if self._supervisor is not None and self._supervisor.running:
+            from tui.supervisor import StopPolicy
+
+            self._supervisor.stop(StopPolicy(sigint_timeout=0.5, sigterm_timeout=0.5, sigkill_timeout=0.5))

@@ -1,0 +1,190 @@
+"""Deterministic demo content: the lines a generation run prints, and a console filled with them.
+
+Why: screenshots, snapshot tests, the UI benchmarks and the test child all need the same
+SGLang-shaped output without torch or a GPU.  The lines are written with
+``backend.records``' own writers (so they are exactly what the parsers expect), and the
+filled console uses no clock, pid or machine path, so its images are stable.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+from backend.records import (
+    ArgDesc,
+    PerfRecord,
+    StageTiming,
+    TensorDesc,
+    TensorStats,
+    format_log_line,
+    kernel_call_begin_lines,
+    kernel_call_end_lines,
+    output_saved_message,
+    progress_message,
+    stage_finished_message,
+    stage_started_message,
+)
+
+WHEN = datetime(2026, 5, 1, 12, 0, 0)
+DEMO_ROOT = "/tmp/sgl-demo"
+"""Neutral root for every path the demo shows (never a path of the machine that made it)."""
+
+
+def demo_environ(root: str = DEMO_ROOT, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """An environment with no managed variables and every root under ``root``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SGLANG_", "XDG_"))}
+    env.update({"HOME": root, "SGLANG_DIFFUSION_CONFIG_ROOT": f"{root}/config",
+                "SGLANG_DIFFUSION_CACHE_ROOT": f"{root}/cache", "SGL_CONSOLE_PLATFORMS": "cpu"})  # fmt: skip
+    env.update(extra or {})
+    return env
+
+
+def write_png(path: str, size: int = 32) -> str:
+    """A small gradient PNG written with zlib only (deterministic); returns ``path``."""
+    rows = b"".join(b"\x00" + bytes(v for x in range(size) for v in (x * 8 % 256, y * 8 % 256, 160))
+                    for y in range(size))  # fmt: skip
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "wb") as fh:
+        fh.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    return path
+
+
+def _tensor(shape: tuple[int, ...], nan: int = 0) -> TensorDesc:
+    return TensorDesc(shape, "torch.float32", "cpu", stats=TensorStats(-1.5, 2.25, 0.125, nan, 0))
+
+
+def kernel_block(name: str, nan: int = 0, finish: bool = True) -> list[str]:
+    """One kernel API block at level 5 (begin, and end unless the call is to stay in flight)."""
+    lines = kernel_call_begin_lines(name, [_tensor((2, 64), nan), _tensor((64,))],
+                                    [("eps", ArgDesc("repr", "1e-06"))], when=WHEN)  # fmt: skip
+    if finish:
+        lines += kernel_call_end_lines(_tensor((2, 64), nan))
+    return lines
+
+
+STAGES = (("InputValidationStage", 0.0004), ("TextEncodingStage", 0.0121))
+
+
+def step_ms(step: int, base_ms: float) -> float:
+    return base_ms * (1.0 + 0.1 * (step % 3))
+
+
+def run_lines(steps: int = 8, *, kernel: bool = True, nan_step: int | None = None, output: str | None = None,
+              crash_in: str | None = None, base_ms: float = 10.0, cache: bool = False) -> Iterator[tuple[str, str]]:
+    """``(stream, line)`` of one request, as our backend (and SGLang) print them.
+
+    Args:
+        steps: denoising steps.
+        kernel: print kernel API blocks (one per step).
+        nan_step: the step whose kernel call reports NaN values.
+        output: the saved output path (``Saved output to:``), None for no output.
+        crash_in: stop after opening a kernel API call of this name (the crash drills).
+        base_ms: per-step time written into the performance record.
+        cache: add Cache-DiT statistics to the performance record.
+    """
+    yield "stdout", format_log_line("server_args: ServerArgs(model_path='tiny-shapes', num_gpus=1)", WHEN)
+    yield "stderr", format_log_line("\x1b[93mWARNING: cpu run: timings are not representative\x1b[0;0m", WHEN)
+    for name, secs in STAGES:
+        yield "stdout", format_log_line(stage_started_message(name), WHEN)
+        yield "stdout", format_log_line(stage_finished_message(name, secs), WHEN)
+    yield "stdout", format_log_line(stage_started_message("DenoisingStage"), WHEN)
+    for step in range(steps + 1):
+        if step and kernel:
+            for line in kernel_block("backend.attention.sdpa", nan=3 if step == nan_step else 0):
+                yield "stdout", line
+        yield "stdout", progress_message(step, steps, base_ms / 1000 * step)
+    denoise = sum(step_ms(s, base_ms) for s in range(1, steps + 1))
+    yield "stdout", format_log_line(stage_finished_message("DenoisingStage", denoise / 1000), WHEN)
+    yield "stdout", format_log_line(stage_started_message("DecodingStage"), WHEN)
+    if crash_in:
+        for line in kernel_block(crash_in, finish=False):
+            yield "stdout", line
+        return
+    yield "stdout", format_log_line(stage_finished_message("DecodingStage", 0.0031), WHEN)
+    if output:
+        yield "stdout", format_log_line(output_saved_message(output), WHEN)
+    record = PerfRecord(
+        "req-1", "2026-05-01T12:00:00+00:00", "N/A", "pipeline_stage_metrics",
+        tuple(StageTiming(n, s * 1000) for n, s in STAGES)
+        + (StageTiming("DenoisingStage", denoise), StageTiming("DecodingStage", 3.1)),
+        tuple(step_ms(s, base_ms) for s in range(1, steps + 1)), denoise + 15.6,
+        cache_stats={"cached_steps": steps // 4, "total_steps": steps} if cache else None,
+    )  # fmt: skip
+    yield "stdout", record.to_json_line()
+
+
+def feed(router: Any, lines: Iterator[tuple[str, str]]) -> None:
+    """Feed ``(stream, line)`` pairs to a ``tui.router.Router``, keeping runs of one stream together."""
+    stream, chunk = None, []
+    for s, line in lines:
+        if s != stream and chunk:
+            router.feed(stream, chunk)
+            chunk = []
+        stream = s
+        chunk.append(line)
+    if chunk:
+        router.feed(stream, chunk)
+
+
+def process_snapshot(root_pid: int = 4242) -> Any:
+    """A fixed process tree (a backend with two workers) for the Process view."""
+    from tui.procmon import ProcInfo, TreeSnapshot
+
+    def proc(pid: int, ppid: int | None, name: str, cpu: float, rss_mib: float, threads: int, files: int,
+             depth: int) -> ProcInfo:
+        return ProcInfo(pid, ppid, name, (name,), "running", cpu, int(rss_mib * 2**20), threads, files, depth)
+
+    return TreeSnapshot(0.0, root_pid, (
+        proc(root_pid, 1, "python -m backend generate", 97.0, 812.5, 14, 23, 0),
+        proc(root_pid + 1, root_pid, "worker-0", 48.5, 402.1, 6, 9, 1),
+        proc(root_pid + 2, root_pid, "worker-1", 47.9, 401.8, 6, 9, 1),
+    ))  # fmt: skip
+
+
+def reload_event(ok: bool = True) -> Any:
+    """A fixed attention-config reload (12:00:05 local time, whatever the time zone)."""
+    import time
+
+    from tui.watch import ReloadEvent
+
+    when = time.mktime((2026, 5, 1, 12, 0, 5, 0, 0, -1))
+    path = f"{DEMO_ROOT}/attention.json"
+    if ok:
+        return ReloadEvent(when, path, True, {"sparsity": 0.5, "tile_size": [4, 8, 8]},
+                           ("~ sparsity: 0.25 -> 0.5", "+ tile_size=[4, 8, 8]"), backend="sliding_tile_attn",
+                           seq=2)  # fmt: skip
+    return ReloadEvent(when, path, False, {"sparsity": 0.25}, error="sparsity: must be between 0 and 1, got 1.5",
+                       line=2, backend="sliding_tile_attn", seq=3)  # fmt: skip
+
+
+def fill_console(app: Any, *, runs: int = 2) -> None:
+    """Fill a running :class:`tui.app.ConsoleApp`'s views with demo content (no child process).
+
+    Two requests (the second faster, as after a Cache-DiT change) so the history shows a delta;
+    a NaN in one kernel call; a fixed process tree; an attention-config reload.
+    """
+    from tui.supervisor import ExitStatus
+    from tui.widgets.attention_view import AttentionView
+    from tui.widgets.process_view import ProcessView
+
+    output = write_png(f"{DEMO_ROOT}/outputs/demo.png")
+    for run in range(runs):
+        feed(app.router, run_lines(8, nan_step=2 if run == 0 else None, output=output, cache=run > 0,
+                                   base_ms=10.0 if run == 0 else 7.5))  # fmt: skip
+    app._drain()
+    process = app.query_one(ProcessView)
+    process.show_snapshot(process_snapshot())
+    process.show_exit(ExitStatus.decode(0))
+    attention = app.query_one(AttentionView)
+    attention.show_watching(f"{DEMO_ROOT}/attention.json")
+    attention.show_event(reload_event(), resident=True)

@@ -1,0 +1,501 @@
+"""The one router between the feeders (supervisor pipes, file tailers) and the views.
+
+Why one router: every view (output, timings, kernel API, crash report) must see the same
+lines in the same order, parsed once.  Feeder threads call :meth:`Router.feed` with the
+lines they read; the UI calls :meth:`Router.drain` on a ~50 ms timer and gets one
+:class:`Batch` with everything new.  Parsing happens in the feeder's thread (via
+``backend.records``; this module parses nothing itself), under a short lock, so the UI
+thread only swaps buffers.  Memory is bounded: pending lines live in a ring buffer (the
+oldest are dropped and counted when the UI falls behind), and the full output stays on
+disk (the supervisor writes it).
+
+Imports neither textual nor rich.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, NamedTuple
+
+from backend.records import (
+    CudaError,
+    KernelApiCall,
+    KernelApiLogParser,
+    OutputSaved,
+    PerfRecord,
+    ProgressRecord,
+    Record,
+    StageError,
+    StageFinished,
+    StageStarted,
+    Uploaded,
+    parse_line,
+    strip_ansi,
+)
+
+STDOUT = "stdout"
+STDERR = "stderr"
+CONSOLE = "console"
+_MISS = object()
+_CACHE_SIZE = 4096
+"""``parse_line`` is pure: results are memoised per distinct ANSI-free text (kernel API blocks repeat
+their structure lines), in a dict cleared when it reaches this size."""
+"""Stream of lines the console itself adds (e.g. ``sgl-console run`` notes); never parsed."""
+
+
+def file_stream(path: str) -> str:
+    """Stream name of a followed file: ``file:<path>``."""
+    return f"file:{path}"
+
+
+class Line(NamedTuple):
+    """One output line.  ``text`` keeps ANSI colours for display; ``plain`` is ANSI-stripped.
+
+    A NamedTuple because hundreds of thousands are made per second (a frozen dataclass costs
+    several times more to build).
+    """
+
+    seq: int
+    """Global order of arrival (1, 2, ...); gaps mean lines were dropped from the ring buffer."""
+    stream: str
+    """``stdout``, ``stderr``, ``file:<path>`` or ``console``."""
+    text: str
+    plain: str
+    time: float
+    """``time.time()`` when the router received it."""
+    truncated: bool = False
+    """The line was longer than the reader's cap; only its head is kept (the log on disk is whole)."""
+    cr: bool = False
+    """Ended by a bare ``\\r`` (a tqdm redraw): a view may overwrite the previous ``cr`` line."""
+
+    @property
+    def is_stderr(self) -> bool:
+        return self.stream == STDERR
+
+
+@dataclass
+class StageRow:
+    """One stage of a request, from ``[Stage] started...`` / ``finished in`` / ``Error`` lines."""
+
+    name: str
+    started_at: float | None = None
+    seconds: float | None = None
+    error: str | None = None
+
+    @property
+    def state(self) -> str:
+        """``running``, ``done`` or ``error``."""
+        if self.error is not None:
+            return "error"
+        return "done" if self.seconds is not None else "running"
+
+
+@dataclass
+class RequestTimings:
+    """Timings of one request (the current one, or a finished one in the history)."""
+
+    index: int
+    """0 for the first request seen by this router, then 1, 2, ..."""
+    started_at: float
+    stages: list[StageRow] = field(default_factory=list)
+    progress: ProgressRecord | None = None
+    live_step_s: list[float] = field(default_factory=list)
+    """Per-step wall times estimated from the arrival of progress lines (until ``perf`` arrives)."""
+    perf: PerfRecord | None = None
+    """The ``performance.log`` record of this request, once seen (exact stage and step times)."""
+    finished: bool = False
+
+    @property
+    def steps_ms(self) -> list[float]:
+        """Per-step times in ms: exact from ``perf`` when present, else the live estimate."""
+        if self.perf is not None and self.perf.steps:
+            return list(self.perf.steps)
+        return [s * 1000.0 for s in self.live_step_s]
+
+    @property
+    def total_s(self) -> float | None:
+        if self.perf is not None:
+            return self.perf.total_duration_ms / 1000.0
+        done = [s.seconds for s in self.stages if s.seconds is not None]
+        return sum(done) if done and self.finished else None
+
+    def stage_seconds(self) -> dict[str, float]:
+        """Stage name -> seconds (perf record values win over log lines)."""
+        out = {s.name: s.seconds for s in self.stages if s.seconds is not None}
+        if self.perf is not None:
+            out.update({s.name: s.execution_time_ms / 1000.0 for s in self.perf.stages})
+        return out
+
+    def copy(self) -> RequestTimings:
+        return replace(self, stages=[replace(s) for s in self.stages], live_step_s=list(self.live_step_s))
+
+
+@dataclass(frozen=True)
+class Event:
+    """A non-line fact for the views (posted by the supervisor: started, stop progress, stalled, exited)."""
+
+    kind: str
+    """``started``, ``stopping``, ``stalled``, ``resumed``, ``exited``, ``error`` or any feeder-defined kind."""
+    text: str
+    data: Any = None
+    time: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Everything new since the previous :meth:`Router.drain`; cumulative fields say so."""
+
+    lines: tuple[Line, ...] = ()
+    dropped: int = 0
+    """Lines dropped from the ring buffer since the previous drain (the UI fell behind)."""
+    records: tuple[tuple[Line, Record], ...] = ()
+    """Parsed records of new lines (stage, progress, perf, output saved, upload, CUDA error ...)."""
+    kernel_calls: tuple[tuple[str, KernelApiCall], ...] = ()
+    """Kernel API blocks completed since the previous drain, with their stream."""
+    events: tuple[Event, ...] = ()
+    finished_requests: tuple[RequestTimings, ...] = ()
+    """Requests that finished since the previous drain (for the run history)."""
+    current: RequestTimings | None = None
+    """Snapshot of the current (or last) request's timings; ``None`` before any stage line."""
+    timings_changed: bool = False
+    api_counts: dict[str, int] = field(default_factory=dict)
+    """Cumulative kernel API calls per API name."""
+    nan_total: int = 0
+    """Cumulative NaN count over all completed kernel API calls' tensors."""
+    inf_total: int = 0
+    last_perf: PerfRecord | None = None
+    outputs: tuple[str, ...] = ()
+    """Output paths saved since the previous drain."""
+    uploads: tuple[tuple[str, str], ...] = ()
+    """``(path, url)`` uploads since the previous drain."""
+    cuda_errors: tuple[Line, ...] = ()
+    total_lines: int = 0
+    """Cumulative lines received (including dropped ones)."""
+
+    @property
+    def empty(self) -> bool:
+        return not (self.lines or self.dropped or self.records or self.kernel_calls or self.events
+                    or self.finished_requests or self.timings_changed)  # fmt: skip
+
+
+class Router:
+    """Thread-safe fan-in of lines from any number of feeders; drained by the UI.
+
+    Args:
+        max_pending: ring-buffer size of lines waiting for :meth:`drain` (oldest dropped beyond it).
+        tail_size: how many of the latest lines :meth:`tail` keeps (crash report: last 50).
+        max_records: bound on pending records / kernel calls / events between drains.
+        parse_streams: predicate on a stream name; lines of other streams are stored, not parsed.
+            Default: everything except :data:`CONSOLE`.
+    """
+
+    def __init__(
+        self,
+        max_pending: int = 20_000,
+        tail_size: int = 500,
+        max_records: int = 10_000,
+        history_size: int = 100,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._seq = 0
+        self._parse_cache: dict[str, Record | None | object] = {}
+        self._lines: deque[Line] = deque(maxlen=max_pending)
+        self._tail: deque[Line] = deque(maxlen=tail_size)
+        self._records: deque[tuple[Line, Record]] = deque(maxlen=max_records)
+        self._calls: deque[tuple[str, KernelApiCall]] = deque(maxlen=max_records)
+        self._recent_calls: deque[tuple[str, KernelApiCall]] = deque(maxlen=1000)
+        self._events: deque[Event] = deque(maxlen=max_records)
+        self._finished: deque[RequestTimings] = deque(maxlen=history_size)
+        self._history: deque[RequestTimings] = deque(maxlen=history_size)
+        self._outputs: deque[str] = deque(maxlen=1000)
+        self._uploads: deque[tuple[str, str]] = deque(maxlen=1000)
+        self._cuda: deque[Line] = deque(maxlen=1000)
+        self._all_cuda: deque[Line] = deque(maxlen=100)
+        self._parsers: dict[str, tuple[threading.Lock, KernelApiLogParser]] = {}
+        self._api_counts: dict[str, int] = {}
+        self._nan = 0
+        self._inf = 0
+        self._dropped = 0
+        self._total = 0
+        self._current: RequestTimings | None = None
+        self._requests = 0
+        self._timings_changed = False
+        self._last_perf: PerfRecord | None = None
+        self._last_progress_at: float | None = None
+        self._last_output: str | None = None
+        self.last_line_at: float | None = None
+        """``time.monotonic()`` of the latest line from a child stream (stall detection)."""
+
+    # ---- feeding (any thread) -----------------------------------------------------------------
+
+    def feed(self, stream: str, lines: Iterable[str | tuple[str, bool, bool]]) -> None:
+        """Add lines from one stream, in order.
+
+        Parsing (``backend.records``) runs here, in the feeder's thread and outside the router lock;
+        the lock is held only to commit the results, so a drain never waits for parsing.
+
+        Args:
+            stream: ``stdout``, ``stderr``, ``file:<path>`` or ``console``.
+            lines: each a ``str`` (no line terminator) or ``(text, truncated, cr)``.
+        """
+        now = time.time()
+        prepared: list[tuple[str, str, bool, bool]] = []
+        for item in lines:
+            text, truncated, cr = (item, False, False) if isinstance(item, str) else item
+            prepared.append((text, strip_ansi(text) if "\x1b" in text else text, truncated, cr))
+        if not prepared:
+            return
+        parsed: list[tuple[int, Record]] = []
+        calls: list[KernelApiCall] = []
+        if stream != CONSOLE:
+            with self._lock:
+                slot = self._parsers.get(stream)
+                if slot is None:
+                    slot = self._parsers[stream] = (threading.Lock(), KernelApiLogParser())
+            cache = self._parse_cache
+            with slot[0]:  # one feeder per stream is the rule; this keeps a second one safe
+                kfeed = slot[1].feed
+                for i, (_, plain, _, _) in enumerate(prepared):
+                    if not plain:
+                        continue
+                    record = cache.get(plain, _MISS)
+                    if record is _MISS:
+                        record = parse_line(plain)
+                        if len(cache) >= _CACHE_SIZE:
+                            cache.clear()
+                        cache[plain] = record
+                    if record is not None:
+                        parsed.append((i, record))  # type: ignore[arg-type]
+                    done = kfeed(plain)
+                    if done:
+                        calls += done
+        with self._lock:
+            seq = self._seq
+            new = [Line(seq + i + 1, stream, t, p, now, tr, cr) for i, (t, p, tr, cr) in enumerate(prepared)]
+            self._seq = seq + len(new)
+            self._total += len(new)
+            room = self._lines.maxlen - len(self._lines)  # type: ignore[operator]
+            if len(new) > room:
+                self._dropped += len(new) - room
+            self._lines.extend(new)
+            self._tail.extend(new[-self._tail.maxlen:])  # type: ignore[misc]
+            for i, record in parsed:
+                self._on_record(new[i], record)
+            if calls:
+                self._on_calls(stream, calls)
+            if stream != CONSOLE:
+                self.last_line_at = time.monotonic()
+
+    def feed_line(self, stream: str, text: str) -> None:
+        """Convenience: one line."""
+        self.feed(stream, (text,))
+
+    def post(self, event: Event) -> None:
+        """Post a non-line event (supervisor state changes); shows up in the next :class:`Batch`."""
+        with self._lock:
+            self._events.append(event)
+
+    def end_stream(self, stream: str) -> list[KernelApiCall]:
+        """The stream ended (EOF): flush its kernel API parser; calls still open come back
+        ``completed=False`` (the in-flight call at a crash) and are also queued for the UI."""
+        with self._lock:
+            slot = self._parsers.pop(stream, None)
+        if slot is None:
+            return []
+        with slot[0]:
+            calls = slot[1].flush()
+        with self._lock:
+            if calls:
+                self._on_calls(stream, calls)
+            return calls
+
+    # ---- internal (lock held) -----------------------------------------------------------------
+
+    def _on_record(self, line: Line, record: Record) -> None:
+        self._records.append((line, record))
+        if isinstance(record, StageStarted):
+            cur = self._current
+            if cur is None or cur.finished or any(s.name == record.stage for s in cur.stages):
+                if cur is not None and not cur.finished:
+                    self._finish_request(cur)
+                cur = self._new_request(line.time)
+            cur.stages.append(StageRow(record.stage, started_at=line.time))
+        elif isinstance(record, (StageFinished, StageError)):
+            cur = self._current if self._current is not None and not self._current.finished else None
+            if cur is None:
+                cur = self._new_request(line.time)
+            row = next((s for s in reversed(cur.stages) if s.name == record.stage and s.state == "running"), None)
+            if row is None:
+                row = StageRow(record.stage)
+                cur.stages.append(row)
+            if isinstance(record, StageFinished):
+                row.seconds = record.seconds
+            else:
+                row.error = record.error
+                row.seconds = record.ms / 1000.0
+        elif isinstance(record, ProgressRecord):
+            cur = self._current if self._current is not None and not self._current.finished else None
+            if cur is None:
+                cur = self._new_request(line.time)
+            prev = cur.progress
+            if prev is not None and record.step == prev.step + 1 and self._last_progress_at is not None:
+                cur.live_step_s.append(max(0.0, line.time - self._last_progress_at))
+            elif record.step == 0 or (prev is not None and record.step < prev.step):
+                cur.live_step_s.clear()
+            if prev is None or record.step != prev.step:
+                self._last_progress_at = line.time
+            cur.progress = record
+        elif isinstance(record, PerfRecord):
+            self._last_perf = record
+            cur = self._current
+            if cur is None or cur.perf is not None:
+                cur = self._new_request(line.time)
+            cur.perf = record
+            for st in record.stages:
+                row = next((s for s in cur.stages if s.name == st.name), None)
+                if row is None:
+                    cur.stages.append(StageRow(st.name, seconds=st.execution_time_ms / 1000.0))
+                elif row.seconds is None:
+                    row.seconds = st.execution_time_ms / 1000.0
+            if not cur.finished:
+                self._finish_request(cur)
+        elif isinstance(record, OutputSaved):
+            self._outputs.append(record.path)
+            self._last_output = record.path
+        elif isinstance(record, Uploaded):
+            self._uploads.append((record.path, record.url))
+        elif isinstance(record, CudaError):
+            self._cuda.append(line)
+            self._all_cuda.append(line)
+        self._timings_changed = self._timings_changed or isinstance(
+            record, (StageStarted, StageFinished, StageError, ProgressRecord, PerfRecord))
+
+    def _new_request(self, now: float) -> RequestTimings:
+        self._current = RequestTimings(index=self._requests, started_at=now)
+        self._requests += 1
+        self._last_progress_at = None
+        return self._current
+
+    def _finish_request(self, req: RequestTimings) -> None:
+        req.finished = True
+        snap = req.copy()
+        self._finished.append(snap)
+        self._history.append(snap)
+
+    def _on_calls(self, stream: str, calls: Sequence[KernelApiCall]) -> None:
+        for call in calls:
+            self._calls.append((stream, call))
+            self._recent_calls.append((stream, call))
+            self._api_counts[call.api_name] = self._api_counts.get(call.api_name, 0) + 1
+            self._nan += call.nan_total()
+            self._inf += call.inf_total()
+
+    # ---- draining (UI thread) -----------------------------------------------------------------
+
+    def drain(self, max_lines: int | None = None) -> Batch:
+        """Take everything new.  O(batch); the lock is held only to swap buffers.
+
+        Args:
+            max_lines: at most this many lines (the rest stay for the next drain); None = all.
+        """
+        with self._lock:
+            if max_lines is None or max_lines >= len(self._lines):
+                lines = tuple(self._lines)
+                self._lines.clear()
+            else:
+                lines = tuple(self._lines.popleft() for _ in range(max_lines))
+            records = tuple(self._records)
+            self._records.clear()
+            calls = tuple(self._calls)
+            self._calls.clear()
+            events = tuple(self._events)
+            self._events.clear()
+            finished = tuple(self._finished)
+            self._finished.clear()
+            outputs = tuple(self._outputs)
+            self._outputs.clear()
+            uploads = tuple(self._uploads)
+            self._uploads.clear()
+            cuda = tuple(self._cuda)
+            self._cuda.clear()
+            dropped, self._dropped = self._dropped, 0
+            changed, self._timings_changed = self._timings_changed, False
+            current = self._current.copy() if self._current is not None else None
+            return Batch(
+                lines=lines, dropped=dropped, records=records, kernel_calls=calls, events=events,
+                finished_requests=finished, current=current, timings_changed=changed,
+                api_counts=dict(self._api_counts), nan_total=self._nan, inf_total=self._inf,
+                last_perf=self._last_perf, outputs=outputs, uploads=uploads, cuda_errors=cuda,
+                total_lines=self._total,
+            )  # fmt: skip
+
+    # ---- queries (any thread) -----------------------------------------------------------------
+
+    def tail(self, n: int = 50) -> list[Line]:
+        """The latest ``n`` lines of all streams (independent of draining)."""
+        with self._lock:
+            return list(self._tail)[-n:]
+
+    def open_kernel_calls(self) -> dict[str, tuple[KernelApiCall, ...]]:
+        """Per stream, kernel API calls started and not finished (outermost first)."""
+        with self._lock:
+            slots = list(self._parsers.items())
+        out = {}
+        for stream, (lock, parser) in slots:
+            with lock:
+                calls = parser.open_calls
+            if calls:
+                out[stream] = calls
+        return out
+
+    def recent_kernel_calls(self) -> list[tuple[str, KernelApiCall]]:
+        """The latest completed (or flushed) kernel API calls, oldest first (bounded)."""
+        with self._lock:
+            return list(self._recent_calls)
+
+    def cuda_error_lines(self) -> list[Line]:
+        """CUDA / accelerator error lines seen so far (bounded, latest 100)."""
+        with self._lock:
+            return list(self._all_cuda)
+
+    def history(self) -> list[RequestTimings]:
+        """Finished requests, oldest first (bounded)."""
+        with self._lock:
+            return [r.copy() for r in self._history]
+
+    def current(self) -> RequestTimings | None:
+        with self._lock:
+            return self._current.copy() if self._current is not None else None
+
+    @property
+    def last_output(self) -> str | None:
+        """Path of the last output saved."""
+        return self._last_output
+
+    @property
+    def total_lines(self) -> int:
+        return self._total
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for summaries (``sgl-console run``): lines, kernel calls per API, NaN/Inf."""
+        with self._lock:
+            return {"lines": self._total, "api_counts": dict(self._api_counts), "nan_total": self._nan,
+                    "inf_total": self._inf, "requests": self._requests}  # fmt: skip
+
+    def reset_run(self) -> None:
+        """Forget per-run parse state (kernel parsers, current request) before a restart; history stays."""
+        with self._lock:
+            self._parsers.clear()
+            if self._current is not None and not self._current.finished:
+                self._finish_request(self._current)
+            self._current = None
+            self._api_counts.clear()
+            self._nan = self._inf = 0
+            self._tail.clear()
+            self._all_cuda.clear()
+            self._recent_calls.clear()
+            self._timings_changed = True

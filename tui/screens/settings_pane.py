@@ -1,0 +1,119 @@
+"""SettingsPane: one of the five settings panes, generated from the registry.
+
+Why generated: the registry is the one list of variables (design.md, "One source of
+truth"); this pane walks ``by_pane(pane)`` and asks each entry to draw itself as a
+:class:`VarField`, with a sub-heading wherever the entry's ``group`` changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from textual.app import ComposeResult
+from textual.widget import AwaitMount
+from textual.containers import VerticalScroll
+from textual.widgets import Label
+
+from backend.envs import EnvError, Pane, Problem, Resolved, by_pane
+from tui.messages import SessionChanged
+from tui.widgets.var_field import VarField
+
+
+class SettingsPane(VerticalScroll):
+    """The fields of one pane; edits go into the session, problems come back under the fields."""
+
+    DEFAULT_CSS = """
+    SettingsPane {
+        height: 1fr;
+        padding: 0 1;
+        & > .group { width: 1fr; margin-bottom: 1; }
+        & > .pane-empty { width: 1fr; }
+    }
+    """
+
+    def __init__(self, pane: Pane, session: object, host_platforms: frozenset[str], **kwargs: object) -> None:
+        """Args:
+            pane: which registry pane to show.
+            session: the :class:`tui.session.Session` edited here (shared with the app).
+            host_platforms: platforms present on this host (fields of absent ones are marked).
+        """
+        super().__init__(id=f"pane-{pane.name.lower()}", classes="settings-pane", **kwargs)  # type: ignore[arg-type]
+        self.pane = pane
+        self.session = session
+        self.host_platforms = host_platforms
+        self._loaded = False
+
+    def compose(self) -> ComposeResult:
+        """Nothing until :meth:`ensure_loaded`: styling ~50 fields per pane is the bulk of start-up
+        time, so a pane builds its fields the first time it is shown."""
+        yield from ()
+
+    @property
+    def loaded(self) -> bool:
+        return self._loaded
+
+    def ensure_loaded(self) -> AwaitMount | None:
+        """Mount the fields (once); returns the mount to await, or None when already there."""
+        if self._loaded:
+            return None
+        self._loaded = True
+        return self.mount_all(list(self._make_fields()))
+
+    def _make_fields(self) -> Iterable[Label | VarField]:
+        resolved: dict[str, Resolved] = self.session.resolved()  # type: ignore[attr-defined]
+        group = ""
+        for var in by_pane(self.pane):
+            if var.group and var.group != group:
+                group = var.group
+                yield Label(group, classes="group")
+            present = not var.platforms or bool(self.host_platforms.intersection(var.platforms))
+            yield VarField(var, self.session.values.get(var.name),  # type: ignore[attr-defined]
+                           present=present, inherited=_inherited(var.name, resolved))  # fmt: skip
+
+    @property
+    def fields(self) -> list[VarField]:
+        return list(self.query(VarField))
+
+    def on_var_field_changed(self, event: VarField.Changed) -> None:
+        """Store a valid edit in the session; an invalid one stays on screen with its message."""
+        event.stop()
+        if event.error is None:
+            try:
+                if event.raw is None:
+                    self.session.unset(event.name)  # type: ignore[attr-defined]
+                else:
+                    self.session.set(event.name, event.raw)  # type: ignore[attr-defined]
+            except EnvError as exc:  # the session's own rules (e.g. unknown name) have the last word
+                event.control.error = str(exc)
+                event.control._show_state()
+        self.post_message(SessionChanged(event.name))
+
+    def sync(self, resolved: Mapping[str, Resolved], problems: Iterable[Problem], reload_values: bool) -> None:
+        """Show the session's inherited values and problems on the fields.
+
+        Args:
+            resolved: the session's effective values.
+            problems: the session's checks; each is shown under the fields it names.
+            reload_values: also put the session's values into the editors (after a load or
+                reset); not after a single edit, so ``0.24`` typed over a default stays typed.
+        """
+        by_name: dict[str, list[str]] = {}
+        for problem in problems:
+            for name in problem.names:
+                by_name.setdefault(name, []).append(problem.line())
+        values = self.session.values  # type: ignore[attr-defined]
+        for field in self.fields:
+            name = field.var.name
+            if reload_values:
+                field.error = None
+                field.raw = values.get(name)
+                field.watch_raw()
+            field.inherited = _inherited(name, resolved)
+            field.set_warning("\n".join(m for m in by_name.get(name, []) if not field.error))
+
+
+def _inherited(name: str, resolved: Mapping[str, Resolved]) -> str:
+    var = resolved[name].var
+    if not var.inherits_from:
+        return ""
+    return resolved[var.inherits_from].shown()

@@ -1,0 +1,705 @@
+"""Run one command as a supervised process group: pipes into the router, full logs on disk,
+stop escalation, exit decoding, stall detection.
+
+Why this shape (watchfiles ``CombinedProcess``, uvicorn #2943): the child starts with
+``start_new_session=True`` and an explicit ``env=``, so one ``killpg`` reaches the whole
+group; descendants are also collected with psutil *before* each signal so a worker that
+left the group (``setsid``) is still killed.  Every wait has a timeout.  Readers are
+threads that turn bytes into lines (split on ``\\n`` and ``\\r`` for tqdm, capped, decoded
+with replacement) and append the raw bytes to ``<cache root>/console/runs/<run id>/``
+``stdout.log`` / ``stderr.log``.  State changes are posted to the router as
+:class:`~tui.router.Event` and passed to an optional callback (from a supervisor thread:
+the UI must use ``call_from_thread``).
+
+Imports neither textual nor rich.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from typing import IO
+
+import psutil
+
+from tui.router import STDERR, STDOUT, Event, Router
+
+MAX_LINE_BYTES = 16 * 1024
+"""Longest line passed to the router; longer ones are cut and marked ``truncated``."""
+
+SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "ash", "busybox", "fish"})
+
+_SIGNAL_TEXT = {
+    "SIGSEGV": "segmentation fault", "SIGABRT": "aborted", "SIGKILL": "killed", "SIGTERM": "terminated",
+    "SIGINT": "interrupted", "SIGBUS": "bus error", "SIGFPE": "floating-point exception",
+    "SIGILL": "illegal instruction", "SIGHUP": "hangup", "SIGPIPE": "broken pipe", "SIGQUIT": "quit",
+    "SIGTRAP": "trace trap", "SIGSYS": "bad system call", "SIGXCPU": "CPU time limit exceeded",
+    "SIGUSR1": "user signal 1", "SIGUSR2": "user signal 2", "SIGALRM": "alarm clock",
+}  # fmt: skip
+
+
+def signal_name(signum: int) -> str:
+    """``11`` -> ``"SIGSEGV"``; unknown numbers -> ``"SIG<n>"``."""
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"SIG{signum}"
+
+
+# ---------------------------------------------------------------------------------------
+# Exit decoding
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExitStatus:
+    """How a process ended.
+
+    ``signal`` is set when it was killed by a signal: from a negative ``returncode``
+    (Popen's convention) or, when ``via_shell``, from a shell's ``128+N`` exit code.
+    """
+
+    returncode: int
+    signal: int | None = None
+    via_shell: bool = False
+    """True when the signal was inferred from a ``128+N`` code (the command was a shell)."""
+
+    @classmethod
+    def decode(cls, returncode: int, shell: bool = False) -> ExitStatus:
+        """Decode Popen's ``returncode``.
+
+        Args:
+            returncode: negative ``-N`` means killed by signal N.
+            shell: the command was a shell (``sh -c ...``): ``128+N`` is read as signal N.
+        """
+        if returncode < 0:
+            return cls(returncode, -returncode)
+        if shell and 128 < returncode < 128 + 65:
+            return cls(returncode, returncode - 128, via_shell=True)
+        return cls(returncode)
+
+    @property
+    def signal_name(self) -> str | None:
+        return signal_name(self.signal) if self.signal is not None else None
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    @property
+    def exit_code(self) -> int:
+        """The code a shell would report: ``128+N`` when killed by signal N, else the return code."""
+        return 128 + self.signal if self.signal is not None else self.returncode
+
+    @property
+    def description(self) -> str:
+        """E.g. ``"killed by SIGSEGV (segmentation fault)"``, ``"exited with code 3"``."""
+        if self.signal is not None:
+            name = self.signal_name or ""
+            what = _SIGNAL_TEXT.get(name)
+            text = f"killed by {name}" + (f" ({what})" if what else "")
+            if self.via_shell:
+                text += f"; the shell exited with {self.returncode} (128+{self.signal})"
+            return text
+        return "exited normally (code 0)" if self.returncode == 0 else f"exited with code {self.returncode}"
+
+    def to_dict(self) -> dict[str, object]:
+        return {"returncode": self.returncode, "exit_code": self.exit_code, "signal": self.signal,
+                "signal_name": self.signal_name, "via_shell": self.via_shell,
+                "description": self.description}  # fmt: skip
+
+
+def decode_exit(returncode: int, argv: Sequence[str] | None = None) -> ExitStatus:
+    """Decode ``returncode``; ``128+N`` counts as signal N when ``argv[0]`` is a shell."""
+    shell = bool(argv) and os.path.basename(str(argv[0])) in SHELLS  # type: ignore[index]
+    return ExitStatus.decode(returncode, shell=shell)
+
+
+# ---------------------------------------------------------------------------------------
+# States, policies, progress
+# ---------------------------------------------------------------------------------------
+
+
+class RunState(str, Enum):
+    IDLE = "idle"
+    RUNNING = "running"
+    STALLED = "stalled"
+    """No output and no CPU in the process tree for ``stall_timeout`` seconds."""
+    STOPPING = "stopping"
+    EXITED = "exited"
+    FAILED = "failed"
+    """The command could not be started (not found, permission ...)."""
+
+
+@dataclass(frozen=True)
+class StopPolicy:
+    """Timeouts of the stop escalation, in seconds: SIGINT, then SIGTERM, then SIGKILL."""
+
+    sigint_timeout: float = 5.0
+    sigterm_timeout: float = 5.0
+    sigkill_timeout: float = 5.0
+    send_sigint: bool = True
+
+
+@dataclass(frozen=True)
+class StopProgress:
+    """Where a stop is: the signal just sent and when the next one follows."""
+
+    signal: str
+    """``SIGINT``, ``SIGTERM``, ``SIGKILL`` or ``done``."""
+    sent_at: float
+    next_signal: str | None
+    deadline: float | None
+    """``time.monotonic()`` when the next signal is sent (or the stop gives up)."""
+
+    def text(self, now: float | None = None) -> str:
+        """E.g. ``"SIGTERM sent, SIGKILL in 3.0 s"``."""
+        if self.signal == "done":
+            return "stopped"
+        if self.next_signal is None or self.deadline is None:
+            return f"{self.signal} sent, waiting"
+        left = max(0.0, self.deadline - (time.monotonic() if now is None else now))
+        return f"{self.signal} sent, {self.next_signal} in {left:.1f} s"
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Facts about one started run."""
+
+    run_id: str
+    pid: int
+    argv: tuple[str, ...]
+    run_dir: str
+    started_at: float
+    stdout_log: str
+    stderr_log: str
+
+
+@dataclass(frozen=True)
+class SupervisorStatus:
+    """A snapshot for the UI (poll it, or listen to the events)."""
+
+    state: RunState
+    run: RunInfo | None
+    exit: ExitStatus | None
+    stop: StopProgress | None
+    stalled_for: float | None
+    """Seconds without output and CPU, while stalled."""
+    error: str | None = None
+
+
+def default_cache_root(environ: Mapping[str, str] | None = None) -> str:
+    """``SGLANG_DIFFUSION_CACHE_ROOT`` as the registry resolves it (XDG default included)."""
+    from backend import envs
+
+    env = os.environ if environ is None else environ
+    value = envs.resolve({}, env)[envs.CACHE_ROOT.name].value
+    return os.path.expanduser(str(value))
+
+
+def new_run_id() -> str:
+    return datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3] + f"-{os.getpid() % 100000}"
+
+
+# ---------------------------------------------------------------------------------------
+# Process tree helpers (psutil, errors tolerated)
+# ---------------------------------------------------------------------------------------
+
+
+def _proc(pid: int) -> psutil.Process | None:
+    try:
+        return psutil.Process(pid)
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError):
+        return None
+
+
+def descendants(pid: int) -> list[psutil.Process]:
+    """Recursive children of ``pid`` (empty when gone)."""
+    p = _proc(pid)
+    if p is None:
+        return []
+    try:
+        return p.children(recursive=True)
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return []
+
+
+def _alive(p: psutil.Process) -> bool:
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+def _signal_procs(procs: Iterable[psutil.Process], sig: int) -> None:
+    for p in procs:
+        try:
+            p.send_signal(sig)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError):
+            pass
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except (ProcessLookupError, PermissionError):
+        return None
+
+
+def _group_members(pgid: int) -> list[psutil.Process]:
+    out = []
+    for p in psutil.process_iter(["pid"]):
+        try:
+            if os.getpgid(p.pid) == pgid:
+                out.append(p)
+        except (ProcessLookupError, PermissionError, psutil.NoSuchProcess):
+            continue
+    return out
+
+
+def tree_cpu_seconds(procs: Iterable[psutil.Process]) -> float:
+    """Sum of user+system CPU seconds of ``procs`` (gone ones count 0)."""
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except (psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError):
+            continue
+    return total
+
+
+# ---------------------------------------------------------------------------------------
+# Line splitting
+# ---------------------------------------------------------------------------------------
+
+_EOL = re.compile(rb"\r\n|\r|\n")
+
+
+class LineSplitter:
+    """Bytes -> ``(text, truncated, cr)`` lines: split on ``\\n``, ``\\r\\n`` and bare ``\\r``;
+    lines over ``max_bytes`` are cut (the rest up to the next terminator is skipped), and
+    invalid UTF-8 is decoded with U+FFFD.  Memory is bounded by ``max_bytes``."""
+
+    def __init__(self, max_bytes: int = MAX_LINE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._buf = b""
+        self._skipping = False
+        self._after_cr = False
+
+    def feed(self, data: bytes) -> list[tuple[str, bool, bool]]:
+        out: list[tuple[str, bool, bool]] = []
+        if self._after_cr and data.startswith(b"\n"):
+            data = data[1:]  # the \n of a \r\n split across reads
+        self._after_cr = False
+        pos = 0
+        for m in _EOL.finditer(data):
+            self._emit(data[pos:m.start()], m.group() == b"\r", out)
+            pos = m.end()
+        rest = data[pos:]
+        if data.endswith(b"\r"):
+            self._after_cr = True
+        if self._skipping:
+            return out
+        self._buf += rest
+        if len(self._buf) > self.max_bytes:
+            out.append((self._buf[: self.max_bytes].decode("utf-8", "replace"), True, False))
+            self._buf = b""
+            self._skipping = True
+        return out
+
+    def _emit(self, piece: bytes, cr: bool, out: list[tuple[str, bool, bool]]) -> None:
+        if self._skipping:
+            self._skipping = False
+            self._buf = b""
+            return
+        whole = self._buf + piece if self._buf else piece
+        self._buf = b""
+        if len(whole) > self.max_bytes:
+            out.append((whole[: self.max_bytes].decode("utf-8", "replace"), True, cr))
+        else:
+            out.append((whole.decode("utf-8", "replace"), False, cr))
+
+    def flush(self) -> list[tuple[str, bool, bool]]:
+        """End of stream: the unterminated last line, if any."""
+        out = []
+        if self._buf and not self._skipping:
+            out.append((self._buf.decode("utf-8", "replace"), False, False))
+        self._buf = b""
+        self._skipping = False
+        return out
+
+
+# ---------------------------------------------------------------------------------------
+# The supervisor
+# ---------------------------------------------------------------------------------------
+
+
+class Supervisor:
+    """Starts, watches and stops one command at a time (restart runs it again).
+
+    Args:
+        router: where output lines and events go.
+        cache_root: root of ``console/runs/<run id>/``; default: the resolved ``SGLANG_DIFFUSION_CACHE_ROOT``
+            of the child's env.
+        stop_policy: escalation timeouts.
+        stall_timeout: seconds of no output and no CPU before the state becomes ``stalled``; None = off.
+        max_line_bytes: line cap for the router (the logs on disk are whole).
+        on_event: called (from a supervisor thread) with every :class:`~tui.router.Event` also posted to
+            the router.
+        reap_on_exit: when the main process exits, stop what is left of its tree (group and known
+            descendants) with the stop escalation (SIGTERM, SIGKILL).
+        poll_interval: seconds between monitor checks (exit, descendants, stall).
+    """
+
+    def __init__(
+        self,
+        router: Router,
+        *,
+        cache_root: str | None = None,
+        stop_policy: StopPolicy | None = None,
+        stall_timeout: float | None = None,
+        max_line_bytes: int = MAX_LINE_BYTES,
+        on_event: Callable[[Event], None] | None = None,
+        reap_on_exit: bool = True,
+        poll_interval: float = 0.1,
+    ) -> None:
+        self.router = router
+        self.cache_root = cache_root
+        self.stop_policy = stop_policy or StopPolicy()
+        self.stall_timeout = stall_timeout
+        self.max_line_bytes = max_line_bytes
+        self.on_event = on_event
+        self.reap_on_exit = reap_on_exit
+        self.poll_interval = poll_interval
+        self._lock = threading.RLock()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._run: RunInfo | None = None
+        self._state = RunState.IDLE
+        self._exit: ExitStatus | None = None
+        self._stop: StopProgress | None = None
+        self._error: str | None = None
+        self._known: dict[int, psutil.Process] = {}
+        self._readers: list[threading.Thread] = []
+        self._monitor: threading.Thread | None = None
+        self._exited = threading.Event()
+        self._stop_lock = threading.Lock()
+        self._stall_since: float | None = None
+        self._argv: tuple[str, ...] = ()
+        self._env: dict[str, str] = {}
+        self._cwd: str | None = None
+
+    # ---- properties ------------------------------------------------------------------------
+
+    @property
+    def state(self) -> RunState:
+        return self._state
+
+    @property
+    def pid(self) -> int | None:
+        return self._run.pid if self._run else None
+
+    @property
+    def run(self) -> RunInfo | None:
+        return self._run
+
+    @property
+    def exit_status(self) -> ExitStatus | None:
+        return self._exit
+
+    @property
+    def stop_progress(self) -> StopProgress | None:
+        return self._stop
+
+    @property
+    def running(self) -> bool:
+        return self._state in (RunState.RUNNING, RunState.STALLED, RunState.STOPPING)
+
+    def status(self) -> SupervisorStatus:
+        stalled = None
+        if self._state == RunState.STALLED and self._stall_since is not None:
+            stalled = time.monotonic() - self._stall_since
+        return SupervisorStatus(self._state, self._run, self._exit, self._stop, stalled, self._error)
+
+    def known_pids(self) -> set[int]:
+        """Every pid seen in the process tree during this run (live or not): for ``%i`` log files."""
+        with self._lock:
+            return set(self._known)
+
+    def live_pids(self) -> list[int]:
+        """Pids of the tree still alive (main process first)."""
+        with self._lock:
+            procs = list(self._known.values())
+        return [p.pid for p in procs if _alive(p)]
+
+    # ---- start -------------------------------------------------------------------------------
+
+    def start(self, argv: Sequence[str], env: Mapping[str, str], cwd: str | None = None,
+              run_id: str | None = None) -> RunInfo:
+        """Start ``argv`` with exactly ``env`` in a new session / process group.
+
+        Raises:
+            RuntimeError: a run is still in progress (stop it first, or :meth:`restart`).
+            OSError: the command could not be started (state becomes ``failed``).
+        """
+        with self._lock:
+            if self.running:
+                raise RuntimeError("a run is in progress; stop it first")
+            self._join_threads(1.0)
+            argv = tuple(str(a) for a in argv)
+            if not argv:
+                raise ValueError("empty command line")
+            self._argv, self._env, self._cwd = argv, dict(env), cwd
+            rid = run_id or new_run_id()
+            root = self.cache_root or default_cache_root(env)
+            run_dir = Path(root) / "console" / "runs" / rid
+            run_dir.mkdir(parents=True, exist_ok=True)
+            self._exit = None
+            self._stop = None
+            self._error = None
+            self._stall_since = None
+            self._exited.clear()
+            self._known = {}
+            try:
+                proc = subprocess.Popen(
+                    list(argv), env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE, start_new_session=True, close_fds=True, bufsize=0,
+                )  # fmt: skip
+            except OSError as exc:
+                self._state = RunState.FAILED
+                self._error = f"cannot start {argv[0]}: {exc.strerror or exc}"
+                self._emit("error", self._error)
+                raise
+            self._proc = proc
+            info = RunInfo(rid, proc.pid, argv, str(run_dir), time.time(),
+                           str(run_dir / "stdout.log"), str(run_dir / "stderr.log"))  # fmt: skip
+            self._run = info
+            me = _proc(proc.pid)
+            if me is not None:
+                self._known[proc.pid] = me
+            self._state = RunState.RUNNING
+            self.router.last_line_at = time.monotonic()
+            assert proc.stdout is not None and proc.stderr is not None
+            self._readers = [
+                threading.Thread(target=self._read, args=(proc.stdout, STDOUT, info.stdout_log),
+                                 name=f"sv-read-out-{proc.pid}", daemon=True),
+                threading.Thread(target=self._read, args=(proc.stderr, STDERR, info.stderr_log),
+                                 name=f"sv-read-err-{proc.pid}", daemon=True),
+            ]  # fmt: skip
+            for t in self._readers:
+                t.start()
+            self._monitor = threading.Thread(target=self._watch, args=(proc,), name=f"sv-mon-{proc.pid}",
+                                             daemon=True)  # fmt: skip
+            self._monitor.start()
+        self._emit("started", f"started pid {info.pid}: run {rid}", info)
+        return info
+
+    def restart(self, argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None,
+                cwd: str | None = None) -> RunInfo:
+        """Stop the current run (full escalation) and start again (same command/env unless given)."""
+        if self.running:
+            self.stop()
+        self.router.reset_run()
+        return self.start(argv if argv is not None else self._argv,
+                          env if env is not None else self._env, cwd if cwd is not None else self._cwd)  # fmt: skip
+
+    # ---- threads -----------------------------------------------------------------------------
+
+    def _read(self, pipe: IO[bytes], stream: str, log_path: str) -> None:
+        splitter = LineSplitter(self.max_line_bytes)
+        fd = pipe.fileno()
+        try:
+            with open(log_path, "ab", buffering=0) as log:
+                while True:
+                    try:
+                        data = os.read(fd, 65536)
+                    except OSError:
+                        break
+                    if not data:
+                        break
+                    try:
+                        log.write(data)
+                    except OSError:
+                        pass
+                    lines = splitter.feed(data)
+                    if lines:
+                        self.router.feed(stream, lines)
+        finally:
+            tail = splitter.flush()
+            if tail:
+                self.router.feed(stream, tail)
+            try:
+                pipe.close()
+            except OSError:
+                pass
+
+    def _refresh_tree(self, pid: int) -> list[psutil.Process]:
+        found = descendants(pid)
+        with self._lock:
+            for p in found:
+                self._known.setdefault(p.pid, p)
+            return list(self._known.values())
+
+    def _watch(self, proc: subprocess.Popen[bytes]) -> None:
+        last_cpu = -1.0
+        quiet_since = time.monotonic()
+        next_tree = 0.0
+        while True:
+            try:
+                rc = proc.wait(timeout=self.poll_interval)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            now = time.monotonic()
+            if now < next_tree:
+                continue
+            next_tree = now + 0.5
+            procs = self._refresh_tree(proc.pid)
+            if self.stall_timeout is None or self._state == RunState.STOPPING:
+                continue
+            cpu = tree_cpu_seconds(p for p in procs if _alive(p))
+            last_line = self.router.last_line_at or 0.0
+            if cpu - last_cpu > 0.02 or last_line > quiet_since:
+                last_cpu = cpu
+                quiet_since = now
+                if self._state == RunState.STALLED:
+                    self._state = RunState.RUNNING
+                    self._stall_since = None
+                    self._emit("resumed", "output or CPU resumed")
+            elif now - quiet_since >= self.stall_timeout and self._state == RunState.RUNNING:
+                self._state = RunState.STALLED
+                self._stall_since = quiet_since
+                self._emit("stalled", f"stalled: no output and no CPU for {now - quiet_since:.1f} s",
+                           now - quiet_since)  # fmt: skip
+        status = decode_exit(rc, self._argv)
+        if self.reap_on_exit:
+            leftovers = [p for p in self._refresh_tree(proc.pid) if p.pid != proc.pid and _alive(p)]
+            leftovers += [p for p in _group_members(proc.pid) if p.pid != proc.pid and _alive(p)]
+            if leftovers:
+                self._terminate(leftovers, proc.pid, first=signal.SIGTERM)
+        for t in self._readers:
+            t.join(timeout=1.0)  # grandchildren may hold the pipes; never wait for ever
+        for stream in (STDOUT, STDERR):
+            self.router.end_stream(stream)
+        with self._lock:
+            self._exit = status
+            self._state = RunState.EXITED
+            if self._stop is not None:
+                self._stop = StopProgress("done", time.monotonic(), None, None)
+        self._exited.set()
+        self._emit("exited", status.description, status)
+
+    def _join_threads(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for t in [*self._readers, *([self._monitor] if self._monitor else [])]:
+            if t is not threading.current_thread():
+                t.join(timeout=max(0.0, deadline - time.monotonic()))
+
+    # ---- stop --------------------------------------------------------------------------------
+
+    def stop(self, policy: StopPolicy | None = None) -> ExitStatus | None:
+        """Stop the whole tree: SIGINT, wait, SIGTERM, wait, SIGKILL, wait (each bounded).
+
+        Blocks for at most the sum of the policy's timeouts plus a second; run it in a worker
+        thread from a UI (or use :meth:`stop_in_background`).  Progress is posted as ``stopping``
+        events with :class:`StopProgress` data.  Returns the exit status (None if the main process
+        somehow survived SIGKILL's wait).
+        """
+        proc = self._proc
+        if proc is None or not self.running:
+            return self._exit
+        if not self._stop_lock.acquire(timeout=0.1):
+            self._exited.wait(self._total_timeout(policy or self.stop_policy))
+            return self._exit
+        try:
+            with self._lock:
+                self._state = RunState.STOPPING
+            procs = [p for p in self._refresh_tree(proc.pid) if _alive(p)]
+            pol = policy or self.stop_policy
+            first = signal.SIGINT if pol.send_sigint else signal.SIGTERM
+            self._terminate(procs, proc.pid, first=first, policy=pol, main=proc)
+            self._exited.wait(2.0)
+            return self._exit
+        finally:
+            self._stop_lock.release()
+
+    def stop_in_background(self, policy: StopPolicy | None = None) -> threading.Thread:
+        """:meth:`stop` in a daemon thread (returned); follow it through the events."""
+        t = threading.Thread(target=self.stop, args=(policy,), name="sv-stop", daemon=True)
+        t.start()
+        return t
+
+    @staticmethod
+    def _total_timeout(pol: StopPolicy) -> float:
+        return pol.sigint_timeout + pol.sigterm_timeout + pol.sigkill_timeout + 1.0
+
+    def _terminate(self, procs: list[psutil.Process], pgid: int, first: int,
+                   policy: StopPolicy | None = None, main: subprocess.Popen[bytes] | None = None) -> None:
+        pol = policy or self.stop_policy
+        ladder: list[tuple[int, float]] = []
+        if first == signal.SIGINT:
+            ladder.append((signal.SIGINT, pol.sigint_timeout))
+        ladder += [(signal.SIGTERM, pol.sigterm_timeout), (signal.SIGKILL, pol.sigkill_timeout)]
+        for i, (sig, timeout) in enumerate(ladder):
+            # Re-collect before each signal: workers spawned meanwhile, or that left the group.
+            if main is not None:
+                procs = [p for p in {*procs, *self._refresh_tree(main.pid)} if _alive(p)]
+            alive = [p for p in procs if _alive(p)]
+            if not alive and (main is None or main.poll() is not None):
+                break
+            name = signal_name(sig)
+            nxt = signal_name(ladder[i + 1][0]) if i + 1 < len(ladder) else None
+            deadline = time.monotonic() + timeout
+            self._stop = StopProgress(name, time.monotonic(), nxt, deadline)
+            if main is not None:
+                self._emit("stopping", self._stop.text(), self._stop)
+            _killpg(pgid, sig)
+            # Each process gets the signal once: a second SIGINT would interrupt a Python child's
+            # KeyboardInterrupt handler.  Those that left the group (setsid) are signalled directly.
+            _signal_procs([p for p in alive if _pgid(p.pid) != pgid], sig)
+            while time.monotonic() < deadline:
+                still = [p for p in alive if _alive(p)]
+                main_alive = main is not None and main.poll() is None and not self._exited.is_set()
+                if not still and not main_alive:
+                    break
+                time.sleep(0.02)
+            else:
+                continue
+            # Everyone we knew is gone; make sure the group is empty too, else escalate further.
+            if not [p for p in _group_members(pgid) if _alive(p)]:
+                break
+
+    # ---- events ------------------------------------------------------------------------------
+
+    def _emit(self, kind: str, text: str, data: object = None) -> None:
+        event = Event(kind, text, data)
+        self.router.post(event)
+        if self.on_event is not None:
+            try:
+                self.on_event(event)
+            except Exception:  # a UI callback must never kill the monitor
+                pass
+
+    def wait(self, timeout: float) -> ExitStatus | None:
+        """Wait (bounded) for the run to end; returns its status or None on timeout."""
+        if self._proc is None:
+            return self._exit
+        self._exited.wait(timeout)
+        return self._exit
+

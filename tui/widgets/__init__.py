@@ -1,0 +1,1 @@
+"""Widgets of the console; one widget per module, named after its class."""

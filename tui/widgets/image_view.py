@@ -1,0 +1,66 @@
+"""ImageView: a preview of the last output, with its path and upload URL.
+
+The preview is ``textual_image``'s widget (it picks sixel/kitty/half-block for the
+terminal); ``half_block=True`` forces the portable half-block rendering (tests, snapshots).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widget import Widget
+from textual.widgets import Label, Static
+
+
+class ImageView(Vertical):
+    """Path and URL lines above the picture."""
+
+    DEFAULT_CSS = """
+    ImageView {
+        height: 1fr;
+        & > .path, & > .url { height: auto; width: 1fr; }
+        & > .picture { height: 1fr; width: 1fr; }
+        & > .picture > * { width: auto; height: 1fr; }
+    }
+    """
+
+    def __init__(self, half_block: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.half_block = half_block
+        self.path: str | None = None
+        self.url: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Label("no output yet", classes="path", id="path", markup=False)
+        yield Label("", classes="url", id="url", markup=False)
+        yield Vertical(classes="picture", id="picture")
+
+    def _picture(self, path: str) -> Widget:
+        if not path.lower().endswith((".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")):
+            return Static(f"(no preview for {os.path.basename(path)})")
+        try:
+            if self.half_block:
+                from textual_image.widget import HalfcellImage as Image
+            else:
+                from textual_image.widget import Image  # type: ignore[assignment]
+            return Image(path)  # type: ignore[no-any-return]
+        except Exception as exc:  # a broken file or a missing renderer: say so, never crash the view
+            return Static(f"(cannot preview: {exc})")
+
+    def show_output(self, path: str) -> None:
+        """A new output was saved: show its path and preview."""
+        self.path = path
+        self.query_one("#path", Label).update(f"output: {path}")
+        picture = self.query_one("#picture", Vertical)
+        picture.remove_children()
+        if os.path.exists(path):
+            picture.mount(self._picture(path))
+        else:
+            picture.mount(Static("(file not found yet)"))
+
+    def show_upload(self, path: str, url: str) -> None:
+        self.url = url
+        self.query_one("#url", Label).update(f"uploaded: {url}")

@@ -1,0 +1,220 @@
+"""OutputLog: a bounded, followable, filterable log of router lines, drawn line by line.
+
+Why not ``Log``/``RichLog``: writing line by line schedules work per line (the stack
+notes' trap) and neither keeps per-line stream marks.  This widget stores the router's
+``Line`` records in a bounded list (appends are O(1) per batch), and renders only the
+visible rows with the Line API, converting ANSI colours lazily through a small cache.
+It never parses: the router already split streams and stripped ANSI into ``plain``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+MAX_DISPLAY_CHARS = 2000
+"""A longer line is cut on screen (the log on disk keeps it whole)."""
+
+
+class OutputLog(ScrollView, can_focus=True):
+    """The lines, with a stderr gutter, search highlights and follow mode."""
+
+    COMPONENT_CLASSES = {"output-log--stderr", "output-log--match", "output-log--current", "output-log--gutter"}
+    DEFAULT_CSS = """
+    OutputLog {
+        height: 1fr;
+        width: 1fr;
+        overflow: auto auto;
+    }
+    """
+    BINDINGS = [
+        Binding("end", "follow", "Follow", show=False),
+        Binding("home", "scroll_home", "Top", show=False),
+        Binding("up", "scroll_up", "Up", show=False),
+        Binding("down", "scroll_down", "Down", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+    ]
+
+    follow: reactive[bool] = reactive(True)
+    """Keep the newest line in view; scrolling up turns it off, End turns it back on."""
+    unseen: reactive[int] = reactive(0)
+    """Lines that arrived while follow was off."""
+
+    def __init__(self, max_lines: int = 50_000, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_lines = max_lines
+        self._lines: list[Any] = []
+        self._shown: list[Any] = self._lines
+        self._filter: re.Pattern[str] | None = None
+        self._invert = False
+        self._search: re.Pattern[str] | None = None
+        self._matches: list[int] = []
+        self._current_match = -1
+        self._width = 0
+        self._cache: OrderedDict[tuple[int, int], Strip] = OrderedDict()
+
+    # ---- data in ------------------------------------------------------------------------
+    def add_lines(self, lines: Sequence[Any]) -> None:
+        """Append router ``Line`` records (one call per batch, never per line)."""
+        if not lines:
+            return
+        self._lines.extend(lines)
+        if len(self._lines) > self.max_lines + self.max_lines // 10:
+            cut = len(self._lines) - self.max_lines
+            del self._lines[:cut]
+            if self._shown is not self._lines:
+                self._refilter()
+            self._cache.clear()
+            self._matches = []
+        elif self._shown is not self._lines:
+            self._shown.extend(line for line in lines if self._keep(line))
+        widest = max(min(len(line.plain), MAX_DISPLAY_CHARS) for line in lines) + 2
+        self._width = max(self._width, widest)
+        self._grow()
+        if self.follow:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        else:
+            self.unseen += len(lines)
+
+    def clear(self) -> None:
+        self._lines.clear()
+        self._shown = self._lines if self._filter is None else []
+        self._cache.clear()
+        self._matches = []
+        self._width = 0
+        self.unseen = 0
+        self._grow()
+
+    @property
+    def shown_lines(self) -> list[Any]:
+        return self._shown
+
+    def _grow(self) -> None:
+        self.virtual_size = Size(self._width, len(self._shown))
+        self.refresh()
+
+    # ---- filter and search ----------------------------------------------------------------
+    def _keep(self, line: Any) -> bool:
+        assert self._filter is not None
+        return bool(self._filter.search(line.plain)) != self._invert
+
+    def _refilter(self) -> None:
+        if self._filter is None:
+            self._shown = self._lines
+        else:
+            self._shown = [line for line in self._lines if self._keep(line)]
+
+    def set_filter(self, pattern: re.Pattern[str] | None, invert: bool) -> None:
+        """Show only lines matching ``pattern`` (or not matching it when ``invert``)."""
+        self._filter, self._invert = pattern, invert
+        self._refilter()
+        self._cache.clear()
+        self._matches = []
+        self._grow()
+        if self.follow:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+
+    def set_search(self, pattern: re.Pattern[str] | None) -> int:
+        """Highlight ``pattern``; returns the number of matching lines shown."""
+        self._search = pattern
+        self._cache.clear()
+        self._matches = [] if pattern is None else [
+            i for i, line in enumerate(self._shown) if pattern.search(line.plain)]
+        self._current_match = -1
+        self.refresh()
+        return len(self._matches)
+
+    def jump(self, forward: bool) -> tuple[int, int]:
+        """Go to the next (or previous) match; returns ``(position 1-based, count)``."""
+        if self._search is not None and not self._matches:
+            self.set_search(self._search)
+        if not self._matches:
+            return 0, 0
+        step = 1 if forward else -1
+        if self._current_match < 0:
+            top = int(self.scroll_y)
+            after = [k for k, i in enumerate(self._matches) if (i > top if forward else i < top)]
+            self._current_match = (after[0] if forward else after[-1]) if after else (0 if forward else -1)
+        else:
+            self._current_match = (self._current_match + step) % len(self._matches)
+        self._current_match %= len(self._matches)
+        row = self._matches[self._current_match]
+        self.follow = False
+        self.scroll_to(y=max(0, row - self.size.height // 2), animate=False, immediate=True)
+        self._cache.clear()
+        self.refresh()
+        return self._current_match + 1, len(self._matches)
+
+    def current_match_text(self) -> str | None:
+        if 0 <= self._current_match < len(self._matches):
+            return str(self._shown[self._matches[self._current_match]].plain)
+        return None
+
+    # ---- follow ---------------------------------------------------------------------------
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        if new < old and new < self.max_scroll_y:
+            self.follow = False
+        elif new >= self.max_scroll_y and not self.follow and new > old:
+            self.follow = True
+
+    def watch_follow(self, follow: bool) -> None:
+        if follow:
+            self.unseen = 0
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+
+    def on_resize(self) -> None:
+        if self.follow:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+
+    def action_follow(self) -> None:
+        self.follow = True
+
+    # ---- drawing --------------------------------------------------------------------------
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        index = scroll_y + y
+        width = self.scrollable_content_region.width
+        if index >= len(self._shown):
+            return Strip.blank(width, self.rich_style)
+        line = self._shown[index]
+        current = 0 <= self._current_match < len(self._matches) and self._matches[self._current_match] == index
+        key = (line.seq, 2 if current else 1 if self._search else 0)
+        strip = self._cache.get(key)
+        if strip is None:
+            strip = self._make_strip(line, current)
+            self._cache[key] = strip
+            if len(self._cache) > 2000:
+                self._cache.popitem(last=False)
+        return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
+
+    def _make_strip(self, line: Any, current: bool) -> Strip:
+        text = line.text if len(line.text) <= MAX_DISPLAY_CHARS * 2 else line.plain[:MAX_DISPLAY_CHARS]
+        body = Text.from_ansi(text, no_wrap=True, end="") if "\x1b" in text else Text(text, no_wrap=True, end="")
+        if len(body) > MAX_DISPLAY_CHARS or line.truncated:
+            body.truncate(MAX_DISPLAY_CHARS)
+            body.append(" …", style="dim")
+        if self._search is not None:
+            style = self.get_component_rich_style("output-log--current" if current else "output-log--match")
+            for m in self._search.finditer(body.plain):
+                if m.end() > m.start():
+                    body.stylize(style, m.start(), m.end())
+        if line.is_stderr:
+            gutter = Segment("▌", self.get_component_rich_style("output-log--stderr"))
+        else:
+            gutter = Segment(" ", Style())
+        segments = [gutter, Segment(" "), *body.render(self.app.console)]
+        base = self.rich_style
+        return Strip(segments).apply_style(base).simplify()

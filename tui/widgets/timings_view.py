@@ -1,0 +1,124 @@
+"""TimingsView: per-stage table, per-step chart, denoising progress, run history with deltas.
+
+It renders the router's ``RequestTimings`` snapshots (stage rows, progress, perf record);
+it parses nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Label, ProgressBar, Sparkline
+
+
+def cache_hit_text(cache_stats: dict[str, Any] | None) -> str:
+    """A short "cache hit" phrase from a perf record's ``cache_stats`` (shapes vary by runtime)."""
+    if not cache_stats:
+        return ""
+    stats = cache_stats
+    for key in ("hit_ratio", "cache_hit_ratio", "hit_rate"):
+        if isinstance(stats.get(key), (int, float)):
+            return f"cache hit {float(stats[key]):.0%}"
+    cached = stats.get("cached_steps", stats.get("cache_hits"))
+    total = stats.get("total_steps", stats.get("steps"))
+    if isinstance(cached, (int, float)) and isinstance(total, (int, float)) and total:
+        return f"cache hit {cached / total:.0%} ({int(cached)}/{int(total)} steps)"
+    shown = ", ".join(f"{k}={v}" for k, v in list(stats.items())[:3] if not isinstance(v, (dict, list)))
+    return f"cache {shown}" if shown else ""
+
+
+def _delta(now: float | None, before: float | None) -> str:
+    if now is None or before is None or before <= 0:
+        return ""
+    change = (now - before) / before
+    return f"{change:+.0%}"
+
+
+class TimingsView(Vertical):
+    """Current request on top (progress, steps chart, stages); history of this session's runs below."""
+
+    DEFAULT_CSS = """
+    TimingsView {
+        height: 1fr;
+        & > .progress-row { height: 1; }
+        & > .progress-row > ProgressBar { width: auto; }
+        & > .progress-row > .progress-label { width: 1fr; padding-left: 1; }
+        & > .summary { height: 1; width: 1fr; }
+        & > Sparkline { height: 3; margin: 0 1; }
+        & > Horizontal { height: 1fr; }
+        & DataTable { width: 1fr; height: 1fr; }
+    }
+    """
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="progress-row"):
+            yield ProgressBar(total=None, show_eta=False, id="progress")
+            yield Label("no request yet", classes="progress-label", id="progress-label", markup=False)
+        yield Label("", classes="summary", id="summary", markup=False)
+        yield Sparkline([], id="steps")
+        with Horizontal():
+            yield DataTable(id="stages", cursor_type="row")
+            yield DataTable(id="history", cursor_type="row")
+
+    def on_mount(self) -> None:
+        self.query_one("#stages", DataTable).add_columns("stage", "state", "seconds", "Δ prev")
+        self.query_one("#history", DataTable).add_columns("run", "total s", "Δ", "step ms", "cache")
+        self._history: list[Any] = []
+
+    def show_history(self, finished: Iterable[Any]) -> None:
+        """Append finished requests (``RequestTimings``) to the history table."""
+        table = self.query_one("#history", DataTable)
+        for req in finished:
+            before = self._history[-1].total_s if self._history else None
+            steps = req.steps_ms
+            mean = f"{sum(steps) / len(steps):.1f}" if steps else ""
+            total = req.total_s
+            cache = cache_hit_text(req.perf.cache_stats if req.perf else None)
+            table.add_row(f"#{req.index + 1}", f"{total:.3f}" if total is not None else "?",
+                          _delta(total, before), mean, cache.removeprefix("cache hit "))  # fmt: skip
+            self._history.append(req)
+        if table.row_count:
+            table.move_cursor(row=table.row_count - 1)
+
+    def show_current(self, req: Any | None) -> None:
+        """Show the current request's stages, steps and progress."""
+        if req is None:
+            return
+        progress = req.progress
+        bar = self.query_one("#progress", ProgressBar)
+        label = self.query_one("#progress-label", Label)
+        if progress is not None:
+            bar.update(total=max(1, progress.total), progress=progress.step)
+            rate = f" · {progress.rate_its:.2f} it/s" if progress.rate_its else ""
+            label.update(f"denoising step {progress.step}/{progress.total}{rate}")
+        running = [s.name for s in req.stages if s.state == "running"]
+        if running and (progress is None or progress.step >= progress.total):
+            label.update(f"running {running[-1]}")
+        elif req.finished and req.total_s is not None:
+            label.update(f"request #{req.index + 1} done in {req.total_s:.3f} s")
+        steps = req.steps_ms
+        self.query_one(Sparkline).data = steps or [0.0]
+        summary = f"{len(steps)} steps" if steps else "no steps yet"
+        if steps:
+            summary += f" · min {min(steps):.1f} · mean {sum(steps) / len(steps):.1f} · max {max(steps):.1f} ms"
+        cache = cache_hit_text(req.perf.cache_stats if req.perf else None)
+        if cache:
+            summary += f" · {cache}"
+        self.query_one("#summary", Label).update(summary)
+        previous = self._previous_seconds(req)
+        table = self.query_one("#stages", DataTable)
+        table.clear()
+        seconds = req.stage_seconds()
+        for row in req.stages:
+            value = seconds.get(row.name)
+            table.add_row(row.name, row.state, f"{value:.4f}" if value is not None else "…",
+                          _delta(value, previous.get(row.name)))  # fmt: skip
+
+    def _previous_seconds(self, req: Any) -> dict[str, float]:
+        for old in reversed(self._history):
+            if old.index != req.index:
+                return dict(old.stage_seconds())
+        return {}

@@ -1,0 +1,273 @@
+"""VarField: the editor of one registry variable, the right widget for its kind.
+
+Why one widget for every kind: the panes are generated from the registry with no
+second list of variables, so each entry must be able to draw itself.  The registry
+decides the editor (``kind.widget``), the default shown, what is allowed and how a
+value parses; this widget only displays that and reports edits upward.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from rich.text import Text
+from textual.containers import Vertical
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widget import Widget
+from textual.widgets import Input, Select, Static, Switch
+
+from backend.envs import EnumKind, EnvError, EnvVar, IntKind, OneKind
+
+
+class VarField(Vertical, can_focus=False):
+    """One variable: name, default, editor, and the validation message under it."""
+
+    DEFAULT_CSS = """
+    VarField {
+        height: auto;
+        margin-bottom: 1;
+        & > .head { height: 1; width: 1fr; }
+        & > .doc { height: 1; width: 1fr; text-overflow: ellipsis; text-wrap: nowrap; }
+        & > .editor { width: 1fr; max-width: 64; }
+        & Switch { border: none; height: 1; padding: 0; width: 8; }
+        & > .message { height: auto; display: none; }
+        &.-invalid > .message, &.-warning > .message { display: block; }
+    }
+    """
+
+    BINDINGS = [
+        Binding("ctrl+r", "reset", "Reset field", tooltip="Reset this variable to its default"),
+        Binding("ctrl+g", "reveal", "Reveal", show=False, tooltip="Show or hide a secret value"),
+    ]
+
+    class Changed(Message):
+        """The operator edited the field; ``raw`` None means unset (back to default)."""
+
+        def __init__(self, field: VarField, name: str, raw: str | None, error: str | None) -> None:
+            super().__init__()
+            self.field = field
+            self.name = name
+            self.raw = raw
+            self.error = error
+            """The validation message when ``raw`` does not parse (then it is not stored)."""
+
+        @property
+        def control(self) -> VarField:
+            return self.field
+
+    raw: reactive[str | None] = reactive(None, init=False)
+    """The session's string for this variable, or None when unset."""
+    inherited: reactive[str] = reactive("", init=False)
+    """The value shown greyed while a secondary field is unset (its primary's value)."""
+    revealed: reactive[bool] = reactive(False, init=False)
+    """A secret is shown in clear only after an explicit key press."""
+
+    def __init__(self, var: EnvVar[Any], raw: str | None = None, *, present: bool = True,
+                 inherited: str = "", warning: str = "") -> None:
+        """Args:
+            var: the registry entry.
+            raw: the session's current string, None when unset.
+            present: False when the variable's platform is absent on this host.
+            inherited: display value of the primary twin for secondary fields.
+            warning: a non-blocking problem to show under the field.
+        """
+        super().__init__(id=f"field-{var.name}", classes="var-field")
+        self.var = var
+        self.set_reactive(VarField.raw, raw)
+        self.set_reactive(VarField.inherited, inherited)
+        self._present = present
+        self._warning = warning
+        self._echo: object = _NONE
+        """The editor value we set from code; its Changed event is an echo, not an edit."""
+        self.error: str | None = None
+        """The validation message of the text being typed, None when it parses."""
+
+    # ---- composition -----------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield _Head(self.var, self._present, classes="head")
+        yield Static(self.var.doc, classes="doc", markup=False)
+        yield self._make_editor()
+        yield Static("", classes="message", markup=False)
+
+    def _make_editor(self) -> Widget:
+        var, kind = self.var, self.var.kind
+        if kind.widget == "switch":
+            return Switch(value=self._switch_value(), classes="editor", id="editor")
+        if kind.widget == "select" or (isinstance(kind, IntKind) and kind.choices):
+            choices = kind.choices if isinstance(kind, (EnumKind, IntKind)) else ()
+            options = [(str(c), str(c)) for c in choices]
+            value = self._select_value(options)
+            return Select(options, value=value, prompt=self._placeholder(), allow_blank=True,
+                          compact=True, classes="editor", id="editor")
+        return Input(value=self.raw or "", placeholder=self._placeholder(), password=var.secret,
+                     compact=True, classes="editor", id="editor", select_on_focus=False)
+
+    def _placeholder(self) -> str:
+        if self.var.inherits_from:
+            return f"inherits {self.inherited or '?'} from {self.var.inherits_from.removeprefix('SGLANG_')}"
+        if self.var.secret:
+            return "unset (boto3 credential chain)" if "ACCESS_KEY_ID" in self.var.name else "unset"
+        return "unset: the default applies"
+
+    def _switch_value(self) -> bool:
+        text = self.raw if self.raw is not None else (
+            self.inherited if self.var.inherits_from else self.var.format(self.var.default_value()))
+        try:
+            return bool(self.var.parse(text)) if text else False
+        except EnvError:
+            return False
+
+    def _select_value(self, options: list[tuple[str, str]]) -> Any:
+        if self.raw is None:
+            return Select.NULL
+        try:
+            value = str(self.var.parse(self.raw))
+        except EnvError:
+            return Select.NULL
+        return value if any(v == value for _, v in options) else Select.NULL
+
+    @property
+    def editor(self) -> Widget:
+        return self.query_one("#editor")
+
+    def on_mount(self) -> None:
+        self.tooltip = f"{self.var.doc}\nallowed: {self.var.kind.allowed()}"
+        self.set_class(not self._present, "-no-effect")
+        self._show_state()
+
+    # ---- state -----------------------------------------------------------------------
+    def _show_state(self) -> None:
+        """Refresh classes and the message from ``raw``, ``error`` and ``inherited``."""
+        inherited = self.var.inherits_from is not None and self.raw is None
+        self.set_class(inherited, "-inherited")
+        self.set_class(self.raw is not None, "-set")
+        self.set_class(self.error is not None, "-invalid")
+        self.set_class(self.error is None and bool(self._warning), "-warning")
+        message = self.query_one(".message", Static)
+        message.update(self.error or self._warning)
+
+    def set_warning(self, text: str) -> None:
+        """A problem from the session checks (cross-variable rules) shown under the field."""
+        if text != self._warning:
+            self._warning = text
+            if self.is_mounted:
+                self._show_state()
+
+    def watch_inherited(self) -> None:
+        if not self.is_mounted:
+            return
+        editor = self.editor
+        if isinstance(editor, Input):
+            editor.placeholder = self._placeholder()
+        elif isinstance(editor, Select):
+            editor.prompt = self._placeholder()  # type: ignore[misc]
+        elif isinstance(editor, Switch) and self.raw is None:
+            self._set_editor(editor, self._switch_value())
+
+    def watch_raw(self) -> None:
+        """A value set from outside (load, reset): show it in the editor without echoing an edit."""
+        if not self.is_mounted:
+            return
+        editor = self.editor
+        if isinstance(editor, Input):
+            self._set_editor(editor, self.raw or "")
+        elif isinstance(editor, Switch):
+            self._set_editor(editor, self._switch_value())
+        elif isinstance(editor, Select):
+            choices = [(str(c), str(c)) for c in getattr(self.var.kind, "choices", ())]
+            self._set_editor(editor, self._select_value(choices))
+        self.error = self._validate(self.raw)
+        self._show_state()
+
+    def watch_revealed(self, revealed: bool) -> None:
+        if self.var.secret and self.is_mounted:
+            self.query_one(Input).password = not revealed
+
+    def _set_editor(self, editor: Any, value: Any) -> None:
+        """Show ``value`` in the editor; the Changed event that follows is marked as an echo."""
+        if editor.value != value:
+            self._echo = value
+            editor.value = value
+
+    def _is_echo(self, value: Any) -> bool:
+        if self._echo is not _NONE and value == self._echo:
+            self._echo = _NONE
+            return True
+        return False
+
+    def _validate(self, raw: str | None) -> str | None:
+        """Validation as you type, by the registry's own strict parser (the widget never parses)."""
+        if raw is None or raw == "":
+            return None
+        try:
+            self.var.parse(raw)
+        except EnvError as exc:
+            return str(exc)
+        return None
+
+    def _edited(self, raw: str | None) -> None:
+        raw = raw if raw != "" else None
+        self.error = self._validate(raw)
+        self.set_reactive(VarField.raw, raw)
+        self._show_state()
+        self.post_message(self.Changed(self, self.var.name, raw, self.error))
+
+    # ---- events from the editor ------------------------------------------------------
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        if not self._is_echo(event.value):
+            self._edited(event.value)
+
+    def on_switch_changed(self, event: Switch.Changed) -> None:
+        event.stop()
+        if self._is_echo(event.value):
+            return
+        if isinstance(self.var.kind, OneKind):
+            self._edited("1" if event.value else None)
+        else:
+            self._edited(self.var.format(event.value))
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        value = event.value
+        if self._is_echo(value):
+            return
+        self._edited(None if value is Select.NULL or value is None else str(value))
+
+    # ---- actions ---------------------------------------------------------------------
+    def action_reset(self) -> None:
+        """Back to the default (or, for a secondary field, to inheriting its primary)."""
+        self.error = None
+        self.raw = None
+        self.watch_raw()
+        self.post_message(self.Changed(self, self.var.name, None, None))
+
+    def action_reveal(self) -> None:
+        if self.var.secret:
+            self.revealed = not self.revealed
+            self.notify("secret shown" if self.revealed else "secret hidden", timeout=2)
+
+
+_NONE = object()
+
+
+class _Head(Widget):
+    """``NAME  default: X  [no effect on this host]`` in one line (one widget, not three: start-up)."""
+
+    COMPONENT_CLASSES = {"head--name", "head--default", "head--badge"}
+
+    def __init__(self, var: EnvVar[Any], present: bool, classes: str) -> None:
+        super().__init__(classes=classes)
+        self.var = var
+        self.present = present
+
+    def render(self) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(self.var.name, style=self.get_component_rich_style("head--name"))
+        text.append(f"  default: {self.var.describe_default()}", style=self.get_component_rich_style("head--default"))
+        if not self.present:
+            text.append("  no effect on this host", style=self.get_component_rich_style("head--badge"))
+        return text
