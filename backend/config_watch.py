@@ -85,6 +85,8 @@ class ConfigWatcher:
             try:
                 new = load_attention_config(self.path, self.state.requested)
             except AttentionConfigError as exc:
+                if force and self.last_error == str(exc):
+                    return None  # already reported for this very file content
                 self.last_error = str(exc)
                 log.error("Attention config %s rejected, keeping the last good config: %s", self.path, exc)
                 return None

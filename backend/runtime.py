@@ -67,6 +67,7 @@ class Runtime:
         self.pipe: Any = None
         self.model_name = ""
         self.last_result: GenerationResult | None = None
+        self.storage: Any = None
 
     @property
     def cache_root(self) -> str:
@@ -75,6 +76,9 @@ class Runtime:
     def start(self) -> None:
         """Resolve device and attention, load the model, apply platform variables."""
         setup_cache_dirs(self.cache_root)
+        from backend.storage import CloudStorage
+
+        self.storage = CloudStorage.from_settings(self.settings)  # storage on without a bucket: BAD_ENV now
         from backend import attention, loader, platform_effects
         from backend.device import default_dtype, pick_device
         from backend.kernel_api import instrument_pipeline
@@ -131,25 +135,22 @@ class Runtime:
         return result
 
     def _upload(self, result: GenerationResult) -> None:
-        """Upload after SavingStage (``backend.storage``); a failure keeps the files and sets UPLOAD_FAILED.
+        """Upload after SavingStage through ``backend.storage`` (only when ``SGLANG_CLOUD_STORAGE_TYPE=s3``).
 
-        Contract with ``backend.storage``: ``upload_outputs(paths, settings) -> dict[path, url]`` logs
-        ``Uploaded <path> to <url>`` per file and raises on failure; a path missing from the result
-        counts as not uploaded.  Nothing happens unless ``SGLANG_CLOUD_STORAGE_TYPE=s3``.
+        ``CloudStorage.upload_all(paths) -> UploadReport`` logs ``Uploaded <path> to <url>`` or one
+        warning per failed file and never deletes the local file; a failure sets ``UPLOAD_FAILED``
+        (a warning exit code: the images exist locally).
         """
-        if self.settings[envs.CLOUD_STORAGE_TYPE] != "s3" or not result.paths:
+        if self.storage is None or not result.paths:
             return
         try:
-            from backend import storage
-
-            urls = storage.upload_outputs(list(result.paths), self.settings)
-        except Exception as exc:  # noqa: BLE001 - upload failure is a warning, files stay
-            urls, problem = {}, f"{type(exc).__name__}: {exc}".splitlines()[0]
-        else:
-            missing = [p for p in result.paths if p not in (urls or {})]
-            problem = f"{len(missing)} of {len(result.paths)} file(s) not uploaded" if missing else ""
-        result.urls = dict(urls or {})
-        if problem:
-            result.upload_error = problem
+            report = self.storage.upload_all(result.paths)
+        except Exception as exc:  # noqa: BLE001 - upload trouble never loses the local files
+            result.upload_error = f"{type(exc).__name__}: {exc}".splitlines()[0]
             result.exit_code = int(ExitCode.UPLOAD_FAILED)
-            log.warning("Upload failed (%s); the images are kept locally: %s", problem, ", ".join(result.paths))
+            log.warning("Upload failed (%s); the images are kept locally", result.upload_error)
+            return
+        result.urls = dict(report.urls)
+        if not report.ok:
+            result.upload_error = report.error
+            result.exit_code = int(ExitCode.UPLOAD_FAILED)

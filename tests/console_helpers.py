@@ -11,7 +11,7 @@ import psutil
 T = TypeVar("T")
 
 
-def wait_until(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.02) -> T:
+def wait_until(predicate: Callable[[], T], timeout: float = 30.0, interval: float = 0.02) -> T:
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:

@@ -25,6 +25,17 @@ ON = {"SGLANG_CACHE_DIT_ENABLED": "true"}
 STATIC_FAST = {**ON, "SGLANG_CACHE_DIT_SCM_PRESET": "fast", "SGLANG_CACHE_DIT_SCM_POLICY": "static"}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Iterator[None]:
+    """One torch thread: on this shared 2-core machine two threads run several times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def single() -> ShapesPipeline:
     return build_untrained_pipeline(seed=0)

@@ -246,9 +246,11 @@ def pending_dumps(roots: Sequence[str]) -> list[DumpEntry]:
 
 
 def _same_path(a: str | None, b: str | None) -> bool:
+    """Same folder, or the same dump folder name (a log read on another machine, or a moved root)."""
     if not a or not b:
         return False
-    return os.path.normpath(os.path.abspath(a)) == os.path.normpath(os.path.abspath(b))
+    na, nb = os.path.normpath(os.path.abspath(a)), os.path.normpath(os.path.abspath(b))
+    return na == nb or os.path.basename(na) == os.path.basename(nb)
 
 
 def _dump_args(entry: DumpEntry) -> tuple[ArgInfo, ...]:

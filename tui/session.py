@@ -194,7 +194,7 @@ def _has_expansion(text: str) -> bool:
 
 
 _FAST_LINE_RE = re.compile(
-    r"""[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_]*)=((?:'[^']*'|"[^"\\$`]*"|[A-Za-z0-9_@%+=:,./-])*)[ \t\r]*"""
+    r"""[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_]*)=((?:'[^']*'|"[^"\\$`]*"|[A-Za-z0-9_@%+=:,./#-])*)[ \t\r]*"""
 )
 _FAST_SEGMENT_RE = re.compile(r"""'([^']*)'|"([^"]*)"|([^'"]+)""")
 
@@ -294,7 +294,8 @@ class Session:
         """
         session = cls(name, environ)
         try:
-            text = session.path.read_text(encoding="utf-8", errors="surrogateescape")
+            # bytes, not read_text(): universal newlines would turn a quoted "\r" into "\n"
+            text = session.path.read_bytes().decode("utf-8", errors="surrogateescape")
         except FileNotFoundError:
             raise SessionError(f"no session named {name!r} (looked for {session.path})") from None
         except OSError as exc:

@@ -82,9 +82,25 @@ class FileFollower:
         self._splitter = _NlSplitter(max_line_bytes)
         self.rotations = 0
         self.truncations = 0
-        if from_start is None:
-            from_start = not os.path.exists(path)
-        self._start_at_end = not from_start
+        self._start_at_end = from_start is False
+        self._start_mark: tuple[int, int, int] | None = None
+        """(dev, inode, size) when following starts at the end of an existing file: lines appended
+        between construction and the first poll are not lost."""
+        if not from_start:
+            try:
+                st = os.stat(path)
+                self._start_mark = (st.st_dev, st.st_ino, st.st_size)
+            except OSError:
+                pass
+
+    @classmethod
+    def at_mark(cls, path: str, mark: tuple[int, int, int] | None, max_line_bytes: int = MAX_LINE_BYTES
+                ) -> FileFollower:  # fmt: skip
+        """Follow ``path`` from ``mark`` (dev, inode, size recorded earlier) if it is still the same
+        file, else from its start."""
+        f = cls(path, from_start=True, max_line_bytes=max_line_bytes)
+        f._start_mark = mark
+        return f
 
     @property
     def exists(self) -> bool:
@@ -98,7 +114,11 @@ class FileFollower:
         st = os.fstat(fh.fileno())
         self._fh = fh
         self._ident = (st.st_dev, st.st_ino)
-        self._offset = st.st_size if at_end else 0
+        mark, self._start_mark = self._start_mark, None
+        if mark is not None and mark[:2] == self._ident and mark[2] <= st.st_size:
+            self._offset = mark[2]
+        else:
+            self._offset = st.st_size if at_end and mark is None else 0
         fh.seek(self._offset)
         self._splitter = _NlSplitter(self.max_line_bytes)
         return True
@@ -168,7 +188,15 @@ class _Pattern:
     regex: re.Pattern[str] | None
     glob: str
     added_at: float
-    preexisting: frozenset[str]
+    preexisting: dict[str, tuple[int, int, int]]
+
+
+def _mark(path: str) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size
 
 
 def expand_pid_pattern(pattern: str) -> tuple[str, re.Pattern[str]]:
@@ -228,7 +256,7 @@ class Tailer:
         with self._lock:
             if "%i" in pattern:
                 g, rx = expand_pid_pattern(pattern)
-                pre = frozenset(glob.glob(g)) if from_start is None else frozenset()
+                pre = {p: m for p in glob.glob(g) if (m := _mark(p)) is not None} if from_start is None else {}
                 self._patterns[pattern] = _Pattern(pattern, stream, from_start, rx, g, time.time(), pre)
                 self._next_glob = 0.0
             elif pattern not in self._files:
@@ -260,9 +288,11 @@ class Tailer:
                     continue
                 if allowed is not None and int(m.group(1)) not in allowed:
                     continue
-                start = pat.from_start if pat.from_start is not None else path not in pat.preexisting
-                self._files[path] = (FileFollower(path, start, self.max_line_bytes),
-                                     pat.stream or file_stream(path))  # fmt: skip
+                if pat.from_start is None:
+                    follower = FileFollower.at_mark(path, pat.preexisting.get(path), self.max_line_bytes)
+                else:
+                    follower = FileFollower(path, pat.from_start, self.max_line_bytes)
+                self._files[path] = (follower, pat.stream or file_stream(path))
 
     def poll_once(self) -> int:
         """One pass over every file; returns the number of lines fed.  Used by the thread and tests."""

@@ -1,0 +1,42 @@
+"""Ordinary log lines ``[MM-DD HH:MM:SS] message``: the prefix writer and splitter, and ANSI stripping.
+
+Split out of :mod:`backend.records` (which re-exports every name here) so that it and
+:mod:`backend.kernel_records` can both use these helpers without an import cycle. Standard library only.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+LOG_DATE_FORMAT = "%m-%d %H:%M:%S"
+"""``datefmt`` of SGLang diffusion's root logger (format ``[%(asctime)s] %(message)s``)."""
+
+_ANSI_RE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+_DIFFUSION_PREFIX_RE = re.compile(r"^\[(\d{2}-\d{2} \d{2}:\d{2}:\d{2})\] ")
+_UVICORN_PREFIX_RE = re.compile(r"^\[(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})\] ([A-Z]+):\s+")
+
+
+def strip_ansi(s: str) -> str:
+    """Remove ANSI escape sequences (SGLang colours whole lines and paths/durations inside them)."""
+    return _ANSI_RE.sub("", s)
+
+
+def format_log_line(message: str, when: datetime | None = None) -> str:
+    """Render ``[MM-DD HH:MM:SS] message``, the shape of SGLang diffusion's log lines."""
+    return f"[{(when or datetime.now()).strftime(LOG_DATE_FORMAT)}] {message}"
+
+
+def split_log_prefix(line: str) -> tuple[str | None, str | None, str]:
+    """Split an (ANSI-free) line into ``(stamp, level, message)``.
+
+    Recognises the diffusion prefix ``[MM-DD HH:MM:SS] `` (level ``None``) and the uvicorn prefix
+    ``[YYYY-MM-DD HH:MM:SS] LEVEL:<pad>``; a line with neither comes back as ``(None, None, line)``.
+    """
+    m = _DIFFUSION_PREFIX_RE.match(line)
+    if m:
+        return m.group(1), None, line[m.end() :]
+    m = _UVICORN_PREFIX_RE.match(line)
+    if m:
+        return m.group(1), m.group(2), line[m.end() :]
+    return None, None, line

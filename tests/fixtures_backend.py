@@ -1,0 +1,145 @@
+"""Fixtures for real ``sgl-backend`` subprocess runs (CPU, tiny sizes, 2-4 steps).
+
+Every run gets a clean environment: no inherited ``SGLANG_*`` variable, the cache root, perf log
+dir and outputs under the test's tmp dir, one OpenMP thread (the CI box has two cores for many
+jobs), and the CPU device so results do not depend on the host's GPU.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+RUN_TIMEOUT = 240
+
+
+def backend_command(*args: str) -> list[str]:
+    """The installed ``sgl-backend`` script beside this interpreter, else ``python -m backend``."""
+    script = Path(sys.executable).with_name("sgl-backend")
+    return [str(script), *args] if script.exists() else [sys.executable, "-m", "backend", *args]
+
+
+def clean_env(tmp: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SGLANG_")}
+    env.update(
+        SGLANG_DIFFUSION_CACHE_ROOT=str(tmp / "cache"),
+        SGLANG_PERF_LOG_DIR=str(tmp / "logs"),
+        SGLANG_DIFFUSION_TARGET_DEVICE="cpu",
+        OMP_NUM_THREADS="1",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return {k: v for k, v in env.items() if v is not None}
+
+
+def run_backend(tmp: Path, *args: str, env: dict[str, str] | None = None,
+                timeout: float = RUN_TIMEOUT) -> subprocess.CompletedProcess[str]:
+    """Run ``sgl-backend`` to completion in ``tmp``; output captured as text."""
+    return subprocess.run(backend_command(*args), cwd=tmp, env=env or clean_env(tmp), capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+class ServeProcess:
+    """A running ``sgl-backend serve`` with its stdout collected line by line."""
+
+    def __init__(self, tmp: Path, env: dict[str, str], *args: str) -> None:
+        self.proc = subprocess.Popen(
+            backend_command("serve", "--port", "0", "--output-path", str(tmp / "out"), *args), cwd=tmp, env=env,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lines: list[str] = []
+        self.err: list[str] = []
+        self._cond = threading.Condition()
+        threading.Thread(target=self._pump, args=(self.proc.stdout, self.lines), daemon=True).start()
+        threading.Thread(target=self._pump, args=(self.proc.stderr, self.err), daemon=True).start()
+        line = self.wait_for(r"Serving on http://127\.0\.0\.1:(\d+)")
+        self.port = int(re.search(r":(\d+)", line.split("Serving on")[1]).group(1))  # type: ignore[union-attr]
+
+    def _pump(self, stream: Any, sink: list[str]) -> None:
+        for line in stream:
+            with self._cond:
+                sink.append(line.rstrip("\n"))
+                self._cond.notify_all()
+
+    def wait_for(self, pattern: str, timeout: float = RUN_TIMEOUT, start: int = 0) -> str:
+        """The first stdout line (from index ``start``) matching ``pattern``; fails on timeout or exit."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for line in self.lines[start:]:
+                    if regex.search(line):
+                        return line
+                exited = self.proc.poll() is not None
+                if exited or time.monotonic() > deadline:
+                    self._cond.wait(0.5)  # let the pumps drain after an exit
+                    hits = [x for x in self.lines[start:] if regex.search(x)]
+                    if hits:
+                        return hits[0]
+                    raise AssertionError(f"no line matching {pattern!r} (exit {self.proc.poll()}); output:\n"
+                                         + "\n".join(self.lines + self.err))
+                self._cond.wait(0.5)
+
+    def responses(self) -> list[dict[str, Any]]:
+        """JSON answers written to stdout (stdin transport)."""
+        return [json.loads(x) for x in list(self.lines) if x.startswith("{")]
+
+    def wait_responses(self, n: int, timeout: float = RUN_TIMEOUT) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while len(self.responses()) < n:
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise AssertionError("missing responses; output:\n" + "\n".join(self.lines + self.err))
+            time.sleep(0.1)
+        return self.responses()
+
+    def send(self, body: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(body) + "\n")
+        self.proc.stdin.flush()
+
+    def http(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=RUN_TIMEOUT) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"{}")
+
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM, bounded wait, SIGKILL (never an unbounded wait)."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        return self.proc.returncode
+
+
+@pytest.fixture
+def serve_process(tmp_path: Path) -> Iterator[Any]:
+    """Factory: ``serve_process(env, *args)`` starts a server; all are stopped at teardown."""
+    started: list[ServeProcess] = []
+
+    def start(env: dict[str, str], *args: str) -> ServeProcess:
+        server = ServeProcess(tmp_path, env, *args)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

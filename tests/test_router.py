@@ -1,0 +1,129 @@
+"""Router: bounded batching, parsed records, stage table, kernel API blocks, concurrency.
+
+Lines are produced with the writers of ``backend.records`` (the same module parses them)."""
+
+from __future__ import annotations
+
+import threading
+
+from backend.records import (
+    PerfRecord,
+    StageTiming,
+    TensorDesc,
+    TensorStats,
+    format_log_line,
+    kernel_call_begin_lines,
+    kernel_call_end_lines,
+    output_saved_message,
+    progress_message,
+    stage_finished_message,
+    stage_started_message,
+)
+from tui.router import STDERR, STDOUT, Router
+
+
+def nan_tensor(nans: int) -> TensorDesc:
+    return TensorDesc((2, 8), "torch.float16", "cpu", stats=TensorStats(0.0, 1.0, 0.5, nans, 1))
+
+
+class TestBatching:
+    def test_ring_buffer_drops_oldest_and_counts(self) -> None:
+        router = Router(max_pending=100)
+        router.feed(STDOUT, [f"line {i}" for i in range(250)])
+        batch = router.drain()
+        assert len(batch.lines) == 100 and batch.dropped == 150 and batch.total_lines == 250
+        assert batch.lines[0].text == "line 150" and batch.lines[-1].seq == 250
+        assert router.drain().empty
+
+    def test_drain_max_lines_leaves_the_rest(self) -> None:
+        router = Router()
+        router.feed(STDOUT, [str(i) for i in range(10)])
+        assert [ln.text for ln in router.drain(max_lines=4).lines] == ["0", "1", "2", "3"]
+        assert len(router.drain().lines) == 6
+
+    def test_ansi_kept_for_display_parsed_on_plain(self) -> None:
+        router = Router()
+        colored = "\x1b[93m" + format_log_line(stage_started_message("DenoisingStage")) + "\x1b[0;0m"
+        router.feed(STDERR, [(colored, False, False)])
+        batch = router.drain()
+        line = batch.lines[0]
+        assert line.text == colored and "\x1b" not in line.plain and line.is_stderr
+        assert type(batch.records[0][1]).__name__ == "StageStarted"
+
+    def test_concurrent_feeders_keep_per_stream_order(self) -> None:
+        router = Router(max_pending=100_000)
+        streams = [f"file:/s{i}" for i in range(4)]
+
+        def feed(stream: str) -> None:
+            for start in range(0, 5000, 250):
+                router.feed(stream, [f"{stream} {i}" for i in range(start, start + 250)])
+
+        threads = [threading.Thread(target=feed, args=(s,)) for s in streams]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        lines = router.drain().lines
+        assert len(lines) == 20_000 and [ln.seq for ln in lines] == list(range(1, 20_001))
+        for s in streams:
+            assert [int(ln.text.split()[1]) for ln in lines if ln.stream == s] == list(range(5000))
+
+
+class TestTimings:
+    def test_stage_table_progress_and_perf_record(self) -> None:
+        router = Router()
+        lines = [format_log_line(stage_started_message("TextEncodingStage")),
+                 format_log_line(stage_finished_message("TextEncodingStage", 0.25)),
+                 format_log_line(stage_started_message("DenoisingStage"))]  # fmt: skip
+        lines += [progress_message(i, 4, i * 0.1) for i in range(5)]
+        router.feed(STDOUT, lines)
+        cur = router.drain().current
+        assert cur is not None and [s.state for s in cur.stages] == ["done", "running"]
+        assert cur.progress is not None and cur.progress.step == 4 and len(cur.live_step_s) == 4
+        perf = PerfRecord("req-1", "2026-11-26T00:00:00+00:00", "N/A", "pipeline_stage_metrics",
+                          (StageTiming("TextEncodingStage", 250.0), StageTiming("DenoisingStage", 400.0)),
+                          (100.0, 100.0, 100.0, 100.0), 650.0)  # fmt: skip
+        router.feed(STDOUT, [format_log_line(stage_finished_message("DenoisingStage", 0.4)),
+                             format_log_line(output_saved_message("/out/a.png"))])  # fmt: skip
+        router.feed("file:/logs/performance.log", [perf.to_json_line()])
+        batch = router.drain()
+        assert batch.outputs == ("/out/a.png",) and batch.last_perf == perf
+        (done,) = batch.finished_requests
+        assert done.finished and done.steps_ms == [100.0] * 4 and done.total_s == 0.65
+        assert done.stage_seconds() == {"TextEncodingStage": 0.25, "DenoisingStage": 0.4}
+        # The next request starts a new row set; the history keeps the first.
+        router.feed(STDOUT, [format_log_line(stage_started_message("TextEncodingStage"))])
+        cur = router.drain().current
+        assert cur is not None and cur.index == 1 and len(router.history()) == 1
+
+    def test_cuda_error_and_upload_lines(self) -> None:
+        router = Router()
+        router.feed(STDERR, ["RuntimeError: CUDA error: device-side assert triggered",
+                             format_log_line("Uploaded /out/a.png to https://bucket.example/a.png")])  # fmt: skip
+        batch = router.drain()
+        assert [ln.plain for ln in batch.cuda_errors] == ["RuntimeError: CUDA error: device-side assert triggered"]
+        assert batch.uploads == (("/out/a.png", "https://bucket.example/a.png"),)
+
+
+class TestKernelApi:
+    def test_counts_nan_totals_and_in_flight_at_end(self) -> None:
+        router = Router()
+        for nans in (3, 4):
+            router.feed(STDOUT, kernel_call_begin_lines("backend.attn", [nan_tensor(nans)])
+                        + kernel_call_end_lines(nan_tensor(0)))  # fmt: skip
+        router.feed(STDOUT, [format_log_line("ordinary line between blocks")])
+        router.feed(STDOUT, kernel_call_begin_lines("backend.vae.decode", [nan_tensor(0)]))
+        batch = router.drain()
+        assert batch.api_counts == {"backend.attn": 2} and batch.nan_total == 7 and batch.inf_total == 4
+        assert [c.api_name for c in router.open_kernel_calls()[STDOUT]] == ["backend.vae.decode"]
+        (call,) = router.end_stream(STDOUT)
+        assert call.api_name == "backend.vae.decode" and not call.completed
+        assert router.drain().kernel_calls == ((STDOUT, call),)
+
+    def test_streams_have_their_own_parsers(self) -> None:
+        router = Router()
+        begin = kernel_call_begin_lines("a.api", [nan_tensor(0)])
+        router.feed(STDOUT, begin[:3])
+        router.feed(STDERR, ["noise on stderr"])
+        router.feed(STDOUT, begin[3:] + kernel_call_end_lines(nan_tensor(0)))
+        assert router.drain().api_counts == {"a.api": 1}
