@@ -24,7 +24,12 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from backend.attention_config import AttentionConfigError, diff_configs, load_attention_config, parse_config_arg
+from backend.attention_config import (
+    AttentionConfigError,
+    diff_configs,
+    load_attention_config,
+    parse_config_arg,
+)
 from backend.exit_codes import BackendError, ExitCode
 from backend.kernel_api import debug_kernel_api
 from backend.logging_setup import get_logger
@@ -221,18 +226,3 @@ def install(pipe: Any) -> int:
             count += n
     log.debug("Installed the SDPA attention processor on %d attention layers", count)
     return count
-
-
-def reload_from_file(path: str) -> tuple[list[str], str | None]:
-    """Re-read ``path`` for the current backend; on success swap it in.
-
-    Returns:
-        ``(changes, None)`` on success (changes may be empty), ``([], error text)`` when the file is
-        broken; the last good config then stays in force.
-    """
-    st = _STATE
-    try:
-        new = load_attention_config(path, st.requested)
-    except AttentionConfigError as exc:
-        return [], str(exc)
-    return st.replace_config(new, path), None

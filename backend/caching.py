@@ -28,7 +28,15 @@ from typing import Any
 from backend import envs
 from backend.exit_codes import ExitCode
 from backend.logging_setup import get_logger
-from backend.scm import CacheConfigError, ScmSpec, build_mask, check_steps, mask_text, scm_from_settings, split_mask
+from backend.scm import (
+    CacheConfigError,
+    ScmSpec,
+    build_mask,
+    check_steps,
+    mask_text,
+    scm_from_settings,
+    split_mask,
+)
 
 logger = get_logger("caching")
 
@@ -106,14 +114,18 @@ def validate_for_steps(settings: envs.Settings, steps: int, pipe: Any = None) ->
         blocks = len(_blocks_of(model))
         for var, value in ((prefix + "FN", cfg.fn), (prefix + "BN", cfg.bn)):
             if value > blocks:
-                raise CacheConfigError(f"{var}={value} exceeds the {blocks} blocks of {name}", ExitCode.BAD_ENV)
+                raise CacheConfigError(
+                    f"{var}={value} exceeds the {blocks} blocks of {name}", ExitCode.BAD_ENV
+                )
 
 
 def _blocks_of(transformer: Any) -> Any:
     blocks = getattr(transformer, "transformer_blocks", None)
     if blocks is None:
         raise CacheConfigError(
-            f"{type(transformer).__name__} has no transformer_blocks; cache-dit cannot adapt it", ExitCode.MODEL_ERROR)
+            f"{type(transformer).__name__} has no transformer_blocks; cache-dit cannot adapt it",
+            ExitCode.MODEL_ERROR,
+        )
     return blocks
 
 
@@ -248,6 +260,7 @@ class CacheController:
         Raises:
             CacheConfigError: the configuration cannot serve this step count (nothing was run).
         """
+        self._request = None  # a refused request leaves no stale stats behind
         plan = CachePlan.from_settings(settings, warn=False)
         if plan != self._warned_plan:
             scm_from_settings(settings, warn=plan.enabled)  # the lone-bin warning, once per configuration
@@ -288,7 +301,9 @@ class CacheController:
             steps_computation_policy=plan.scm.policy,
             enable_separate_cfg=False,  # ShapesPipeline runs guidance as one batch of 2B
         )
-        calibrator = cache_dit.TaylorSeerCalibratorConfig(taylorseer_order=cfg.ts_order) if cfg.taylorseer else None
+        calibrator = (
+            cache_dit.TaylorSeerCalibratorConfig(taylorseer_order=cfg.ts_order) if cfg.taylorseer else None
+        )
         return cache_config, calibrator
 
     def _mount(self, pipe: Any, plan: CachePlan, experts: list[str], shares: tuple[int, int],
@@ -298,14 +313,19 @@ class CacheController:
         modifiers = []
         for i in range(len(experts)):
             cache_config, calibrator = self._configs(plan, i, shares[i], masks[i])
-            modifiers.append(cache_dit.ParamsModifier(cache_config=cache_config, calibrator_config=calibrator))
+            modifiers.append(
+                cache_dit.ParamsModifier(cache_config=cache_config, calibrator_config=calibrator)
+            )
         base_config, _ = self._configs(plan, 0, shares[0], masks[0])
         adapter = cache_dit.BlockAdapter(
             pipe=None,  # transformer-only: persistent contexts, no patching of ShapesPipeline.__call__
             transformer=transformers if len(transformers) > 1 else transformers[0],
-            blocks=[_blocks_of(t) for t in transformers] if len(transformers) > 1 else _blocks_of(transformers[0]),
+            blocks=[_blocks_of(t) for t in transformers]
+            if len(transformers) > 1
+            else _blocks_of(transformers[0]),
             forward_pattern=[cache_dit.ForwardPattern.Pattern_3] * len(transformers)
-            if len(transformers) > 1 else cache_dit.ForwardPattern.Pattern_3,
+            if len(transformers) > 1
+            else cache_dit.ForwardPattern.Pattern_3,
             params_modifiers=modifiers,
             check_forward_pattern=True,
             has_separate_cfg=False,
@@ -363,13 +383,19 @@ class CacheController:
             return None
         steps = req["steps"]
         if not req["enabled"]:
-            return {"enabled": False, "steps": steps, "computed_steps": steps, "cached_steps": 0, "hit_ratio": 0.0}
+            return {
+                "enabled": False,
+                "steps": steps,
+                "computed_steps": steps,
+                "cached_steps": 0,
+                "hit_ratio": 0.0,
+            }
         plan: CachePlan = req["plan"]
         experts: list[str] = req["experts"]
         contexts = self.contexts()
         per: list[dict[str, Any]] = []
         offset = 0
-        for i, (name, context) in enumerate(zip(experts, contexts)):
+        for i, (name, context) in enumerate(zip(experts, contexts, strict=True)):
             ran = int(context.executed_steps)
             cached = sorted(int(s) for s in context.cached_steps)
             cfg = plan.primary if i == 0 else plan.secondary
@@ -393,8 +419,14 @@ class CacheController:
             "computed_steps": ran - cached_total,
             "cached_steps": cached_total,
             "hit_ratio": _ratio(cached_total, ran),
-            "scm": {"preset": plan.scm.preset, "policy": plan.scm.policy, "custom_bins": plan.scm.custom,
-                    "mask": mask_text(req["mask"])} if plan.scm.active else None,  # fmt: skip
+            "scm": {
+                "preset": plan.scm.preset,
+                "policy": plan.scm.policy,
+                "custom_bins": plan.scm.custom,
+                "mask": mask_text(req["mask"]),
+            }
+            if plan.scm.active
+            else None,
             "primary": per[0],
         }
         if len(per) > 1:

@@ -47,8 +47,8 @@ def probe(name: str) -> tuple[torch.device | None, str]:
         return torch.device("cpu"), ""
     if name in ("cuda", "rocm"):
         if not torch.cuda.is_available():
-            build = "CUDA " + torch.version.cuda if torch.version.cuda else (
-                "ROCm " + torch.version.hip if getattr(torch.version, "hip", None) else "CPU only")
+            hip = getattr(torch.version, "hip", None)
+            build = f"CUDA {torch.version.cuda}" if torch.version.cuda else f"ROCm {hip}" if hip else "CPU only"
             return None, f"torch.cuda.is_available() is False (torch {torch.__version__}, {build})"
         if name == "rocm" and not getattr(torch.version, "hip", None):
             return None, f"torch {torch.__version__} is a CUDA build, not ROCm"

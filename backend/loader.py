@@ -106,7 +106,7 @@ def materialize_untrained(cache_root: str) -> Path:
     target = Path(cache_root) / "materialized_models" / "shapes-untrained-seed0"
     if not (target / "model_index.json").exists():
         tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
-        build_untrained_pipeline(seed=0).save_pretrained(str(tmp))
+        build_untrained_pipeline(seed=0).save_pretrained(str(tmp))  # type: ignore[attr-defined]
         try:
             os.rename(tmp, target)  # atomic; a concurrent worker may have won the race
         except OSError:

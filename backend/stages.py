@@ -81,7 +81,7 @@ class InputValidationStage(PipelineStage):
         req, pipe = ctx.request, ctx.pipe
         from backend.models import shapes_pipeline as sp
 
-        ctx.num_steps = req.num_inference_steps or getattr(sp, "DEFAULT_STEPS", 8)
+        ctx.num_steps = req.num_inference_steps or int(getattr(sp, "DEFAULT_STEPS", 8))
         native = int(getattr(pipe, "native_size", 64))
         ctx.height, ctx.width = req.height or native, req.width or native
         ctx.guidance_scale = req.guidance_scale if req.guidance_scale is not None else getattr(sp, "DEFAULT_GUIDANCE", 1.0)

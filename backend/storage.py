@@ -23,8 +23,8 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
 
@@ -48,6 +48,8 @@ TRANSIENT_CODES = frozenset({
     "GatewayTimeout",
 })  # fmt: skip
 """S3 error codes worth another try."""
+BATCH_FATAL = frozenset({"no_such_bucket", "credentials", "no_credentials", "access_denied", "unreachable"})
+"""Failures that would repeat for every file of a batch: the batch stops after the first."""
 CREDENTIAL_CODES = frozenset({"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidClientTokenId",
                               "InvalidToken", "ExpiredToken", "AuthorizationHeaderMalformed"})  # fmt: skip
 
@@ -101,7 +103,7 @@ def validate_storage(settings: envs.Settings) -> StorageConfig | None:
 
     Raises:
         BackendError: ``BAD_ENV`` when ``SGLANG_CLOUD_STORAGE_TYPE=s3`` has no bucket (SGLang would
-            silently not upload; we refuse to start).
+            silently not upload; we refuse to start), or only one of the two keys is set.
     """
     if settings[envs.CLOUD_STORAGE_TYPE] != "s3":
         return None
@@ -110,13 +112,20 @@ def validate_storage(settings: envs.Settings) -> StorageConfig | None:
         raise BackendError(ExitCode.BAD_ENV,
                            f"{envs.CLOUD_STORAGE_TYPE.name}=s3 needs {envs.S3_BUCKET_NAME.name}: "
                            f"storage is on but no bucket is set")  # fmt: skip
+    key_id, secret = settings[envs.S3_ACCESS_KEY_ID], settings[envs.S3_SECRET_ACCESS_KEY]
+    if (key_id is None) != (secret is None):
+        given, missing = (envs.S3_ACCESS_KEY_ID, envs.S3_SECRET_ACCESS_KEY) if key_id else (
+            envs.S3_SECRET_ACCESS_KEY, envs.S3_ACCESS_KEY_ID)  # fmt: skip
+        raise BackendError(ExitCode.BAD_ENV,
+                           f"{given.name} is set without {missing.name}: give both keys, or neither to use "
+                           f"boto3's credential chain")  # fmt: skip
     return StorageConfig(
         bucket=bucket,
         endpoint_url=settings[envs.S3_ENDPOINT_URL],
         region=settings[envs.S3_REGION_NAME] or "us-east-1",
         region_explicit=settings.is_set(envs.S3_REGION_NAME),
-        access_key_id=settings[envs.S3_ACCESS_KEY_ID],
-        secret_access_key=settings[envs.S3_SECRET_ACCESS_KEY],
+        access_key_id=key_id,
+        secret_access_key=secret,
     )
 
 
@@ -245,8 +254,48 @@ class CloudStorage:
         return self._client
 
     def upload(self, local_path: str | os.PathLike[str]) -> UploadResult:
-        """Upload one saved output; never raises for storage trouble and never touches the local file."""
-        path = os.fspath(local_path)
+        """Upload one saved output; never raises for storage trouble and never touches the local file.
+
+        Logs ``Uploaded <path> to <url>``, or one WARNING line saying what went wrong.
+        """
+        result, failure = self._upload(os.fspath(local_path))
+        if failure is not None:
+            logger.warning("%s", result.message)
+        return result
+
+    def upload_all(self, paths: Iterable[str | os.PathLike[str]]) -> UploadReport:
+        """Upload a request's outputs in order.
+
+        A failure that would repeat for every file (missing bucket, rejected or missing credentials,
+        access denied, unreachable endpoint) stops the batch: the remaining files are not tried
+        (``attempts == 0``) and the whole batch gets ONE warning line naming the cause and how many
+        outputs were kept locally.  Any other failure is reported per file and the next file is tried.
+        """
+        results: list[UploadResult] = []
+        fatal: tuple[UploadResult, _Failure] | None = None
+        for local_path in paths:
+            path = os.fspath(local_path)
+            if fatal is not None:
+                first = fatal[0]
+                results.append(UploadResult(path, os.path.basename(path), kind=first.kind, code=first.code))
+                continue
+            result, failure = self._upload(path)
+            results.append(result)
+            if failure is None:
+                continue
+            if failure.kind in BATCH_FATAL:
+                fatal = (result, failure)
+            else:
+                logger.warning("%s", result.message)
+        if fatal is not None:
+            first, failure = fatal
+            skipped = [r.local_path for r in results if r.kind == first.kind and r.attempts == 0]
+            message = self._message(first.local_path, first.key, failure, first.attempts, skipped)
+            results = [replace(r, message=message) if not r.ok else r for r in results]
+            logger.warning("%s", message)
+        return UploadReport(tuple(results))
+
+    def _upload(self, path: str) -> tuple[UploadResult, _Failure | None]:
         key = os.path.basename(path)
         attempts = 0
         failure: _Failure | None = None
@@ -265,14 +314,12 @@ class CloudStorage:
                 continue
             url = self.config.object_url(key)
             logger.info("Uploaded %s to %s", path, url)
-            return UploadResult(path, key, url=url, attempts=attempts)
+            return UploadResult(path, key, url=url, attempts=attempts), None
         message = self._message(path, key, failure, attempts)
-        logger.warning("%s", message)
-        return UploadResult(path, key, kind=failure.kind, code=failure.code, message=message, attempts=attempts)
-
-    def upload_all(self, paths: Iterable[str | os.PathLike[str]]) -> UploadReport:
-        """Upload each path in order (every one is tried, whatever happened to the previous ones)."""
-        return UploadReport(tuple(self.upload(p) for p in paths))
+        result = UploadResult(
+            path, key, kind=failure.kind, code=failure.code, message=message, attempts=attempts
+        )
+        return result, failure
 
     # -- internals ----------------------------------------------------------------------------------
 
@@ -311,7 +358,9 @@ class CloudStorage:
         except OSError as exc:  # reading the local file
             raise _Failure("missing_file", type(exc).__name__, exc.strerror or str(exc), False) from None
 
-    def _message(self, path: str, key: str, failure: _Failure, attempts: int) -> str:
+    def _message(
+        self, path: str, key: str, failure: _Failure, attempts: int, skipped: Sequence[str] = ()
+    ) -> str:
         c = self.config
         tries = f", {attempts} attempts" if attempts > 1 else ""
         why = {
@@ -327,6 +376,11 @@ class CloudStorage:
             "missing_file": f"the output file cannot be read ({failure.code}: {failure.detail})",
         }.get(failure.kind, f"{failure.code}: {c.scrub(failure.detail)}{tries}")  # fmt: skip
         kept = "no local file to keep" if failure.kind == "missing_file" else f"the output is kept at {path}"
+        if skipped:
+            folders = {os.path.dirname(p) or "." for p in (path, *skipped)}
+            where = f"in {folders.pop()}" if len(folders) == 1 else "locally"
+            kept = f"{len(skipped) + 1} outputs not uploaded, all kept {where}"
+            key = f"{key} and {len(skipped)} more"
         return c.scrub(f"Upload failed for {key}: {why}; {kept}")
 
 

@@ -2,7 +2,8 @@
 
 Every run gets a clean environment: no inherited ``SGLANG_*`` variable, the cache root, perf log
 dir and outputs under the test's tmp dir, one OpenMP thread (the CI box has two cores for many
-jobs), and the CPU device so results do not depend on the host's GPU.
+jobs), and the CPU device so results do not depend on the host's GPU (``SGL_BACKEND_TEST_DEVICE``
+overrides it, to rerun the same tests on a GPU host).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from typing import Any
 import pytest
 
 RUN_TIMEOUT = 240
+DEVICE = os.environ.get("SGL_BACKEND_TEST_DEVICE", "cpu")
+"""The device backend subprocess tests run on; ``SGL_BACKEND_TEST_DEVICE=cuda`` reruns them on a GPU."""
 
 
 def backend_command(*args: str) -> list[str]:
@@ -36,7 +39,7 @@ def clean_env(tmp: Path, **extra: str) -> dict[str, str]:
     env.update(
         SGLANG_DIFFUSION_CACHE_ROOT=str(tmp / "cache"),
         SGLANG_PERF_LOG_DIR=str(tmp / "logs"),
-        SGLANG_DIFFUSION_TARGET_DEVICE="cpu",
+        SGLANG_DIFFUSION_TARGET_DEVICE=DEVICE,
         OMP_NUM_THREADS="1",
         PYTHONUNBUFFERED="1",
     )

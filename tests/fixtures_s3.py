@@ -40,7 +40,9 @@ class S3Credentials:
     secret_access_key: str
 
 
-def s3_client(endpoint: str, key_id: str = TEST_KEY_ID, secret: str = TEST_SECRET, service: str = "s3") -> Any:
+def s3_client(
+    endpoint: str, key_id: str = TEST_KEY_ID, secret: str = TEST_SECRET, service: str = "s3"
+) -> Any:
     """A boto3 client for the test server (no retries: a test failure should be quick and plain)."""
     import boto3
     from botocore.config import Config

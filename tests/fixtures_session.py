@@ -21,7 +21,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 def _clean_environ(config_root: Path) -> dict[str, str]:
     """A minimal environment: no managed variables, config under ``config_root``, one platform."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(MANAGED_PREFIXES) and not k.startswith("XDG_")}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(MANAGED_PREFIXES) and not k.startswith("XDG_")
+    }
     env["SGLANG_DIFFUSION_CONFIG_ROOT"] = str(config_root)
     env["SGL_CONSOLE_PLATFORMS"] = "cuda"
     env.pop("PYTHONSTARTUP", None)
@@ -71,7 +73,12 @@ def _cli_command() -> list[str]:
                            cwd=REPO_ROOT, capture_output=True, text=True)  # fmt: skip
     if probe.returncode == 0:
         return [sys.executable, "-m", "tui"]
-    return [sys.executable, "-c", "import sys; from tui.cli_env import main; sys.exit(main(sys.argv[2:]))", "env"]
+    return [
+        sys.executable,
+        "-c",
+        "import sys; from tui.cli_env import main; sys.exit(main(sys.argv[2:]))",
+        "env",
+    ]
 
 
 @pytest.fixture(scope="session")

@@ -122,8 +122,6 @@ def _absent_device() -> str:
 def test_clean_startup_errors(tmp_path: Path, env_extra: dict[str, str], args: list[str], code: ExitCode,
                               needle: str) -> None:
     env = clean_env(tmp_path, **env_extra)
-    if "SGLANG_DIFFUSION_TARGET_DEVICE" not in env_extra:
-        env["SGLANG_DIFFUSION_TARGET_DEVICE"] = "cpu"
     proc = run_backend(tmp_path, "generate", "--prompt", "a red circle", "--num-inference-steps", "2", *args, env=env)
     assert proc.returncode == code, proc.stdout + proc.stderr
     errors = [line for line in proc.stdout.splitlines() if needle in line]
@@ -131,9 +129,40 @@ def test_clean_startup_errors(tmp_path: Path, env_extra: dict[str, str], args: l
     assert "Traceback" not in proc.stdout + proc.stderr
 
 
-def test_bad_prompt_is_one_line(tmp_path: Path) -> None:
-    proc = run_backend(tmp_path, "generate", "--prompt", "a purple elephant", "--num-inference-steps", "2")
+def test_bad_prompt_is_one_line_and_logging_level_is_honoured(tmp_path: Path) -> None:
+    env = clean_env(tmp_path, SGLANG_DIFFUSION_LOGGING_LEVEL="warning")
+    proc = run_backend(tmp_path, "generate", "--prompt", "a purple elephant", "--num-inference-steps", "2", env=env)
     assert proc.returncode == ExitCode.BAD_REQUEST, proc.stdout + proc.stderr
     assert sum("elephant" in line for line in proc.stdout.splitlines()) == 1
+    assert "Target device" not in proc.stdout  # an INFO line, silenced by the variable
     assert "Traceback" not in proc.stdout + proc.stderr
     assert not (tmp_path / "outputs").exists() or not os.listdir(tmp_path / "outputs")
+
+
+def test_injected_exception_is_one_stage_error_line(tmp_path: Path) -> None:
+    proc = run_backend(tmp_path, "generate", "--prompt", "a red circle", "--num-inference-steps", "2",
+                       "--inject-fault", "exception@backend.attention.*")  # fmt: skip
+    assert proc.returncode == ExitCode.RUNTIME_ERROR, proc.stdout + proc.stderr
+    errors = [line for line in proc.stdout.splitlines() if "injected fault" in line]
+    assert len(errors) == 1 and "[DenoisingStage] Error during execution after" in errors[0]
+    assert "Traceback" not in proc.stdout
+
+
+def test_sigterm_abandons_at_a_step_boundary(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import time
+
+    from tests.fixtures_backend import backend_command
+
+    with open(tmp_path / "stderr.txt", "w") as err:
+        proc = subprocess.Popen(backend_command("generate", "--prompt", "a red circle", "--num-inference-steps", "500"),
+                                cwd=tmp_path, env=clean_env(tmp_path), stdout=subprocess.PIPE, stderr=err, text=True)
+        deadline = time.monotonic() + 240
+        while "1/500" not in (tmp_path / "stderr.txt").read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == ExitCode.CANCELLED, out
+    assert any("cancelled: abandoned before step" in line for line in out.splitlines())
+    assert "500/500" not in (tmp_path / "stderr.txt").read_text()

@@ -85,7 +85,13 @@ def generate(pipe: ShapesPipeline, ctl: CacheController, env: dict[str, str], st
 
 def test_on_vs_off_fewer_computed_steps(single: ShapesPipeline, controller: CacheController) -> None:
     off, off_stats = generate(single, controller, {})
-    assert off_stats == {"enabled": False, "steps": 8, "computed_steps": 8, "cached_steps": 0, "hit_ratio": 0.0}
+    assert off_stats == {
+        "enabled": False,
+        "steps": 8,
+        "computed_steps": 8,
+        "cached_steps": 0,
+        "hit_ratio": 0.0,
+    }
     on, on_stats = generate(single, controller, STATIC_FAST)
     assert on_stats["computed_steps"] < off_stats["computed_steps"]
     assert (on_stats["computed_steps"], on_stats["cached_steps"], on_stats["hit_ratio"]) == (5, 3, 0.375)
@@ -126,7 +132,10 @@ def test_lone_bin_warns_and_falls_back_to_preset(single: ShapesPipeline, control
     _, stats = generate(single, controller, {**STATIC_FAST, "SGLANG_CACHE_DIT_SCM_COMPUTE_BINS": "2,1"})
     warnings = [r.getMessage() for r in log.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
-    assert "SGLANG_CACHE_DIT_SCM_COMPUTE_BINS" in warnings[0] and "SGLANG_CACHE_DIT_SCM_CACHE_BINS" in warnings[0]
+    assert (
+        "SGLANG_CACHE_DIT_SCM_COMPUTE_BINS" in warnings[0]
+        and "SGLANG_CACHE_DIT_SCM_CACHE_BINS" in warnings[0]
+    )
     assert "falling back to preset 'fast'" in warnings[0]
     assert not stats["scm"]["custom_bins"] and (stats["computed_steps"], stats["cached_steps"]) == (5, 3)
 
@@ -141,7 +150,9 @@ def test_lone_bin_warns_and_falls_back_to_preset(single: ShapesPipeline, control
 def test_refused_step_count_errors_before_the_run(single: ShapesPipeline, controller: CacheController,
                                                   env: dict[str, str], steps: int, names: list[str]) -> None:  # fmt: skip
     calls: list[int] = []
-    hook = single.transformer.register_forward_pre_hook(lambda *a: calls.append(1))
+    hook = single.transformer.register_forward_pre_hook(  # type: ignore[attr-defined]
+        lambda *a: calls.append(1)
+    )
     try:
         with pytest.raises(CacheConfigError) as info:
             validate_for_steps(envs.load_settings(env), steps, single)
@@ -157,7 +168,9 @@ def test_refusal_only_applies_while_enabled() -> None:
     validate_for_steps(envs.load_settings({"SGLANG_CACHE_DIT_SCM_PRESET": "fast"}), 5)
 
 
-def test_secondary_variables_configure_transformer_2(dual: ShapesPipeline, controller: CacheController) -> None:
+def test_secondary_variables_configure_transformer_2(
+    dual: ShapesPipeline, controller: CacheController
+) -> None:
     env = {**ON, "SGLANG_CACHE_DIT_WARMUP": "8",  # the high-noise expert never caches (5 steps)
            "SGLANG_CACHE_DIT_SECONDARY_FN": "2", "SGLANG_CACHE_DIT_SECONDARY_WARMUP": "1",
            "SGLANG_CACHE_DIT_SECONDARY_RDT": "1e9", "SGLANG_CACHE_DIT_SECONDARY_MC": "1"}  # fmt: skip
@@ -178,7 +191,9 @@ def test_secondary_inherits_primary_when_unset(dual: ShapesPipeline, controller:
     generate(dual, controller, {**ON, "SGLANG_CACHE_DIT_FN": "3", "SGLANG_CACHE_DIT_RDT": "0.1"})
     primary, secondary = controller.contexts()
     assert secondary.cache_config.Fn_compute_blocks == primary.cache_config.Fn_compute_blocks == 3
-    assert secondary.cache_config.residual_diff_threshold == primary.cache_config.residual_diff_threshold == 0.1
+    assert (
+        secondary.cache_config.residual_diff_threshold == primary.cache_config.residual_diff_threshold == 0.1
+    )
 
 
 def test_dual_mask_is_split_at_the_expert_boundary(dual: ShapesPipeline, controller: CacheController) -> None:
@@ -216,6 +231,8 @@ def test_one_log_line_and_quiet_cache_dit(single: ShapesPipeline, controller: Ca
                                           log: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     _, stats = generate(single, controller, STATIC_FAST)
     lines = [m for m in log.messages if m.startswith("cache-dit: ")]
-    assert lines == ["cache-dit: 5 of 8 steps computed, 3 from cache (hit ratio 0.375)"] == [stats_line(stats)]
+    assert (
+        lines == ["cache-dit: 5 of 8 steps computed, 3 from cache (hit ratio 0.375)"] == [stats_line(stats)]
+    )
     out, err = capfd.readouterr()
     assert "[Cache-DiT]" not in out + err  # cache-dit's own stdout INFO lines are off

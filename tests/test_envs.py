@@ -126,8 +126,10 @@ VALID: dict[str, list[tuple[str, Any]]] = {
     "SGLANG_CACHE_DIT_SECONDARY_TS_ORDER": [("1", 1)],
     "SGLANG_CLOUD_STORAGE_TYPE": [("s3", "s3"), ("S3", "s3")],
     "SGLANG_S3_BUCKET_NAME": [("outputs", "outputs"), ("my-bucket.images", "my-bucket.images")],
-    "SGLANG_S3_ENDPOINT_URL": [("http://127.0.0.1:9000", "http://127.0.0.1:9000"),
-                               ("https://s3.example.com/base", "https://s3.example.com/base")],
+    "SGLANG_S3_ENDPOINT_URL": [
+        ("http://127.0.0.1:9000", "http://127.0.0.1:9000"),
+        ("https://s3.example.com/base", "https://s3.example.com/base"),
+    ],
     "SGLANG_S3_REGION_NAME": [("eu-central-1", "eu-central-1")],
     "SGLANG_S3_ACCESS_KEY_ID": [("AKIAEXAMPLE", "AKIAEXAMPLE")],
     "SGLANG_S3_SECRET_ACCESS_KEY": [("s3cr3t/Key+value", "s3cr3t/Key+value")],
@@ -140,198 +142,466 @@ VALID: dict[str, list[tuple[str, Any]]] = {
 
 # (name, invalid raw, the exact error message).  At least two per variable.
 INVALID: list[tuple[str, str, str]] = [
-    ('SGLANG_DIFFUSION_TARGET_DEVICE', 'gpu',
-     "SGLANG_DIFFUSION_TARGET_DEVICE='gpu' is not valid (did you mean 'xpu'?); allowed: cuda, rocm, xpu, npu, musa, mps, cpu"),
-    ('SGLANG_DIFFUSION_TARGET_DEVICE', 'CUDA',
-     "SGLANG_DIFFUSION_TARGET_DEVICE='CUDA' is not valid; allowed: cuda, rocm, xpu, npu, musa, mps, cpu"),
-    ('SGLANG_DIFFUSION_ATTENTION_BACKEND', 'flash',
-     "SGLANG_DIFFUSION_ATTENTION_BACKEND='flash' is not valid; allowed: fa, torch_sdpa, sliding_tile_attn, sage_attn, sage_attn_3, video_sparse_attn, vmoba_attn, aiter, aiter_sage, sla_attn, sage_sla_attn, sparse_video_gen_2_attn (aliases: fa3=fa, fa4=fa), any case"),
-    ('SGLANG_DIFFUSION_ATTENTION_BACKEND', 'sdpa',
-     "SGLANG_DIFFUSION_ATTENTION_BACKEND='sdpa' is not valid; allowed: fa, torch_sdpa, sliding_tile_attn, sage_attn, sage_attn_3, video_sparse_attn, vmoba_attn, aiter, aiter_sage, sla_attn, sage_sla_attn, sparse_video_gen_2_attn (aliases: fa3=fa, fa4=fa), any case"),
-    ('SGLANG_DIFFUSION_ATTENTION_CONFIG', 'attn.txt',
-     "SGLANG_DIFFUSION_ATTENTION_CONFIG='attn.txt' is not valid (unsupported file type); allowed: a path ending in .json/.yaml/.yml"),
-    ('SGLANG_DIFFUSION_ATTENTION_CONFIG', 'a\nb.json',
-     "SGLANG_DIFFUSION_ATTENTION_CONFIG='a\\nb.json' is not valid (contains a NUL or newline); allowed: a path ending in .json/.yaml/.yml"),
-    ('SGLANG_DIFFUSION_STAGE_LOGGING', 'maybe',
-     "SGLANG_DIFFUSION_STAGE_LOGGING='maybe' is not valid; allowed: true/false, 1/0, yes/no, on/off (any case)"),
-    ('SGLANG_DIFFUSION_STAGE_LOGGING', '2',
-     "SGLANG_DIFFUSION_STAGE_LOGGING='2' is not valid; allowed: true/false, 1/0, yes/no, on/off (any case)"),
-    ('SGLANG_DIFFUSION_SERVER_DEV_MODE', 'enable',
-     "SGLANG_DIFFUSION_SERVER_DEV_MODE='enable' is not valid; allowed: true/false, 1/0, yes/no, on/off (any case)"),
-    ('SGLANG_DIFFUSION_SERVER_DEV_MODE', 'y',
-     "SGLANG_DIFFUSION_SERVER_DEV_MODE='y' is not valid; allowed: true/false, 1/0, yes/no, on/off (any case)"),
-    ('SGLANG_DIFFUSION_TORCH_PROFILER_DIR', 'relative/dir',
-     "SGLANG_DIFFUSION_TORCH_PROFILER_DIR='relative/dir' is not valid (relative path); allowed: an absolute path"),
-    ('SGLANG_DIFFUSION_TORCH_PROFILER_DIR', '/tmp/a\x00b',
-     "SGLANG_DIFFUSION_TORCH_PROFILER_DIR='/tmp/a\\x00b' is not valid (contains a NUL or newline); allowed: an absolute path"),
-    ('SGLANG_DIFFUSION_CACHE_ROOT', 'a\x00b',
-     "SGLANG_DIFFUSION_CACHE_ROOT='a\\x00b' is not valid (contains a NUL or newline); allowed: a path"),
-    ('SGLANG_DIFFUSION_CACHE_ROOT', 'a\nb',
-     "SGLANG_DIFFUSION_CACHE_ROOT='a\\nb' is not valid (contains a NUL or newline); allowed: a path"),
-    ('SGLANG_DIFFUSION_CONFIG_ROOT', 'a\x00b',
-     "SGLANG_DIFFUSION_CONFIG_ROOT='a\\x00b' is not valid (contains a NUL or newline); allowed: a path"),
-    ('SGLANG_DIFFUSION_CONFIG_ROOT', 'a\nb',
-     "SGLANG_DIFFUSION_CONFIG_ROOT='a\\nb' is not valid (contains a NUL or newline); allowed: a path"),
-    ('SGLANG_DIFFUSION_LOGGING_LEVEL', 'VERBOSE',
-     "SGLANG_DIFFUSION_LOGGING_LEVEL='VERBOSE' is not valid; allowed: DEBUG, INFO, WARNING, ERROR, CRITICAL, any case"),
-    ('SGLANG_DIFFUSION_LOGGING_LEVEL', 'warn',
-     "SGLANG_DIFFUSION_LOGGING_LEVEL='warn' is not valid (did you mean 'WARNING'?); allowed: DEBUG, INFO, WARNING, ERROR, CRITICAL, any case"),
-    ('SGLANG_DIFFUSION_WORKER_MULTIPROC_METHOD', 'forkserver',
-     "SGLANG_DIFFUSION_WORKER_MULTIPROC_METHOD='forkserver' is not valid; allowed: fork, spawn"),
-    ('SGLANG_DIFFUSION_WORKER_MULTIPROC_METHOD', 'Spawn',
-     "SGLANG_DIFFUSION_WORKER_MULTIPROC_METHOD='Spawn' is not valid (did you mean 'spawn'?); allowed: fork, spawn"),
-    ('SGLANG_USE_RUNAI_MODEL_STREAMER', 'enabled',
-     "SGLANG_USE_RUNAI_MODEL_STREAMER='enabled' is not valid; allowed: true/false, 1/0, yes/no, on/off (any case)"),
-    ('SGLANG_USE_RUNAI_MODEL_STREAMER', 'tru',
-     "SGLANG_USE_RUNAI_MODEL_STREAMER='tru' is not valid; allowed: true/false, 1/0, yes/no, on/off (any case)"),
-    ('SGLANG_USE_MLX', '0',
-     "SGLANG_USE_MLX='0' is not valid; allowed: 1 (or leave unset)"),
-    ('SGLANG_USE_MLX', 'true',
-     "SGLANG_USE_MLX='true' is not valid; allowed: 1 (or leave unset)"),
-    ('SGLANG_USE_ROCM_VAE', '2',
-     "SGLANG_USE_ROCM_VAE='2' is not valid; allowed: true/false, 1/0, yes/no, on/off (any case)"),
-    ('SGLANG_USE_ROCM_VAE', 'nope',
-     "SGLANG_USE_ROCM_VAE='nope' is not valid; allowed: true/false, 1/0, yes/no, on/off (any case)"),
-    ('SGLANG_USE_ROCM_CUDNN_BENCHMARK', 'x',
-     "SGLANG_USE_ROCM_CUDNN_BENCHMARK='x' is not valid; allowed: true/false, 1/0, yes/no, on/off (any case)"),
-    ('SGLANG_USE_ROCM_CUDNN_BENCHMARK', '-1',
-     "SGLANG_USE_ROCM_CUDNN_BENCHMARK='-1' is not valid; allowed: true/false, 1/0, yes/no, on/off (any case)"),
-    ('SGLANG_DIFFUSION_FLASHINFER_FP4_GEMM_BACKEND', 'cutlass',
-     "SGLANG_DIFFUSION_FLASHINFER_FP4_GEMM_BACKEND='cutlass' is not valid; allowed: flashinfer_cudnn, flashinfer_cutlass, flashinfer_trtllm"),
-    ('SGLANG_DIFFUSION_FLASHINFER_FP4_GEMM_BACKEND', 'flashinfer',
-     "SGLANG_DIFFUSION_FLASHINFER_FP4_GEMM_BACKEND='flashinfer' is not valid (did you mean 'flashinfer_cudnn'?); allowed: flashinfer_cudnn, flashinfer_cutlass, flashinfer_trtllm"),
-    ('SGLANG_CACHE_DIT_ENABLED', 'enable',
-     "SGLANG_CACHE_DIT_ENABLED='enable' is not valid; allowed: true/false, 1/0, yes/no, on/off (any case)"),
-    ('SGLANG_CACHE_DIT_ENABLED', 'ja',
-     "SGLANG_CACHE_DIT_ENABLED='ja' is not valid; allowed: true/false, 1/0, yes/no, on/off (any case)"),
-    ('SGLANG_CACHE_DIT_FN', '-1',
-     "SGLANG_CACHE_DIT_FN='-1' is not valid (below 0); allowed: an integer >= 0"),
-    ('SGLANG_CACHE_DIT_FN', '1.5',
-     "SGLANG_CACHE_DIT_FN='1.5' is not valid (not an integer); allowed: an integer >= 0"),
-    ('SGLANG_CACHE_DIT_BN', 'abc',
-     "SGLANG_CACHE_DIT_BN='abc' is not valid (not an integer); allowed: an integer >= 0"),
-    ('SGLANG_CACHE_DIT_BN', '-3',
-     "SGLANG_CACHE_DIT_BN='-3' is not valid (below 0); allowed: an integer >= 0"),
-    ('SGLANG_CACHE_DIT_WARMUP', 'four',
-     "SGLANG_CACHE_DIT_WARMUP='four' is not valid (not an integer); allowed: an integer >= 0"),
-    ('SGLANG_CACHE_DIT_WARMUP', '-1',
-     "SGLANG_CACHE_DIT_WARMUP='-1' is not valid (below 0); allowed: an integer >= 0"),
-    ('SGLANG_CACHE_DIT_RDT', 'abc',
-     "SGLANG_CACHE_DIT_RDT='abc' is not valid (not a number); allowed: a finite number > 0"),
-    ('SGLANG_CACHE_DIT_RDT', '0',
-     "SGLANG_CACHE_DIT_RDT='0' is not valid (must be > 0); allowed: a finite number > 0"),
-    ('SGLANG_CACHE_DIT_RDT', '-0.1',
-     "SGLANG_CACHE_DIT_RDT='-0.1' is not valid (must be > 0); allowed: a finite number > 0"),
-    ('SGLANG_CACHE_DIT_RDT', 'nan',
-     "SGLANG_CACHE_DIT_RDT='nan' is not valid (not a finite number); allowed: a finite number > 0"),
-    ('SGLANG_CACHE_DIT_RDT', 'inf',
-     "SGLANG_CACHE_DIT_RDT='inf' is not valid (not a finite number); allowed: a finite number > 0"),
-    ('SGLANG_CACHE_DIT_MC', '3.0',
-     "SGLANG_CACHE_DIT_MC='3.0' is not valid (not an integer); allowed: an integer >= 0"),
-    ('SGLANG_CACHE_DIT_MC', '-2',
-     "SGLANG_CACHE_DIT_MC='-2' is not valid (below 0); allowed: an integer >= 0"),
-    ('SGLANG_CACHE_DIT_TAYLORSEER', '2',
-     "SGLANG_CACHE_DIT_TAYLORSEER='2' is not valid; allowed: true/false, 1/0, yes/no, on/off (any case)"),
-    ('SGLANG_CACHE_DIT_TAYLORSEER', 'yesno',
-     "SGLANG_CACHE_DIT_TAYLORSEER='yesno' is not valid; allowed: true/false, 1/0, yes/no, on/off (any case)"),
-    ('SGLANG_CACHE_DIT_TS_ORDER', '3',
-     "SGLANG_CACHE_DIT_TS_ORDER='3' is not valid; allowed: one of 1, 2"),
-    ('SGLANG_CACHE_DIT_TS_ORDER', '0',
-     "SGLANG_CACHE_DIT_TS_ORDER='0' is not valid; allowed: one of 1, 2"),
-    ('SGLANG_CACHE_DIT_TS_ORDER', 'one',
-     "SGLANG_CACHE_DIT_TS_ORDER='one' is not valid (not an integer); allowed: one of 1, 2"),
-    ('SGLANG_CACHE_DIT_SCM_PRESET', 'turbo',
-     "SGLANG_CACHE_DIT_SCM_PRESET='turbo' is not valid; allowed: none, slow, medium, fast, ultra"),
-    ('SGLANG_CACHE_DIT_SCM_PRESET', 'Fast',
-     "SGLANG_CACHE_DIT_SCM_PRESET='Fast' is not valid (did you mean 'fast'?); allowed: none, slow, medium, fast, ultra"),
-    ('SGLANG_CACHE_DIT_SCM_POLICY', 'dyn',
-     "SGLANG_CACHE_DIT_SCM_POLICY='dyn' is not valid (did you mean 'dynamic'?); allowed: dynamic, static"),
-    ('SGLANG_CACHE_DIT_SCM_POLICY', 'auto',
-     "SGLANG_CACHE_DIT_SCM_POLICY='auto' is not valid; allowed: dynamic, static"),
-    ('SGLANG_CACHE_DIT_SCM_COMPUTE_BINS', '8,0,3',
-     "SGLANG_CACHE_DIT_SCM_COMPUTE_BINS='8,0,3' is not valid; allowed: comma-separated positive integers, e.g. 8,3,3,2"),
-    ('SGLANG_CACHE_DIT_SCM_COMPUTE_BINS', 'a,b',
-     "SGLANG_CACHE_DIT_SCM_COMPUTE_BINS='a,b' is not valid; allowed: comma-separated positive integers, e.g. 8,3,3,2"),
-    ('SGLANG_CACHE_DIT_SCM_COMPUTE_BINS', '8,,3',
-     "SGLANG_CACHE_DIT_SCM_COMPUTE_BINS='8,,3' is not valid; allowed: comma-separated positive integers, e.g. 8,3,3,2"),
-    ('SGLANG_CACHE_DIT_SCM_CACHE_BINS', '-1',
-     "SGLANG_CACHE_DIT_SCM_CACHE_BINS='-1' is not valid; allowed: comma-separated positive integers, e.g. 8,3,3,2"),
-    ('SGLANG_CACHE_DIT_SCM_CACHE_BINS', '1.5',
-     "SGLANG_CACHE_DIT_SCM_CACHE_BINS='1.5' is not valid; allowed: comma-separated positive integers, e.g. 8,3,3,2"),
-    ('SGLANG_CACHE_DIT_SECONDARY_FN', '-1',
-     "SGLANG_CACHE_DIT_SECONDARY_FN='-1' is not valid (below 0); allowed: an integer >= 0"),
-    ('SGLANG_CACHE_DIT_SECONDARY_FN', 'x',
-     "SGLANG_CACHE_DIT_SECONDARY_FN='x' is not valid (not an integer); allowed: an integer >= 0"),
-    ('SGLANG_CACHE_DIT_SECONDARY_BN', '-5',
-     "SGLANG_CACHE_DIT_SECONDARY_BN='-5' is not valid (below 0); allowed: an integer >= 0"),
-    ('SGLANG_CACHE_DIT_SECONDARY_BN', '1e3',
-     "SGLANG_CACHE_DIT_SECONDARY_BN='1e3' is not valid (not an integer); allowed: an integer >= 0"),
-    ('SGLANG_CACHE_DIT_SECONDARY_WARMUP', '-1',
-     "SGLANG_CACHE_DIT_SECONDARY_WARMUP='-1' is not valid (below 0); allowed: an integer >= 0"),
-    ('SGLANG_CACHE_DIT_SECONDARY_WARMUP', '4.5',
-     "SGLANG_CACHE_DIT_SECONDARY_WARMUP='4.5' is not valid (not an integer); allowed: an integer >= 0"),
-    ('SGLANG_CACHE_DIT_SECONDARY_RDT', '0',
-     "SGLANG_CACHE_DIT_SECONDARY_RDT='0' is not valid (must be > 0); allowed: a finite number > 0"),
-    ('SGLANG_CACHE_DIT_SECONDARY_RDT', 'fast',
-     "SGLANG_CACHE_DIT_SECONDARY_RDT='fast' is not valid (not a number); allowed: a finite number > 0"),
-    ('SGLANG_CACHE_DIT_SECONDARY_MC', '-1',
-     "SGLANG_CACHE_DIT_SECONDARY_MC='-1' is not valid (below 0); allowed: an integer >= 0"),
-    ('SGLANG_CACHE_DIT_SECONDARY_MC', 'three',
-     "SGLANG_CACHE_DIT_SECONDARY_MC='three' is not valid (not an integer); allowed: an integer >= 0"),
-    ('SGLANG_CACHE_DIT_SECONDARY_TAYLORSEER', 'sure',
-     "SGLANG_CACHE_DIT_SECONDARY_TAYLORSEER='sure' is not valid; allowed: true/false, 1/0, yes/no, on/off (any case)"),
-    ('SGLANG_CACHE_DIT_SECONDARY_TAYLORSEER', '11',
-     "SGLANG_CACHE_DIT_SECONDARY_TAYLORSEER='11' is not valid; allowed: true/false, 1/0, yes/no, on/off (any case)"),
-    ('SGLANG_CACHE_DIT_SECONDARY_TS_ORDER', '3',
-     "SGLANG_CACHE_DIT_SECONDARY_TS_ORDER='3' is not valid; allowed: one of 1, 2"),
-    ('SGLANG_CACHE_DIT_SECONDARY_TS_ORDER', '1.0',
-     "SGLANG_CACHE_DIT_SECONDARY_TS_ORDER='1.0' is not valid (not an integer); allowed: one of 1, 2"),
-    ('SGLANG_CLOUD_STORAGE_TYPE', 'gcs',
-     "SGLANG_CLOUD_STORAGE_TYPE='gcs' is not valid; allowed: s3, any case"),
-    ('SGLANG_CLOUD_STORAGE_TYPE', 's4',
-     "SGLANG_CLOUD_STORAGE_TYPE='s4' is not valid; allowed: s3, any case"),
-    ('SGLANG_S3_BUCKET_NAME', 'My_Bucket',
-     "SGLANG_S3_BUCKET_NAME='My_Bucket' is not valid; allowed: an S3 bucket name: 3-63 lower-case letters, digits, dots or hyphens, starting and ending alphanumeric"),
-    ('SGLANG_S3_BUCKET_NAME', 'ab',
-     "SGLANG_S3_BUCKET_NAME='ab' is not valid; allowed: an S3 bucket name: 3-63 lower-case letters, digits, dots or hyphens, starting and ending alphanumeric"),
-    ('SGLANG_S3_BUCKET_NAME', 'a..b',
-     "SGLANG_S3_BUCKET_NAME='a..b' is not valid; allowed: an S3 bucket name: 3-63 lower-case letters, digits, dots or hyphens, starting and ending alphanumeric"),
-    ('SGLANG_S3_ENDPOINT_URL', 'ftp://x',
-     "SGLANG_S3_ENDPOINT_URL='ftp://x' is not valid; allowed: an http:// or https:// URL, e.g. http://127.0.0.1:9000"),
-    ('SGLANG_S3_ENDPOINT_URL', 'localhost:9000',
-     "SGLANG_S3_ENDPOINT_URL='localhost:9000' is not valid; allowed: an http:// or https:// URL, e.g. http://127.0.0.1:9000"),
-    ('SGLANG_S3_REGION_NAME', 'US-EAST-1',
-     "SGLANG_S3_REGION_NAME='US-EAST-1' is not valid; allowed: a region name of lower-case letters, digits and hyphens, e.g. us-east-1"),
-    ('SGLANG_S3_REGION_NAME', 'us east',
-     "SGLANG_S3_REGION_NAME='us east' is not valid; allowed: a region name of lower-case letters, digits and hyphens, e.g. us-east-1"),
-    ('SGLANG_S3_ACCESS_KEY_ID', 'has space',
-     "SGLANG_S3_ACCESS_KEY_ID='********' is not valid; allowed: non-empty text without whitespace"),
-    ('SGLANG_S3_ACCESS_KEY_ID', '   ',
-     "SGLANG_S3_ACCESS_KEY_ID='********' is not valid; allowed: non-empty text without whitespace"),
-    ('SGLANG_S3_SECRET_ACCESS_KEY', 'a b',
-     "SGLANG_S3_SECRET_ACCESS_KEY='********' is not valid; allowed: non-empty text without whitespace"),
-    ('SGLANG_S3_SECRET_ACCESS_KEY', 'tab\there',
-     "SGLANG_S3_SECRET_ACCESS_KEY='********' is not valid; allowed: non-empty text without whitespace"),
-    ('SGLANG_KERNEL_API_LOGLEVEL', '2',
-     "SGLANG_KERNEL_API_LOGLEVEL='2' is not valid; allowed: one of 0, 1, 3, 5, 10"),
-    ('SGLANG_KERNEL_API_LOGLEVEL', 'debug',
-     "SGLANG_KERNEL_API_LOGLEVEL='debug' is not valid (not an integer); allowed: one of 0, 1, 3, 5, 10"),
-    ('SGLANG_KERNEL_API_LOGDEST', 'a\x00b',
-     "SGLANG_KERNEL_API_LOGDEST='a\\x00b' is not valid (contains a NUL or newline); allowed: stdout, stderr, or a file path (%i becomes the process id)"),
-    ('SGLANG_KERNEL_API_LOGDEST', 'x\ny',
-     "SGLANG_KERNEL_API_LOGDEST='x\\ny' is not valid (contains a NUL or newline); allowed: stdout, stderr, or a file path (%i becomes the process id)"),
-    ('SGLANG_KERNEL_API_DUMP_DIR', '\x00',
-     "SGLANG_KERNEL_API_DUMP_DIR='\\x00' is not valid (contains a NUL or newline); allowed: a path"),
-    ('SGLANG_KERNEL_API_DUMP_DIR', 'a\nb',
-     "SGLANG_KERNEL_API_DUMP_DIR='a\\nb' is not valid (contains a NUL or newline); allowed: a path"),
-    ('SGLANG_KERNEL_API_DUMP_INCLUDE', 'a,,b',
-     "SGLANG_KERNEL_API_DUMP_INCLUDE='a,,b' is not valid (empty pattern); allowed: comma-separated wildcard patterns, e.g. backend.attention.*,*decode*"),
-    ('SGLANG_KERNEL_API_DUMP_INCLUDE', ',',
-     "SGLANG_KERNEL_API_DUMP_INCLUDE=',' is not valid (empty pattern); allowed: comma-separated wildcard patterns, e.g. backend.attention.*,*decode*"),
-    ('SGLANG_KERNEL_API_DUMP_EXCLUDE', 'x, ',
-     "SGLANG_KERNEL_API_DUMP_EXCLUDE='x, ' is not valid (empty pattern); allowed: comma-separated wildcard patterns, e.g. backend.attention.*,*decode*"),
-    ('SGLANG_KERNEL_API_DUMP_EXCLUDE', '*decode*,',
-     "SGLANG_KERNEL_API_DUMP_EXCLUDE='*decode*,' is not valid (empty pattern); allowed: comma-separated wildcard patterns, e.g. backend.attention.*,*decode*"),
+    (
+        "SGLANG_DIFFUSION_TARGET_DEVICE",
+        "gpu",
+        "SGLANG_DIFFUSION_TARGET_DEVICE='gpu' is not valid (did you mean 'xpu'?); allowed: cuda, rocm, xpu, npu, musa, mps, cpu",
+    ),
+    (
+        "SGLANG_DIFFUSION_TARGET_DEVICE",
+        "CUDA",
+        "SGLANG_DIFFUSION_TARGET_DEVICE='CUDA' is not valid; allowed: cuda, rocm, xpu, npu, musa, mps, cpu",
+    ),
+    (
+        "SGLANG_DIFFUSION_ATTENTION_BACKEND",
+        "flash",
+        "SGLANG_DIFFUSION_ATTENTION_BACKEND='flash' is not valid; allowed: fa, torch_sdpa, sliding_tile_attn, sage_attn, sage_attn_3, video_sparse_attn, vmoba_attn, aiter, aiter_sage, sla_attn, sage_sla_attn, sparse_video_gen_2_attn (aliases: fa3=fa, fa4=fa), any case",
+    ),
+    (
+        "SGLANG_DIFFUSION_ATTENTION_BACKEND",
+        "sdpa",
+        "SGLANG_DIFFUSION_ATTENTION_BACKEND='sdpa' is not valid; allowed: fa, torch_sdpa, sliding_tile_attn, sage_attn, sage_attn_3, video_sparse_attn, vmoba_attn, aiter, aiter_sage, sla_attn, sage_sla_attn, sparse_video_gen_2_attn (aliases: fa3=fa, fa4=fa), any case",
+    ),
+    (
+        "SGLANG_DIFFUSION_ATTENTION_CONFIG",
+        "attn.txt",
+        "SGLANG_DIFFUSION_ATTENTION_CONFIG='attn.txt' is not valid (unsupported file type); allowed: a path ending in .json/.yaml/.yml",
+    ),
+    (
+        "SGLANG_DIFFUSION_ATTENTION_CONFIG",
+        "a\nb.json",
+        "SGLANG_DIFFUSION_ATTENTION_CONFIG='a\\nb.json' is not valid (contains a NUL or newline); allowed: a path ending in .json/.yaml/.yml",
+    ),
+    (
+        "SGLANG_DIFFUSION_STAGE_LOGGING",
+        "maybe",
+        "SGLANG_DIFFUSION_STAGE_LOGGING='maybe' is not valid; allowed: true/false, 1/0, yes/no, on/off (any case)",
+    ),
+    (
+        "SGLANG_DIFFUSION_STAGE_LOGGING",
+        "2",
+        "SGLANG_DIFFUSION_STAGE_LOGGING='2' is not valid; allowed: true/false, 1/0, yes/no, on/off (any case)",
+    ),
+    (
+        "SGLANG_DIFFUSION_SERVER_DEV_MODE",
+        "enable",
+        "SGLANG_DIFFUSION_SERVER_DEV_MODE='enable' is not valid; allowed: true/false, 1/0, yes/no, on/off (any case)",
+    ),
+    (
+        "SGLANG_DIFFUSION_SERVER_DEV_MODE",
+        "y",
+        "SGLANG_DIFFUSION_SERVER_DEV_MODE='y' is not valid; allowed: true/false, 1/0, yes/no, on/off (any case)",
+    ),
+    (
+        "SGLANG_DIFFUSION_TORCH_PROFILER_DIR",
+        "relative/dir",
+        "SGLANG_DIFFUSION_TORCH_PROFILER_DIR='relative/dir' is not valid (relative path); allowed: an absolute path",
+    ),
+    (
+        "SGLANG_DIFFUSION_TORCH_PROFILER_DIR",
+        "/tmp/a\x00b",
+        "SGLANG_DIFFUSION_TORCH_PROFILER_DIR='/tmp/a\\x00b' is not valid (contains a NUL or newline); allowed: an absolute path",
+    ),
+    (
+        "SGLANG_DIFFUSION_CACHE_ROOT",
+        "a\x00b",
+        "SGLANG_DIFFUSION_CACHE_ROOT='a\\x00b' is not valid (contains a NUL or newline); allowed: a path",
+    ),
+    (
+        "SGLANG_DIFFUSION_CACHE_ROOT",
+        "a\nb",
+        "SGLANG_DIFFUSION_CACHE_ROOT='a\\nb' is not valid (contains a NUL or newline); allowed: a path",
+    ),
+    (
+        "SGLANG_DIFFUSION_CONFIG_ROOT",
+        "a\x00b",
+        "SGLANG_DIFFUSION_CONFIG_ROOT='a\\x00b' is not valid (contains a NUL or newline); allowed: a path",
+    ),
+    (
+        "SGLANG_DIFFUSION_CONFIG_ROOT",
+        "a\nb",
+        "SGLANG_DIFFUSION_CONFIG_ROOT='a\\nb' is not valid (contains a NUL or newline); allowed: a path",
+    ),
+    (
+        "SGLANG_DIFFUSION_LOGGING_LEVEL",
+        "VERBOSE",
+        "SGLANG_DIFFUSION_LOGGING_LEVEL='VERBOSE' is not valid; allowed: DEBUG, INFO, WARNING, ERROR, CRITICAL, any case",
+    ),
+    (
+        "SGLANG_DIFFUSION_LOGGING_LEVEL",
+        "warn",
+        "SGLANG_DIFFUSION_LOGGING_LEVEL='warn' is not valid (did you mean 'WARNING'?); allowed: DEBUG, INFO, WARNING, ERROR, CRITICAL, any case",
+    ),
+    (
+        "SGLANG_DIFFUSION_WORKER_MULTIPROC_METHOD",
+        "forkserver",
+        "SGLANG_DIFFUSION_WORKER_MULTIPROC_METHOD='forkserver' is not valid; allowed: fork, spawn",
+    ),
+    (
+        "SGLANG_DIFFUSION_WORKER_MULTIPROC_METHOD",
+        "Spawn",
+        "SGLANG_DIFFUSION_WORKER_MULTIPROC_METHOD='Spawn' is not valid (did you mean 'spawn'?); allowed: fork, spawn",
+    ),
+    (
+        "SGLANG_USE_RUNAI_MODEL_STREAMER",
+        "enabled",
+        "SGLANG_USE_RUNAI_MODEL_STREAMER='enabled' is not valid; allowed: true/false, 1/0, yes/no, on/off (any case)",
+    ),
+    (
+        "SGLANG_USE_RUNAI_MODEL_STREAMER",
+        "tru",
+        "SGLANG_USE_RUNAI_MODEL_STREAMER='tru' is not valid; allowed: true/false, 1/0, yes/no, on/off (any case)",
+    ),
+    ("SGLANG_USE_MLX", "0", "SGLANG_USE_MLX='0' is not valid; allowed: 1 (or leave unset)"),
+    ("SGLANG_USE_MLX", "true", "SGLANG_USE_MLX='true' is not valid; allowed: 1 (or leave unset)"),
+    (
+        "SGLANG_USE_ROCM_VAE",
+        "2",
+        "SGLANG_USE_ROCM_VAE='2' is not valid; allowed: true/false, 1/0, yes/no, on/off (any case)",
+    ),
+    (
+        "SGLANG_USE_ROCM_VAE",
+        "nope",
+        "SGLANG_USE_ROCM_VAE='nope' is not valid; allowed: true/false, 1/0, yes/no, on/off (any case)",
+    ),
+    (
+        "SGLANG_USE_ROCM_CUDNN_BENCHMARK",
+        "x",
+        "SGLANG_USE_ROCM_CUDNN_BENCHMARK='x' is not valid; allowed: true/false, 1/0, yes/no, on/off (any case)",
+    ),
+    (
+        "SGLANG_USE_ROCM_CUDNN_BENCHMARK",
+        "-1",
+        "SGLANG_USE_ROCM_CUDNN_BENCHMARK='-1' is not valid; allowed: true/false, 1/0, yes/no, on/off (any case)",
+    ),
+    (
+        "SGLANG_DIFFUSION_FLASHINFER_FP4_GEMM_BACKEND",
+        "cutlass",
+        "SGLANG_DIFFUSION_FLASHINFER_FP4_GEMM_BACKEND='cutlass' is not valid; allowed: flashinfer_cudnn, flashinfer_cutlass, flashinfer_trtllm",
+    ),
+    (
+        "SGLANG_DIFFUSION_FLASHINFER_FP4_GEMM_BACKEND",
+        "flashinfer",
+        "SGLANG_DIFFUSION_FLASHINFER_FP4_GEMM_BACKEND='flashinfer' is not valid (did you mean 'flashinfer_cudnn'?); allowed: flashinfer_cudnn, flashinfer_cutlass, flashinfer_trtllm",
+    ),
+    (
+        "SGLANG_CACHE_DIT_ENABLED",
+        "enable",
+        "SGLANG_CACHE_DIT_ENABLED='enable' is not valid; allowed: true/false, 1/0, yes/no, on/off (any case)",
+    ),
+    (
+        "SGLANG_CACHE_DIT_ENABLED",
+        "ja",
+        "SGLANG_CACHE_DIT_ENABLED='ja' is not valid; allowed: true/false, 1/0, yes/no, on/off (any case)",
+    ),
+    (
+        "SGLANG_CACHE_DIT_FN",
+        "-1",
+        "SGLANG_CACHE_DIT_FN='-1' is not valid (below 0); allowed: an integer >= 0",
+    ),
+    (
+        "SGLANG_CACHE_DIT_FN",
+        "1.5",
+        "SGLANG_CACHE_DIT_FN='1.5' is not valid (not an integer); allowed: an integer >= 0",
+    ),
+    (
+        "SGLANG_CACHE_DIT_BN",
+        "abc",
+        "SGLANG_CACHE_DIT_BN='abc' is not valid (not an integer); allowed: an integer >= 0",
+    ),
+    (
+        "SGLANG_CACHE_DIT_BN",
+        "-3",
+        "SGLANG_CACHE_DIT_BN='-3' is not valid (below 0); allowed: an integer >= 0",
+    ),
+    (
+        "SGLANG_CACHE_DIT_WARMUP",
+        "four",
+        "SGLANG_CACHE_DIT_WARMUP='four' is not valid (not an integer); allowed: an integer >= 0",
+    ),
+    (
+        "SGLANG_CACHE_DIT_WARMUP",
+        "-1",
+        "SGLANG_CACHE_DIT_WARMUP='-1' is not valid (below 0); allowed: an integer >= 0",
+    ),
+    (
+        "SGLANG_CACHE_DIT_RDT",
+        "abc",
+        "SGLANG_CACHE_DIT_RDT='abc' is not valid (not a number); allowed: a finite number > 0",
+    ),
+    (
+        "SGLANG_CACHE_DIT_RDT",
+        "0",
+        "SGLANG_CACHE_DIT_RDT='0' is not valid (must be > 0); allowed: a finite number > 0",
+    ),
+    (
+        "SGLANG_CACHE_DIT_RDT",
+        "-0.1",
+        "SGLANG_CACHE_DIT_RDT='-0.1' is not valid (must be > 0); allowed: a finite number > 0",
+    ),
+    (
+        "SGLANG_CACHE_DIT_RDT",
+        "nan",
+        "SGLANG_CACHE_DIT_RDT='nan' is not valid (not a finite number); allowed: a finite number > 0",
+    ),
+    (
+        "SGLANG_CACHE_DIT_RDT",
+        "inf",
+        "SGLANG_CACHE_DIT_RDT='inf' is not valid (not a finite number); allowed: a finite number > 0",
+    ),
+    (
+        "SGLANG_CACHE_DIT_MC",
+        "3.0",
+        "SGLANG_CACHE_DIT_MC='3.0' is not valid (not an integer); allowed: an integer >= 0",
+    ),
+    (
+        "SGLANG_CACHE_DIT_MC",
+        "-2",
+        "SGLANG_CACHE_DIT_MC='-2' is not valid (below 0); allowed: an integer >= 0",
+    ),
+    (
+        "SGLANG_CACHE_DIT_TAYLORSEER",
+        "2",
+        "SGLANG_CACHE_DIT_TAYLORSEER='2' is not valid; allowed: true/false, 1/0, yes/no, on/off (any case)",
+    ),
+    (
+        "SGLANG_CACHE_DIT_TAYLORSEER",
+        "yesno",
+        "SGLANG_CACHE_DIT_TAYLORSEER='yesno' is not valid; allowed: true/false, 1/0, yes/no, on/off (any case)",
+    ),
+    ("SGLANG_CACHE_DIT_TS_ORDER", "3", "SGLANG_CACHE_DIT_TS_ORDER='3' is not valid; allowed: one of 1, 2"),
+    ("SGLANG_CACHE_DIT_TS_ORDER", "0", "SGLANG_CACHE_DIT_TS_ORDER='0' is not valid; allowed: one of 1, 2"),
+    (
+        "SGLANG_CACHE_DIT_TS_ORDER",
+        "one",
+        "SGLANG_CACHE_DIT_TS_ORDER='one' is not valid (not an integer); allowed: one of 1, 2",
+    ),
+    (
+        "SGLANG_CACHE_DIT_SCM_PRESET",
+        "turbo",
+        "SGLANG_CACHE_DIT_SCM_PRESET='turbo' is not valid; allowed: none, slow, medium, fast, ultra",
+    ),
+    (
+        "SGLANG_CACHE_DIT_SCM_PRESET",
+        "Fast",
+        "SGLANG_CACHE_DIT_SCM_PRESET='Fast' is not valid (did you mean 'fast'?); allowed: none, slow, medium, fast, ultra",
+    ),
+    (
+        "SGLANG_CACHE_DIT_SCM_POLICY",
+        "dyn",
+        "SGLANG_CACHE_DIT_SCM_POLICY='dyn' is not valid (did you mean 'dynamic'?); allowed: dynamic, static",
+    ),
+    (
+        "SGLANG_CACHE_DIT_SCM_POLICY",
+        "auto",
+        "SGLANG_CACHE_DIT_SCM_POLICY='auto' is not valid; allowed: dynamic, static",
+    ),
+    (
+        "SGLANG_CACHE_DIT_SCM_COMPUTE_BINS",
+        "8,0,3",
+        "SGLANG_CACHE_DIT_SCM_COMPUTE_BINS='8,0,3' is not valid; allowed: comma-separated positive integers, e.g. 8,3,3,2",
+    ),
+    (
+        "SGLANG_CACHE_DIT_SCM_COMPUTE_BINS",
+        "a,b",
+        "SGLANG_CACHE_DIT_SCM_COMPUTE_BINS='a,b' is not valid; allowed: comma-separated positive integers, e.g. 8,3,3,2",
+    ),
+    (
+        "SGLANG_CACHE_DIT_SCM_COMPUTE_BINS",
+        "8,,3",
+        "SGLANG_CACHE_DIT_SCM_COMPUTE_BINS='8,,3' is not valid; allowed: comma-separated positive integers, e.g. 8,3,3,2",
+    ),
+    (
+        "SGLANG_CACHE_DIT_SCM_CACHE_BINS",
+        "-1",
+        "SGLANG_CACHE_DIT_SCM_CACHE_BINS='-1' is not valid; allowed: comma-separated positive integers, e.g. 8,3,3,2",
+    ),
+    (
+        "SGLANG_CACHE_DIT_SCM_CACHE_BINS",
+        "1.5",
+        "SGLANG_CACHE_DIT_SCM_CACHE_BINS='1.5' is not valid; allowed: comma-separated positive integers, e.g. 8,3,3,2",
+    ),
+    (
+        "SGLANG_CACHE_DIT_SECONDARY_FN",
+        "-1",
+        "SGLANG_CACHE_DIT_SECONDARY_FN='-1' is not valid (below 0); allowed: an integer >= 0",
+    ),
+    (
+        "SGLANG_CACHE_DIT_SECONDARY_FN",
+        "x",
+        "SGLANG_CACHE_DIT_SECONDARY_FN='x' is not valid (not an integer); allowed: an integer >= 0",
+    ),
+    (
+        "SGLANG_CACHE_DIT_SECONDARY_BN",
+        "-5",
+        "SGLANG_CACHE_DIT_SECONDARY_BN='-5' is not valid (below 0); allowed: an integer >= 0",
+    ),
+    (
+        "SGLANG_CACHE_DIT_SECONDARY_BN",
+        "1e3",
+        "SGLANG_CACHE_DIT_SECONDARY_BN='1e3' is not valid (not an integer); allowed: an integer >= 0",
+    ),
+    (
+        "SGLANG_CACHE_DIT_SECONDARY_WARMUP",
+        "-1",
+        "SGLANG_CACHE_DIT_SECONDARY_WARMUP='-1' is not valid (below 0); allowed: an integer >= 0",
+    ),
+    (
+        "SGLANG_CACHE_DIT_SECONDARY_WARMUP",
+        "4.5",
+        "SGLANG_CACHE_DIT_SECONDARY_WARMUP='4.5' is not valid (not an integer); allowed: an integer >= 0",
+    ),
+    (
+        "SGLANG_CACHE_DIT_SECONDARY_RDT",
+        "0",
+        "SGLANG_CACHE_DIT_SECONDARY_RDT='0' is not valid (must be > 0); allowed: a finite number > 0",
+    ),
+    (
+        "SGLANG_CACHE_DIT_SECONDARY_RDT",
+        "fast",
+        "SGLANG_CACHE_DIT_SECONDARY_RDT='fast' is not valid (not a number); allowed: a finite number > 0",
+    ),
+    (
+        "SGLANG_CACHE_DIT_SECONDARY_MC",
+        "-1",
+        "SGLANG_CACHE_DIT_SECONDARY_MC='-1' is not valid (below 0); allowed: an integer >= 0",
+    ),
+    (
+        "SGLANG_CACHE_DIT_SECONDARY_MC",
+        "three",
+        "SGLANG_CACHE_DIT_SECONDARY_MC='three' is not valid (not an integer); allowed: an integer >= 0",
+    ),
+    (
+        "SGLANG_CACHE_DIT_SECONDARY_TAYLORSEER",
+        "sure",
+        "SGLANG_CACHE_DIT_SECONDARY_TAYLORSEER='sure' is not valid; allowed: true/false, 1/0, yes/no, on/off (any case)",
+    ),
+    (
+        "SGLANG_CACHE_DIT_SECONDARY_TAYLORSEER",
+        "11",
+        "SGLANG_CACHE_DIT_SECONDARY_TAYLORSEER='11' is not valid; allowed: true/false, 1/0, yes/no, on/off (any case)",
+    ),
+    (
+        "SGLANG_CACHE_DIT_SECONDARY_TS_ORDER",
+        "3",
+        "SGLANG_CACHE_DIT_SECONDARY_TS_ORDER='3' is not valid; allowed: one of 1, 2",
+    ),
+    (
+        "SGLANG_CACHE_DIT_SECONDARY_TS_ORDER",
+        "1.0",
+        "SGLANG_CACHE_DIT_SECONDARY_TS_ORDER='1.0' is not valid (not an integer); allowed: one of 1, 2",
+    ),
+    (
+        "SGLANG_CLOUD_STORAGE_TYPE",
+        "gcs",
+        "SGLANG_CLOUD_STORAGE_TYPE='gcs' is not valid; allowed: s3, any case",
+    ),
+    ("SGLANG_CLOUD_STORAGE_TYPE", "s4", "SGLANG_CLOUD_STORAGE_TYPE='s4' is not valid; allowed: s3, any case"),
+    (
+        "SGLANG_S3_BUCKET_NAME",
+        "My_Bucket",
+        "SGLANG_S3_BUCKET_NAME='My_Bucket' is not valid; allowed: an S3 bucket name: 3-63 lower-case letters, digits, dots or hyphens, starting and ending alphanumeric",
+    ),
+    (
+        "SGLANG_S3_BUCKET_NAME",
+        "ab",
+        "SGLANG_S3_BUCKET_NAME='ab' is not valid; allowed: an S3 bucket name: 3-63 lower-case letters, digits, dots or hyphens, starting and ending alphanumeric",
+    ),
+    (
+        "SGLANG_S3_BUCKET_NAME",
+        "a..b",
+        "SGLANG_S3_BUCKET_NAME='a..b' is not valid; allowed: an S3 bucket name: 3-63 lower-case letters, digits, dots or hyphens, starting and ending alphanumeric",
+    ),
+    (
+        "SGLANG_S3_ENDPOINT_URL",
+        "ftp://x",
+        "SGLANG_S3_ENDPOINT_URL='ftp://x' is not valid; allowed: an http:// or https:// URL, e.g. http://127.0.0.1:9000",
+    ),
+    (
+        "SGLANG_S3_ENDPOINT_URL",
+        "localhost:9000",
+        "SGLANG_S3_ENDPOINT_URL='localhost:9000' is not valid; allowed: an http:// or https:// URL, e.g. http://127.0.0.1:9000",
+    ),
+    (
+        "SGLANG_S3_REGION_NAME",
+        "US-EAST-1",
+        "SGLANG_S3_REGION_NAME='US-EAST-1' is not valid; allowed: a region name of lower-case letters, digits and hyphens, e.g. us-east-1",
+    ),
+    (
+        "SGLANG_S3_REGION_NAME",
+        "us east",
+        "SGLANG_S3_REGION_NAME='us east' is not valid; allowed: a region name of lower-case letters, digits and hyphens, e.g. us-east-1",
+    ),
+    (
+        "SGLANG_S3_ACCESS_KEY_ID",
+        "has space",
+        "SGLANG_S3_ACCESS_KEY_ID='********' is not valid; allowed: non-empty text without whitespace",
+    ),
+    (
+        "SGLANG_S3_ACCESS_KEY_ID",
+        "   ",
+        "SGLANG_S3_ACCESS_KEY_ID='********' is not valid; allowed: non-empty text without whitespace",
+    ),
+    (
+        "SGLANG_S3_SECRET_ACCESS_KEY",
+        "a b",
+        "SGLANG_S3_SECRET_ACCESS_KEY='********' is not valid; allowed: non-empty text without whitespace",
+    ),
+    (
+        "SGLANG_S3_SECRET_ACCESS_KEY",
+        "tab\there",
+        "SGLANG_S3_SECRET_ACCESS_KEY='********' is not valid; allowed: non-empty text without whitespace",
+    ),
+    (
+        "SGLANG_KERNEL_API_LOGLEVEL",
+        "2",
+        "SGLANG_KERNEL_API_LOGLEVEL='2' is not valid; allowed: one of 0, 1, 3, 5, 10",
+    ),
+    (
+        "SGLANG_KERNEL_API_LOGLEVEL",
+        "debug",
+        "SGLANG_KERNEL_API_LOGLEVEL='debug' is not valid (not an integer); allowed: one of 0, 1, 3, 5, 10",
+    ),
+    (
+        "SGLANG_KERNEL_API_LOGDEST",
+        "a\x00b",
+        "SGLANG_KERNEL_API_LOGDEST='a\\x00b' is not valid (contains a NUL or newline); allowed: stdout, stderr, or a file path (%i becomes the process id)",
+    ),
+    (
+        "SGLANG_KERNEL_API_LOGDEST",
+        "x\ny",
+        "SGLANG_KERNEL_API_LOGDEST='x\\ny' is not valid (contains a NUL or newline); allowed: stdout, stderr, or a file path (%i becomes the process id)",
+    ),
+    (
+        "SGLANG_KERNEL_API_DUMP_DIR",
+        "\x00",
+        "SGLANG_KERNEL_API_DUMP_DIR='\\x00' is not valid (contains a NUL or newline); allowed: a path",
+    ),
+    (
+        "SGLANG_KERNEL_API_DUMP_DIR",
+        "a\nb",
+        "SGLANG_KERNEL_API_DUMP_DIR='a\\nb' is not valid (contains a NUL or newline); allowed: a path",
+    ),
+    (
+        "SGLANG_KERNEL_API_DUMP_INCLUDE",
+        "a,,b",
+        "SGLANG_KERNEL_API_DUMP_INCLUDE='a,,b' is not valid (empty pattern); allowed: comma-separated wildcard patterns, e.g. backend.attention.*,*decode*",
+    ),
+    (
+        "SGLANG_KERNEL_API_DUMP_INCLUDE",
+        ",",
+        "SGLANG_KERNEL_API_DUMP_INCLUDE=',' is not valid (empty pattern); allowed: comma-separated wildcard patterns, e.g. backend.attention.*,*decode*",
+    ),
+    (
+        "SGLANG_KERNEL_API_DUMP_EXCLUDE",
+        "x, ",
+        "SGLANG_KERNEL_API_DUMP_EXCLUDE='x, ' is not valid (empty pattern); allowed: comma-separated wildcard patterns, e.g. backend.attention.*,*decode*",
+    ),
+    (
+        "SGLANG_KERNEL_API_DUMP_EXCLUDE",
+        "*decode*,",
+        "SGLANG_KERNEL_API_DUMP_EXCLUDE='*decode*,' is not valid (empty pattern); allowed: comma-separated wildcard patterns, e.g. backend.attention.*,*decode*",
+    ),
 ]
 
 SECONDARY_TWINS = {
@@ -370,7 +640,10 @@ def test_tables_here_cover_every_variable() -> None:
 
 
 def test_secrets_are_exactly_the_two_s3_credentials() -> None:
-    assert {n for n, v in REGISTRY.items() if v.secret} == {"SGLANG_S3_ACCESS_KEY_ID", "SGLANG_S3_SECRET_ACCESS_KEY"}
+    assert {n for n, v in REGISTRY.items() if v.secret} == {
+        "SGLANG_S3_ACCESS_KEY_ID",
+        "SGLANG_S3_SECRET_ACCESS_KEY",
+    }
 
 
 def test_platform_only_variables_name_their_platform() -> None:
@@ -456,12 +729,18 @@ def test_empty_string_means_unset_with_a_warning(name: str) -> None:
 
 def test_empty_session_value_does_not_hide_the_environment() -> None:
     resolved = envs.resolve({"SGLANG_CACHE_DIT_FN": ""}, {**BASE_ENV, "SGLANG_CACHE_DIT_FN": "6"})
-    assert (resolved["SGLANG_CACHE_DIT_FN"].source, resolved["SGLANG_CACHE_DIT_FN"].value) == (Source.ENVIRONMENT, 6)
+    assert (resolved["SGLANG_CACHE_DIT_FN"].source, resolved["SGLANG_CACHE_DIT_FN"].value) == (
+        Source.ENVIRONMENT,
+        6,
+    )
 
 
 def test_session_wins_over_environment() -> None:
     resolved = envs.resolve({"SGLANG_CACHE_DIT_MC": "1"}, {**BASE_ENV, "SGLANG_CACHE_DIT_MC": "9"})
-    assert (resolved["SGLANG_CACHE_DIT_MC"].source, resolved["SGLANG_CACHE_DIT_MC"].value) == (Source.SESSION, 1)
+    assert (resolved["SGLANG_CACHE_DIT_MC"].source, resolved["SGLANG_CACHE_DIT_MC"].value) == (
+        Source.SESSION,
+        1,
+    )
 
 
 def test_too_many_digits_is_an_env_error_not_a_value_error() -> None:
@@ -529,7 +808,8 @@ def check(session: dict[str, str], host: frozenset[str] = CUDA_HOST) -> list[str
 
 def test_s3_on_needs_a_bucket() -> None:
     assert check({"SGLANG_CLOUD_STORAGE_TYPE": "s3"}) == [
-        "error: SGLANG_CLOUD_STORAGE_TYPE=s3 needs SGLANG_S3_BUCKET_NAME (storage on without a bucket)"]
+        "error: SGLANG_CLOUD_STORAGE_TYPE=s3 needs SGLANG_S3_BUCKET_NAME (storage on without a bucket)"
+    ]
     assert check({"SGLANG_CLOUD_STORAGE_TYPE": "s3", "SGLANG_S3_BUCKET_NAME": "outputs"}) == []
     bad_bucket = check({"SGLANG_CLOUD_STORAGE_TYPE": "s3", "SGLANG_S3_BUCKET_NAME": "Bad_Bucket"})
     assert any("SGLANG_S3_BUCKET_NAME='Bad_Bucket' is not valid" in m for m in bad_bucket)
@@ -541,21 +821,26 @@ def test_endpoint_must_be_http_url() -> None:
                    "SGLANG_S3_ENDPOINT_URL": "minio:9000"})  # fmt: skip
     assert [m for m in found if m.startswith("error")] == [
         "error: SGLANG_S3_ENDPOINT_URL='minio:9000' is not valid; "
-        "allowed: an http:// or https:// URL, e.g. http://127.0.0.1:9000"]
+        "allowed: an http:// or https:// URL, e.g. http://127.0.0.1:9000"
+    ]
 
 
 @pytest.mark.parametrize("alone", ["SGLANG_CACHE_DIT_SCM_COMPUTE_BINS", "SGLANG_CACHE_DIT_SCM_CACHE_BINS"])
 def test_scm_bins_come_in_pairs(alone: str) -> None:
     assert check({alone: "8,3"}) == [
         f"warning: {alone} is set alone: SCM custom bins need both COMPUTE_BINS and CACHE_BINS; "
-        "falling back to preset 'none'"]
+        "falling back to preset 'none'"
+    ]
     assert check({"SGLANG_CACHE_DIT_SCM_COMPUTE_BINS": "8,3", "SGLANG_CACHE_DIT_SCM_CACHE_BINS": "2,1"}) == []
 
 
-@pytest.mark.parametrize(("order", "switch"), [
-    ("SGLANG_CACHE_DIT_TS_ORDER", "SGLANG_CACHE_DIT_TAYLORSEER"),
-    ("SGLANG_CACHE_DIT_SECONDARY_TS_ORDER", "SGLANG_CACHE_DIT_SECONDARY_TAYLORSEER"),
-])
+@pytest.mark.parametrize(
+    ("order", "switch"),
+    [
+        ("SGLANG_CACHE_DIT_TS_ORDER", "SGLANG_CACHE_DIT_TAYLORSEER"),
+        ("SGLANG_CACHE_DIT_SECONDARY_TS_ORDER", "SGLANG_CACHE_DIT_SECONDARY_TAYLORSEER"),
+    ],
+)
 def test_ts_order_without_taylorseer_warns_only(order: str, switch: str) -> None:
     assert check({order: "2"}) == [f"warning: {order} has no effect while {switch} is off"]
     assert check({order: "2", switch: "true"}) == []
@@ -566,13 +851,18 @@ def test_secondary_taylorseer_inherits_the_switch_for_the_order_check() -> None:
     assert found == []
 
 
-@pytest.mark.parametrize(("name", "raw", "platform"), [
-    ("SGLANG_USE_MLX", "1", "mps"),
-    ("SGLANG_USE_ROCM_VAE", "true", "rocm"),
-    ("SGLANG_USE_ROCM_CUDNN_BENCHMARK", "on", "rocm"),
-])
+@pytest.mark.parametrize(
+    ("name", "raw", "platform"),
+    [
+        ("SGLANG_USE_MLX", "1", "mps"),
+        ("SGLANG_USE_ROCM_VAE", "true", "rocm"),
+        ("SGLANG_USE_ROCM_CUDNN_BENCHMARK", "on", "rocm"),
+    ],
+)
 def test_platform_variables_warn_on_a_host_without_the_platform(name: str, raw: str, platform: str) -> None:
-    assert check({name: raw}, CPU_ONLY) == [f"warning: {name} has no effect here: this host has no {platform}"]
+    assert check({name: raw}, CPU_ONLY) == [
+        f"warning: {name} has no effect here: this host has no {platform}"
+    ]
     assert check({name: raw}, frozenset({platform, "cpu"})) == []
 
 
@@ -582,23 +872,28 @@ def test_platform_variable_switched_off_does_not_warn() -> None:
 
 def test_target_device_missing_on_host_warns() -> None:
     assert check({"SGLANG_DIFFUSION_TARGET_DEVICE": "rocm"}, CUDA_HOST) == [
-        "warning: SGLANG_DIFFUSION_TARGET_DEVICE=rocm but this host has no rocm; the backend will refuse to start"]
+        "warning: SGLANG_DIFFUSION_TARGET_DEVICE=rocm but this host has no rocm; the backend will refuse to start"
+    ]
     assert check({"SGLANG_DIFFUSION_TARGET_DEVICE": "cpu"}, CUDA_HOST) == []
 
 
 def test_profiler_dir_must_be_absolute() -> None:
     assert check({"SGLANG_DIFFUSION_TORCH_PROFILER_DIR": "traces"}) == [
-        "error: SGLANG_DIFFUSION_TORCH_PROFILER_DIR='traces' is not valid (relative path); allowed: an absolute path"]
+        "error: SGLANG_DIFFUSION_TORCH_PROFILER_DIR='traces' is not valid (relative path); allowed: an absolute path"
+    ]
 
 
 def test_attention_config_must_exist_and_parse(tmp_path: Path) -> None:
     missing = str(tmp_path / "none.json")
     assert check({"SGLANG_DIFFUSION_ATTENTION_CONFIG": missing}) == [
-        f"error: SGLANG_DIFFUSION_ATTENTION_CONFIG={missing!r}: file does not exist"]
+        f"error: SGLANG_DIFFUSION_ATTENTION_CONFIG={missing!r}: file does not exist"
+    ]
     broken = tmp_path / "broken.json"
     broken.write_text('{"scale": ', encoding="utf-8")
     found = check({"SGLANG_DIFFUSION_ATTENTION_CONFIG": str(broken)})
-    assert len(found) == 1 and found[0].startswith(f"error: SGLANG_DIFFUSION_ATTENTION_CONFIG={str(broken)!r}: ")
+    assert len(found) == 1 and found[0].startswith(
+        f"error: SGLANG_DIFFUSION_ATTENTION_CONFIG={str(broken)!r}: "
+    )
     assert "invalid JSON" in found[0]
     wrong_key = tmp_path / "wrong.yaml"
     wrong_key.write_text("sparsity: 0.5\n", encoding="utf-8")
@@ -615,7 +910,9 @@ def test_attention_config_must_exist_and_parse(tmp_path: Path) -> None:
 def test_kernel_level_10_without_include_warns_with_free_space(tmp_path: Path) -> None:
     found = check({"SGLANG_KERNEL_API_LOGLEVEL": "10", "SGLANG_KERNEL_API_DUMP_DIR": str(tmp_path / "d_%i")})
     assert len(found) == 1
-    assert found[0].startswith("warning: SGLANG_KERNEL_API_LOGLEVEL=10 with no SGLANG_KERNEL_API_DUMP_INCLUDE")
+    assert found[0].startswith(
+        "warning: SGLANG_KERNEL_API_LOGLEVEL=10 with no SGLANG_KERNEL_API_DUMP_INCLUDE"
+    )
     assert re.search(r"\(\d+\.\d GiB free\)$", found[0])
     assert check({"SGLANG_KERNEL_API_LOGLEVEL": "10", "SGLANG_KERNEL_API_DUMP_INCLUDE": "*attn*"}) == []
     assert check({"SGLANG_KERNEL_API_LOGLEVEL": "5"}) == []
@@ -623,7 +920,8 @@ def test_kernel_level_10_without_include_warns_with_free_space(tmp_path: Path) -
 
 def test_unknown_name_under_a_managed_prefix_warns_with_a_suggestion() -> None:
     assert check({"SGLANG_CACHE_DIT_RDTT": "0.3"}) == [
-        "warning: SGLANG_CACHE_DIT_RDTT is not a variable this console manages; did you mean SGLANG_CACHE_DIT_RDT?"]
+        "warning: SGLANG_CACHE_DIT_RDTT is not a variable this console manages; did you mean SGLANG_CACHE_DIT_RDT?"
+    ]
     assert check({"CUDA_VISIBLE_DEVICES": "0"}) == []
 
 

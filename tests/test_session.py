@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from backend.envs import REGISTRY, EnvError, Source
@@ -83,7 +83,8 @@ def test_sessions_dir_follows_the_config_root() -> None:
     assert sessions_dir({"HOME": "/h", "XDG_CONFIG_HOME": "/x"}) == Path("/x/sgl_diffusion/console/sessions")
     # an invalid root falls back to the default instead of writing somewhere odd
     assert sessions_dir({"HOME": "/h", "SGLANG_DIFFUSION_CONFIG_ROOT": "a\nb"}) == Path(
-        "/h/.config/sgl_diffusion/console/sessions")
+        "/h/.config/sgl_diffusion/console/sessions"
+    )
 
 
 def test_an_explicit_environ_is_used_for_the_path(tmp_path: Path) -> None:
@@ -103,7 +104,7 @@ def test_round_trip(config_root: Path, sessions_path: Path) -> None:
     assert (session.exists, session.dirty) == (False, False)
     session.set("SGLANG_CACHE_DIT_ENABLED", "on")
     session.set("SGLANG_CACHE_DIT_RDT", "0.3")
-    session.set("SGLANG_DIFFUSION_CACHE_ROOT", "/data/it's a \"dir\" $HOME `x`")
+    session.set("SGLANG_DIFFUSION_CACHE_ROOT", '/data/it\'s a "dir" $HOME `x`')
     session.set("SGLANG_KERNEL_API_DUMP_INCLUDE", "*attn*, backend.*")
     session.set("HF_HOME", "/models/hf cache")
     assert session.dirty
@@ -127,7 +128,9 @@ def test_file_is_export_lines_with_a_header_and_mode_0600(config_root: Path) -> 
     lines = path.read_text(encoding="utf-8").splitlines()
     assert lines[0].startswith("# sgl-console session 'dev'")
     assert [line for line in lines if not line.startswith("#")] == [
-        "export SGLANG_CACHE_DIT_MC=5", "export SGLANG_S3_SECRET_ACCESS_KEY=abc/DEF+ghi"]
+        "export SGLANG_CACHE_DIT_MC=5",
+        "export SGLANG_S3_SECRET_ACCESS_KEY=abc/DEF+ghi",
+    ]
     assert [p.name for p in path.parent.iterdir()] == ["dev.env"]  # no temp file left behind
 
 
@@ -141,7 +144,9 @@ def test_mode_0600_even_with_a_permissive_umask(config_root: Path) -> None:
 
 
 def test_load_tolerates_shell_forms(config_root: Path, sessions_path: Path) -> None:
-    write(sessions_path / "hand.env", """
+    write(
+        sessions_path / "hand.env",
+        """
         # written by hand
         SGLANG_CACHE_DIT_FN=3
 
@@ -150,7 +155,8 @@ def test_load_tolerates_shell_forms(config_root: Path, sessions_path: Path) -> N
         SGLANG_DIFFUSION_CACHE_ROOT='/data/with space'
         export SGLANG_CACHE_DIT_MC=4 SGLANG_CACHE_DIT_WARMUP=6
         \tSGLANG_CACHE_DIT_RDT="0.1"
-        """)
+        """,
+    )
     session = Session.load("hand")
     assert session.load_problems == []
     assert session.values == {
@@ -161,14 +167,17 @@ def test_load_tolerates_shell_forms(config_root: Path, sessions_path: Path) -> N
 
 
 def test_comments_and_unknown_names_are_kept_in_place(config_root: Path, sessions_path: Path) -> None:
-    write(sessions_path / "keep.env", """
+    write(
+        sessions_path / "keep.env",
+        """
         # my notes about this run
         export CUDA_VISIBLE_DEVICES=0,1
         export SGLANG_CACHE_DIT_RDT=0.3  # tuned on 2026-11-20
         # storage
         EXTRA_PATH=$HOME/bin
         export SGLANG_CACHE_DIT_MC=3
-        """)
+        """,
+    )
     session = Session.load("keep")
     assert session.unknown == {"CUDA_VISIBLE_DEVICES": "0,1", "EXTRA_PATH": "$HOME/bin"}
     session.set("SGLANG_CACHE_DIT_RDT", "0.5")
@@ -194,14 +203,17 @@ def test_comments_and_unknown_names_are_kept_in_place(config_root: Path, session
 
 
 def test_invalid_values_and_lines_are_reported_and_kept(config_root: Path, sessions_path: Path) -> None:
-    write(sessions_path / "bad.env", """
+    write(
+        sessions_path / "bad.env",
+        """
         export SGLANG_CACHE_DIT_RDT=abc
         this is not an assignment
         export SGLANG_CACHE_DIT_MC='unterminated
         export SGLANG_S3_ACCESS_KEY_ID='has space'
         export SGLANG_CACHE_DIT_FN=2
         export SGLANG_CACHE_DIT_FN=5
-        """)
+        """,
+    )
     session = Session.load("bad")
     assert session.values == {"SGLANG_CACHE_DIT_RDT": "abc", "SGLANG_S3_ACCESS_KEY_ID": "has space",
                               "SGLANG_CACHE_DIT_FN": "5"}  # fmt: skip
@@ -224,15 +236,35 @@ def test_invalid_values_and_lines_are_reported_and_kept(config_root: Path, sessi
     assert "export SGLANG_CACHE_DIT_RDT=0.2\n" in text
 
 
+def test_quoted_values_may_span_lines(config_root: Path, sessions_path: Path) -> None:
+    session = Session.new("multi")
+    session.set("SGLANG_KERNEL_API_DUMP_INCLUDE", "*attn*\n*norm*")  # a pattern list may hold a newline
+    session.set("NOTE", "line one\nline 'two'\n")
+    session.set("SGLANG_CACHE_DIT_MC", "2")
+    session.save()
+    loaded = Session.load("multi")
+    assert loaded.load_problems == []
+    assert loaded.values == session.values and loaded.unknown == session.unknown
+    loaded.set("SGLANG_CACHE_DIT_MC", "4")
+    loaded.save()
+    again = Session.load("multi")
+    assert again.unknown == {"NOTE": "line one\nline 'two'\n"}
+    assert again.values["SGLANG_KERNEL_API_DUMP_INCLUDE"] == "*attn*\n*norm*"
+
+
 def test_shell_expansion_is_reported(config_root: Path, sessions_path: Path) -> None:
-    write(sessions_path / "exp.env", """
+    write(
+        sessions_path / "exp.env",
+        """
         export SGLANG_DIFFUSION_CACHE_ROOT="$HOME/cache"
         export SGLANG_KERNEL_API_LOGDEST='/tmp/$literal.log'
-        """)
+        """,
+    )
     session = Session.load("exp")
     assert [p.line() for p in session.load_problems] == [
         "warning: exp.env line 1: SGLANG_DIFFUSION_CACHE_ROOT uses shell expansion ($ or `), which the console "
-        "does not evaluate; the value is taken literally"]
+        "does not evaluate; the value is taken literally"
+    ]
     assert session.values["SGLANG_KERNEL_API_LOGDEST"] == "/tmp/$literal.log"
 
 
@@ -271,6 +303,30 @@ def test_save_removes_stale_temp_files_of_dead_writers(config_root: Path, sessio
     assert clean_stale_temp_files(sessions_path / "s.env") == [live]
 
 
+def test_temp_files_without_a_pid_are_stale(config_root: Path, sessions_path: Path) -> None:
+    Session.new("s").save()
+    odd = sessions_path / ".s.env.notapid.tmp"
+    odd.write_text("partial", encoding="utf-8")
+    Session.load("s").save()
+    assert not odd.exists()
+
+
+def test_save_through_a_symlink_keeps_the_link(
+    config_root: Path, sessions_path: Path, tmp_path: Path
+) -> None:
+    real = tmp_path / "dotfiles" / "dev.env"
+    real.parent.mkdir()
+    real.write_text("export SGLANG_CACHE_DIT_MC=1\n", encoding="utf-8")
+    sessions_path.mkdir(parents=True)
+    (sessions_path / "dev.env").symlink_to(real)
+    session = Session.load("dev")
+    session.set("SGLANG_CACHE_DIT_MC", "2")
+    session.save()
+    assert (sessions_path / "dev.env").is_symlink()
+    assert "export SGLANG_CACHE_DIT_MC=2" in real.read_text(encoding="utf-8")
+    assert stat.S_IMODE(real.stat().st_mode) == 0o600
+
+
 def test_save_as_renames(config_root: Path) -> None:
     session = Session.new("one")
     session.set("SGLANG_CACHE_DIT_MC", "7")
@@ -293,7 +349,10 @@ def test_set_refuses_an_invalid_value_and_changes_nothing(config_root: Path) -> 
     session.save()
     with pytest.raises(EnvError) as info:
         session.set("SGLANG_CACHE_DIT_RDT", "abc")
-    assert str(info.value) == "SGLANG_CACHE_DIT_RDT='abc' is not valid (not a number); allowed: a finite number > 0"
+    assert (
+        str(info.value)
+        == "SGLANG_CACHE_DIT_RDT='abc' is not valid (not a number); allowed: a finite number > 0"
+    )
     assert session.values == {"SGLANG_CACHE_DIT_RDT": "0.3"}
     assert not session.dirty
 
@@ -382,7 +441,9 @@ def test_resolved_sources(config_root: Path) -> None:
     r = session.resolved()
     assert (r["SGLANG_CACHE_DIT_FN"].source, r["SGLANG_CACHE_DIT_FN"].value) == (Source.SESSION, 4)
     assert (r["SGLANG_CACHE_DIT_SECONDARY_FN"].source, r["SGLANG_CACHE_DIT_SECONDARY_FN"].value) == (
-        Source.INHERITED, 4)
+        Source.INHERITED,
+        4,
+    )
     assert r["SGLANG_CACHE_DIT_MC"].source is Source.ENVIRONMENT
     assert r["SGLANG_CACHE_DIT_BN"].source is Source.DEFAULT
 
@@ -403,7 +464,8 @@ def test_from_environ_takes_managed_variables_only(config_root: Path) -> None:
     assert session.unknown == {}
     assert session.dirty and not session.exists
     assert [p.line() for p in session.load_problems] == [
-        "error: SGLANG_CACHE_DIT_RDT='abc' is not valid (not a number); allowed: a finite number > 0"]
+        "error: SGLANG_CACHE_DIT_RDT='abc' is not valid (not a number); allowed: a finite number > 0"
+    ]
 
 
 def test_diff_against_defaults_and_another_session(config_root: Path) -> None:
@@ -438,7 +500,10 @@ def test_export_text_is_clean_and_complete(config_root: Path) -> None:
     text = session.export_text()
     assert text.splitlines()[1:] == [
         "# Edit freely: comments and unknown names are kept; values are checked when loaded.",
-        "export SGLANG_CACHE_DIT_FN=3", "export SGLANG_S3_ACCESS_KEY_ID=AKIA123", "export ZED='a b'"]
+        "export SGLANG_CACHE_DIT_FN=3",
+        "export SGLANG_S3_ACCESS_KEY_ID=AKIA123",
+        "export ZED='a b'",
+    ]
 
 
 # -- the real shell reads back exactly what was set -------------------------------------------
@@ -461,7 +526,8 @@ def _valid_raw(name: str) -> st.SearchStrategy[str]:
 
 assignments = st.lists(
     st.sampled_from(sorted(REGISTRY)).flatmap(lambda n: st.tuples(st.just(n), _valid_raw(n))),
-    min_size=1, max_size=6,
+    min_size=1,
+    max_size=6,
 )
 
 
@@ -469,6 +535,8 @@ assignments = st.lists(
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.filter_too_much])  # fmt: skip
 @given(pairs=assignments)
+@example(pairs=[("SGLANG_KERNEL_API_DUMP_INCLUDE", "a\nb"), ("SGLANG_CACHE_DIT_SCM_COMPUTE_BINS", "1\n,2")])
+@example(pairs=[("SGLANG_DIFFUSION_CACHE_ROOT", "\x1e'\"$x`\\\r"), ("SGLANG_KERNEL_API_LOGDEST", "#x y")])
 def test_valid_values_survive_save_load_export_and_bash(config_root: Path, tmp_path: Path,
                                                        pairs: list[tuple[str, str]]) -> None:  # fmt: skip
     session = Session.new("prop", {"HOME": "/h"})
@@ -485,6 +553,23 @@ def test_valid_values_survive_save_load_export_and_bash(config_root: Path, tmp_p
     for script in (export, loaded.path):
         got = bash_env(script, base)
         assert {k: v for k, v in got.items() if k in REGISTRY} == expected
+
+
+_file_pieces = st.sampled_from(["export ", "SGLANG_CACHE_DIT_MC", "X", "=", "'", '"', "\\", "#", " ", "\n", "$",
+                                "a", "1", "\r", "\t", "`", ";", "\x1e"])  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.one_of(st.lists(_file_pieces, max_size=40).map("".join), st.text(max_size=60)))
+def test_any_file_loads_without_raising_and_saving_keeps_its_values(
+    config_root: Path, sessions_path: Path, text: str
+) -> None:
+    sessions_path.mkdir(parents=True, exist_ok=True)
+    (sessions_path / "any.env").write_bytes(text.encode("utf-8"))
+    first = Session.load("any")
+    first.save()
+    second = Session.load("any")
+    assert (second.values, second.unknown) == (first.values, first.unknown)
 
 
 # -- a writer killed at any moment leaves the old file or the new one --------------------------

@@ -57,7 +57,9 @@ def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
 
 
-def _assert_no_secret(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str], *more: object) -> None:
+def _assert_no_secret(
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str], *more: object
+) -> None:
     captured = capsys.readouterr()
     for text in (caplog.text, captured.out, captured.err, *map(str, more), *map(repr, more)):
         assert SECRET not in text
@@ -107,6 +109,16 @@ def test_missing_bucket_is_one_clear_line(s3_server: str, tmp_path: Path, log: p
     _assert_no_secret(log, capsys, result)
 
 
+def test_a_failing_batch_is_one_line(s3_server: str, tmp_path: Path, log: pytest.LogCaptureFixture) -> None:
+    paths = [_output(tmp_path, f"img_{i}.png") for i in range(3)]
+    report = _storage(_settings(s3_server, "no-such-bucket-here")).upload_all(paths)
+    assert [r.attempts for r in report.results] == [1, 0, 0]  # the same cause is not retried per file
+    assert {r.code for r in report.results} == {"NoSuchBucket"} and report.exit_code == ExitCode.UPLOAD_FAILED
+    (line,) = _warnings(log)
+    assert "img_0.png and 2 more" in line and f"3 outputs not uploaded, all kept in {tmp_path}" in line
+    assert all(p.exists() for p in paths)
+
+
 @pytest.mark.parametrize("wrong", ["key_id", "secret"])
 def test_wrong_credentials_are_one_clear_line(s3_bucket: S3Bucket, s3_auth: S3Credentials, wrong: str,
                                               tmp_path: Path, log: pytest.LogCaptureFixture,
@@ -122,7 +134,9 @@ def test_wrong_credentials_are_one_clear_line(s3_bucket: S3Bucket, s3_auth: S3Cr
     assert path.exists()
     _assert_no_secret(log, capsys, storage, result)
     # The server really checks keys: the right pair is accepted.
-    good = _storage(_settings(s3_bucket.endpoint, s3_bucket.name, s3_auth.access_key_id, s3_auth.secret_access_key))
+    good = _storage(
+        _settings(s3_bucket.endpoint, s3_bucket.name, s3_auth.access_key_id, s3_auth.secret_access_key)
+    )
     assert good.upload(path).ok
 
 
@@ -151,6 +165,15 @@ def test_storage_on_without_bucket_fails_at_startup() -> None:
     assert info.value.code == ExitCode.BAD_ENV
     assert "SGLANG_S3_BUCKET_NAME" in str(info.value) and SECRET not in str(info.value)
     assert validate_storage(envs.load_settings({})) is None
+    lone = {
+        "SGLANG_CLOUD_STORAGE_TYPE": "s3",
+        "SGLANG_S3_BUCKET_NAME": "bkt",
+        "SGLANG_S3_SECRET_ACCESS_KEY": SECRET,
+    }
+    with pytest.raises(BackendError) as info:
+        validate_storage(envs.load_settings(lone))
+    assert "SGLANG_S3_SECRET_ACCESS_KEY is set without SGLANG_S3_ACCESS_KEY_ID" in str(info.value)
+    assert SECRET not in str(info.value)
 
 
 def test_url_and_content_type_as_sglang() -> None:
@@ -158,5 +181,11 @@ def test_url_and_content_type_as_sglang() -> None:
     assert aws.object_url("x.png") == "https://bucket.s3.eu-west-1.amazonaws.com/x.png"
     assert StorageConfig("b", "http://minio:9000/").object_url("v.mp4") == "http://minio:9000/b/v.mp4"
     assert [content_type_for(n) for n in ("a.PNG", "b.jpeg", "c.webp", "d.mp4", "e.glb", "f.bin")] == [
-        "image/png", "image/jpeg", "image/webp", "video/mp4", "model/gltf-binary", "application/octet-stream"]
+        "image/png",
+        "image/jpeg",
+        "image/webp",
+        "video/mp4",
+        "model/gltf-binary",
+        "application/octet-stream",
+    ]
     assert SECRET not in repr(StorageConfig("b", secret_access_key=SECRET, access_key_id="AKID"))

@@ -98,6 +98,7 @@ class ConsoleApp(App[int]):
         stall_timeout: float | None = 30.0,
         drain_interval: float = 0.05,
         watch_config: bool = True,
+        stop_policy: Any = None,
     ) -> None:
         """Args:
             session_name: session to open (``default`` when None); created if missing.
@@ -109,6 +110,7 @@ class ConsoleApp(App[int]):
             stall_timeout: seconds with no output and no CPU before a run counts as stalled.
             drain_interval: seconds between router drains (the batch period).
             watch_config: watch the attention config file for hot reload.
+            stop_policy: the stop escalation's timeouts (``tui.supervisor.StopPolicy``).
         """
         super().__init__()
         from backend.platforms import detect_host_platforms
@@ -122,6 +124,7 @@ class ConsoleApp(App[int]):
         self.stall_timeout = stall_timeout
         self.drain_interval = drain_interval
         self.watch_config = watch_config
+        self.stop_policy = stop_policy
         self.ready_at: float | None = None
         """``time.time()`` when the first frame was up and keys were answered (benchmarks)."""
         self._router: Any = None
@@ -199,7 +202,8 @@ class ConsoleApp(App[int]):
         if self._supervisor is None:
             from tui.supervisor import Supervisor
 
-            self._supervisor = Supervisor(self.router, stall_timeout=self.stall_timeout)
+            self._supervisor = Supervisor(self.router, stall_timeout=self.stall_timeout,
+                                          stop_policy=self.stop_policy)
         return self._supervisor
 
     # ---- the session -------------------------------------------------------------------------
@@ -486,6 +490,12 @@ class ConsoleApp(App[int]):
     def _on_event(self, event: Any) -> None:
         kind = event.kind
         self._show_state(event.text if kind in ("stopping", "stalled", "error") else "")
+        if kind == "stopping":
+            self.query_one(SessionHeader).run_state = f"stopping: {event.text}"
+        if kind in ("started", "stopping", "stalled", "resumed", "exited", "error"):
+            from tui.router import CONSOLE
+
+            self.router.feed(CONSOLE, [f"── {kind}: {event.text}"])  # the history stays in the output
         if kind == "started":
             self.query_one(ProcessView).show_exit(None, event.text)
         elif kind == "exited":
@@ -518,9 +528,13 @@ class ConsoleApp(App[int]):
                 command=self._last_plan.display if self._last_plan is not None else None,
                 run_dir=sup.run.run_dir if sup.run is not None else None,
             )  # fmt: skip
-            self._crash = (report.headline(), report.to_text())
+            self.show_crash(report.headline(), report.to_text())
         except Exception as exc:  # the report must never take the console down with the child
-            self._crash = (crash.describe(exit_status, stalled_for), f"(crash analysis failed: {exc})")
+            self.show_crash(crash.describe(exit_status, stalled_for), f"(crash analysis failed: {exc})")
+
+    def show_crash(self, title: str, text: str) -> None:
+        """Keep this report (F10 shows it again) and open the crash screen."""
+        self._crash = (title, text)
         self.action_crash_report()
 
     def action_crash_report(self) -> None:

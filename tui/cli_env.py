@@ -71,8 +71,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                        "source: session, environment, inherited (secondary from primary) or default.")  # fmt: skip
     session_opt(p)
     p.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
-    p.add_argument("--all", action="store_true",
-                   help="also list the session's unmanaged names and unknown SGLANG_* names in the environment")
+    p.add_argument(
+        "--all",
+        action="store_true",
+        help="also list the session's unmanaged names and unknown SGLANG_* names in the environment",
+    )
     p.set_defaults(handler=cmd_show)
 
     p = sub.add_parser("check", help="validate a session (exit 1 on errors)",
@@ -88,8 +91,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("assignments", nargs="+", metavar="NAME=VALUE")
     p.set_defaults(handler=cmd_set)
 
-    p = sub.add_parser("unset", help="remove variables from a session",
-                       description="Remove NAMEs from session N (they fall back to their defaults).")
+    p = sub.add_parser(
+        "unset",
+        help="remove variables from a session",
+        description="Remove NAMEs from session N (they fall back to their defaults).",
+    )
     p.add_argument("name", metavar="N", help="session name")
     p.add_argument("names", nargs="+", metavar="NAME")
     p.set_defaults(handler=cmd_unset)
@@ -98,7 +104,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                        description="Print the session as shell export lines: eval \"$(sgl-console env export "
                        "-s N)\". Secrets are included when the output is not a terminal.")  # fmt: skip
     session_opt(p)
-    p.add_argument("--show-secrets", action="store_true", help="include secrets even when writing to a terminal")
+    p.add_argument(
+        "--show-secrets", action="store_true", help="include secrets even when writing to a terminal"
+    )
     p.set_defaults(handler=cmd_export)
 
     p = sub.add_parser("diff", help="variables that differ between two sessions",
@@ -118,8 +126,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--merge", action="store_true", help="update an existing session instead of refusing")
     p.set_defaults(handler=cmd_import)
 
-    p = sub.add_parser("docs", help="Markdown table of every variable",
-                       description="Print the registry as a Markdown table (generated, never hand-kept).")
+    p = sub.add_parser(
+        "docs",
+        help="Markdown table of every variable",
+        description="Print the registry as a Markdown table (generated, never hand-kept).",
+    )
     p.add_argument("--pane", choices=[pane.value for pane in envs.Pane], help="only one pane")
     p.set_defaults(handler=cmd_docs)
 
@@ -174,7 +185,13 @@ def _source_text(r: envs.Resolved) -> str:
     return text
 
 
+def _printable(text: str) -> str:
+    """Control characters escaped (``\\n``, ``\\x1b``): a value must not move the cursor or recolour the terminal."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
 def _table(rows: Sequence[Sequence[str]], out: TextIO) -> None:
+    rows = [[_printable(cell) for cell in row] for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])] + [row[-1]]
@@ -201,11 +218,15 @@ def cmd_show(args: argparse.Namespace) -> int:
         for name in sorted(session.unknown):
             extras.append((name, mask_unmanaged(name, session.unknown[name]), "session (unmanaged)"))
         for name in sorted(os.environ):
-            if name not in envs.REGISTRY and name.startswith(envs.MANAGED_PREFIXES) and name not in session.unknown:
+            if (
+                name not in envs.REGISTRY
+                and name.startswith(envs.MANAGED_PREFIXES)
+                and name not in session.unknown
+            ):
                 extras.append((name, mask_unmanaged(name, os.environ[name]), "environment (unknown name)"))
     if args.json:
         rows: list[dict[str, Any]] = envs.to_json_safe(resolved)
-        for row, r in zip(rows, resolved.values()):
+        for row, r in zip(rows, resolved.values(), strict=True):
             row["source_detail"] = _source_text(r)
         rows += [{"name": n, "pane": None, "value": v, "source": s, "default": None, "secret": False,
                   "error": None, "source_detail": s} for n, v, s in extras]  # fmt: skip
@@ -312,7 +333,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     mask = bool(secrets) and sys.stdout.isatty() and not args.show_secrets
     if mask:
         shown = session.copy()
-        shown.values = {n: (envs.mask_secret(v) if envs.REGISTRY[n].secret else v) for n, v in session.values.items()}
+        shown.values = {
+            n: (envs.mask_secret(v) if envs.REGISTRY[n].secret else v) for n, v in session.values.items()
+        }
         shown.unknown = {n: mask_unmanaged(n, v) for n, v in session.unknown.items()}
         sys.stdout.write(shown.export_text())
         print("note: secrets masked because stdout is a terminal (" + ", ".join(secrets)

@@ -62,7 +62,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     q = sub.add_parser(
         "parse", help="print the records found in log files",
         description="Recognise stage lines, progress, performance.log records, notable lines (outputs, "
-        "uploads, CUDA errors) and kernel API blocks in FILEs (ANSI colours allowed); print one record per line.",
+        "uploads, CUDA errors) and kernel API blocks in FILEs (ANSI colours allowed); a --perf-dump-path "
+        "report (one JSON file) is read whole. Print one record per line.",
     )  # fmt: skip
     q.add_argument("files", nargs="+", metavar="FILE")
     q.add_argument("--json", action="store_true", help="JSON Lines output")
@@ -273,12 +274,38 @@ def _record_text(record: Any) -> str:
     return f"{type(record).__name__} " + " ".join(parts)
 
 
+def _perf_dump_report(path: str) -> Any:
+    """The ``--perf-dump-path`` report (one pretty-printed JSON file), or None if ``path`` is not one."""
+    from backend.records import PerfDumpReport
+
+    try:
+        if os.path.getsize(path) > 16 << 20:
+            return None
+        with open(path, "rb") as fh:
+            text = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+    if not text.lstrip().startswith("{") or "\n" not in text.strip():
+        return None
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict) or "denoise_steps_ms" not in data:
+            return None
+        return PerfDumpReport.from_json(text)
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 def iter_file_records(path: str) -> Any:
     """Yield ``(line_number, record)`` for one file, in order; kernel API blocks come when they
     complete (line number of the line that completed them), blocks still open at the end last."""
     from backend.records import KernelApiLogParser, parse_line
     from tui.supervisor import LineSplitter
 
+    report = _perf_dump_report(path)
+    if report is not None:
+        yield 1, report
+        return
     parser = KernelApiLogParser()
     splitter = LineSplitter()
     n = 0

@@ -366,8 +366,9 @@ def analyze_router(
     calls = router.recent_kernel_calls()
     for stream, open_calls in router.open_kernel_calls().items():
         calls += [(stream, c) for c in open_calls]
+    tail = router.tail(TAIL_LINES, output_only=True) or router.tail(TAIL_LINES)
     return analyze(
-        exit=exit, stalled_for=stalled_for, tail=[ln.plain for ln in router.tail(TAIL_LINES)],
+        exit=exit, stalled_for=stalled_for, tail=[ln.plain for ln in tail],
         cuda_errors=[ln.plain.strip() for ln in router.cuda_error_lines()], calls=calls, dump_roots=dump_roots,
         api_counts=router.stats()["api_counts"], command=command, run_dir=run_dir,
     )  # fmt: skip

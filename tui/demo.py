@@ -188,3 +188,125 @@ def fill_console(app: Any, *, runs: int = 2) -> None:
     attention = app.query_one(AttentionView)
     attention.show_watching(f"{DEMO_ROOT}/attention.json")
     attention.show_event(reload_event(), resident=True)
+
+
+DEMO_VALUES = {
+    "SGLANG_CACHE_DIT_ENABLED": "true",
+    "SGLANG_CACHE_DIT_RDT": "0.12",
+    "SGLANG_CACHE_DIT_SECONDARY_WARMUP": "2",
+    "SGLANG_DIFFUSION_STAGE_LOGGING": "true",
+    "SGLANG_KERNEL_API_LOGLEVEL": "5",
+    "SGLANG_CLOUD_STORAGE_TYPE": "s3",
+    "SGLANG_S3_BUCKET_NAME": "demo-outputs",
+    "SGLANG_S3_ENDPOINT_URL": "http://127.0.0.1:9000",
+    "SGLANG_S3_SECRET_ACCESS_KEY": "not-a-real-secret",
+    "SGLANG_USE_ROCM_VAE": "true",
+}
+"""A session that exercises every kind of field (secret masked, a platform field with no effect)."""
+
+DEMO_TYPING = {"SGLANG_CACHE_DIT_WARMUP": "four", "SGLANG_DIFFUSION_TORCH_PROFILER_DIR": "traces"}
+"""Text typed but not valid: the screenshots show the message under the field."""
+
+
+def fill_settings(app: Any, typing: bool = True) -> None:
+    """Put :data:`DEMO_VALUES` in the session (and, with ``typing``, invalid text in two fields)."""
+    from tui.messages import SessionChanged
+    from tui.widgets.var_field import VarField
+
+    for name, raw in DEMO_VALUES.items():
+        app.session.set(name, raw)
+    app.post_message(SessionChanged(None))
+    if typing:
+        for name, raw in DEMO_TYPING.items():
+            for field in app.query(f"#field-{name}").results(VarField):
+                field.editor.value = raw
+
+
+def fill_crash(app: Any) -> None:
+    """Open the crash screen for a drilled SIGSEGV in ``backend.vae.decode_conv`` (no process)."""
+    import signal
+
+    from tui import crash
+    from tui.supervisor import ExitStatus
+
+    feed(app.router, run_lines(4, crash_in="backend.vae.decode_conv"))
+    app.router.end_stream("stdout")
+    report = crash.analyze_router(app.router, ExitStatus.decode(-signal.SIGSEGV),
+                                  command="python -m backend generate --prompt 'a red circle'",
+                                  run_dir=f"{DEMO_ROOT}/cache/console/runs/demo")  # fmt: skip
+    app.show_crash(report.headline(), report.to_text())
+
+
+def demo_app(**options: Any) -> Any:
+    """The console as the screenshots and snapshot tests show it (``make_app``, demo environment)."""
+    from tui.__main__ import make_app
+
+    options.setdefault("environ", demo_environ())
+    options.setdefault("host_platforms", frozenset({"cpu"}))
+    options.setdefault("half_block", True)
+    options.setdefault("watch_config", False)
+    return make_app(session="demo", **options)
+
+
+SCENES: dict[str, str] = {
+    "pane-runtime": "Runtime pane: a typed relative profiler dir with its message under the field",
+    "pane-platform": "Platform pane: ROCm VAE on, marked 'no effect on this host' (cpu only)",
+    "pane-caching": "Caching pane: Cache-DiT on, RDT 0.12, 'four' rejected for WARMUP",
+    "pane-storage": "Storage pane: S3 on with a bucket and endpoint, the secret masked",
+    "pane-debug": "Debug pane: kernel API level 5 selected",
+    "view-output": "Output view: stderr marked, kernel API blocks, follow on",
+    "view-timings": "Timings view: stages, per-step chart, two runs with deltas and cache hit ratio",
+    "view-kernel": "Kernel API view: blocks, NaN counts highlighted, calls per API, block detail",
+    "view-process": "Process view: a backend with two workers, CPU/RSS/threads/files, exit decoded",
+    "view-image": "Image view: the last output as half-blocks, with its path",
+    "view-attention": "Attention view: reload time, the diff, the resident-backend note",
+    "screen-crash": "Crash report: SIGSEGV with the in-flight kernel API call and its arguments",
+    "screen-diff": "Diff screen: the demo session against the defaults (the secret masked)",
+    "screen-refused": "Run refused: storage on without a bucket, the run bar names the variable",
+}
+"""Every pane, view and screen the screenshots show, with what each image shows."""
+
+
+async def stage(pilot: Any, scene: str) -> None:
+    """Bring the demo app of ``pilot`` to ``scene`` (one of :data:`SCENES`)."""
+    app = pilot.app
+    await pilot.pause()
+    kind, _, name = scene.partition("-")
+    if kind == "pane":
+        fill_settings(app, typing=False)
+        app.action_show(name)
+        await pilot.pause()
+        fill_settings(app)
+        await pilot.pause()
+        from tui.widgets.var_field import VarField
+
+        typed = [f for f in app.query(VarField) if f.var.name in DEMO_TYPING and f.var.pane.name.lower() == name]
+        if typed:
+            typed[0].editor.focus()
+            typed[0].scroll_visible(animate=False, top=True)
+    elif kind == "view":
+        fill_console(app)
+        app.action_show(name)
+        await pilot.pause()
+        if name == "kernel":
+            from textual.widgets import DataTable
+
+            app.query_one("#calls", DataTable).move_cursor(row=1)
+    elif scene == "screen-crash":
+        fill_crash(app)
+    elif scene == "screen-diff":
+        fill_settings(app, typing=False)
+        await pilot.pause()
+        app.action_diff()
+    elif scene == "screen-refused":
+        fill_settings(app, typing=False)
+        app.session.unset("SGLANG_S3_BUCKET_NAME")
+        from tui.messages import SessionChanged
+
+        app.post_message(SessionChanged(None))
+        await pilot.pause()
+        app.action_show("storage")
+        await pilot.pause()
+        app.action_run()
+    await pilot.pause()
+    await pilot.pause()

@@ -12,6 +12,7 @@ Imports neither textual nor rich.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import psutil
@@ -115,7 +116,7 @@ class ProcessMonitor:
             descendants that left the tree); shown at depth 1 when not found under the root.
     """
 
-    def __init__(self, root_pid: int, extra_pids: object = None) -> None:
+    def __init__(self, root_pid: int, extra_pids: Callable[[], Iterable[int]] | None = None) -> None:
         self.root_pid = root_pid
         self._extra = extra_pids
         self._procs: dict[int, psutil.Process] = {}
@@ -161,8 +162,8 @@ class ProcessMonitor:
 
         if root is not None:
             walk(root, 0)
-        if callable(self._extra):
-            for pid in sorted(self._extra()):  # type: ignore[operator]
+        if self._extra is not None:
+            for pid in sorted(self._extra()):
                 if pid not in seen:
                     p = self._get(pid)
                     if p is not None:

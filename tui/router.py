@@ -42,8 +42,10 @@ STDERR = "stderr"
 CONSOLE = "console"
 _MISS = object()
 _CACHE_SIZE = 4096
+_CACHE_MAX_CHARS = 256
 """``parse_line`` is pure: results are memoised per distinct ANSI-free text (kernel API blocks repeat
-their structure lines), in a dict cleared when it reaches this size."""
+their structure lines), in a dict cleared when it reaches ``_CACHE_SIZE`` entries; lines longer than
+``_CACHE_MAX_CHARS`` are not memoised, so the memo stays under about 1 MB."""
 """Stream of lines the console itself adds (e.g. ``sgl-console run`` notes); never parsed."""
 
 
@@ -189,8 +191,9 @@ class Router:
         max_pending: ring-buffer size of lines waiting for :meth:`drain` (oldest dropped beyond it).
         tail_size: how many of the latest lines :meth:`tail` keeps (crash report: last 50).
         max_records: bound on pending records / kernel calls / events between drains.
-        parse_streams: predicate on a stream name; lines of other streams are stored, not parsed.
-            Default: everything except :data:`CONSOLE`.
+        history_size: finished requests kept for the run history.
+
+    Every stream but :data:`CONSOLE` is parsed; each has its own ``KernelApiLogParser``.
     """
 
     def __init__(
@@ -204,7 +207,10 @@ class Router:
         self._seq = 0
         self._parse_cache: dict[str, Record | None | object] = {}
         self._lines: deque[Line] = deque(maxlen=max_pending)
+        self._max_pending = max_pending
         self._tail: deque[Line] = deque(maxlen=tail_size)
+        self._tail_size = tail_size
+        self._out_tail: deque[Line] = deque(maxlen=tail_size)
         self._records: deque[tuple[Line, Record]] = deque(maxlen=max_records)
         self._calls: deque[tuple[str, KernelApiCall]] = deque(maxlen=max_records)
         self._recent_calls: deque[tuple[str, KernelApiCall]] = deque(maxlen=1000)
@@ -260,14 +266,13 @@ class Router:
             with slot[0]:  # one feeder per stream is the rule; this keeps a second one safe
                 kfeed = slot[1].feed
                 for i, (_, plain, _, _) in enumerate(prepared):
-                    if not plain:
-                        continue
                     record = cache.get(plain, _MISS)
                     if record is _MISS:
-                        record = parse_line(plain)
-                        if len(cache) >= _CACHE_SIZE:
-                            cache.clear()
-                        cache[plain] = record
+                        record = parse_line(plain) if plain else None
+                        if len(plain) <= _CACHE_MAX_CHARS:
+                            if len(cache) >= _CACHE_SIZE:
+                                cache.clear()
+                            cache[plain] = record
                     if record is not None:
                         parsed.append((i, record))  # type: ignore[arg-type]
                     done = kfeed(plain)
@@ -278,11 +283,13 @@ class Router:
             new = [Line(seq + i + 1, stream, t, p, now, tr, cr) for i, (t, p, tr, cr) in enumerate(prepared)]
             self._seq = seq + len(new)
             self._total += len(new)
-            room = self._lines.maxlen - len(self._lines)  # type: ignore[operator]
+            room = self._max_pending - len(self._lines)
             if len(new) > room:
                 self._dropped += len(new) - room
             self._lines.extend(new)
-            self._tail.extend(new[-self._tail.maxlen:])  # type: ignore[misc]
+            self._tail.extend(new[-self._tail_size:])
+            if stream in (STDOUT, STDERR):
+                self._out_tail.extend(new[-self._tail_size:])
             for i, record in parsed:
                 self._on_record(new[i], record)
             if calls:
@@ -435,10 +442,15 @@ class Router:
 
     # ---- queries (any thread) -----------------------------------------------------------------
 
-    def tail(self, n: int = 50) -> list[Line]:
-        """The latest ``n`` lines of all streams (independent of draining)."""
+    def tail(self, n: int = 50, output_only: bool = False) -> list[Line]:
+        """The latest ``n`` lines (independent of draining).
+
+        Args:
+            output_only: only the child's stdout/stderr (not followed files); the crash report's
+                "last 50 output lines".
+        """
         with self._lock:
-            return list(self._tail)[-n:]
+            return list(self._out_tail if output_only else self._tail)[-n:]
 
     def open_kernel_calls(self) -> dict[str, tuple[KernelApiCall, ...]]:
         """Per stream, kernel API calls started and not finished (outermost first)."""
@@ -496,6 +508,7 @@ class Router:
             self._api_counts.clear()
             self._nan = self._inf = 0
             self._tail.clear()
+            self._out_tail.clear()
             self._all_cuda.clear()
             self._recent_calls.clear()
             self._timings_changed = True

@@ -111,7 +111,7 @@ def config_root(environ: Mapping[str, str] | None = None) -> Path:
             return Path(var.parse(raw))
         except EnvError:
             pass
-    return Path(var.default_value(env))
+    return Path(str(var.default_value(env)))
 
 
 def sessions_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -235,15 +235,41 @@ def _parse_assignments(text: str) -> list[tuple[str, str]]:
     return pairs
 
 
+_MAX_CONTINUATION = 1000
+"""Most physical lines one quoted value may span."""
+
+
+def _parse_logical_line(lines: list[str], start: int) -> tuple[list[tuple[str, str]], int]:
+    """Parse the assignment starting at ``lines[start]``; a quoted value may span several lines.
+
+    Returns:
+        The assignments and how many physical lines they used.
+    Raises:
+        ValueError: the first line cannot be parsed, even joined with the lines after it.
+    """
+    try:
+        return _parse_assignments(lines[start]), 1
+    except ValueError as first:
+        if "No closing quotation" not in str(first):
+            raise
+        for end in range(start + 2, min(len(lines), start + _MAX_CONTINUATION) + 1):
+            try:
+                return _parse_assignments("\n".join(lines[start:end])), end - start
+            except ValueError as exc:
+                if "No closing quotation" not in str(exc):
+                    raise first from None
+        raise
+
+
 def _assign_text(name: str, raw: str) -> str:
     return f"export {name}={shlex.quote(raw)}"
 
 
+_HEADER_NOTE = "# Edit freely: comments and unknown names are kept; values are checked when loaded."
+
+
 def _header(name: str) -> str:
-    return (
-        f"{HEADER} {name!r}: written by sgl-console; load it with 'source' or 'set -a; . FILE'.\n"
-        "# Edit freely: comments and unknown names are kept; values are checked when loaded."
-    )
+    return f"{HEADER} {name!r}: written by sgl-console; load it with 'source' or 'set -a; . FILE'.\n{_HEADER_NOTE}"
 
 
 def _problem(severity: str, message: str, *names: str) -> Problem:
@@ -336,33 +362,48 @@ class Session:
         if lines and lines[-1] == "":
             lines.pop()
         seen: dict[str, int] = {}
-        for number, line in enumerate(lines, start=1):
+        index = 0
+        while index < len(lines):
+            number, line = index + 1, lines[index]
+            index += 1
             stripped = line.strip()
             if not stripped:
                 self._lines.append(_Line("blank", line))
                 continue
             if stripped.startswith("#"):
-                kind = "header" if stripped.startswith(HEADER) or (number == 2 and self._lines
-                                                                  and self._lines[0].kind == "header") else "comment"
+                kind = "header" if stripped.startswith(HEADER) or stripped == _HEADER_NOTE else "comment"
                 self._lines.append(_Line(kind, line))
                 continue
             try:
-                pairs = _parse_assignments(line)
+                pairs, used = _parse_logical_line(lines, number - 1)
+                line = "\n".join(lines[number - 1 : number - 1 + used])
+                index = number - 1 + used
             except ValueError as exc:
                 self._lines.append(_Line("raw", line))
-                self._line_problems.append(_problem(
-                    "error", f"{self.path.name} line {number}: cannot parse ({exc}); kept as is"))
+                self._line_problems.append(
+                    _problem("error", f"{self.path.name} line {number}: cannot parse ({exc}); kept as is")
+                )
                 continue
             for name, raw in pairs:
                 if name in seen:
-                    self._line_problems.append(_problem(
-                        "warning", f"{self.path.name} line {number}: {name} was already set on line "
-                        f"{seen[name]}; the later value wins", name))
+                    self._line_problems.append(
+                        _problem(
+                            "warning",
+                            f"{self.path.name} line {number}: {name} was already set on line "
+                            f"{seen[name]}; the later value wins",
+                            name,
+                        )
+                    )
                 seen[name] = number
                 if _has_expansion(line):
-                    self._line_problems.append(_problem(
-                        "warning", f"{self.path.name} line {number}: {name} uses shell expansion ($ or `), "
-                        "which the console does not evaluate; the value is taken literally", name))
+                    self._line_problems.append(
+                        _problem(
+                            "warning",
+                            f"{self.path.name} line {number}: {name} uses shell expansion ($ or `), "
+                            "which the console does not evaluate; the value is taken literally",
+                            name,
+                        )
+                    )
                 target = self.values if name in REGISTRY else self.unknown
                 target[name] = raw
             if len(pairs) == 1:
@@ -460,8 +501,12 @@ class Session:
         if name.startswith(envs.MANAGED_PREFIXES):
             hint = envs.unknown_names([name])
             reason = hint[0].message.split("; ", 1)[1] if hint and "; " in hint[0].message else ""
-            raise EnvError(name, raw, "a variable this console manages (sgl-console env docs)",
-                           ("unknown variable" + (f"; {reason}" if reason else "")))
+            raise EnvError(
+                name,
+                raw,
+                "a variable this console manages (sgl-console env docs)",
+                ("unknown variable" + (f"; {reason}" if reason else "")),
+            )
 
     def unset(self, name: str) -> None:
         """Remove ``name`` from the session (managed or unknown); a no-op when it is not set."""
@@ -602,7 +647,9 @@ class Session:
         try:
             _atomic_write(path, text.encode("utf-8", errors="surrogateescape"))
         except OSError as exc:
-            raise SessionError(f"cannot save session {self.name!r} to {path}: {exc.strerror or exc}") from None
+            raise SessionError(
+                f"cannot save session {self.name!r} to {path}: {exc.strerror or exc}"
+            ) from None
         # Re-read what was written so line numbers and kept lines match the file on disk.
         self.values, self.unknown, self._lines, self._line_problems = {}, {}, [], []
         self._read(text)
@@ -661,7 +708,7 @@ def _pid_alive(pid: int) -> bool:
 
 def clean_stale_temp_files(target: Path) -> list[Path]:
     """Remove temp files of ``target`` left by writers that died (dead pid, or older than an hour)."""
-    removed = []
+    removed: list[Path] = []
     prefix = f"{_TMP_PREFIX}{target.name}."
     try:
         entries = list(target.parent.iterdir())
@@ -670,19 +717,22 @@ def clean_stale_temp_files(target: Path) -> list[Path]:
     for entry in entries:
         if not (entry.name.startswith(prefix) and entry.name.endswith(_TMP_SUFFIX)):
             continue
-        pid_text = entry.name[len(prefix):].split(".", 1)[0]
+        pid_text = entry.name[len(prefix) :].split(".", 1)[0]
+        pid = int(pid_text) if pid_text.isdigit() else 0
         try:
-            stale = not _pid_alive(int(pid_text)) if pid_text.isdigit() else True
-            stale = stale or time.time() - entry.stat().st_mtime > _STALE_TMP_AGE_S
-            if stale and int(pid_text or -1) != os.getpid():
+            old = time.time() - entry.stat().st_mtime > _STALE_TMP_AGE_S
+            writer_gone = pid != os.getpid() and not (pid > 0 and _pid_alive(pid))
+            if old or writer_gone:
                 entry.unlink()
                 removed.append(entry)
-        except (OSError, ValueError):
+        except OSError:
             continue
     return removed
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
+    if path.is_symlink():  # an operator's link (dotfiles repo): replace the file it points to, keep the link
+        path = Path(os.path.realpath(path))
     directory = path.parent
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     clean_stale_temp_files(path)

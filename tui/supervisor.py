@@ -305,16 +305,31 @@ class LineSplitter:
 
     def feed(self, data: bytes) -> list[tuple[str, bool, bool]]:
         out: list[tuple[str, bool, bool]] = []
-        if self._after_cr and data.startswith(b"\n"):
-            data = data[1:]  # the \n of a \r\n split across reads
-        self._after_cr = False
-        pos = 0
-        for m in _EOL.finditer(data):
-            self._emit(data[pos:m.start()], m.group() == b"\r", out)
-            pos = m.end()
-        rest = data[pos:]
+        if self._after_cr:
+            # A read ended in \r: only now do we know whether it was \r\n or a bare \r.
+            data = b"\r" + data
+            self._after_cr = False
         if data.endswith(b"\r"):
+            data = data[:-1]
             self._after_cr = True
+        if b"\r" not in data:
+            # Fast path (most reads): plain newlines.  Whole middle lines go straight through.
+            pieces = data.split(b"\n")
+            rest = pieces.pop()
+            if pieces:
+                self._emit(pieces[0], False, out)
+                limit = self.max_bytes
+                for piece in pieces[1:]:
+                    if len(piece) > limit:
+                        out.append((piece[:limit].decode("utf-8", "replace"), True, False))
+                    else:
+                        out.append((piece.decode("utf-8", "replace"), False, False))
+        else:
+            pos = 0
+            for m in _EOL.finditer(data):
+                self._emit(data[pos:m.start()], m.group() == b"\r", out)
+                pos = m.end()
+            rest = data[pos:]
         if self._skipping:
             return out
         self._buf += rest
@@ -339,8 +354,9 @@ class LineSplitter:
     def flush(self) -> list[tuple[str, bool, bool]]:
         """End of stream: the unterminated last line, if any."""
         out = []
-        if self._buf and not self._skipping:
-            out.append((self._buf.decode("utf-8", "replace"), False, False))
+        if (self._buf or self._after_cr) and not self._skipping:
+            out.append((self._buf.decode("utf-8", "replace"), False, self._after_cr))
+        self._after_cr = False
         self._buf = b""
         self._skipping = False
         return out
@@ -458,6 +474,16 @@ class Supervisor:
             RuntimeError: a run is still in progress (stop it first, or :meth:`restart`).
             OSError: the command could not be started (state becomes ``failed``).
         """
+        try:
+            return self._start(argv, env, cwd, run_id)
+        except OSError as exc:
+            if self._state != RunState.FAILED:  # e.g. the run directory could not be created
+                self._state = RunState.FAILED
+                self._error = f"cannot start: {exc.strerror or exc}"
+            self._emit("error", self._error or "cannot start")  # outside the lock: callbacks may block
+            raise
+
+    def _start(self, argv: Sequence[str], env: Mapping[str, str], cwd: str | None, run_id: str | None) -> RunInfo:
         with self._lock:
             if self.running:
                 raise RuntimeError("a run is in progress; stop it first")
@@ -484,7 +510,6 @@ class Supervisor:
             except OSError as exc:
                 self._state = RunState.FAILED
                 self._error = f"cannot start {argv[0]}: {exc.strerror or exc}"
-                self._emit("error", self._error)
                 raise
             self._proc = proc
             info = RunInfo(rid, proc.pid, argv, str(run_dir), time.time(),
@@ -588,13 +613,18 @@ class Supervisor:
                 self._emit("stalled", f"stalled: no output and no CPU for {now - quiet_since:.1f} s",
                            now - quiet_since)  # fmt: skip
         status = decode_exit(rc, self._argv)
+        leftovers: list[psutil.Process] = []
         if self.reap_on_exit:
+            # What is left of the tree gets SIGTERM now (it may hold our pipes open); the rest of
+            # the escalation runs after the exit is reported, so the crash view opens at once.
             leftovers = [p for p in self._refresh_tree(proc.pid) if p.pid != proc.pid and _alive(p)]
             leftovers += [p for p in _group_members(proc.pid) if p.pid != proc.pid and _alive(p)]
             if leftovers:
-                self._terminate(leftovers, proc.pid, first=signal.SIGTERM)
+                _killpg(proc.pid, signal.SIGTERM)
+                _signal_procs(leftovers, signal.SIGTERM)
+        deadline = time.monotonic() + 0.5
         for t in self._readers:
-            t.join(timeout=1.0)  # grandchildren may hold the pipes; never wait for ever
+            t.join(timeout=max(0.05, deadline - time.monotonic()))  # never wait for ever on a held pipe
         for stream in (STDOUT, STDERR):
             self.router.end_stream(stream)
         with self._lock:
@@ -604,6 +634,8 @@ class Supervisor:
                 self._stop = StopProgress("done", time.monotonic(), None, None)
         self._exited.set()
         self._emit("exited", status.description, status)
+        if leftovers:
+            self._terminate(leftovers, proc.pid, first=signal.SIGTERM)
 
     def _join_threads(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

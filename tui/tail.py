@@ -71,7 +71,15 @@ class _NlSplitter(LineSplitter):
 
 
 class FileFollower:
-    """Follows one path; :meth:`poll` returns the new complete lines (``(text, truncated, cr)``)."""
+    """Follows one path; :meth:`poll` returns the new complete lines (``(text, truncated, cr)``).
+
+    Args:
+        path: the file; it may not exist yet.
+        from_start: True: read existing content; False: start at the end (of the file as it is now,
+            or as it is when it appears); None: an existing file from its current end, a file that
+            appears later from its start.
+        max_line_bytes: line cap.
+    """
 
     def __init__(self, path: str, from_start: bool | None = None, max_line_bytes: int = MAX_LINE_BYTES) -> None:
         self.path = path

@@ -73,7 +73,8 @@ class ConfigWatcher:
     """Watches one attention config file.
 
     Args:
-        path: the config file (``~`` expanded); its directory must exist.
+        path: the config file (``~`` expanded).  A missing file or directory is "not yet": the
+            watch waits for it.
         backend: the selected attention backend (None = auto) whose schema validates it.
         debounce_ms, step_ms: watchfiles settings.
         stop_event: set it to end :meth:`watch` / :meth:`awatch` (one is created when omitted;
@@ -146,7 +147,7 @@ class ConfigWatcher:
     def _filter(self, change: object, path: str) -> bool:
         return os.path.basename(path) == self.name
 
-    def _relevant(self, changes: set[tuple[object, str]]) -> bool:
+    def _relevant(self, changes: set[tuple[Any, str]]) -> bool:
         return any(os.path.basename(p) == self.name for _, p in changes)
 
     def watch(self, initial: bool = True) -> Iterator[ReloadEvent]:
@@ -157,6 +158,9 @@ class ConfigWatcher:
 
         if initial:
             yield self.load()
+        while not os.path.isdir(self.directory):  # "not yet": wait (bounded steps) for the directory
+            if self.stop_event.wait(0.5):
+                return
         for changes in watch(self.directory, watch_filter=self._filter, debounce=self.debounce_ms,
                              step=self.step_ms, stop_event=self.stop_event, rust_timeout=200,
                              yield_on_timeout=False, recursive=False, raise_interrupt=False):  # fmt: skip
@@ -169,10 +173,15 @@ class ConfigWatcher:
 
     async def awatch(self, initial: bool = True) -> AsyncIterator[ReloadEvent]:
         """Async generator for a Textual worker (``@work(exclusive=True, group="config-watch")``)."""
+        import anyio
         from watchfiles import awatch
 
         if initial:
             yield self.load()
+        while not os.path.isdir(self.directory):
+            if self.stop_event.is_set():
+                return
+            await anyio.sleep(0.5)
         async for changes in awatch(self.directory, watch_filter=self._filter, debounce=self.debounce_ms,
                                     step=self.step_ms, stop_event=self.stop_event,  # type: ignore[arg-type]
                                     rust_timeout=200, recursive=False):  # fmt: skip

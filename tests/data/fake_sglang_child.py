@@ -29,7 +29,10 @@ def main() -> int:
     ap.add_argument("--flood", type=int, default=0, help="print N numbered lines first")
     ap.add_argument("--output", default=os.environ.get("FAKE_CHILD_OUTPUT", "/tmp/sgl-demo/output.png"))
     ap.add_argument("--nan", action="store_true", help="the kernel call of step 2 reports NaN values")
+    ap.add_argument("--ignore-sigint", action="store_true", help="survive SIGINT (stop must escalate)")
     args = ap.parse_args()
+    if args.ignore_sigint:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     level = int(os.environ.get("SGLANG_KERNEL_API_LOGLEVEL", "0") or 0)
     print(f"kernel API level {level}", flush=True)

@@ -21,7 +21,7 @@ class CrashScreen(ModalScreen[int | None]):
     CrashScreen {
         align: center middle;
         & > Vertical { width: 1fr; height: 1fr; margin: 1 2; }
-        & .title { height: 1; width: 1fr; }
+        & .title { height: auto; width: 1fr; }
         & VerticalScroll { height: 1fr; }
     }
     """

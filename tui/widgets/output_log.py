@@ -84,7 +84,7 @@ class OutputLog(ScrollView, can_focus=True):
         self._width = max(self._width, widest)
         self._grow()
         if self.follow:
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+            self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
         else:
             self.unseen += len(lines)
 
@@ -124,7 +124,7 @@ class OutputLog(ScrollView, can_focus=True):
         self._matches = []
         self._grow()
         if self.follow:
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+            self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
 
     def set_search(self, pattern: re.Pattern[str] | None) -> int:
         """Highlight ``pattern``; returns the number of matching lines shown."""
@@ -173,11 +173,11 @@ class OutputLog(ScrollView, can_focus=True):
     def watch_follow(self, follow: bool) -> None:
         if follow:
             self.unseen = 0
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+            self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
 
     def on_resize(self) -> None:
         if self.follow:
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+            self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
 
     def action_follow(self) -> None:
         self.follow = True

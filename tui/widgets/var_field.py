@@ -32,7 +32,7 @@ class VarField(Vertical, can_focus=False):
         & > .head { height: 1; width: 1fr; }
         & > .doc { height: 1; width: 1fr; text-overflow: ellipsis; text-wrap: nowrap; }
         & > .editor { width: 1fr; max-width: 64; }
-        & Switch { border: none; height: 1; padding: 0; width: 8; }
+        & > Switch.editor { border: none; height: 1; padding: 0; width: 10; }
         & > .message { height: auto; display: none; }
         &.-invalid > .message, &.-warning > .message { display: block; }
     }
@@ -146,6 +146,7 @@ class VarField(Vertical, can_focus=False):
         self.set_class(self.raw is not None, "-set")
         self.set_class(self.error is not None, "-invalid")
         self.set_class(self.error is None and bool(self._warning), "-warning")
+        self.set_class(self.error is None and self._warning.startswith("error:"), "-problem-error")
         message = self.query_one(".message", Static)
         message.update(self.error or self._warning)
 

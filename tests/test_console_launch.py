@@ -1,0 +1,142 @@
+"""The console launching real children: timings and kernel API blocks on screen, the crash report
+opening by itself, the re-run with a raised kernel API level, and stop with visible escalation.
+
+Fast tests use ``tests/data/fake_sglang_child.py`` (SGLang-shaped output written by the records
+module, real signals); the ``slow`` ones launch the real backend (``python -m backend generate``).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from textual.widgets import DataTable
+
+from tests.fixtures_ui import fake_child
+from tui.screens.crash_screen import CrashScreen
+from tui.widgets.image_view import ImageView
+from tui.widgets.output_log import OutputLog
+from tui.widgets.session_header import SessionHeader
+
+
+async def wait_for(pilot: Any, predicate: Callable[[], Any], timeout: float = 20.0) -> float:
+    """Pause the app until ``predicate()`` holds; returns the seconds it took."""
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"not within {timeout} s")
+        await pilot.pause(0.02)
+    return time.monotonic() - start
+
+
+def rows(app: Any, selector: str) -> list[tuple[Any, ...]]:
+    table = app.query_one(selector, DataTable)
+    return [tuple(table.get_row_at(i)) for i in range(table.row_count)]
+
+
+def set_session(app: Any, **values: str) -> None:
+    for name, raw in values.items():
+        app.session.set(name, raw)
+
+
+async def test_run_shows_timings_kernel_blocks_image_and_exit(console: Any) -> None:
+    app = console(command=fake_child("--steps", "4", "--nan"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        set_session(app, SGLANG_KERNEL_API_LOGLEVEL="5", SGLANG_CACHE_DIT_ENABLED="true")
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: app.query_one(SessionHeader).run_state == "exited")
+        await pilot.pause(0.2)
+        stages = [str(r[0]) for r in rows(app, "#stages")]
+        assert stages == ["InputValidationStage", "TextEncodingStage", "DenoisingStage", "DecodingStage"]
+        assert len(rows(app, "#calls")) == 4 and str(rows(app, "#calls")[1][3]) == "6"
+        assert "cache hit 25%" in str(app.query_one("#summary").render())
+        assert app.query_one(ImageView).path is not None
+        assert "exited normally" in str(app.query_one("#exit").render())
+        assert not isinstance(app.screen, CrashScreen)
+
+
+@pytest.mark.parametrize("crash,signame", [("segv", "SIGSEGV"), ("abrt", "SIGABRT")])
+async def test_crash_report_opens_by_itself_and_rerun_raises_the_level(console: Any, crash: str,
+                                                                       signame: str) -> None:
+    app = console(command=fake_child("--steps", "2", "--crash", crash))
+    async with app.run_test(size=(80, 24)) as pilot:
+        set_session(app, SGLANG_KERNEL_API_LOGLEVEL="1")
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: app._last_exit is not None)
+        exited = time.monotonic()
+        await wait_for(pilot, lambda: isinstance(app.screen, CrashScreen), timeout=1.0)
+        assert time.monotonic() - exited < 1.0
+        text = app.screen.report_text
+        assert signame in app.screen.title_text and "backend.vae.decode_conv" in text
+        first_pid = app.supervisor.pid
+        await pilot.press("3")
+        await wait_for(pilot, lambda: app.supervisor.pid != first_pid and app._last_plan is not None)
+        assert app._last_plan.env["SGLANG_KERNEL_API_LOGLEVEL"] == "3"
+        assert "SGLANG_KERNEL_API_LOGLEVEL" not in app.session.values or app.session.values[
+            "SGLANG_KERNEL_API_LOGLEVEL"] == "1", "the re-run does not change the session"
+        await wait_for(pilot, lambda: isinstance(app.screen, CrashScreen))
+
+
+async def test_stop_shows_escalation_and_leaves_no_process(console: Any) -> None:
+    from tui.supervisor import StopPolicy
+
+    app = console(command=fake_child("--steps", "4", "--crash", "stall", "--ignore-sigint"), stall_timeout=None,
+                  stop_policy=StopPolicy(sigint_timeout=1.0, sigterm_timeout=1.0, sigkill_timeout=1.0))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: app._supervisor is not None and app.supervisor.pid is not None
+                       and app.query_one(SessionHeader).run_state == "running")
+        pid = app.supervisor.pid
+        await pilot.press("f6")
+        await wait_for(pilot, lambda: "stopping" in app.query_one(SessionHeader).run_state, timeout=5)
+        assert "SIGINT sent, SIGTERM in" in app.query_one(SessionHeader).run_state
+        await wait_for(pilot, lambda: app.query_one(SessionHeader).run_state == "exited", timeout=20)
+        await pilot.pause(0.2)
+        history = [ln.plain for ln in app.query_one(OutputLog).shown_lines if ln.plain.startswith("──")]
+        assert any("SIGTERM sent, SIGKILL in" in line for line in history), history
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        assert not isinstance(app.screen, CrashScreen), "a stop the operator asked for is not a crash"
+
+
+async def test_stall_opens_the_crash_report(console: Any) -> None:
+    app = console(command=fake_child("--steps", "4", "--crash", "stall"), stall_timeout=1.0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: isinstance(app.screen, CrashScreen), timeout=15)
+        assert "stalled" in app.screen.title_text
+        await pilot.press("escape")
+        await pilot.press("f6")
+        await wait_for(pilot, lambda: app.query_one(SessionHeader).run_state == "exited", timeout=20)
+
+
+@pytest.mark.slow
+async def test_real_backend_run_shows_timings_and_kernel_blocks(console: Any, tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "backend", "generate", "--prompt", "a red circle", "--num-inference-steps", "2",
+           "--output-path", str(tmp_path / "outputs")]
+    app = console(command=cmd)
+    async with app.run_test(size=(80, 24)) as pilot:
+        set_session(app, SGLANG_KERNEL_API_LOGLEVEL="3", SGLANG_DIFFUSION_STAGE_LOGGING="true")
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: app.query_one(SessionHeader).run_state == "exited", timeout=120)
+        await pilot.pause(0.3)
+        stages = [str(r[0]) for r in rows(app, "#stages")]
+        assert "DenoisingStage" in stages and all(str(r[1]) == "done" for r in rows(app, "#stages"))
+        assert rows(app, "#calls"), "kernel API blocks of the real backend"
+        assert app.query_one(ImageView).path is not None
+
+
+@pytest.mark.slow
+async def test_real_backend_segfault_drill_names_the_call(console: Any, tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "backend", "generate", "--prompt", "a red circle", "--num-inference-steps", "2",
+           "--output-path", str(tmp_path / "outputs"), "--inject-fault", "segfault@backend.attention.*"]
+    app = console(command=cmd)
+    async with app.run_test(size=(80, 24)) as pilot:
+        set_session(app, SGLANG_KERNEL_API_LOGLEVEL="3")
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: isinstance(app.screen, CrashScreen), timeout=120)
+        assert "SIGSEGV" in app.screen.title_text and "backend.attention." in app.screen.report_text

@@ -1,0 +1,81 @@
+"""Smoke test in a real terminal: the console in tmux at 80x24 — start, switch panes, run, quit.
+
+Uses its own tmux server socket, an isolated environment (config and cache roots in a temp
+dir) and the SGLang-shaped test child, and reads the screen with ``capture-pane``.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures_ui import FAKE_CHILD, REPO_ROOT
+from tui.demo import demo_environ
+
+TMUX = shutil.which("tmux") or "/usr/bin/tmux"
+pytestmark = pytest.mark.skipif(not os.path.exists(TMUX), reason="tmux is not installed")
+
+
+class Tmux:
+    def __init__(self, socket: str) -> None:
+        self.socket = socket
+
+    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([TMUX, "-L", self.socket, *args], capture_output=True, text=True, check=check,
+                              timeout=10)  # fmt: skip
+
+    def screen(self) -> str:
+        return self("capture-pane", "-p", "-t", "smoke").stdout
+
+    def wait_for(self, text: str, timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} not on screen within {timeout} s:\n{screen}")
+            time.sleep(0.1)
+
+    def keys(self, *keys: str) -> None:
+        self("send-keys", "-t", "smoke", *keys)
+
+
+def test_start_switch_panes_run_quit(tmp_path: Path) -> None:
+    tmux = Tmux(f"sgl-smoke-{uuid.uuid4().hex[:8]}")
+    env = demo_environ(str(tmp_path), {"TERM": "xterm-256color", "FAKE_CHILD_OUTPUT": str(tmp_path / "o.png")})
+    command = shlex.join([sys.executable, str(FAKE_CHILD), "--steps", "4"])
+    console = shlex.join([sys.executable, "-m", "tui", "--command", command])
+    exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items() if k.isidentifier())
+    tmux("new-session", "-d", "-s", "smoke", "-x", "80", "-y", "24", "-c", str(REPO_ROOT),
+         f"env -i {exports} {console}; sleep 0.5")  # fmt: skip
+    try:
+        started = time.monotonic()
+        screen = tmux.wait_for("SGLANG_DIFFUSION_TARGET_DEVICE")
+        assert "Runtime" in screen and "f5 Run" in screen and "session default" in screen
+        assert time.monotonic() - started < 30
+        tmux.keys("F2")
+        tmux.wait_for("SGLANG_USE_MLX")
+        assert "no effect on this host" in tmux.screen()
+        tmux.keys("F2")
+        tmux.wait_for("SGLANG_CACHE_DIT_ENABLED")
+        tmux.keys("F5")
+        tmux.wait_for("exited normally")
+        tmux.keys("F3", "F3")
+        screen = tmux.wait_for("DenoisingStage")
+        assert "request #1 done" in screen
+        tmux.keys("C-q")
+        deadline = time.monotonic() + 15
+        while tmux("has-session", "-t", "smoke", check=False).returncode == 0:
+            assert time.monotonic() < deadline, "the console did not quit"
+            time.sleep(0.1)
+    finally:
+        tmux("kill-server", check=False)

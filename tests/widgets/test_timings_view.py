@@ -1,0 +1,74 @@
+"""TimingsView: stage table, per-step chart, progress bar, history with deltas, cache hit ratio."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import App, ComposeResult
+from textual.widgets import DataTable, ProgressBar, Sparkline
+
+from tui.demo import feed, run_lines
+from tui.router import Router
+from tui.widgets.timings_view import TimingsView, cache_hit_text
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+class Host(App[None]):
+    def compose(self) -> ComposeResult:
+        yield TimingsView()
+
+    def show(self, router: Router) -> None:
+        batch = router.drain()
+        view = self.query_one(TimingsView)
+        view.show_history(batch.finished_requests)
+        view.show_current(batch.current)
+
+
+async def test_progress_bar_moves_during_denoising() -> None:
+    router, app = Router(), Host()
+    lines = list(run_lines(8, kernel=False))
+    cut = next(i for i, (_, line) in enumerate(lines) if " 4/8 " in line) + 1
+    async with app.run_test(size=(80, 24)) as pilot:
+        feed(router, iter(lines[:cut]))
+        app.show(router)
+        await pilot.pause()
+        bar = app.query_one(ProgressBar)
+        assert bar.total == 8 and bar.progress == 4
+        assert "denoising step 4/8" in str(app.query_one("#progress-label").render())
+
+
+async def test_two_runs_give_stage_table_chart_history_deltas_and_cache_ratio() -> None:
+    router, app = Router(), Host()
+    async with app.run_test(size=(80, 24)) as pilot:
+        feed(router, run_lines(8, kernel=False, base_ms=10.0))
+        app.show(router)
+        feed(router, run_lines(8, kernel=False, base_ms=5.0, cache=True))
+        app.show(router)
+        await pilot.pause()
+        stages = app.query_one("#stages", DataTable)
+        names = [str(stages.get_row_at(i)[0]) for i in range(stages.row_count)]
+        assert names == ["InputValidationStage", "TextEncodingStage", "DenoisingStage", "DecodingStage"]
+        denoise = stages.get_row_at(2)
+        assert denoise[1] == "done" and denoise[3] == "-50%", "delta against the previous run"
+        history = app.query_one("#history", DataTable)
+        assert history.row_count == 2 and str(history.get_row_at(1)[2]).startswith("-")
+        assert str(history.get_row_at(1)[4]) == "25% (2/8 steps)"
+        assert len(app.query_one(Sparkline).data) == 8
+        assert "cache hit 25%" in str(app.query_one("#summary").render())
+
+
+async def test_real_sglang_performance_log_shows_exact_steps() -> None:
+    router, app = Router(), Host()
+    async with app.run_test(size=(80, 24)) as pilot:
+        router.feed("file:performance.log", (DATA / "sglang_performance.log").read_text().splitlines())
+        app.show(router)
+        await pilot.pause()
+        assert app.query_one("#history", DataTable).row_count == 2
+        assert list(app.query_one(Sparkline).data) == [500.0, 500.0]
+
+
+def test_cache_hit_text_shapes() -> None:
+    assert cache_hit_text(None) == ""
+    assert cache_hit_text({"hit_ratio": 0.4}) == "cache hit 40%"
+    assert cache_hit_text({"cached_steps": 3, "total_steps": 12}) == "cache hit 25% (3/12 steps)"
