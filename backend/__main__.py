@@ -53,6 +53,9 @@ def generate_main(args: Namespace, settings: envs.Settings) -> int:
     start = time.perf_counter()
     runtime = Runtime(settings, args)
     runtime.start()
+    if cancel.cancelled:
+        log.warning("Stopped during start-up (signal); nothing generated")
+        return int(ExitCode.CANCELLED)
     result = runtime.generate(request_from_args(args), cancel)
     if result.paths:
         log.info("Generated %d output(s) in %.2f seconds", len(result.paths), time.perf_counter() - start)

@@ -15,15 +15,17 @@ Answer: ``{"id", "created", "data": [{"path", "url"}], "request_id", "pid", "pat
 
 Stopping: SIGTERM/SIGINT only set an event; the request in flight is abandoned at its next step
 boundary and answered with an error, the HTTP server and watcher stop, logs are flushed, exit 0.
-End of stdin: queued requests finish first, then the same shutdown.  ``--no-stdin`` leaves only the
-signals.
+End of stdin: queued requests finish first, then the same shutdown.  ``--no-stdin`` (or a stdin that
+is /dev/null, as a supervisor's ``stdin=DEVNULL`` gives) leaves only the signals.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import queue
 import signal
+import stat
 import sys
 import threading
 import time
@@ -53,6 +55,15 @@ class Job:
     source: str = "http"
     done: threading.Event = field(default_factory=threading.Event)
     answer: tuple[int, dict[str, Any]] | None = None
+
+
+def stdin_is_a_stream() -> bool:
+    """False when stdin is /dev/null (a supervisor's ``stdin=DEVNULL``): its instant EOF is not "stop"."""
+    try:
+        mode = os.fstat(sys.stdin.fileno()).st_mode
+    except (OSError, ValueError, AttributeError):
+        return False
+    return not (stat.S_ISCHR(mode) and not sys.stdin.isatty())
 
 
 def parse_size(size: Any) -> tuple[int | None, int | None]:
@@ -191,8 +202,10 @@ class Server:
             self._start_http()
         except OSError as exc:
             raise BackendError(ExitCode.USAGE, f"Cannot listen on 127.0.0.1:{self.args.port}: {exc}") from None
-        if self.args.stdin:
+        if self.args.stdin and stdin_is_a_stream():
             threading.Thread(target=self._read_stdin, name="stdin", daemon=True).start()
+        elif self.args.stdin:
+            log.info("stdin is /dev/null: requests over HTTP only; stop with SIGTERM")
         reason = "SIGTERM"
         while not self.stop.is_set():
             try:

@@ -51,6 +51,11 @@ class TestExitDecoding:
     def test_plain_codes(self) -> None:
         assert ExitStatus.decode(0).ok and ExitStatus.decode(3).description == "exited with code 3"
 
+    def test_our_backend_codes_have_their_meaning(self) -> None:
+        st = decode_exit(7, [PY, "-m", "backend", "generate"])
+        assert st.description.startswith("exited with code 7: the request cannot be generated")
+        assert decode_exit(7, ["other"]).meaning is None
+
 
 class TestRuns:
     def test_exit_code_streams_and_logs_on_disk(self, sv: Supervisor) -> None:
@@ -168,7 +173,7 @@ class TestStall:
 
     def test_busy_child_is_not_stalled(self, tmp_path: Path) -> None:
         sv = Supervisor(Router(), cache_root=str(tmp_path), stop_policy=FAST, stall_timeout=0.6)
-        sv.start([PY, "-c", "import time\nt=time.time()\nwhile time.time()-t<2.5: pass"], dict(os.environ))
+        sv.start([PY, "-c", "import time\nt=time.time()\nwhile time.time()-t<1.5: pass"], dict(os.environ))
         st = sv.wait(20)
         assert st is not None and st.ok
         assert not any(e.kind == "stalled" for e in sv.router.drain().events)
@@ -195,5 +200,5 @@ class TestLineSplitter:
             return [(t, tr, cr and not tr) for t, tr, cr in out]
 
         points = sorted({min(c, len(data)) for c in cuts})
-        chunks = [data[a:b] for a, b in zip([0, *points], [*points, len(data)])]
+        chunks = [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
         assert split(chunks) == split([data])

@@ -35,14 +35,15 @@ class Tmux:
     def screen(self) -> str:
         return self("capture-pane", "-p", "-t", "smoke").stdout
 
-    def wait_for(self, text: str, timeout: float = 30.0) -> str:
+    def wait_for(self, *texts: str, timeout: float = 30.0) -> str:
+        """Capture the pane until every one of ``texts`` is on it (a frame may be drawn in parts)."""
         deadline = time.monotonic() + timeout
         while True:
             screen = self.screen()
-            if text in screen:
+            if all(text in screen for text in texts):
                 return screen
             if time.monotonic() > deadline:
-                raise AssertionError(f"{text!r} not on screen within {timeout} s:\n{screen}")
+                raise AssertionError(f"{texts!r} not on screen within {timeout} s:\n{screen}")
             time.sleep(0.1)
 
     def keys(self, *keys: str) -> None:
@@ -59,19 +60,16 @@ def test_start_switch_panes_run_quit(tmp_path: Path) -> None:
          f"env -i {exports} {console}; sleep 0.5")  # fmt: skip
     try:
         started = time.monotonic()
-        screen = tmux.wait_for("SGLANG_DIFFUSION_TARGET_DEVICE")
-        assert "Runtime" in screen and "f5 Run" in screen and "session default" in screen
+        tmux.wait_for("SGLANG_DIFFUSION_TARGET_DEVICE", "Runtime", "f5 Run", "session default")
         assert time.monotonic() - started < 30
         tmux.keys("F2")
-        tmux.wait_for("SGLANG_USE_MLX")
-        assert "no effect on this host" in tmux.screen()
+        tmux.wait_for("SGLANG_USE_MLX", "no effect on this host")
         tmux.keys("F2")
         tmux.wait_for("SGLANG_CACHE_DIT_ENABLED")
         tmux.keys("F5")
         tmux.wait_for("exited normally")
         tmux.keys("F3", "F3")
-        screen = tmux.wait_for("DenoisingStage")
-        assert "request #1 done" in screen
+        tmux.wait_for("DenoisingStage", "request #1 done")
         tmux.keys("C-q")
         deadline = time.monotonic() + 15
         while tmux("has-session", "-t", "smoke", check=False).returncode == 0:

@@ -96,7 +96,7 @@ class ConsoleApp(App[int]):
         host_platforms: frozenset[str] | None = None,
         half_block: bool = False,
         stall_timeout: float | None = 30.0,
-        drain_interval: float = 0.05,
+        drain_interval: float = 0.025,
         watch_config: bool = True,
         stop_policy: Any = None,
     ) -> None:

@@ -160,11 +160,10 @@ def reload_event(ok: bool = True) -> Any:
     when = time.mktime((2026, 5, 1, 12, 0, 5, 0, 0, -1))
     path = f"{DEMO_ROOT}/attention.json"
     if ok:
-        return ReloadEvent(when, path, True, {"sparsity": 0.5, "tile_size": [4, 8, 8]},
-                           ("~ sparsity: 0.25 -> 0.5", "+ tile_size=[4, 8, 8]"), backend="sliding_tile_attn",
-                           seq=2)  # fmt: skip
-    return ReloadEvent(when, path, False, {"sparsity": 0.25}, error="sparsity: must be between 0 and 1, got 1.5",
-                       line=2, backend="sliding_tile_attn", seq=3)  # fmt: skip
+        return ReloadEvent(when, path, True, {"sparsity": 0.5}, ("~ sparsity: 0.25 -> 0.5",),
+                           backend="video_sparse_attn", seq=2)  # fmt: skip
+    return ReloadEvent(when, path, False, {"sparsity": 0.25}, error="sparsity: fraction of blocks skipped, in [0, 1)"
+                       " (got 1.5)", line=2, backend="video_sparse_attn", seq=3)  # fmt: skip
 
 
 def fill_console(app: Any, *, runs: int = 2) -> None:

@@ -72,6 +72,8 @@ class ExitStatus:
     signal: int | None = None
     via_shell: bool = False
     """True when the signal was inferred from a ``128+N`` code (the command was a shell)."""
+    meaning: str | None = None
+    """What the code means for the program that exited (our backend documents every code)."""
 
     @classmethod
     def decode(cls, returncode: int, shell: bool = False) -> ExitStatus:
@@ -110,18 +112,40 @@ class ExitStatus:
             if self.via_shell:
                 text += f"; the shell exited with {self.returncode} (128+{self.signal})"
             return text
-        return "exited normally (code 0)" if self.returncode == 0 else f"exited with code {self.returncode}"
+        if self.returncode == 0:
+            return "exited normally (code 0)"
+        return f"exited with code {self.returncode}" + (f": {self.meaning}" if self.meaning else "")
 
     def to_dict(self) -> dict[str, object]:
         return {"returncode": self.returncode, "exit_code": self.exit_code, "signal": self.signal,
-                "signal_name": self.signal_name, "via_shell": self.via_shell,
+                "signal_name": self.signal_name, "via_shell": self.via_shell, "meaning": self.meaning,
                 "description": self.description}  # fmt: skip
 
 
+def is_our_backend(argv: Sequence[str]) -> bool:
+    """``sgl-backend ...`` or ``python -m backend ...``."""
+    args = [str(a) for a in argv]
+    if not args:
+        return False
+    if os.path.basename(args[0]) == "sgl-backend":
+        return True
+    return any(a == "-m" and b == "backend" for a, b in zip(args, args[1:], strict=False))
+
+
 def decode_exit(returncode: int, argv: Sequence[str] | None = None) -> ExitStatus:
-    """Decode ``returncode``; ``128+N`` counts as signal N when ``argv[0]`` is a shell."""
+    """Decode ``returncode``; ``128+N`` counts as signal N when ``argv[0]`` is a shell.  For our
+    backend a non-zero code gets its documented meaning (``backend.exit_codes``)."""
     shell = bool(argv) and os.path.basename(str(argv[0])) in SHELLS  # type: ignore[index]
-    return ExitStatus.decode(returncode, shell=shell)
+    status = ExitStatus.decode(returncode, shell=shell)
+    if argv and returncode > 0 and status.signal is None and is_our_backend(argv):
+        try:
+            from backend.exit_codes import EXIT_CODES
+        except ImportError:  # pragma: no cover - ships with the package
+            return status
+        meaning = EXIT_CODES.get(returncode)  # type: ignore[call-overload]
+        if meaning:
+            status = ExitStatus(returncode, None, False, meaning)
+    return status
 
 
 # ---------------------------------------------------------------------------------------

@@ -20,7 +20,9 @@ Rules:
       to the next newline; invalid UTF-8 becomes U+FFFD; an unterminated last line waits
       until it is terminated (or the tailer stops);
     * ``%i`` in a pattern matches any pid; a file is followed when its pid is in ``pids()``
-      (the supervisor's known pids of the tree) or when no ``pids`` callable is given.
+      (the supervisor's known pids of the tree), when no ``pids`` callable is given, or when it
+      appeared after :meth:`Tailer.add` and its pid is already gone (a worker too short-lived for
+      the supervisor's 0.5 s tree samples); a live process outside the tree is never followed.
 
 Each file's lines go to the router as stream ``file:<path>``.  Imports neither textual nor rich.
 """
@@ -199,6 +201,16 @@ class _Pattern:
     preexisting: dict[str, tuple[int, int, int]]
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _mark(path: str) -> tuple[int, int, int] | None:
     try:
         st = os.stat(path)
@@ -295,7 +307,10 @@ class Tailer:
                 if not m:
                     continue
                 if allowed is not None and int(m.group(1)) not in allowed:
-                    continue
+                    # A worker that lived less than one tree sample is never "known": accept a file
+                    # that appeared after add() when its pid is gone (a live stranger's is refused).
+                    if path in pat.preexisting or _pid_alive(int(m.group(1))):
+                        continue
                 if pat.from_start is None:
                     follower = FileFollower.at_mark(path, pat.preexisting.get(path), self.max_line_bytes)
                 else:

@@ -27,7 +27,7 @@ import os
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from backend.attention_config import AttentionConfigError, diff_configs, load_attention_config
@@ -58,7 +58,6 @@ class ReloadEvent:
     backend: str | None = None
     seq: int = 0
     """1, 2, ... per watcher."""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> str:
         """One line for a status bar: ``reloaded 12:00:01 (2 changes)`` / ``line 3: ...``."""
