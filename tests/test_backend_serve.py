@@ -102,3 +102,20 @@ def test_request_body_maps_openai_fields() -> None:
     req = request_from_body({"prompt": "a red circle", "n": 2, "size": "128x64", "steps": 3, "seed": 5}, "out")
     assert (req.batch_size, req.width, req.height, req.num_inference_steps, req.seed) == (2, 128, 64, 3, 5)
     assert req.perf_dump_tag == "server_perf_dump"
+
+
+@pytest.mark.slow
+def test_sigterm_abandons_the_request_in_flight(tmp_path: Path, serve_process: Any) -> None:
+    import time
+
+    server = serve_process(clean_env(tmp_path))
+    server.send({"prompt": "a red circle", "steps": 500, "id": "long"})
+    deadline = time.monotonic() + 120
+    while not any("/500" in line for line in server.err) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert server.stop() == 0
+    answer = server.wait_responses(1)[0]
+    assert answer["id"] == "long" and answer["exit_code"] == ExitCode.CANCELLED
+    assert "abandoned before step" in answer["error"]["message"]
+    assert not any("500/500" in line for line in server.err)
+    server.wait_for(r"Server stopped after 1 request\(s\)")

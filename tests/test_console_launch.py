@@ -58,6 +58,12 @@ async def test_run_shows_timings_kernel_blocks_image_and_exit(console: Any) -> N
         assert app.query_one(ImageView).path is not None
         assert "exited normally" in str(app.query_one("#exit").render())
         assert not isinstance(app.screen, CrashScreen)
+        first_pid = app.supervisor.pid
+        await pilot.press("f7")
+        await wait_for(pilot, lambda: app.supervisor.pid != first_pid
+                       and app.query_one(SessionHeader).run_state == "exited")
+        await pilot.pause(0.2)
+        assert len(rows(app, "#history")) == 2, "restart ran the same request again; history keeps both"
 
 
 @pytest.mark.parametrize("crash,signame", [("segv", "SIGSEGV"), ("abrt", "SIGABRT")])

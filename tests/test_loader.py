@@ -68,3 +68,20 @@ def test_model_path_errors(tmp_path: Path) -> None:
     with pytest.raises(BackendError) as info:
         loader.resolve_model_path(str(tmp_path), str(tmp_path))
     assert "model_index.json" in info.value.message
+
+
+@pytest.mark.parametrize("dual", [False, True], ids=["single", "dual"])
+def test_loads_a_saved_pipeline_exactly(tmp_path: Path, dual: bool) -> None:
+    from backend.models.shapes_pipeline import build_untrained_pipeline
+
+    original = build_untrained_pipeline(seed=3, dual=dual)
+    if dual:  # the trained weights ship in fp16 (train_shapes.py); the loader upcasts on load
+        original = original.to(torch.float16)
+    original.save_pretrained(str(tmp_path / "model"))
+    pipe = loader.load_pipeline(tmp_path / "model", "safetensors", "test", torch.device("cpu"), torch.float32)
+    assert (pipe.transformer_2 is not None) == dual
+    for name in ("transformer", "vae", "text_encoder") + (("transformer_2",) if dual else ()):
+        got, want = getattr(pipe, name).state_dict(), getattr(original, name).state_dict()
+        assert got.keys() == want.keys() and all(torch.equal(got[k], want[k].float()) for k in want)
+    if dual:
+        assert pipe.config.boundary_ratio == original.config.boundary_ratio

@@ -35,6 +35,12 @@ class TestBatching:
         assert batch.lines[0].text == "line 150" and batch.lines[-1].seq == 250
         assert router.drain().empty
 
+    def test_ring_is_also_bounded_in_characters(self) -> None:
+        router = Router(max_pending=1000, max_pending_chars=10_000)
+        router.feed(STDOUT, ["x" * 1000] * 25)
+        batch = router.drain()
+        assert len(batch.lines) == 10 and batch.dropped == 15
+
     def test_drain_max_lines_leaves_the_rest(self) -> None:
         router = Router()
         router.feed(STDOUT, [str(i) for i in range(10)])

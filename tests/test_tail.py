@@ -6,6 +6,8 @@ The tailer is stepped with ``poll_once`` (no timing assumptions), plus one test 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.console_helpers import wait_until
@@ -82,16 +84,27 @@ class TestPidPatterns:
         tailer = Tailer(router, pids=lambda: known, glob_interval=0)
         (tmp_path / "kernel_100.log").write_bytes(b"from 100, before add\n")
         (tmp_path / "kernel_999.log").write_bytes(b"someone else's\n")
+        old_run = Tailer(router, glob_interval=0)  # no pid filter: existing files start at their end
+        old_run.add(str(tmp_path / "kernel_%i.log"))
+        old_run.poll_once()
+        assert texts(router) == []
         tailer.add(str(tmp_path / "kernel_%i.log"))
         append(tmp_path / "kernel_100.log", b"from 100\n")
         tailer.poll_once()
-        assert texts(router) == ["from 100"]  # existing file: from its end
+        assert texts(router) == ["from 100, before add", "from 100"]  # a pid of this run: from its start
         (tmp_path / "kernel_101.log").write_bytes(b"from 101\n")  # created later: from its start
         known.add(102)
         (tmp_path / "kernel_102.log").write_bytes(b"from 102\n")
         tailer.poll_once()
         assert sorted(texts(router)) == ["from 101", "from 102"]
         assert str(tmp_path / "kernel_999.log") not in tailer.followed()
+        # Later files of unknown pids: a live stranger's is refused, a gone (short-lived) worker's taken.
+        gone = subprocess.Popen([sys.executable, "-c", "pass"])
+        gone.wait(30)
+        (tmp_path / f"kernel_{os.getpid()}.log").write_bytes(b"live stranger\n")
+        (tmp_path / f"kernel_{gone.pid}.log").write_bytes(b"short-lived worker\n")
+        tailer.poll_once()
+        assert texts(router) == ["short-lived worker"]
 
 
 def test_thread_follows_and_stop_flushes(tmp_path: Path) -> None:

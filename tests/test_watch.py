@@ -122,3 +122,20 @@ async def test_async_generator(tmp_path: Path) -> None:
         atomic_save(cfg, json.dumps({"scale": i}))
     await asyncio.wait_for(task, 10)
     assert seen == [1, 2, 3]
+
+
+def test_directory_created_later(tmp_path: Path) -> None:
+    cfg = tmp_path / "later" / "attn.json"
+    watcher = ConfigWatcher(str(cfg), None)
+    got = Collector()
+    thread = watch_in_thread(watcher, got)
+    try:
+        wait_until(lambda: got.events and got.events[0].missing)
+        cfg.parent.mkdir()
+        atomic_save(cfg, '{"scale": 5}')
+        wait_until(lambda: got.scales() == [5], timeout=10)
+        atomic_save(cfg, '{"scale": 6}')
+        wait_until(lambda: got.scales() == [5, 6], timeout=10)
+    finally:
+        watcher.stop()
+        thread.join(5)

@@ -44,6 +44,7 @@ ACTIONS = (
     ("run", "Run", "Start the backend with the session and the run bar (F5)"),
     ("stop", "Stop", "Stop the backend: SIGINT, SIGTERM, SIGKILL (F6)"),
     ("restart", "Restart", "Stop and run again with the current session (F7)"),
+    ("preview", "Preview command line", "The final command and env the run would use (enter in the run bar)"),
     ("rerun(3)", "Re-run with kernel API level 3", "Argument shapes and dtypes"),
     ("rerun(5)", "Re-run with kernel API level 5", "Adds tensor statistics"),
     ("rerun(10)", "Re-run with kernel API level 10", "Also dumps inputs and outputs"),
@@ -60,6 +61,14 @@ ACTIONS = (
     ("quit", "Quit", "Stop the backend and leave (ctrl+q)"),
 )
 """Every action, for the command palette (pane switching is added from the registry's panes)."""
+
+
+def few_colours(environ: Mapping[str, str]) -> bool:
+    """True on a 16-colour terminal (no truecolor, no 256 colours): use the terminal's own palette."""
+    if environ.get("COLORTERM", "").lower() in ("truecolor", "24bit"):
+        return False
+    term = environ.get("TERM", "")
+    return bool(term) and "256" not in term and "direct" not in term and not environ.get("TEXTUAL_COLOR_SYSTEM")
 
 
 class ConsoleApp(App[int]):
@@ -136,6 +145,9 @@ class ConsoleApp(App[int]):
         self._crash: tuple[str, str] | None = None
         self._watched_config: str | None = None
         self._pane_names = [p.name.lower() for p in Pane]
+        theme = os.environ.get("SGL_CONSOLE_THEME") or ("ansi-dark" if few_colours(os.environ) else "")
+        if theme in self.available_themes:
+            self.theme = theme
 
     # ---- layout ------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -363,6 +375,31 @@ class ConsoleApp(App[int]):
     def action_run(self) -> None:
         self._launch(restart=False)
 
+    def _plan(self, fields: Mapping[str, Any], kernel_level: int | None = None) -> Any:
+        from tui.launch import RunRequest, build_launch
+
+        env = self.session.child_env(self.environ)
+        if kernel_level is not None:
+            from tui.crash import rerun_env
+
+            env = rerun_env(env, kernel_level)
+        return build_launch(RunRequest(**fields), env, base_environ=self.environ)
+
+    def action_preview(self) -> None:
+        """Show the final command line (and the SGLang translations) without running."""
+        bar = self.query_one(RunBar)
+        problems = bar.problems()
+        if problems:
+            bar.show_status("; ".join(problems), error=True)
+            return
+        plan = self._plan(bar.request_fields())
+        bar.show_status(f"would run: $ {plan.display}")
+        if plan.translations:
+            self.notify("\n".join(plan.translations), title=f"sglang {plan.sglang_mode}: translated")
+
+    def on_run_bar_preview_requested(self, event: RunBar.PreviewRequested) -> None:
+        self.action_preview()
+
     def action_restart(self) -> None:
         self._launch(restart=True)
 
@@ -379,16 +416,9 @@ class ConsoleApp(App[int]):
             bar.show_status(f"refused: {len(problems)} error(s): " + "; ".join(problems), error=True)
             self.notify("\n".join(problems), title="Run refused", severity="error", timeout=6)
             return
-        from tui.launch import RunRequest, build_launch
-
         fields = dict(self._last_request) if same_request and self._last_request else bar.request_fields()
         self._last_request = fields
-        env = self.session.child_env(self.environ)
-        if kernel_level is not None:
-            from tui.crash import rerun_env
-
-            env = rerun_env(env, kernel_level)
-        plan = build_launch(RunRequest(**fields), env, base_environ=self.environ)
+        plan = self._plan(fields, kernel_level)
         self._last_plan = plan
         bar.show_status(f"$ {plan.display}")
         self.query_one(ProcessView).show_exit(None, "starting…")

@@ -189,6 +189,8 @@ class Router:
 
     Args:
         max_pending: ring-buffer size of lines waiting for :meth:`drain` (oldest dropped beyond it).
+        max_pending_chars: the same ring's bound in characters (lines are capped at 16 KiB each, so
+            20,000 of them could otherwise hold 320 MB).
         tail_size: how many of the latest lines :meth:`tail` keeps (crash report: last 50).
         max_records: bound on pending records / kernel calls / events between drains.
         history_size: finished requests kept for the run history.
@@ -199,6 +201,7 @@ class Router:
     def __init__(
         self,
         max_pending: int = 20_000,
+        max_pending_chars: int = 8_000_000,
         tail_size: int = 500,
         max_records: int = 10_000,
         history_size: int = 100,
@@ -206,8 +209,10 @@ class Router:
         self._lock = threading.Lock()
         self._seq = 0
         self._parse_cache: dict[str, Record | None | object] = {}
-        self._lines: deque[Line] = deque(maxlen=max_pending)
+        self._lines: deque[Line] = deque()
         self._max_pending = max_pending
+        self._max_chars = max_pending_chars
+        self._pending_chars = 0
         self._tail: deque[Line] = deque(maxlen=tail_size)
         self._tail_size = tail_size
         self._out_tail: deque[Line] = deque(maxlen=tail_size)
@@ -283,10 +288,12 @@ class Router:
             new = [Line(seq + i + 1, stream, t, p, now, tr, cr) for i, (t, p, tr, cr) in enumerate(prepared)]
             self._seq = seq + len(new)
             self._total += len(new)
-            room = self._max_pending - len(self._lines)
-            if len(new) > room:
-                self._dropped += len(new) - room
-            self._lines.extend(new)
+            ring = self._lines
+            ring.extend(new)
+            self._pending_chars += sum(len(t) for t, _, _, _ in prepared)
+            while len(ring) > self._max_pending or (self._pending_chars > self._max_chars and len(ring) > 1):
+                self._pending_chars -= len(ring.popleft().text)
+                self._dropped += 1
             self._tail.extend(new[-self._tail_size:])
             if stream in (STDOUT, STDERR):
                 self._out_tail.extend(new[-self._tail_size:])
@@ -413,8 +420,10 @@ class Router:
             if max_lines is None or max_lines >= len(self._lines):
                 lines = tuple(self._lines)
                 self._lines.clear()
+                self._pending_chars = 0
             else:
                 lines = tuple(self._lines.popleft() for _ in range(max_lines))
+                self._pending_chars -= sum(len(ln.text) for ln in lines)
             records = tuple(self._records)
             self._records.clear()
             calls = tuple(self._calls)

@@ -312,7 +312,10 @@ class Tailer:
                     if path in pat.preexisting or _pid_alive(int(m.group(1))):
                         continue
                 if pat.from_start is None:
-                    follower = FileFollower.at_mark(path, pat.preexisting.get(path), self.max_line_bytes)
+                    # A file named after a pid of this run is this run's, even if it existed at add().
+                    ours = allowed is not None and int(m.group(1)) in allowed
+                    mark = None if ours else pat.preexisting.get(path)
+                    follower = FileFollower.at_mark(path, mark, self.max_line_bytes)
                 else:
                     follower = FileFollower(path, pat.from_start, self.max_line_bytes)
                 self._files[path] = (follower, pat.stream or file_stream(path))

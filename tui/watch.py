@@ -157,9 +157,13 @@ class ConfigWatcher:
 
         if initial:
             yield self.load()
-        while not os.path.isdir(self.directory):  # "not yet": wait (bounded steps) for the directory
-            if self.stop_event.wait(0.5):
-                return
+        if not os.path.isdir(self.directory):
+            while not os.path.isdir(self.directory):  # "not yet": wait (bounded steps) for the directory
+                if self.stop_event.wait(0.5):
+                    return
+            event = self.check()  # written while we waited
+            if event is not None:
+                yield event
         for changes in watch(self.directory, watch_filter=self._filter, debounce=self.debounce_ms,
                              step=self.step_ms, stop_event=self.stop_event, rust_timeout=200,
                              yield_on_timeout=False, recursive=False, raise_interrupt=False):  # fmt: skip
@@ -177,10 +181,14 @@ class ConfigWatcher:
 
         if initial:
             yield self.load()
-        while not os.path.isdir(self.directory):
-            if self.stop_event.is_set():
-                return
-            await anyio.sleep(0.5)
+        if not os.path.isdir(self.directory):
+            while not os.path.isdir(self.directory):
+                if self.stop_event.is_set():
+                    return
+                await anyio.sleep(0.5)
+            event = self.check()
+            if event is not None:
+                yield event
         async for changes in awatch(self.directory, watch_filter=self._filter, debounce=self.debounce_ms,
                                     step=self.step_ms, stop_event=self.stop_event,  # type: ignore[arg-type]
                                     rust_timeout=200, recursive=False):  # fmt: skip

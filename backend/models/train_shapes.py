@@ -301,7 +301,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pool", type=int, default=500_000, help="encoded training samples")
     parser.add_argument("--vae-steps", type=int, default=2000)
     parser.add_argument("--steps", type=int, default=8000, help="denoiser steps")
-    parser.add_argument("--expert-steps", type=int, default=2500)
+    parser.add_argument("--expert-steps", type=int, default=2000)
     parser.add_argument("--classifier-steps", type=int, default=1000)
     parser.add_argument("--eval-count", type=int, default=200, help="samples per guidance scale in the final eval")
     parser.add_argument(

@@ -156,3 +156,19 @@ async def test_command_palette_offers_every_action_and_pane(console: Any) -> Non
 def test_no_second_list_of_variables() -> None:
     """The panes take their variables from the registry only: every variable is in one pane."""
     assert sum(len(by_pane(p)) for p in Pane) == len(REGISTRY)
+
+
+async def test_preview_shows_the_sglang_translation_before_running(console: Any) -> None:
+    app = console(command=["sglang", "generate", "--model-path", "m"])
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.session.set("SGLANG_DIFFUSION_LOGGING_LEVEL", "DEBUG")
+        app.query_one("#command", Input).focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        status = str(app.query_one("#run-status").render())
+        assert "would run: $" in status and "--log-level debug" in status
+        app.query_one("#translate").value = False
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "--log-level" not in str(app.query_one("#run-status").render())
+        assert app._supervisor is None

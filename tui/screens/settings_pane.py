@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from textual.app import ComposeResult
-from textual.widget import AwaitMount
 from textual.containers import VerticalScroll
+from textual.widget import AwaitMount
 from textual.widgets import Label
 
 from backend.envs import EnvError, Pane, Problem, Resolved, by_pane

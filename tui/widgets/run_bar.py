@@ -9,8 +9,9 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.reactive import reactive
-from textual.widgets import Input, Label
+from textual.widgets import Checkbox, Input, Label
 
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX*]\s*(\d+)\s*$")
 
@@ -26,6 +27,7 @@ class RunBar(Vertical):
         & #steps { width: 9; }
         & #size { width: 13; }
         & #seed { width: 10; }
+        & Checkbox { width: auto; height: 1; border: none; padding: 0 1; }
         & > .status { height: 1; width: 1fr; }
     }
     """
@@ -48,7 +50,10 @@ class RunBar(Vertical):
             yield Input(shlex.join(self._command) if self._command else "",
                         placeholder="command (default: our backend; e.g. sglang generate ...)",
                         id="command", compact=True)  # fmt: skip
-        yield Label("F5 run · F6 stop · F7 restart", classes="status", id="run-status", markup=False)
+            yield Checkbox("SGLang flags", value=True, id="translate", compact=True,
+                           tooltip="For a real sglang command: translate the documented-but-unread variables")
+        yield Label("F5 run · F6 stop · F7 restart · enter: preview the command line", classes="status",
+                    id="run-status", markup=False)
 
     def _value(self, widget_id: str) -> str:
         return self.query_one(f"#{widget_id}", Input).value.strip()
@@ -80,6 +85,7 @@ class RunBar(Vertical):
             "prompt": self._value("prompt"), "steps": int(self._value("steps") or 8),
             "height": height, "width": width, "seed": int(self._value("seed") or 0),
             "model_path": self._value("model") or None, "command": command,
+            "translate_sglang": self.query_one("#translate", Checkbox).value,
         }  # fmt: skip
 
     def set_command(self, command: list[str] | None) -> None:
@@ -90,5 +96,9 @@ class RunBar(Vertical):
         self.query_one("#run-status", Label).update(Text(text, style="bold red" if error else ""))
         self.set_class(error, "-refused")
 
-    def on_input_changed(self, event: Input.Changed) -> None:
-        event.input.set_class(False, "-invalid")
+    class PreviewRequested(Message):
+        """Enter in a run bar field: show the final command line without running it."""
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.post_message(self.PreviewRequested())

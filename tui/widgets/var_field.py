@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from rich.text import Text
 from textual.containers import Vertical
 from textual.message import Message
 from textual.reactive import reactive
@@ -74,16 +74,17 @@ class VarField(Vertical, can_focus=False):
             inherited: display value of the primary twin for secondary fields.
             warning: a non-blocking problem to show under the field.
         """
-        super().__init__(id=f"field-{var.name}", classes="var-field")
         self.var = var
-        self.set_reactive(VarField.raw, raw)
-        self.set_reactive(VarField.inherited, inherited)
         self._present = present
         self._warning = warning
         self._echo: object = _NONE
         """The editor value we set from code; its Changed event is an echo, not an edit."""
-        self.error: str | None = None
+        self.error: str | None = self._validate(raw)
         """The validation message of the text being typed, None when it parses."""
+        # State classes are known now: setting them before mount spares a restyle per class.
+        super().__init__(id=f"field-{var.name}", classes=" ".join(["var-field", *self._state_classes(raw)]))
+        self.set_reactive(VarField.raw, raw)
+        self.set_reactive(VarField.inherited, inherited)
 
     # ---- composition -----------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -135,20 +136,40 @@ class VarField(Vertical, can_focus=False):
 
     def on_mount(self) -> None:
         self.tooltip = f"{self.var.doc}\nallowed: {self.var.kind.allowed()}"
-        self.set_class(not self._present, "-no-effect")
         self._show_state()
 
     # ---- state -----------------------------------------------------------------------
+    _STATE_CLASSES = ("-inherited", "-set", "-invalid", "-warning", "-problem-error", "-no-effect")
+
+    def _state_classes(self, raw: str | None) -> list[str]:
+        found = []
+        if self.var.inherits_from is not None and raw is None:
+            found.append("-inherited")
+        if raw is not None:
+            found.append("-set")
+        if self.error is not None:
+            found.append("-invalid")
+        elif self._warning:
+            found.append("-warning")
+            if self._warning.startswith("error:"):
+                found.append("-problem-error")
+        if not self._present:
+            found.append("-no-effect")
+        return found
+
     def _show_state(self) -> None:
-        """Refresh classes and the message from ``raw``, ``error`` and ``inherited``."""
-        inherited = self.var.inherits_from is not None and self.raw is None
-        self.set_class(inherited, "-inherited")
-        self.set_class(self.raw is not None, "-set")
-        self.set_class(self.error is not None, "-invalid")
-        self.set_class(self.error is None and bool(self._warning), "-warning")
-        self.set_class(self.error is None and self._warning.startswith("error:"), "-problem-error")
+        """Refresh classes and the message from ``raw``, ``error`` and ``inherited`` (one restyle at most)."""
+        wanted = set(self._state_classes(self.raw))
+        add = [c for c in wanted if not self.has_class(c)]
+        remove = [c for c in self._STATE_CLASSES if c not in wanted and self.has_class(c)]
+        if remove:
+            self.remove_class(*remove, update=not add)
+        if add:
+            self.add_class(*add)
         message = self.query_one(".message", Static)
-        message.update(self.error or self._warning)
+        text = self.error or self._warning
+        if str(message.content) != text:
+            message.update(text)
 
     def set_warning(self, text: str) -> None:
         """A problem from the session checks (cross-variable rules) shown under the field."""
