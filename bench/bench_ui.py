@@ -53,7 +53,7 @@ def make(root: str, **options: object):  # type: ignore[no-untyped-def]
 
     env = demo_environ(root)
     env.update(options.pop("extra_env", {}))  # type: ignore[arg-type]
-    return make_app(environ=env, host_platforms=frozenset({"cpu"}), half_block=True, **options)
+    return make_app(environ=env, host_platforms=frozenset({"cpu"}), half_block=True, theme="textual-dark", **options)
 
 
 # ---- line -> screen ----------------------------------------------------------------------------

@@ -15,11 +15,11 @@ import sys
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
-from tui.demo import SCENES, demo_app, stage  # noqa: E402
+from tui.demo import SCENES, scene_app, stage  # noqa: E402
 
 
 async def shoot(scene: str, out: str, size: tuple[int, int]) -> str:
-    app = demo_app()
+    app = scene_app(scene)
     async with app.run_test(size=size) as pilot:
         await stage(pilot, scene)
         return app.save_screenshot(filename=f"{scene}.svg", path=out)

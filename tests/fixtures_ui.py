@@ -34,6 +34,7 @@ def console(ui_env: dict[str, str]) -> Callable[..., Any]:
         options.setdefault("environ", ui_env)
         options.setdefault("host_platforms", frozenset({"cpu"}))
         options.setdefault("half_block", True)
+        options.setdefault("theme", "textual-dark")
         return make_app(session=session, command=command, **options)
 
     return build

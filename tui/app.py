@@ -108,6 +108,7 @@ class ConsoleApp(App[int]):
         drain_interval: float = 0.025,
         watch_config: bool = True,
         stop_policy: Any = None,
+        theme: str | None = None,
     ) -> None:
         """Args:
             session_name: session to open (``default`` when None); created if missing.
@@ -120,6 +121,8 @@ class ConsoleApp(App[int]):
             drain_interval: seconds between router drains (the batch period).
             watch_config: watch the attention config file for hot reload.
             stop_policy: the stop escalation's timeouts (``tui.supervisor.StopPolicy``).
+            theme: a Textual theme; None picks ``$SGL_CONSOLE_THEME``, else ``ansi-dark`` on a
+                16-colour terminal (the terminal's own palette), else Textual's default.
         """
         super().__init__()
         from backend.platforms import detect_host_platforms
@@ -145,7 +148,7 @@ class ConsoleApp(App[int]):
         self._crash: tuple[str, str] | None = None
         self._watched_config: str | None = None
         self._pane_names = [p.name.lower() for p in Pane]
-        theme = os.environ.get("SGL_CONSOLE_THEME") or ("ansi-dark" if few_colours(os.environ) else "")
+        theme = theme or os.environ.get("SGL_CONSOLE_THEME") or ("ansi-dark" if few_colours(os.environ) else "")
         if theme in self.available_themes:
             self.theme = theme
 

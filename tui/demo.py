@@ -207,18 +207,22 @@ DEMO_TYPING = {"SGLANG_CACHE_DIT_WARMUP": "four", "SGLANG_DIFFUSION_TORCH_PROFIL
 """Text typed but not valid: the screenshots show the message under the field."""
 
 
-def fill_settings(app: Any, typing: bool = True) -> None:
-    """Put :data:`DEMO_VALUES` in the session (and, with ``typing``, invalid text in two fields)."""
+def fill_settings(app: Any) -> None:
+    """Put :data:`DEMO_VALUES` in the session and show them."""
     from tui.messages import SessionChanged
-    from tui.widgets.var_field import VarField
 
     for name, raw in DEMO_VALUES.items():
         app.session.set(name, raw)
     app.post_message(SessionChanged(None))
-    if typing:
-        for name, raw in DEMO_TYPING.items():
-            for field in app.query(f"#field-{name}").results(VarField):
-                field.editor.value = raw
+
+
+def type_invalid(app: Any) -> None:
+    """Type :data:`DEMO_TYPING` into the fields that are mounted (as an operator would)."""
+    from tui.widgets.var_field import VarField
+
+    for name, raw in DEMO_TYPING.items():
+        for field in app.query(f"#field-{name}").results(VarField):
+            field.editor.value = raw
 
 
 def fill_crash(app: Any) -> None:
@@ -244,6 +248,7 @@ def demo_app(**options: Any) -> Any:
     options.setdefault("host_platforms", frozenset({"cpu"}))
     options.setdefault("half_block", True)
     options.setdefault("watch_config", False)
+    options.setdefault("theme", "textual-dark")
     return make_app(session="demo", **options)
 
 
@@ -262,20 +267,28 @@ SCENES: dict[str, str] = {
     "screen-crash": "Crash report: SIGSEGV with the in-flight kernel API call and its arguments",
     "screen-diff": "Diff screen: the demo session against the defaults (the secret masked)",
     "screen-refused": "Run refused: storage on without a bucket, the run bar names the variable",
+    "ansi-pane-caching": "Caching pane in 16 colours (ansi-dark theme: the terminal's own palette)",
+    "ansi-view-kernel": "Kernel API view in 16 colours, NaN still highlighted",
 }
 """Every pane, view and screen the screenshots show, with what each image shows."""
+
+
+def scene_app(scene: str) -> Any:
+    """The demo app for ``scene``: ``ansi-`` scenes use the 16-colour theme."""
+    return demo_app(theme="ansi-dark" if scene.startswith("ansi-") else "textual-dark")
 
 
 async def stage(pilot: Any, scene: str) -> None:
     """Bring the demo app of ``pilot`` to ``scene`` (one of :data:`SCENES`)."""
     app = pilot.app
+    scene = scene.removeprefix("ansi-")
     await pilot.pause()
     kind, _, name = scene.partition("-")
     if kind == "pane":
-        fill_settings(app, typing=False)
+        fill_settings(app)
         app.action_show(name)
         await pilot.pause()
-        fill_settings(app)
+        type_invalid(app)
         await pilot.pause()
         from tui.widgets.var_field import VarField
 
@@ -294,11 +307,11 @@ async def stage(pilot: Any, scene: str) -> None:
     elif scene == "screen-crash":
         fill_crash(app)
     elif scene == "screen-diff":
-        fill_settings(app, typing=False)
+        fill_settings(app)
         await pilot.pause()
         app.action_diff()
     elif scene == "screen-refused":
-        fill_settings(app, typing=False)
+        fill_settings(app)
         app.session.unset("SGLANG_S3_BUCKET_NAME")
         from tui.messages import SessionChanged
 

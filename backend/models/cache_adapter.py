@@ -1,0 +1,76 @@
+"""How cache-dit finds the transformer blocks of a `ShapesPipeline`, and its SCM presets for it.
+
+cache-dit's registry keys adapters by pipeline class name, and `ShapesPipeline` is not in it, so the
+backend passes `shapes_block_adapter(pipe)` to `cache_dit.enable_cache`. The blocks are diffusers'
+`BasicTransformerBlock` (PixArt), which return only hidden states: `ForwardPattern.Pattern_3`, the same
+contract cache-dit's own PixArt adapter uses. The dual variant lists both experts, the way cache-dit's
+Wan2.2 adapter does, so per-transformer `ParamsModifier`s (secondary-transformer settings) apply to
+`transformer_2`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backend.models.shapes_pipeline import ShapesPipeline
+
+
+def shapes_block_adapter(pipe: ShapesPipeline, **kwargs: Any) -> Any:
+    """A `cache_dit.BlockAdapter` over the pipeline's transformer(s).
+
+    Args:
+        pipe: A shapes pipeline, single or dual.
+        **kwargs: Passed to `BlockAdapter` (e.g. `params_modifiers`, one per transformer for the dual
+            variant).
+
+    Returns:
+        The adapter, for `cache_dit.enable_cache(adapter, cache_config=...)`. Typed `Any` because
+        cache-dit ships no type information.
+    """
+    from cache_dit import BlockAdapter, ForwardPattern
+
+    if pipe.transformer_2 is None:
+        return BlockAdapter(
+            pipe=pipe,
+            transformer=pipe.transformer,
+            blocks=pipe.transformer.transformer_blocks,
+            forward_pattern=ForwardPattern.Pattern_3,
+            check_forward_pattern=True,
+            has_separate_cfg=False,  # negative and positive share one batched forward
+            **kwargs,
+        )
+    return BlockAdapter(
+        pipe=pipe,
+        transformer=[pipe.transformer, pipe.transformer_2],
+        blocks=[pipe.transformer.transformer_blocks, pipe.transformer_2.transformer_blocks],
+        forward_pattern=[ForwardPattern.Pattern_3, ForwardPattern.Pattern_3],
+        check_forward_pattern=True,
+        has_separate_cfg=False,
+        **kwargs,
+    )
+
+
+def scm_cache_config(preset: str = "fast", num_steps: int = 8, **overrides: Any) -> Any:
+    """A `DBCacheConfig` using cache-dit's step computation mask preset for `num_steps` steps.
+
+    Warm-up is zero because the mask itself says which steps compute (the default warm-up of 8 would
+    compute every step of an 8-step run), and one front block (F1B0) is the probe that refreshes the
+    cached residual on masked steps.
+
+    Args:
+        preset: "slow", "medium", "fast" or "ultra" (cache-dit's `steps_mask` policies).
+        num_steps: Denoising steps of the runs it will serve.
+        **overrides: Any other `DBCacheConfig` field.
+    """
+    from cache_dit import DBCacheConfig, steps_mask
+
+    fields: dict[str, Any] = {
+        "Fn_compute_blocks": 1,
+        "Bn_compute_blocks": 0,
+        "max_warmup_steps": 0,
+        "residual_diff_threshold": 0.12,
+        "steps_computation_mask": steps_mask(mask_policy=preset, total_steps=num_steps),
+        "steps_computation_policy": "dynamic",
+    }
+    fields.update(overrides)
+    return DBCacheConfig(**fields)
