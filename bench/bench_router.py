@@ -105,7 +105,7 @@ def bench_router(n: int) -> dict[str, float]:
         sent = 0
         while sent < n // 2:
             i = sent % len(lines)
-            part = lines[i:i + min(chunk, n // 2 - sent)]
+            part = lines[i : i + min(chunk, n // 2 - sent)]
             router.feed(stream, part)
             sent += len(part)
 

@@ -14,26 +14,20 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable, Mapping
+from types import SimpleNamespace
 from typing import Any
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.lazy import Lazy
 from textual.screen import Screen
 from textual.widgets import Footer, TabbedContent, TabPane
 
 from backend.envs import ATTENTION_BACKEND, ATTENTION_CONFIG, CACHE_ROOT, Pane
 from tui.messages import SessionChanged
 from tui.screens.settings_pane import SettingsPane
-from tui.widgets.attention_view import AttentionView
-from tui.widgets.image_view import ImageView
-from tui.widgets.kernel_api_view import KernelApiView
-from tui.widgets.output_view import OutputView
-from tui.widgets.process_view import ProcessView
 from tui.widgets.run_bar import RunBar
 from tui.widgets.session_header import SessionHeader
-from tui.widgets.timings_view import TimingsView
 from tui.widgets.var_field import VarField
 
 VIEWS = (("output", "Output"), ("timings", "Timings"), ("kernel", "Kernel API"), ("process", "Process"),
@@ -147,6 +141,7 @@ class ConsoleApp(App[int]):
         self._last_exit: Any = None
         self._crash: tuple[str, str] | None = None
         self._watched_config: str | None = None
+        self._views: Any = None
         self._pane_names = [p.name.lower() for p in Pane]
         theme = theme or os.environ.get("SGL_CONSOLE_THEME") or ("ansi-dark" if few_colours(os.environ) else "")
         if theme in self.available_themes:
@@ -163,18 +158,8 @@ class ConsoleApp(App[int]):
                             yield SettingsPane(pane, self.session, self.host_platforms)
             with TabPane("Live", id="live"):
                 with TabbedContent(id="live-tabs"):
-                    with TabPane("Output", id="tab-output"):
-                        yield Lazy(OutputView(save_dir=self._cache_dir("saved"), id="output-view"))
-                    with TabPane("Timings", id="tab-timings"):
-                        yield Lazy(TimingsView(id="timings-view"))
-                    with TabPane("Kernel API", id="tab-kernel"):
-                        yield Lazy(KernelApiView(id="kernel-view"))
-                    with TabPane("Process", id="tab-process"):
-                        yield Lazy(ProcessView(id="process-view"))
-                    with TabPane("Image", id="tab-image"):
-                        yield Lazy(ImageView(half_block=self.half_block, id="image-view"))
-                    with TabPane("Attention", id="tab-attention"):
-                        yield Lazy(AttentionView(id="attention-view"))
+                    for view, label in VIEWS:
+                        yield TabPane(label, id=f"tab-{view}")
         yield RunBar(command=self.command, id="run-bar")
         yield Footer()
 
@@ -195,9 +180,37 @@ class ConsoleApp(App[int]):
         if event.tabbed_content.id == "settings-tabs" and event.pane.id:
             await self._load_pane(event.pane.id)
 
-    def _first_frame(self) -> None:
+    async def _first_frame(self) -> None:
         self.ready_at = time.time()
+        await self._mount_live_views()
         self._start_config_watch()
+
+    async def _mount_live_views(self) -> None:
+        """The live views are built right after the first frame (start-up stays under budget);
+        the router keeps their lines meanwhile, so nothing is lost."""
+        from tui.widgets.attention_view import AttentionView
+        from tui.widgets.image_view import ImageView
+        from tui.widgets.kernel_api_view import KernelApiView
+        from tui.widgets.output_view import OutputView
+        from tui.widgets.process_view import ProcessView
+        from tui.widgets.timings_view import TimingsView
+
+        made = {
+            "output": OutputView(save_dir=self._cache_dir("saved"), id="output-view"),
+            "timings": TimingsView(id="timings-view"), "kernel": KernelApiView(id="kernel-view"),
+            "process": ProcessView(id="process-view"),
+            "image": ImageView(half_block=self.half_block, id="image-view"),
+            "attention": AttentionView(id="attention-view"),
+        }  # fmt: skip
+        for key, widget in made.items():
+            await self.query_one(f"#tab-{key}", TabPane).mount(widget)
+        self._views = SimpleNamespace(**made)
+
+    @property
+    def views(self) -> Any:
+        """The live views by name (``output``, ``timings``, ``kernel``, ``process``, ``image``,
+        ``attention``); None until they are mounted, just after the first frame."""
+        return self._views
 
     def _cache_dir(self, *parts: str) -> str:
         root = self.session.resolved(self.environ)[CACHE_ROOT.name].value
@@ -411,6 +424,9 @@ class ConsoleApp(App[int]):
 
     def _launch(self, restart: bool, kernel_level: int | None = None, same_request: bool = False) -> None:
         bar = self.query_one(RunBar)
+        if self._views is None:  # pressed within the first frame: run once the views are there
+            self.set_timer(0.05, lambda: self._launch(restart, kernel_level, same_request))
+            return
         if self._supervisor is not None and self.supervisor.running and not restart:
             self.notify("already running: F6 stops, F7 restarts", severity="warning")
             return
@@ -424,7 +440,7 @@ class ConsoleApp(App[int]):
         plan = self._plan(fields, kernel_level)
         self._last_plan = plan
         bar.show_status(f"$ {plan.display}")
-        self.query_one(ProcessView).show_exit(None, "starting…")
+        self.views.process.show_exit(None, "starting…")
         self._start_run(plan, restart)
 
     @work(thread=True, exclusive=True, group="launch")
@@ -476,7 +492,7 @@ class ConsoleApp(App[int]):
         if pid is None:
             return
         monitor = ProcessMonitor(pid, extra_pids=sup.known_pids)
-        view = self.query_one(ProcessView)
+        view = self.views.process
         while True:
             snap = monitor.snapshot()
             self.call_from_thread(view.show_snapshot, snap)
@@ -486,7 +502,7 @@ class ConsoleApp(App[int]):
 
     # ---- the batch loop ----------------------------------------------------------------------
     def _drain(self) -> None:
-        if self._router is None:
+        if self._router is None or self._views is None:
             return
         batch = self._router.drain(max_lines=20_000)
         if batch.empty and not batch.outputs and not batch.uploads:
@@ -495,19 +511,19 @@ class ConsoleApp(App[int]):
                 self._show_state()
             return
         if batch.lines:
-            self.query_one(OutputView).add_lines(batch.lines)
+            self.views.output.add_lines(batch.lines)
         if batch.timings_changed or batch.finished_requests:
-            timings = self.query_one(TimingsView)
+            timings = self.views.timings
             timings.show_history(batch.finished_requests)
             timings.show_current(batch.current)
         if batch.kernel_calls:
-            kernel = self.query_one(KernelApiView)
+            kernel = self.views.kernel
             kernel.add_calls(batch.kernel_calls)
             kernel.show_totals(batch.api_counts, batch.nan_total, batch.inf_total)
         if batch.outputs:
-            self.query_one(ImageView).show_output(batch.outputs[-1])
+            self.views.image.show_output(batch.outputs[-1])
         for path, url in batch.uploads:
-            self.query_one(ImageView).show_upload(path, url)
+            self.views.image.show_upload(path, url)
         for event in batch.events:
             self._on_event(event)
 
@@ -530,10 +546,10 @@ class ConsoleApp(App[int]):
 
             self.router.feed(CONSOLE, [f"── {kind}: {event.text}"])  # the history stays in the output
         if kind == "started":
-            self.query_one(ProcessView).show_exit(None, event.text)
+            self.views.process.show_exit(None, event.text)
         elif kind == "exited":
             self._last_exit = event.data
-            self.query_one(ProcessView).show_exit(event.data)
+            self.views.process.show_exit(event.data)
             if self._tailer is not None:
                 self._tailer.stop(timeout=1.0)
             if event.data is not None and not event.data.ok and self.supervisor.stop_progress is None:
@@ -587,14 +603,16 @@ class ConsoleApp(App[int]):
 
     # ---- output actions (palette) ------------------------------------------------------------
     def action_save_output(self) -> None:
-        self.query_one(OutputView).action_save()
+        if self._views is not None:
+            self.views.output.action_save()
 
     def action_copy_output(self) -> None:
-        self.query_one(OutputView).action_copy()
+        if self._views is not None:
+            self.views.output.action_copy()
 
     # ---- attention config hot reload ---------------------------------------------------------
     def _start_config_watch(self) -> None:
-        if not self.watch_config:
+        if not self.watch_config or self._views is None:
             return
         resolved = self.session.resolved(self.environ)
         path = resolved[ATTENTION_CONFIG.name].value
@@ -603,7 +621,7 @@ class ConsoleApp(App[int]):
         if key == self._watched_config:
             return
         self._watched_config = key
-        self.query_one(AttentionView).show_watching(path)
+        self.views.attention.show_watching(path)
         if path and os.path.isdir(os.path.dirname(os.path.abspath(os.path.expanduser(str(path))))):
             self._watch_config(str(path), backend)
         else:
@@ -617,7 +635,7 @@ class ConsoleApp(App[int]):
         try:
             async for event in watcher.awatch():
                 resident = self._supervisor is not None and self._supervisor.running
-                self.query_one(AttentionView).show_event(event, resident)
+                self.views.attention.show_event(event, resident)
         finally:
             watcher.stop()
 

@@ -172,7 +172,6 @@ def fill_console(app: Any, *, runs: int = 2) -> None:
     Two requests (the second faster, as after a Cache-DiT change) so the history shows a delta;
     a NaN in one kernel call; a fixed process tree; an attention-config reload.
     """
-    from tui.supervisor import ExitStatus
     from tui.widgets.attention_view import AttentionView
     from tui.widgets.process_view import ProcessView
 
@@ -183,7 +182,7 @@ def fill_console(app: Any, *, runs: int = 2) -> None:
     app._drain()
     process = app.query_one(ProcessView)
     process.show_snapshot(process_snapshot())
-    process.show_exit(ExitStatus.decode(0))
+    process.show_exit(None, "running: pid 4242 (sampled every second)")
     attention = app.query_one(AttentionView)
     attention.show_watching(f"{DEMO_ROOT}/attention.json")
     attention.show_event(reload_event(), resident=True)

@@ -15,11 +15,18 @@ from typing import Any
 from backend.models.shapes_pipeline import ShapesPipeline
 
 
-def shapes_block_adapter(pipe: ShapesPipeline, **kwargs: Any) -> Any:
+def shapes_block_adapter(pipe: ShapesPipeline, stagewise: bool = False, **kwargs: Any) -> Any:
     """A `cache_dit.BlockAdapter` over the pipeline's transformer(s).
+
+    cache-dit resets its cache context by wrapping the pipeline class's `__call__` (class-wide: undo
+    with `cache_dit.disable_cache(pipe)`). Code that drives the stages itself never enters that
+    wrapper, so with `stagewise=True` the adapter is built without the pipeline, which gives each
+    transformer a persistent context; call `cache_dit.refresh_context(t, cache_config=...)` on every
+    transformer before each generation.
 
     Args:
         pipe: A shapes pipeline, single or dual.
+        stagewise: Build for stage-by-stage driving (see above) instead of `pipe(...)`.
         **kwargs: Passed to `BlockAdapter` (e.g. `params_modifiers`, one per transformer for the dual
             variant).
 
@@ -29,9 +36,10 @@ def shapes_block_adapter(pipe: ShapesPipeline, **kwargs: Any) -> Any:
     """
     from cache_dit import BlockAdapter, ForwardPattern
 
+    owner = None if stagewise else pipe
     if pipe.transformer_2 is None:
         return BlockAdapter(
-            pipe=pipe,
+            pipe=owner,
             transformer=pipe.transformer,
             blocks=pipe.transformer.transformer_blocks,
             forward_pattern=ForwardPattern.Pattern_3,
@@ -40,7 +48,7 @@ def shapes_block_adapter(pipe: ShapesPipeline, **kwargs: Any) -> Any:
             **kwargs,
         )
     return BlockAdapter(
-        pipe=pipe,
+        pipe=owner,
         transformer=[pipe.transformer, pipe.transformer_2],
         blocks=[pipe.transformer.transformer_blocks, pipe.transformer_2.transformer_blocks],
         forward_pattern=[ForwardPattern.Pattern_3, ForwardPattern.Pattern_3],
@@ -53,9 +61,9 @@ def shapes_block_adapter(pipe: ShapesPipeline, **kwargs: Any) -> Any:
 def scm_cache_config(preset: str = "fast", num_steps: int = 8, **overrides: Any) -> Any:
     """A `DBCacheConfig` using cache-dit's step computation mask preset for `num_steps` steps.
 
-    Warm-up is zero because the mask itself says which steps compute (the default warm-up of 8 would
-    compute every step of an 8-step run), and one front block (F1B0) is the probe that refreshes the
-    cached residual on masked steps.
+    The other fields default to the runtime's documented defaults (F1B0, warm-up 4, threshold 0.24, at
+    most 3 consecutive cached steps, dynamic policy); with a mask set, the mask decides which steps
+    compute, so cache-dit's own warm-up default of 8 would not turn an 8-step run into a no-op.
 
     Args:
         preset: "slow", "medium", "fast" or "ultra" (cache-dit's `steps_mask` policies).
@@ -67,8 +75,9 @@ def scm_cache_config(preset: str = "fast", num_steps: int = 8, **overrides: Any)
     fields: dict[str, Any] = {
         "Fn_compute_blocks": 1,
         "Bn_compute_blocks": 0,
-        "max_warmup_steps": 0,
-        "residual_diff_threshold": 0.12,
+        "max_warmup_steps": 4,
+        "residual_diff_threshold": 0.24,
+        "max_continuous_cached_steps": 3,
         "steps_computation_mask": steps_mask(mask_policy=preset, total_steps=num_steps),
         "steps_computation_policy": "dynamic",
     }

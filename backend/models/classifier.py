@@ -28,7 +28,7 @@ HEADS: dict[str, tuple[str, ...]] = {
 """Each output head and its label names, in logit order."""
 
 
-class ShapeClassifier(ModelMixin, ConfigMixin):
+class ShapeClassifier(ModelMixin, ConfigMixin):  # type: ignore[misc]  # diffusers' two config_name types
     """Four strided conv stages, then one linear layer per head over the flattened 4x4 map (so it keeps
     where the shape is, which a global pool would throw away)."""
 
@@ -42,7 +42,9 @@ class ShapeClassifier(ModelMixin, ConfigMixin):
             previous = width
         layers += [nn.Conv2d(previous, 16, 1), nn.SiLU(), nn.Flatten()]
         self.features = nn.Sequential(*layers)
-        self.heads = nn.ModuleDict({name: nn.Linear(16 * 4 * 4, len(labels)) for name, labels in HEADS.items()})
+        self.heads = nn.ModuleDict(
+            {name: nn.Linear(16 * 4 * 4, len(labels)) for name, labels in HEADS.items()}
+        )
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """Logits per head for (B, 3, 64, 64) images in [-1, 1]."""
@@ -52,15 +54,18 @@ class ShapeClassifier(ModelMixin, ConfigMixin):
     @torch.no_grad()
     def label(self, images: list[Image.Image]) -> list[dict[str, str]]:
         """The most likely label of every head for each PIL image (resized to 64x64 if needed)."""
-        arrays = [np.asarray(image.convert("RGB").resize((64, 64), Image.BILINEAR)) for image in images]
+        arrays = [
+            np.asarray(image.convert("RGB").resize((64, 64), Image.Resampling.BILINEAR)) for image in images
+        ]
         batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float().to(self.device) / 127.5 - 1
         logits = self(batch.to(self.dtype))
         return [
-            {name: HEADS[name][int(logits[name][row].argmax())] for name in HEADS} for row in range(len(images))
+            {name: HEADS[name][int(logits[name][row].argmax())] for name in HEADS}
+            for row in range(len(images))
         ]
 
 
 def load_classifier(path: Path = CLASSIFIER_DIR) -> ShapeClassifier:
     """The shipped classifier in float32 eval mode, on the CPU."""
-    model = ShapeClassifier.from_pretrained(path, dtype=torch.float32)
+    model = ShapeClassifier.from_pretrained(path, dtype=torch.float32, low_cpu_mem_usage=False)
     return model.eval()

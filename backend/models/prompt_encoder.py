@@ -19,7 +19,7 @@ from torch import nn
 from backend.models.vocab import MAX_TOKENS, PAD_TOKEN, token_list, tokenize
 
 
-class PromptEncoder(ModelMixin, ConfigMixin):
+class PromptEncoder(ModelMixin, ConfigMixin):  # type: ignore[misc]  # diffusers' two config_name types
     """Maps prompts to per-token embeddings and a padding mask for cross-attention."""
 
     @register_to_config
@@ -56,7 +56,7 @@ class PromptEncoder(ModelMixin, ConfigMixin):
     @property
     def vocab(self) -> list[str]:
         """The token list, special tokens first."""
-        return list(self.config.vocab)
+        return list(self.config["vocab"])
 
     def tokenize(self, prompts: Sequence[str]) -> torch.Tensor:
         """Padded token ids, (B, max_tokens) int64 on the encoder's device.
@@ -64,7 +64,9 @@ class PromptEncoder(ModelMixin, ConfigMixin):
         Raises:
             PromptError: If a prompt has a word outside the vocabulary.
         """
-        ids = torch.full((len(prompts), self.config.max_tokens), self.vocab.index(PAD_TOKEN), dtype=torch.long)
+        ids = torch.full(
+            (len(prompts), self.config["max_tokens"]), self.vocab.index(PAD_TOKEN), dtype=torch.long
+        )
         for row, prompt in enumerate(prompts):
             tokens = tokenize(prompt, self.vocab)
             ids[row, : len(tokens)] = torch.tensor(tokens)

@@ -7,8 +7,10 @@ scale on the GPU) and the bench, so all three report the same number for the sam
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import torch
+from PIL import Image
 
 from backend.models.classifier import ShapeClassifier
 from backend.models.shapes_pipeline import DEFAULT_GUIDANCE, DEFAULT_STEPS, ShapesPipeline
@@ -72,9 +74,13 @@ def evaluate(
     for start in range(0, len(prompts), batch_size):
         chunk = prompts[start : start + batch_size]
         generators = [torch.Generator().manual_seed(first_seed + start + i) for i in range(len(chunk))]
-        images = pipe(
-            chunk, num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, generator=generators
-        ).images
+        output = pipe(
+            chunk,
+            num_inference_steps=num_inference_steps,
+            guidance_scale=guidance_scale,
+            generator=generators,
+        )
+        images = cast(list[Image.Image], output.images)
         for prompt, labels in zip(chunk, classifier.label(images), strict=True):
             wanted = parse_prompt(prompt)
             colour_ok, shape_ok = labels["colour"] == wanted.colour, labels["shape"] == wanted.shape

@@ -134,6 +134,7 @@ class ShapeSampler:
 
     def sample(self, batch: int, generator: torch.Generator) -> ShapeBatch:
         """One batch; all randomness from `generator` (which must live on the sampler's device)."""
+
         def pick(n: int) -> torch.Tensor:
             return torch.randint(0, n, (batch,), generator=generator, device=self.device)
 
@@ -147,10 +148,14 @@ class ShapeSampler:
             rows = rows * n + (optional(n) if axis in (2, 3) else pick(n))
         labels = self.labels[rows]
         size = torch.where(
-            labels[:, 2] >= 0, labels[:, 2], torch.randint(0, 3, (batch,), generator=generator, device=self.device)
+            labels[:, 2] >= 0,
+            labels[:, 2],
+            torch.randint(0, 3, (batch,), generator=generator, device=self.device),
         )
         position = torch.where(
-            labels[:, 3] >= 0, labels[:, 3], torch.randint(0, 9, (batch,), generator=generator, device=self.device)
+            labels[:, 3] >= 0,
+            labels[:, 3],
+            torch.randint(0, 9, (batch,), generator=generator, device=self.device),
         )
         images = render(labels[:, 0], labels[:, 1], size, position, generator)
         return ShapeBatch(images, labels[:, 0], labels[:, 1], size, position, self.tokens[rows])

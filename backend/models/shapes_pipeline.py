@@ -19,12 +19,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import torch
-from diffusers import AutoencoderKL, DiffusionPipeline, FlowMatchEulerDiscreteScheduler, PixArtTransformer2DModel
-from diffusers.pipelines.pipeline_utils import ImagePipelineOutput
+from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
+from diffusers.models.transformers.pixart_transformer_2d import PixArtTransformer2DModel
+from diffusers.pipelines.pipeline_utils import DiffusionPipeline, ImagePipelineOutput
+from diffusers.schedulers.scheduling_flow_match_euler_discrete import FlowMatchEulerDiscreteScheduler
 from PIL import Image
 
 from backend.models.prompt_encoder import PromptEncoder
@@ -90,8 +92,14 @@ class PromptEmbeds:
 class ShapesPipeline(DiffusionPipeline):
     """Coloured shapes from prompts such as "a small green triangle at the top left" (64x64 native)."""
 
-    model_cpu_offload_seq = "text_encoder->transformer->transformer_2->vae"
+    model_cpu_offload_seq = "text_encoder->transformer->transformer_2->vae"  # type: ignore[assignment]
     _optional_components = ["transformer_2"]
+
+    transformer: PixArtTransformer2DModel
+    vae: AutoencoderKL
+    scheduler: FlowMatchEulerDiscreteScheduler
+    text_encoder: PromptEncoder
+    transformer_2: PixArtTransformer2DModel | None
 
     def __init__(
         self,
@@ -130,17 +138,17 @@ class ShapesPipeline(DiffusionPipeline):
     @property
     def vae_scale_factor(self) -> int:
         """Pixels per latent cell along one side."""
-        return int(2 ** (len(self.vae.config.block_out_channels) - 1))
+        return int(2 ** (len(self.vae.config["block_out_channels"]) - 1))
 
     @property
     def size_multiple(self) -> int:
         """Heights and widths must be multiples of this (one transformer patch in pixels)."""
-        return self.vae_scale_factor * int(self.transformer.config.patch_size)
+        return self.vae_scale_factor * int(self.transformer.config["patch_size"])
 
     @property
     def native_size(self) -> int:
         """The square size the model was trained at; other allowed sizes work but look worse."""
-        return int(self.transformer.config.sample_size) * self.vae_scale_factor
+        return int(self.transformer.config["sample_size"]) * self.vae_scale_factor
 
     @property
     def max_size(self) -> int:
@@ -176,7 +184,9 @@ class ShapesPipeline(DiffusionPipeline):
         embeds, mask = self.text_encoder(ids)
         dtype = self.transformer.dtype
         n = len(prompts)
-        return PromptEmbeds(embeds[:n].to(dtype), mask[:n].to(dtype), embeds[n:].to(dtype), mask[n:].to(dtype))
+        return PromptEmbeds(
+            embeds[:n].to(dtype), mask[:n].to(dtype), embeds[n:].to(dtype), mask[n:].to(dtype)
+        )
 
     def prepare_timesteps(self, num_steps: int) -> torch.Tensor:
         """Set the scheduler for `num_steps` steps and return its timesteps (sigma * 1000, descending).
@@ -185,9 +195,9 @@ class ShapesPipeline(DiffusionPipeline):
         """
         if num_steps < 1:
             raise ValueError(f"num_steps must be at least 1, got {num_steps}.")
-        sigmas = np.linspace(1.0, 1.0 / num_steps, num_steps)
+        sigmas = np.linspace(1.0, 1.0 / num_steps, num_steps).tolist()
         self.scheduler.set_timesteps(sigmas=sigmas, device=self._execution_device)
-        return self.scheduler.timesteps
+        return torch.as_tensor(self.scheduler.timesteps)
 
     def prepare_latents(
         self,
@@ -204,7 +214,11 @@ class ShapesPipeline(DiffusionPipeline):
                 any device.
         """
         self.check_size(height, width)
-        shape = (self.vae.config.latent_channels, height // self.vae_scale_factor, width // self.vae_scale_factor)
+        shape = (
+            self.vae.config["latent_channels"],
+            height // self.vae_scale_factor,
+            width // self.vae_scale_factor,
+        )
         if isinstance(generator, list):
             if len(generator) != batch:
                 raise ValueError(f"{len(generator)} generators for a batch of {batch}.")
@@ -217,7 +231,7 @@ class ShapesPipeline(DiffusionPipeline):
         """The transformer that denoises at `timestep`: `transformer_2` below the boundary, if present."""
         if self.transformer_2 is None:
             return self.transformer
-        boundary = self.config.boundary_ratio * self.scheduler.config.num_train_timesteps
+        boundary = self.config["boundary_ratio"] * self.scheduler.config["num_train_timesteps"]
         return self.transformer if float(timestep) >= boundary else self.transformer_2
 
     @torch.no_grad()
@@ -244,7 +258,9 @@ class ShapesPipeline(DiffusionPipeline):
         """
         expected = self.scheduler.step_index if self.scheduler.step_index is not None else 0
         if step_index != expected:
-            raise ValueError(f"denoise_step got step_index={step_index} but the scheduler is at step {expected}.")
+            raise ValueError(
+                f"denoise_step got step_index={step_index} but the scheduler is at step {expected}."
+            )
         guided = guidance_scale > 1.0
         embeds, mask = cond.for_guidance(guided)
         model_input = torch.cat([latents, latents]) if guided else latents
@@ -260,7 +276,8 @@ class ShapesPipeline(DiffusionPipeline):
         if guided:
             negative, positive = velocity.chunk(2)
             velocity = negative + guidance_scale * (positive - negative)
-        return self.scheduler.step(velocity, t, latents, return_dict=False)[0]
+        stepped = self.scheduler.step(velocity, cast(Any, t), cast(Any, latents), return_dict=False)
+        return cast(torch.Tensor, stepped[0])
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> list[Image.Image]:
@@ -271,7 +288,7 @@ class ShapesPipeline(DiffusionPipeline):
     def decode_tensor(self, latents: torch.Tensor) -> torch.Tensor:
         """Latents to (B, 3, H, W) float images in [-1, 1]."""
         config = self.vae.config
-        latents = latents.to(self.vae.dtype) / config.scaling_factor + (config.shift_factor or 0.0)
+        latents = latents.to(self.vae.dtype) / config["scaling_factor"] + (config["shift_factor"] or 0.0)
         return self.vae.decode(latents, return_dict=False)[0].clamp(-1, 1)
 
     # -- the whole run ----------------------------------------------------------------------------------
@@ -287,8 +304,7 @@ class ShapesPipeline(DiffusionPipeline):
         width: int | None = None,
         generator: torch.Generator | list[torch.Generator] | None = None,
         output_type: Literal["pil", "pt", "latent"] = "pil",
-        return_dict: bool = True,
-    ) -> ImagePipelineOutput | tuple[Any]:
+    ) -> ImagePipelineOutput:
         """Generate one image per prompt by running the stages in order.
 
         Returns:
@@ -314,11 +330,13 @@ class ShapesPipeline(DiffusionPipeline):
         else:
             images = self.decode(latents)
         self.maybe_free_model_hooks()
-        return ImagePipelineOutput(images=images) if return_dict else (images,)
+        return ImagePipelineOutput(images=images)
 
 
 def _to_pil(images: torch.Tensor) -> list[Image.Image]:
-    array = ((images.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    array = (
+        ((images.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    )
     return [Image.fromarray(row) for row in array]
 
 
@@ -329,7 +347,8 @@ def load_pipeline(
 ) -> ShapesPipeline:
     """Load a shipped variant from the package directory (no network: the path is local)."""
     path = MODEL_DIR if variant == "single" else DUAL_MODEL_DIR
-    pipe = ShapesPipeline.from_pretrained(path, dtype=dtype, local_files_only=True)
+    # low_cpu_mem_usage=False: the model is 3 MB, and it spares a warning about the optional `accelerate`
+    pipe = ShapesPipeline.from_pretrained(path, dtype=dtype, local_files_only=True, low_cpu_mem_usage=False)
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
 
@@ -355,5 +374,8 @@ def build_untrained_pipeline(seed: int = 0, dual: bool = False) -> ShapesPipelin
         transformer_2=transformer_2,
         boundary_ratio=DEFAULT_BOUNDARY_RATIO if dual else None,
     )
+    for module in (transformer, transformer_2, vae, text_encoder):
+        if module is not None:
+            module.eval()  # as from_pretrained leaves them; training turns on train() itself
     pipe.set_progress_bar_config(disable=True)
     return pipe

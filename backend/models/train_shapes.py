@@ -24,12 +24,13 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from diffusers import AutoencoderKL, PixArtTransformer2DModel
+from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
+from diffusers.models.transformers.pixart_transformer_2d import PixArtTransformer2DModel
 
 from backend.models.classifier import HEADS, ShapeClassifier
 from backend.models.prompt_encoder import PromptEncoder
 from backend.models.quality import evaluate, quality_prompts
-from backend.models.shapes_data import ShapeBatch, ShapeSampler
+from backend.models.shapes_data import ShapeSampler
 from backend.models.shapes_pipeline import ShapesPipeline, build_untrained_pipeline
 
 PROMPT_DROPOUT = 0.1
@@ -39,7 +40,9 @@ def _log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def _schedule(optimizer: torch.optim.Optimizer, steps: int, warmup: int = 200) -> torch.optim.lr_scheduler.LambdaLR:
+def _schedule(
+    optimizer: torch.optim.Optimizer, steps: int, warmup: int = 200
+) -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warm-up, then cosine decay to 10% of the peak rate."""
 
     def factor(step: int) -> float:
@@ -106,9 +109,11 @@ def calibrate_latents(vae: AutoencoderKL, sampler: ShapeSampler, seed: int) -> N
     """Store the latent mean and 1/std as `shift_factor` / `scaling_factor`, so diffusion sees unit-scale
     latents."""
     generator = torch.Generator(sampler.device).manual_seed(seed)
-    latents = torch.cat([vae.encode(sampler.sample(512, generator).images).latent_dist.mode() for _ in range(4)])
+    latents = torch.cat(
+        [vae.encode(sampler.sample(512, generator).images).latent_dist.mode() for _ in range(4)]
+    )
     vae.register_to_config(shift_factor=latents.mean().item(), scaling_factor=1.0 / latents.std().item())
-    _log(f"latent shift {vae.config.shift_factor:.4f} scale {vae.config.scaling_factor:.4f}")
+    _log(f"latent shift {vae.config['shift_factor']:.4f} scale {vae.config['scaling_factor']:.4f}")
 
 
 class LatentPool:
@@ -118,15 +123,20 @@ class LatentPool:
     the pool once in big chunks lets the denoiser phases run large batches of pure transformer work.
     """
 
-    def __init__(self, vae: AutoencoderKL, sampler: ShapeSampler, size: int, seed: int, chunk: int = 4096) -> None:
+    def __init__(
+        self, vae: AutoencoderKL, sampler: ShapeSampler, size: int, seed: int, chunk: int = 4096
+    ) -> None:
         generator = torch.Generator(sampler.device).manual_seed(seed)
         latents, tokens = [], []
-        with torch.no_grad(), torch.autocast(sampler.device.type, torch.bfloat16, enabled=sampler.device.type == "cuda"):
+        with (
+            torch.no_grad(),
+            torch.autocast(sampler.device.type, torch.bfloat16, enabled=sampler.device.type == "cuda"),
+        ):
             for start in range(0, size, chunk):
                 data = sampler.sample(min(chunk, size - start), generator)
                 latents.append(vae.encode(data.images).latent_dist.mode().float())
                 tokens.append(data.tokens)
-        self.latents = (torch.cat(latents) - vae.config.shift_factor) * vae.config.scaling_factor
+        self.latents = (torch.cat(latents) - vae.config["shift_factor"]) * vae.config["scaling_factor"]
         self.tokens = torch.cat(tokens)
         _log(f"latent pool of {size} samples ready")
 
@@ -153,7 +163,9 @@ class FlowBatch:
         def cdf(x: float) -> float:
             return 0.5 * (1 + math.erf(math.log(x / (1 - x)) / math.sqrt(2))) if 0 < x < 1 else float(x >= 1)
 
-        u = cdf(low) + (cdf(high) - cdf(low)) * torch.rand(batch, generator=generator, device=generator.device)
+        u = cdf(low) + (cdf(high) - cdf(low)) * torch.rand(
+            batch, generator=generator, device=generator.device
+        )
         return torch.sigmoid(torch.special.ndtri(u.clamp(1e-6, 1 - 1e-6)))
 
     def loss(
@@ -226,7 +238,7 @@ def train_experts(
     optimizer = torch.optim.AdamW(params, lr=3e-4, weight_decay=0.01, fused=params[0].is_cuda)
     lr = _schedule(optimizer, steps)
     ema = Ema([high, low])
-    boundary = pipe.config.boundary_ratio
+    boundary = pipe.config["boundary_ratio"]
     half = batch // 2
     smoothed: list[torch.Tensor | float] = [0.0, 0.0]
     high.train()
@@ -241,7 +253,7 @@ def train_experts(
             flow.loss(low, pipe.text_encoder, sigma[half:], slice(half, None)),
         ]
         optimizer.zero_grad(set_to_none=True)
-        sum(losses).backward()
+        torch.stack(losses).sum().backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         lr.step()
@@ -269,7 +281,9 @@ def _augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return images + 0.1 * (torch.rand(batch, 1, 1, 1, generator=generator, device=device) - 0.5)
 
 
-def train_classifier(sampler: ShapeSampler, steps: int, batch: int, seed: int) -> tuple[ShapeClassifier, float]:
+def train_classifier(
+    sampler: ShapeSampler, steps: int, batch: int, seed: int
+) -> tuple[ShapeClassifier, float]:
     """Cross-entropy on all four heads; returns the model and its accuracy (colour and shape) on fresh data."""
     torch.manual_seed(seed)
     model = ShapeClassifier().to(sampler.device)
@@ -279,7 +293,7 @@ def train_classifier(sampler: ShapeSampler, steps: int, batch: int, seed: int) -
     for _step in _steps(steps, 500, "classifier"):
         data = sampler.sample(batch, generator)
         logits = model(_augment(data.images, generator))
-        loss = sum(F.cross_entropy(logits[name], getattr(data, name)) for name in HEADS)
+        loss = torch.stack([F.cross_entropy(logits[name], getattr(data, name)) for name in HEADS]).sum()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -294,16 +308,21 @@ def train_classifier(sampler: ShapeSampler, steps: int, batch: int, seed: int) -
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent, help="directory for the model dirs")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).parent, help="directory for the model dirs"
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch", type=int, default=1024, help="denoiser and expert batch")
     parser.add_argument("--pool", type=int, default=500_000, help="encoded training samples")
     parser.add_argument("--vae-steps", type=int, default=2000)
+    parser.add_argument("--vae-batch", type=int, default=256)
     parser.add_argument("--steps", type=int, default=8000, help="denoiser steps")
     parser.add_argument("--expert-steps", type=int, default=2000)
     parser.add_argument("--classifier-steps", type=int, default=1000)
-    parser.add_argument("--eval-count", type=int, default=200, help="samples per guidance scale in the final eval")
+    parser.add_argument(
+        "--eval-count", type=int, default=200, help="samples per guidance scale in the final eval"
+    )
     parser.add_argument(
         "--phase",
         choices=("all", "base", "rest"),
@@ -320,14 +339,14 @@ def main(argv: list[str] | None = None) -> None:
     sampler = ShapeSampler(device)
     summary_path = args.out / "training_summary.json"
     summary: dict[str, object] = json.loads(summary_path.read_text()) if args.phase == "rest" else {}
-    summary[f"args_{args.phase}"] = {k: str(v) for k, v in vars(args).items()}
+    summary[f"args_{args.phase}"] = {k: str(v) for k, v in vars(args).items() if k != "out"}
     if device.type == "cuda":
         summary["card"] = torch.cuda.get_device_name(device)
     args.out.mkdir(parents=True, exist_ok=True)
 
     if args.phase in ("all", "base"):
         single = build_untrained_pipeline(args.seed).to(device)
-        summary["vae_loss"] = train_vae(single.vae, sampler, args.vae_steps, 256, args.seed + 1)
+        summary["vae_loss"] = train_vae(single.vae, sampler, args.vae_steps, args.vae_batch, args.seed + 1)
         calibrate_latents(single.vae, sampler, args.seed + 2)
         single.vae.requires_grad_(False)
         pool = LatentPool(single.vae, sampler, args.pool, args.seed + 6)
@@ -341,7 +360,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.phase in ("all", "rest"):
         dual = build_untrained_pipeline(args.seed, dual=True).to(device)
         dual.register_modules(vae=single.vae)
-        summary["expert_losses"] = train_experts(dual, single, pool, args.expert_steps, args.batch, args.seed + 4)
+        summary["expert_losses"] = train_experts(
+            dual, single, pool, args.expert_steps, args.batch, args.seed + 4
+        )
         classifier, accuracy = train_classifier(sampler, args.classifier_steps, 512, args.seed + 5)
         summary["classifier_accuracy_on_renders"] = accuracy
         _log(f"classifier accuracy on fresh renders {accuracy:.4f}")
@@ -352,15 +373,23 @@ def main(argv: list[str] | None = None) -> None:
                 summary[f"quality_{name}_cfg{scale}"] = report.accuracy
                 _log(f"quality {name} cfg {scale}: {report.accuracy:.3f}")
         _save(dual, args.out / "shapes_dual")
-        classifier.to(torch.float16).save_pretrained(args.out / "classifier")
+        classifier.half().save_pretrained(args.out / "classifier")
     summary[f"seconds_{args.phase}"] = round(time.perf_counter() - started, 1)
     summary_path.write_text(json.dumps(summary, indent=2) + "\n")
     _log(json.dumps(summary))
 
 
 def _save(pipe: ShapesPipeline, path: Path) -> None:
-    """fp16 safetensors (half the bytes; the shipped loader upcasts to fp32 for CPU speed)."""
-    copy.deepcopy(pipe).to(torch.float16).save_pretrained(path)
+    """fp16 safetensors (half the bytes; the shipped loader upcasts to fp32 for CPU speed).
+
+    A component loaded from disk remembers its source in `_name_or_path`; that is a path of the training
+    machine, so it is dropped from the shipped configs.
+    """
+    copy.deepcopy(pipe).to(dtype=torch.float16).save_pretrained(path)
+    for config_path in path.glob("*/config.json"):
+        config = json.loads(config_path.read_text())
+        if config.pop("_name_or_path", None) is not None:
+            config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":

@@ -110,13 +110,17 @@ def parse_prompt(prompt: str) -> ParsedPrompt:
         hints = []
         for word in unknown:
             close = difflib.get_close_matches(word, sorted(known), n=3, cutoff=0.6)
-            hints.append(f"'{word}' (did you mean {' or '.join(repr(c) for c in close)}?)" if close else f"'{word}'")
+            hints.append(
+                f"'{word}' (did you mean {' or '.join(repr(c) for c in close)}?)" if close else f"'{word}'"
+            )
         raise PromptError(
             f"The embedded shapes model does not know {', '.join(hints)}. It understands {_understood_words()}. "
             "Example: 'a small green triangle at the top left'."
         )
     if len(words) > MAX_TOKENS - 1:
-        raise PromptError(f"Prompt has {len(words)} words; the embedded shapes model takes at most {MAX_TOKENS - 1}.")
+        raise PromptError(
+            f"Prompt has {len(words)} words; the embedded shapes model takes at most {MAX_TOKENS - 1}."
+        )
 
     def single(kind: str, found: Sequence[str], canonical: Sequence[str]) -> str | None:
         distinct = sorted(set(canonical))
@@ -142,7 +146,9 @@ def _parse_position(words: Sequence[str]) -> str | None:
     columns = {_COLUMN_WORDS[w] for w in words if w in _COLUMN_WORDS}
     centre = any(w in _CENTRE_WORDS for w in words)
     if len(rows) > 1 or len(columns) > 1:
-        raise PromptError("Prompt names two positions; use one, such as 'at the top left' or 'in the center'.")
+        raise PromptError(
+            "Prompt names two positions; use one, such as 'at the top left' or 'in the center'."
+        )
     if not rows and not columns:
         return POSITIONS[4] if centre else None
     row = rows.pop() if rows else 1
@@ -179,7 +185,7 @@ def _article(next_word: str) -> str:
 
 def position_phrases() -> Iterator[tuple[str, int]]:
     """Every way the training prompts say each position, with the position's index."""
-    for index, name in enumerate(POSITIONS):
+    for index in range(len(POSITIONS)):
         row, column = divmod(index, 3)
         if (row, column) == (1, 1):
             heads = list(_CENTRE_WORDS)
@@ -208,7 +214,9 @@ def training_prompts() -> list[tuple[str, int, int, int, int]]:
     positions: list[tuple[str, int]] = [("", -1), *position_phrases()]
     prompts = []
     for (c, colour), (s, shape) in itertools.product(enumerate(COLOURS), enumerate(SHAPES)):
-        for (size_word, size), (phrase, position), article in itertools.product(sizes, positions, (True, False)):
+        for (size_word, size), (phrase, position), article in itertools.product(
+            sizes, positions, (True, False)
+        ):
             body = f"{size_word} {colour} {shape}".strip()
             text = f"{_article(body)} {body}" if article else body
             prompts.append((f"{text} {phrase}".strip(), c, s, size, position))

@@ -17,6 +17,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Input, Label, Static
 
 from backend.records import render_value
+from tui.widgets.status_line import StatusLine
 
 MAX_CALLS = 5000
 
@@ -80,7 +81,7 @@ class KernelApiView(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
             yield Input(placeholder="/ filter API (e.g. *attention*)", id="api-filter", compact=True)
-            yield Label("no calls yet", classes="totals", id="totals")
+            yield StatusLine("no calls yet", classes="totals", id="totals")
         yield Label("", classes="counts", id="counts", markup=False)
         with Horizontal():
             yield DataTable(id="calls", cursor_type="row")
@@ -139,10 +140,13 @@ class KernelApiView(Vertical):
         totals.append(f"NaN {nan_total}", style="bold red reverse" if nan_total else "")
         totals.append(" · ")
         totals.append(f"Inf {inf_total}", style="bold red reverse" if inf_total else "")
-        self.query_one("#totals", Label).update(totals)
+        self.query_one("#totals", StatusLine).update(totals)
         self.set_class(bool(nan_total or inf_total), "-nonfinite")
         top = sorted(api_counts.items(), key=lambda kv: -kv[1])
-        self.query_one("#counts", Label).update(" · ".join(f"{name} ×{count}" for name, count in top))
+        counts = " · ".join(f"{name} ×{count}" for name, count in top)
+        label = self.query_one("#counts", Label)
+        if str(label.content) != counts:  # a Label update relayouts: only when it changed
+            label.update(counts)
 
     def _rebuild(self) -> None:
         table = self.query_one("#calls", DataTable)

@@ -12,9 +12,10 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Checkbox, Input, Label
+from textual.widgets import Checkbox, Input
 
 from tui.widgets.output_log import OutputLog
+from tui.widgets.status_line import StatusLine
 
 
 class OutputView(Vertical):
@@ -56,7 +57,7 @@ class OutputView(Vertical):
             yield Checkbox("invert", id="invert", compact=True)
             yield Input(placeholder="s search (enter: next)", id="search", compact=True)
         yield OutputLog(id="log")
-        yield Label("", classes="status", id="status", markup=False)
+        yield StatusLine(classes="status", id="status")
 
     @property
     def log_widget(self) -> OutputLog:
@@ -81,7 +82,7 @@ class OutputView(Vertical):
             parts.append(self._filter_error)
         if self._match_info:
             parts.append(self._match_info)
-        self.query_one("#status", Label).update(" · ".join(parts))
+        self.query_one("#status", StatusLine).update(" · ".join(parts))
         self.set_class(not log.follow, "-paused")
 
     # ---- filter and search ------------------------------------------------------------------

@@ -59,7 +59,7 @@ class ProcessView(Vertical):
             self.remove_class("-failed")
             return
         ok = bool(status.ok)
-        line = Text(f"exit: {status.description} (exit code {status.exit_code})",
-                    style="bold" if ok else "bold red")
+        code = "" if ok or status.signal is None else f" · shell exit code {status.exit_code}"
+        line = Text(f"exit: {status.description}{code}", style="bold" if ok else "bold red")
         label.update(line)
         self.set_class(not ok, "-failed")

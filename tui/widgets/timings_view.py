@@ -11,7 +11,9 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Label, ProgressBar, Sparkline
+from textual.widgets import DataTable, ProgressBar, Sparkline
+
+from tui.widgets.status_line import StatusLine
 
 
 def cache_hit_text(cache_stats: dict[str, Any] | None) -> str:
@@ -56,8 +58,8 @@ class TimingsView(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(classes="progress-row"):
             yield ProgressBar(total=None, show_eta=False, id="progress")
-            yield Label("no request yet", classes="progress-label", id="progress-label", markup=False)
-        yield Label("", classes="summary", id="summary", markup=False)
+            yield StatusLine("no request yet", classes="progress-label", id="progress-label")
+        yield StatusLine(classes="summary", id="summary")
         yield Sparkline([], id="steps")
         with Horizontal():
             yield DataTable(id="stages", cursor_type="row")
@@ -89,7 +91,7 @@ class TimingsView(Vertical):
             return
         progress = req.progress
         bar = self.query_one("#progress", ProgressBar)
-        label = self.query_one("#progress-label", Label)
+        label = self.query_one("#progress-label", StatusLine)
         if progress is not None:
             bar.update(total=max(1, progress.total), progress=progress.step)
             rate = f" · {progress.rate_its:.2f} it/s" if progress.rate_its else ""
@@ -107,7 +109,7 @@ class TimingsView(Vertical):
         cache = cache_hit_text(req.perf.cache_stats if req.perf else None)
         if cache:
             summary += f" · {cache}"
-        self.query_one("#summary", Label).update(summary)
+        self.query_one("#summary", StatusLine).update(summary)
         previous = self._previous_seconds(req)
         table = self.query_one("#stages", DataTable)
         table.clear()

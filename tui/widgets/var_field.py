@@ -29,8 +29,7 @@ class VarField(Vertical, can_focus=False):
     VarField {
         height: auto;
         margin-bottom: 1;
-        & > .head { height: 1; width: 1fr; }
-        & > .doc { height: 1; width: 1fr; text-overflow: ellipsis; text-wrap: nowrap; }
+        & > .head { height: 2; width: 1fr; }
         & > .editor { width: 1fr; max-width: 64; }
         & > Switch.editor { border: none; height: 1; padding: 0; width: 10; }
         & > .message { height: auto; display: none; }
@@ -89,7 +88,6 @@ class VarField(Vertical, can_focus=False):
     # ---- composition -----------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield _Head(self.var, self._present, classes="head")
-        yield Static(self.var.doc, classes="doc", markup=False)
         yield self._make_editor()
         yield Static("", classes="message", markup=False)
 
@@ -277,9 +275,10 @@ _NONE = object()
 
 
 class _Head(Widget):
-    """``NAME  default: X  [no effect on this host]`` in one line (one widget, not three: start-up)."""
+    """``NAME  default: X  [no effect on this host]`` over the one-line doc (one widget, not four:
+    styling widgets is most of the start-up time)."""
 
-    COMPONENT_CLASSES = {"head--name", "head--default", "head--badge"}
+    COMPONENT_CLASSES = {"head--name", "head--default", "head--badge", "head--doc"}
 
     def __init__(self, var: EnvVar[Any], present: bool, classes: str) -> None:
         super().__init__(classes=classes)
@@ -292,4 +291,8 @@ class _Head(Widget):
         text.append(f"  default: {self.var.describe_default()}", style=self.get_component_rich_style("head--default"))
         if not self.present:
             text.append("  no effect on this host", style=self.get_component_rich_style("head--badge"))
-        return text
+        doc = Text("  " + self.var.doc, style=self.get_component_rich_style("head--doc"), no_wrap=True,
+                   overflow="ellipsis")
+        doc.truncate(max(1, self.size.width), overflow="ellipsis")
+        text.truncate(max(1, self.size.width), overflow="ellipsis")
+        return Text("\n").join([text, doc])

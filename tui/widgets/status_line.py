@@ -1,0 +1,39 @@
+"""StatusLine: one line of text that changes often (counts, follow state) without a relayout.
+
+Why not ``Label``: ``Label.update`` asks for a layout pass every time; a status that changes with
+every batch of output (every ~25 ms) would relayout the screen as often.  Its size is fixed by
+CSS, so a plain repaint is enough.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+
+class StatusLine(Widget):
+    """A fixed-height line; set ``text`` (a ``str`` or Rich ``Text``) to repaint it."""
+
+    DEFAULT_CSS = """
+    StatusLine {
+        height: 1;
+        width: 1fr;
+    }
+    """
+
+    text: reactive[str | Text] = reactive("", layout=False)
+
+    def __init__(self, text: str | Text = "", **kwargs: str) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.set_reactive(StatusLine.text, text)
+
+    def update(self, text: str | Text) -> None:
+        """Same call as ``Label.update``, so views can swap one for the other."""
+        self.text = text
+
+    def render(self) -> Text:
+        text = self.text if isinstance(self.text, Text) else Text(self.text)
+        text.no_wrap = True
+        text.overflow = "ellipsis"
+        return text
