@@ -4,18 +4,19 @@
     python bench/bench_ui.py --quick    # fewer samples
 
 Measures (each in a fresh app; headless Textual unless said otherwise):
-    line->screen   a feeder thread writes one line every 10 ms into the router (as the supervisor's
-                   reader thread does); the time until the followed Output log draws that line.
-                   p50/p99 over the samples.  Budget: p99 50 ms.
+    line->screen   in a real (headless) run, a feeder thread writes one line every 10 ms into the
+                   router (as the supervisor's reader thread does); the time until the followed
+                   Output log draws that line.  p50/p99 over the samples.  Budget: p99 50 ms.
     key latency    while a feeder streams 100k lines/s (1000-line chunks every 10 ms; the rate
                    reached is reported), a key (F3) is posted every 50 ms; the time until its
                    action runs.  p50/p99, plus the peak RSS of the whole process (bounded buffers).
     reload->screen the watched attention config is saved atomically (temp + rename) 20 times;
                    the time from the rename to the Attention view showing the validated config.
                    Budget: 100 ms.
-    start          process start to first frame: ``sgl-console`` in tmux at 80x24, polled with
-                   capture-pane every 10 ms; and in-process, process start to ``app.ready_at``
-                   (first refresh done, keys answered).  Budget: 0.5 s.
+    start          process start to the first frame (``app.ready_at``: header, tabs, run bar and
+                   footer drawn, keys answered) and to the first pane's fields (``pane_ready_at``),
+                   headless; and ``sgl-console`` in tmux at 80x24 until the first pane's first
+                   variable is on screen (capture-pane every 10 ms).  Budget: 0.5 s.
 
 Numbers depend on the machine's load (2 shared cores here): run it on a quiet machine.
 """
@@ -59,18 +60,20 @@ def make(root: str, **options: object):  # type: ignore[no-untyped-def]
 
 
 # ---- line -> screen ----------------------------------------------------------------------------
-async def line_to_screen(samples: int) -> dict[str, float]:
+def line_to_screen(samples: int) -> dict[str, float]:
+    """A real headless run (no Pilot in the loop): the app's own timers and refreshes only."""
     from tui.widgets.output_log import OutputLog
 
     root = tempfile.mkdtemp(prefix="sgl-bench-")
     app = make(root, watch_config=False)
     fed: dict[str, float] = {}
     seen: dict[str, float] = {}
-    async with app.run_test(size=(80, 24)) as pilot:
-        app.action_show("output")
+
+    def scenario() -> None:
         while app.views is None:
-            await pilot.pause(0.02)
-        await pilot.pause(0.3)
+            time.sleep(0.01)
+        app.call_from_thread(app.action_show, "output")
+        time.sleep(0.5)
         log = app.query_one(OutputLog)
         original = log.render_line
 
@@ -84,28 +87,18 @@ async def line_to_screen(samples: int) -> dict[str, float]:
             return strip
 
         log.render_line = render_line  # type: ignore[method-assign]
-        router = app.router
+        for i in range(samples):
+            text = f"probe {i}"
+            fed[text] = time.perf_counter()
+            app.router.feed("stdout", [text])  # what a supervisor reader thread does
+            time.sleep(0.01)
+        time.sleep(0.3)
+        app.call_from_thread(app.exit)
 
-        def feeder() -> None:
-            for i in range(samples):
-                text = f"probe {i}"
-                fed[text] = time.perf_counter()
-                router.feed("stdout", [text])
-                time.sleep(0.01)
-
-        thread = threading.Thread(target=feeder, daemon=True)
-        thread.start()
-        while thread.is_alive():
-            await pilot.pause(0.02)
-        await pilot.pause(0.3)
+    threading.Thread(target=scenario, daemon=True).start()
+    app.run(headless=True, size=(80, 24))
     lat = [(seen[k] - fed[k]) * 1000 for k in fed if k in seen]
-    return {
-        "p50": pct(lat, 50),
-        "p99": pct(lat, 99),
-        "max": max(lat),
-        "n": len(lat),
-        "missed": samples - len(lat),
-    }
+    return {"p50": pct(lat, 50), "p99": pct(lat, 99), "max": max(lat), "n": len(lat), "missed": samples - len(lat)}
 
 
 # ---- key latency under a flood -------------------------------------------------------------------
@@ -225,9 +218,9 @@ from tui.demo import demo_environ
 from tui.__main__ import make_app
 app = make_app(environ=demo_environ(os.environ["BENCH_ROOT"]), host_platforms=frozenset({"cpu"}))
 def wait():
-    while app.ready_at is None:
+    while app.pane_ready_at is None:
         time.sleep(0.002)
-    print(f"READY {app.ready_at - t0:.4f}", file=sys.stderr, flush=True)
+    print(f"READY {app.ready_at - t0:.4f} {app.pane_ready_at - t0:.4f}", file=sys.stderr, flush=True)
     app.call_from_thread(app.exit)
 threading.Thread(target=wait, daemon=True).start()
 app.run(headless=True)
@@ -235,7 +228,7 @@ app.run(headless=True)
 
 
 def start_in_process(runs: int) -> dict[str, float]:
-    values = []
+    values, filled = [], []
     for _ in range(runs):
         root = tempfile.mkdtemp(prefix="sgl-bench-")
         env = dict(os.environ, BENCH_T0=repr(time.time()), BENCH_ROOT=root)
@@ -244,7 +237,9 @@ def start_in_process(runs: int) -> dict[str, float]:
         for line in proc.stderr.splitlines():
             if line.startswith("READY "):
                 values.append(float(line.split()[1]) * 1000)
-    return {"p50": pct(values, 50), "min": min(values), "max": max(values), "n": len(values)}
+                filled.append(float(line.split()[2]) * 1000)
+    return {"p50": pct(values, 50), "min": min(values), "max": max(values), "n": len(values),
+            "filled_p50": pct(filled, 50)}
 
 
 def start_in_tmux(runs: int) -> dict[str, float]:
@@ -284,7 +279,7 @@ def main() -> int:
     args = ap.parse_args()
     q = args.quick
     rows = []
-    r = asyncio.run(line_to_screen(100 if q else 300))
+    r = line_to_screen(100 if q else 300)
     rows.append(
         (
             "line -> screen (followed Output)",
@@ -324,20 +319,21 @@ def main() -> int:
     r = start_in_process(3 if q else 5)
     rows.append(
         (
-            "start -> app ready (headless)",
-            f"p50 {r['p50']:.0f} ms · min {r['min']:.0f} · max {r['max']:.0f} · n={r['n']}",
+            "start -> first frame, keys answered",
+            f"p50 {r['p50']:.0f} ms · min {r['min']:.0f} · max {r['max']:.0f} · n={r['n']} (headless)",
             "<= 500 ms",
             r["p50"] <= 500,
         )
     )
+    rows.append(("start -> first pane's fields drawn", f"p50 {r['filled_p50']:.0f} ms (headless)", "(info)", True))
     r = start_in_tmux(3 if q else 5)
     if r:
         rows.append(
             (
-                "start -> first frame (tmux 80x24)",
-                f"p50 {r['p50']:.0f} ms · min {r['min']:.0f} · max {r['max']:.0f} · n={r['n']}",
-                "<= 500 ms",
-                r["p50"] <= 500,
+                "start -> pane on screen (tmux 80x24)",
+                f"p50 {r['p50']:.0f} ms · min {r['min']:.0f} · max {r['max']:.0f} · n={r['n']} (incl. shell)",
+                "(info)",
+                True,
             )
         )
     width = max(len(row[0]) for row in rows)

@@ -7,7 +7,8 @@ the real config or cache roots; every app is built by ``make_app`` (the one fact
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,19 @@ def console(ui_env: dict[str, str]) -> Callable[..., Any]:
         options.setdefault("host_platforms", frozenset({"cpu"}))
         options.setdefault("half_block", True)
         options.setdefault("theme", "textual-dark")
-        return make_app(session=session, command=command, **options)
+        app = make_app(session=session, command=command, **options)
+        run_test = app.run_test
+
+        @asynccontextmanager
+        async def settled_run_test(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+            """``run_test`` that hands over the pilot once the first pane and the views are built."""
+            async with run_test(*args, **kwargs) as pilot:
+                while not app.settled:
+                    await pilot.pause(0.01)
+                yield pilot
+
+        app.run_test = settled_run_test
+        return app
 
     return build
 

@@ -125,7 +125,8 @@ def run_lines(steps: int = 8, *, kernel: bool = True, nan_step: int | None = Non
 
 def feed(router: Any, lines: Iterator[tuple[str, str]]) -> None:
     """Feed ``(stream, line)`` pairs to a ``tui.router.Router``, keeping runs of one stream together."""
-    stream, chunk = None, []
+    stream: str | None = None
+    chunk: list[str] = []
     for s, line in lines:
         if s != stream and chunk:
             router.feed(stream, chunk)
@@ -281,7 +282,8 @@ async def stage(pilot: Any, scene: str) -> None:
     """Bring the demo app of ``pilot`` to ``scene`` (one of :data:`SCENES`)."""
     app = pilot.app
     scene = scene.removeprefix("ansi-")
-    await pilot.pause()
+    while not app.settled:
+        await pilot.pause(0.01)
     kind, _, name = scene.partition("-")
     if kind == "pane":
         fill_settings(app)

@@ -71,4 +71,5 @@ async def test_real_sglang_performance_log_shows_exact_steps() -> None:
 def test_cache_hit_text_shapes() -> None:
     assert cache_hit_text(None) == ""
     assert cache_hit_text({"hit_ratio": 0.4}) == "cache hit 40%"
+    assert cache_hit_text({"hit_ratio": 0.25, "cached_steps": 2, "computed_steps": 6}) == "cache hit 25% (2/8 steps)"
     assert cache_hit_text({"cached_steps": 3, "total_steps": 12}) == "cache hit 25% (3/12 steps)"

@@ -36,7 +36,9 @@ async def test_every_variable_gets_the_editor_of_its_kind(name: str) -> None:
         if getattr(var.kind, "choices", ()) and var.kind.widget == "number":
             expected = Select  # an integer with fixed choices (kernel API level) is picked, not typed
         assert isinstance(app.field.editor, expected)
-        assert f"default: {var.describe_default()}" in str(app.field.query_one(".head").render())
+        head = str(app.field.query_one(".head").render())
+        assert head.startswith(name) and f"default: {var.describe_default()}"[:30] in head, "cut to the width"
+        assert var.doc[:30] in head
 
 
 async def test_validation_message_appears_under_the_field_as_you_type() -> None:

@@ -21,9 +21,12 @@ def cache_hit_text(cache_stats: dict[str, Any] | None) -> str:
     if not cache_stats:
         return ""
     stats = cache_stats
+    cached, computed = stats.get("cached_steps"), stats.get("computed_steps")
+    counted = isinstance(cached, int) and isinstance(computed, int) and cached + computed > 0
     for key in ("hit_ratio", "cache_hit_ratio", "hit_rate"):
         if isinstance(stats.get(key), (int, float)):
-            return f"cache hit {float(stats[key]):.0%}"
+            steps = f" ({cached}/{cached + computed} steps)" if counted else ""  # type: ignore[operator]
+            return f"cache hit {float(stats[key]):.0%}{steps}"
     cached = stats.get("cached_steps", stats.get("cache_hits"))
     total = stats.get("total_steps", stats.get("steps"))
     if isinstance(cached, (int, float)) and isinstance(total, (int, float)) and total:
