@@ -71,7 +71,7 @@ def test_start_switch_panes_run_quit(tmp_path: Path) -> None:
         tmux.keys("F3", "F3")
         tmux.wait_for("DenoisingStage", "request #1 done")
         tmux.keys("C-q")
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 30
         while tmux("has-session", "-t", "smoke", check=False).returncode == 0:
             assert time.monotonic() < deadline, "the console did not quit"
             time.sleep(0.1)
