@@ -11,13 +11,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tui.app import ConsoleApp
 
 
-def make_app(session: str | None = None, command: Sequence[str] | None = None, **options: object) -> ConsoleApp:
+def make_app(session: str | None = None, command: Sequence[str] | None = None, **options: Any) -> ConsoleApp:
     """Build the console app; the one factory shared by ``main`` and the tests.
 
     Args:
