@@ -22,6 +22,7 @@ from typing import Any
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, TabbedContent, TabPane
 
@@ -65,6 +66,39 @@ def few_colours(environ: Mapping[str, str]) -> bool:
         return False
     term = environ.get("TERM", "")
     return bool(term) and "256" not in term and "direct" not in term and not environ.get("TEXTUAL_COLOR_SYSTEM")
+
+
+SLOW_VIEW_INTERVAL = 0.25
+"""Seconds between updates of the kernel API and timings views while a run streams."""
+
+
+class _SlowLane:
+    """What the kernel API and timings views have not been shown yet (see ``_drain_batch``)."""
+
+    def __init__(self) -> None:
+        self.flushed_at = 0.0
+        self.reset(0.0)
+
+    def reset(self, now: float) -> None:
+        self.calls: list[Any] = []
+        self.totals: tuple[Any, int, int] = ({}, 0, 0)
+        self.finished: list[Any] = []
+        self.current: Any = None
+        self.timings_changed = False
+        self.flushed_at = now
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.calls) or self.timings_changed
+
+    def add(self, batch: Any) -> None:
+        if batch.kernel_calls:
+            self.calls.extend(batch.kernel_calls)
+            self.totals = (batch.api_counts, batch.nan_total, batch.inf_total)
+        if batch.timings_changed or batch.finished_requests:
+            self.finished.extend(batch.finished_requests)
+            self.current = batch.current if batch.current is not None else self.current
+            self.timings_changed = True
 
 
 class ConsoleApp(App[int]):
@@ -144,6 +178,7 @@ class ConsoleApp(App[int]):
         self._last_plan: Any = None
         self._last_request: dict[str, Any] | None = None
         self._last_exit: Any = None
+        self._slow = _SlowLane()
         self._crash: tuple[str, str] | None = None
         self._watched_config: str | None = None
         self._views: Any = None
@@ -520,30 +555,52 @@ class ConsoleApp(App[int]):
 
     # ---- the batch loop ----------------------------------------------------------------------
     def _drain(self) -> None:
-        if self._router is None or self._views is None:
+        if self._router is None or self._views is None or not self.is_running:
             return
+        try:
+            self._drain_batch()
+        except NoMatches:  # the views are being torn down (the app is closing)
+            return
+
+    def _drain_batch(self) -> None:
+        """One router batch to the views.  Output lines go straight to the Output view (its
+        line-to-screen budget is 50 ms); the table-heavy views (kernel API, timings) are fed
+        at most every ``SLOW_VIEW_INTERVAL`` seconds, and at once when the child exits, so a
+        flood of kernel API blocks costs a few re-layouts a second, not fifty, and the
+        console stays out of the child's way on a small machine."""
+        assert self._router is not None
         batch = self._router.drain(max_lines=20_000)
-        if batch.empty and not batch.outputs and not batch.uploads:
+        slow = self._slow
+        if batch.empty and not batch.outputs and not batch.uploads and not slow.pending:
             if self._supervisor is not None and self._supervisor.stop_progress is not None \
                     and self._supervisor.state.value == "stopping":
                 self._show_state()
             return
         if batch.lines:
             self.views.output.add_lines(batch.lines)
-        if batch.timings_changed or batch.finished_requests:
-            timings = self.views.timings
-            timings.show_history(batch.finished_requests)
-            timings.show_current(batch.current)
-        if batch.kernel_calls:
-            kernel = self.views.kernel
-            kernel.add_calls(batch.kernel_calls)
-            kernel.show_totals(batch.api_counts, batch.nan_total, batch.inf_total)
+        slow.add(batch)
+        exiting = any(e.kind in ("exited", "stalled") for e in batch.events)
+        now = time.monotonic()
+        if slow.pending and (exiting or now - slow.flushed_at >= SLOW_VIEW_INTERVAL):
+            self._flush_slow_views(now)
         if batch.outputs:
             self.views.image.show_output(batch.outputs[-1])
         for path, url in batch.uploads:
             self.views.image.show_upload(path, url)
         for event in batch.events:
             self._on_event(event)
+
+    def _flush_slow_views(self, now: float) -> None:
+        slow = self._slow
+        if slow.timings_changed:
+            timings = self.views.timings
+            timings.show_history(slow.finished)
+            timings.show_current(slow.current)
+        if slow.calls:
+            kernel = self.views.kernel
+            kernel.add_calls(slow.calls)
+            kernel.show_totals(*slow.totals)
+        slow.reset(now)
 
     def _show_state(self, text: str = "") -> None:
         sup = self.supervisor

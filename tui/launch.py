@@ -40,7 +40,8 @@ SGLANG_TRANSLATIONS: tuple[tuple[str, str], ...] = (
 class RunRequest:
     """What the run bar holds."""
 
-    prompt: str = "a red circle on a blue background"
+    prompt: str = "a red circle"
+    """The README's example; the embedded model draws it (see backend/models/vocab.py)."""
     steps: int = 8
     height: int = 64
     width: int = 64

@@ -64,6 +64,8 @@ class OutputLog(ScrollView, can_focus=True):
         self._current_match = -1
         self._width = 0
         self._cache: OrderedDict[tuple[int, int], Strip] = OrderedDict()
+        self._behind = False
+        """Lines arrived while hidden and the scroll geometry has not caught up yet."""
 
     # ---- data in ------------------------------------------------------------------------
     def add_lines(self, lines: Sequence[Any]) -> None:
@@ -82,11 +84,24 @@ class OutputLog(ScrollView, can_focus=True):
             self._shown.extend(line for line in lines if self._keep(line))
         widest = max(min(len(line.plain), MAX_DISPLAY_CHARS) for line in lines) + 2
         self._width = max(self._width, widest)
+        if not self.follow:
+            self.unseen += len(lines)
+        if not self.is_on_screen:
+            # Hidden (another tab is showing): growing the virtual size would relayout the whole
+            # screen for nothing; catch up once, when it is shown again (``on_show``).
+            self._behind = True
+            return
+        self._catch_up()
+
+    def _catch_up(self) -> None:
+        self._behind = False
         self._grow()
         if self.follow:
             self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
-        else:
-            self.unseen += len(lines)
+
+    def on_show(self) -> None:
+        if self._behind:
+            self.call_after_refresh(self._catch_up)
 
     def clear(self) -> None:
         self._lines.clear()

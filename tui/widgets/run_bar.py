@@ -13,6 +13,8 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Checkbox, Input, Label
 
+from tui.launch import RunRequest
+
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX*]\s*(\d+)\s*$")
 
 
@@ -40,11 +42,12 @@ class RunBar(Vertical):
         self._command = command
 
     def compose(self) -> ComposeResult:
+        start = RunRequest()  # the defaults live in one place
         with Horizontal():
-            yield Input("a red circle on a blue background", placeholder="prompt", id="prompt", compact=True)
-            yield Input("8", placeholder="steps", id="steps", compact=True, type="integer")
-            yield Input("64x64", placeholder="WxH", id="size", compact=True)
-            yield Input("42", placeholder="seed", id="seed", compact=True, type="integer")
+            yield Input(start.prompt, placeholder="prompt", id="prompt", compact=True)
+            yield Input(str(start.steps), placeholder="steps", id="steps", compact=True, type="integer")
+            yield Input(f"{start.width}x{start.height}", placeholder="WxH", id="size", compact=True)
+            yield Input(str(start.seed), placeholder="seed", id="seed", compact=True, type="integer")
         with Horizontal():
             yield Input(placeholder="model path (default: the bundled tiny model)", id="model", compact=True)
             yield Input(shlex.join(self._command) if self._command else "",
