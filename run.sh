@@ -31,10 +31,13 @@ setup() {
     "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
     # compat mode: a plain path entry instead of an import hook (faster start of the console)
     local editable=(--config-settings editable_mode=compat -e ".[test]")
-    if [[ "$TORCH_SPEC" == "keep" ]]; then
-        "$VENV/bin/python" -m pip install -q "${editable[@]}"
-    else
-        "$VENV/bin/python" -m pip install -q "$TORCH_SPEC" "${editable[@]}"
+    local log="$VENV/.sgl-setup.log"
+    local torch=()
+    [[ "$TORCH_SPEC" == "keep" ]] || torch=("$TORCH_SPEC")
+    if ! "$VENV/bin/python" -m pip install -q "${torch[@]}" "${editable[@]}" >"$log" 2>&1; then
+        cat "$log" >&2
+        echo "setup: pip install failed (log above, also in $log)" >&2
+        exit 1
     fi
     echo "$want" > "$stamp"
 }
