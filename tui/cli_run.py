@@ -300,7 +300,7 @@ def iter_file_records(path: str) -> Any:
     """Yield ``(line_number, record)`` for one file, in order; kernel API blocks come when they
     complete (line number of the line that completed them), blocks still open at the end last."""
     from backend.records import KernelApiLogParser, parse_line
-    from tui.supervisor import LineSplitter
+    from tui.lines import LineSplitter
 
     report = _perf_dump_report(path)
     if report is not None:

@@ -30,8 +30,9 @@ from backend.records import (
     render_value,
     scan_dump_root,
 )
+from tui.lines import LineSplitter
 from tui.router import STDERR, STDOUT, Router
-from tui.supervisor import ExitStatus, LineSplitter
+from tui.supervisor import ExitStatus
 
 TAIL_LINES = 50
 RERUN_LEVELS = (3, 5, 10)

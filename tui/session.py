@@ -39,6 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from backend import envs
 from backend.envs import REGISTRY, EnvError, Problem, Resolved
 
@@ -696,15 +698,6 @@ def _tmp_name(target: Path) -> str:
     return f"{_TMP_PREFIX}{target.name}.{os.getpid()}."
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
 
 def clean_stale_temp_files(target: Path) -> list[Path]:
     """Remove temp files of ``target`` left by writers that died (dead pid, or older than an hour)."""
@@ -721,7 +714,7 @@ def clean_stale_temp_files(target: Path) -> list[Path]:
         pid = int(pid_text) if pid_text.isdigit() else 0
         try:
             old = time.time() - entry.stat().st_mtime > _STALE_TMP_AGE_S
-            writer_gone = pid != os.getpid() and not (pid > 0 and _pid_alive(pid))
+            writer_gone = pid != os.getpid() and not (pid > 0 and psutil.pid_exists(pid))
             if old or writer_gone:
                 entry.unlink()
                 removed.append(entry)

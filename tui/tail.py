@@ -38,38 +38,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import IO
 
+import psutil
+
+from tui.lines import MAX_LINE_BYTES, LineSplitter
 from tui.router import Router, file_stream
-from tui.supervisor import MAX_LINE_BYTES, LineSplitter
 
 READ_CHUNK = 256 * 1024
 """Most bytes read from one file per tick, so one busy file cannot starve the others."""
-
-
-class _NlSplitter(LineSplitter):
-    """Files split on ``\\n`` only (a ``\\r`` inside a file line stays; records handles tqdm
-    fragments), but ``\\r\\n`` still ends a line."""
-
-    def feed(self, data: bytes) -> list[tuple[str, bool, bool]]:
-        out: list[tuple[str, bool, bool]] = []
-        pos = 0
-        while True:
-            nl = data.find(b"\n", pos)
-            if nl < 0:
-                break
-            piece = data[pos:nl]
-            if piece.endswith(b"\r"):
-                piece = piece[:-1]
-            self._emit(piece, False, out)
-            pos = nl + 1
-        rest = data[pos:]
-        if self._skipping:
-            return out
-        self._buf += rest
-        if len(self._buf) > self.max_bytes:
-            out.append((self._buf[: self.max_bytes].decode("utf-8", "replace"), True, False))
-            self._buf = b""
-            self._skipping = True
-        return out
 
 
 class FileFollower:
@@ -89,7 +64,7 @@ class FileFollower:
         self._fh: IO[bytes] | None = None
         self._ident: tuple[int, int] | None = None
         self._offset = 0
-        self._splitter = _NlSplitter(max_line_bytes)
+        self._splitter = LineSplitter(max_line_bytes, split_cr=False)
         self.rotations = 0
         self.truncations = 0
         self._start_at_end = from_start is False
@@ -130,7 +105,7 @@ class FileFollower:
         else:
             self._offset = st.st_size if at_end and mark is None else 0
         fh.seek(self._offset)
-        self._splitter = _NlSplitter(self.max_line_bytes)
+        self._splitter = LineSplitter(self.max_line_bytes, split_cr=False)
         return True
 
     def _read_available(self, out: list[tuple[str, bool, bool]], budget: int = READ_CHUNK * 4) -> None:
@@ -168,7 +143,7 @@ class FileFollower:
         if st is not None and st.st_size < self._offset:
             self.truncations += 1
             out += self._splitter.flush()
-            self._splitter = _NlSplitter(self.max_line_bytes)
+            self._splitter = LineSplitter(self.max_line_bytes, split_cr=False)
             assert self._fh is not None
             self._fh.seek(0)
             self._offset = 0
@@ -200,15 +175,6 @@ class _Pattern:
     added_at: float
     preexisting: dict[str, tuple[int, int, int]]
 
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _mark(path: str) -> tuple[int, int, int] | None:
@@ -309,7 +275,7 @@ class Tailer:
                 if allowed is not None and int(m.group(1)) not in allowed:
                     # A worker that lived less than one tree sample is never "known": accept a file
                     # that appeared after add() when its pid is gone (a live stranger's is refused).
-                    if path in pat.preexisting or _pid_alive(int(m.group(1))):
+                    if path in pat.preexisting or psutil.pid_exists(int(m.group(1))):
                         continue
                 if pat.from_start is None:
                     # A file named after a pid of this run is this run's, even if it existed at add().
