@@ -11,15 +11,18 @@ import psutil
 T = TypeVar("T")
 
 
-def wait_until(predicate: Callable[[], T], timeout: float = 30.0, interval: float = 0.02) -> T:
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
+def wait_until(predicate: Callable[[], T], timeout: float = 30.0, interval: float = 0.02,
+               describe: Callable[[], object] | None = None) -> T:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds,
+    saying what ``describe()`` returns then (the state that was waited on)."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
+            seen = f"; state: {describe()!r}" if describe is not None else ""
+            raise AssertionError(f"condition not met within {timeout} s{seen}")
         time.sleep(interval)
 
 

@@ -370,6 +370,7 @@ class Supervisor:
         self._cwd: str | None = None
 
     # ---- properties ------------------------------------------------------------------------
+        self._route_failed = False
 
     @property
     def state(self) -> RunState:
@@ -512,7 +513,7 @@ class Supervisor:
                         pass
                     lines = splitter.feed(data)
                     if lines:
-                        self.router.feed(stream, lines)
+                        self._route(stream, lines)
         finally:
             tail = splitter.flush()
             if tail:
@@ -521,6 +522,20 @@ class Supervisor:
                 pipe.close()
             except OSError:
                 pass
+
+    def _route(self, stream: str, lines: list[tuple[str, bool, bool]]) -> None:
+        """Hand lines to the router; a parser bug must never stop the reader (the child would
+        block on a full pipe), so it is reported once as an ``error`` event and the raw lines
+        still go through unparsed."""
+        try:
+            self.router.feed(stream, lines)
+        except Exception as exc:  # noqa: BLE001 - the reader thread must survive anything
+            if not self._route_failed:
+                self._route_failed = True
+                self._emit("error", f"could not parse {stream} output: {exc.__class__.__name__}: {exc}")
+            from tui.router import CONSOLE
+
+            self.router.feed(CONSOLE, [text for text, _, _ in lines])
 
     def _refresh_tree(self, pid: int) -> list[psutil.Process]:
         found = descendants(pid)
