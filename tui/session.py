@@ -39,8 +39,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from backend import envs
 from backend.envs import REGISTRY, EnvError, Problem, Resolved
 
@@ -714,7 +712,7 @@ def clean_stale_temp_files(target: Path) -> list[Path]:
         pid = int(pid_text) if pid_text.isdigit() else 0
         try:
             old = time.time() - entry.stat().st_mtime > _STALE_TMP_AGE_S
-            writer_gone = pid != os.getpid() and not (pid > 0 and psutil.pid_exists(pid))
+            writer_gone = pid != os.getpid() and not (pid > 0 and _pid_exists(pid))
             if old or writer_gone:
                 entry.unlink()
                 removed.append(entry)
@@ -767,3 +765,10 @@ __all__ = [
     "DEFAULTS_NAME", "DiffRow", "Session", "SessionError", "clean_stale_temp_files", "config_root",
     "list_sessions", "session_path", "sessions_dir", "validate_name",
 ]  # fmt: skip
+
+
+def _pid_exists(pid: int) -> bool:
+    """psutil's probe, imported on first use: the console's start must not pay for psutil."""
+    import psutil
+
+    return bool(psutil.pid_exists(pid))
