@@ -32,8 +32,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import tempfile
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +39,7 @@ from typing import Any
 
 from backend import envs
 from backend.envs import REGISTRY, EnvError, Problem, Resolved
+from tui.atomic_file import atomic_write, clean_stale_temp_files
 
 SESSION_SUFFIX = ".env"
 """File name suffix of a session file."""
@@ -53,9 +52,6 @@ DEFAULTS_NAME = "defaults"
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_TMP_PREFIX = "."
-_TMP_SUFFIX = ".tmp"
-_STALE_TMP_AGE_S = 3600.0
 """A temp file whose writer is on another host (pid unknown here) counts as stale after this long."""
 
 
@@ -645,7 +641,7 @@ class Session:
         path = self.path
         text = self.file_text()
         try:
-            _atomic_write(path, text.encode("utf-8", errors="surrogateescape"))
+            atomic_write(path, text.encode("utf-8", errors="surrogateescape"))
         except OSError as exc:
             raise SessionError(
                 f"cannot save session {self.name!r} to {path}: {exc.strerror or exc}"
@@ -687,88 +683,7 @@ def _side(var: envs.EnvVar[Any], raw: str | None) -> str:
     return var.display(raw)
 
 
-# ---------------------------------------------------------------------------------------
-# Atomic file replacement.
-# ---------------------------------------------------------------------------------------
-
-
-def _tmp_name(target: Path) -> str:
-    return f"{_TMP_PREFIX}{target.name}.{os.getpid()}."
-
-
-
-def clean_stale_temp_files(target: Path) -> list[Path]:
-    """Remove temp files of ``target`` left by writers that died (dead pid, or older than an hour)."""
-    removed: list[Path] = []
-    prefix = f"{_TMP_PREFIX}{target.name}."
-    try:
-        entries = list(target.parent.iterdir())
-    except OSError:
-        return removed
-    for entry in entries:
-        if not (entry.name.startswith(prefix) and entry.name.endswith(_TMP_SUFFIX)):
-            continue
-        pid_text = entry.name[len(prefix) :].split(".", 1)[0]
-        pid = int(pid_text) if pid_text.isdigit() else 0
-        try:
-            old = time.time() - entry.stat().st_mtime > _STALE_TMP_AGE_S
-            writer_gone = pid != os.getpid() and not (pid > 0 and _pid_exists(pid))
-            if old or writer_gone:
-                entry.unlink()
-                removed.append(entry)
-        except OSError:
-            continue
-    return removed
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    if path.is_symlink():  # an operator's link (dotfiles repo): replace the file it points to, keep the link
-        path = Path(os.path.realpath(path))
-    directory = path.parent
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    clean_stale_temp_files(path)
-    fd, tmp = tempfile.mkstemp(prefix=_tmp_name(path), suffix=_TMP_SUFFIX, dir=directory)  # 0600, O_EXCL
-    try:
-        try:
-            os.fchmod(fd, 0o600)
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(directory)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 __all__ = [
     "DEFAULTS_NAME", "DiffRow", "Session", "SessionError", "clean_stale_temp_files", "config_root",
     "list_sessions", "session_path", "sessions_dir", "validate_name",
 ]  # fmt: skip
-
-
-def _pid_exists(pid: int) -> bool:
-    """psutil's probe, imported on first use: the console's start must not pay for psutil."""
-    import psutil
-
-    return bool(psutil.pid_exists(pid))
