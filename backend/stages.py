@@ -225,8 +225,12 @@ def _memory_snapshot(device: torch.device) -> dict[str, float] | None:
 
 
 def run_stages(ctx: StageContext, stages: tuple[type[PipelineStage], ...] = DEFAULT_STAGES) -> None:
-    """Run every stage in order, timing and logging each (SGLang's StageProfiler)."""
-    level = 20 if ctx.timing else 10  # INFO / DEBUG
+    """Run every stage in order, timing and logging each (SGLang's StageProfiler).
+
+    The ``[Stage] started...`` / ``finished in`` lines are INFO on every request, as in SGLang
+    (section 6.2 of the runtime notes): the console's Timings view reads them.  Stage logging
+    (``SGLANG_DIFFUSION_STAGE_LOGGING``) adds the performance.log record with per-step times."""
+    level = 20  # INFO
     with torch.inference_mode():
         for stage_cls in stages:
             stage = stage_cls()

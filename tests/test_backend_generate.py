@@ -72,6 +72,16 @@ def test_stage_lines_and_progress(run: tuple[Path, object]) -> None:
     assert [(p.step, p.total) for p in progress] == [(i, STEPS) for i in range(1, STEPS + 1)]
 
 
+def test_stage_lines_without_stage_logging_but_no_performance_log(tmp_path: Path) -> None:
+    """Stage lines are printed on every request, as SGLang does (the console's Timings view reads
+    them); stage logging only adds the performance.log record."""
+    proc = run_backend(tmp_path, "generate", "--prompt", "a red circle", "--num-inference-steps", "2")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    records = [parse_line(line) for line in proc.stdout.splitlines()]
+    assert [r.stage for r in records if isinstance(r, StageFinished)] == STAGES
+    assert not (tmp_path / "logs" / "performance.log").exists()
+
+
 def test_performance_log_and_dump(run: tuple[Path, object]) -> None:
     tmp, _ = run
     lines = (tmp / "logs" / "performance.log").read_text().splitlines()

@@ -312,6 +312,10 @@ class Router:
         """Post a non-line event (supervisor state changes); shows up in the next :class:`Batch`."""
         with self._lock:
             self._events.append(event)
+            if event.kind == "exited" and self._current is not None and not self._current.finished:
+                # The process is gone: its last request is over even without a performance.log
+                # record (stage logging off), so it joins the run history.
+                self._finish_request(self._current)
 
     def end_stream(self, stream: str) -> list[KernelApiCall]:
         """The stream ended (EOF): flush its kernel API parser; calls still open come back
@@ -358,6 +362,11 @@ class Router:
             prev = cur.progress
             if prev is not None and record.step == prev.step + 1 and self._last_progress_at is not None:
                 cur.live_step_s.append(max(0.0, line.time - self._last_progress_at))
+            elif prev is None and record.step == 1:
+                # The first step has no progress line before it: it began with the denoising stage.
+                began = next((s.started_at for s in cur.stages if s.name == "DenoisingStage"), None)
+                if began is not None:
+                    cur.live_step_s.append(max(0.0, line.time - began))
             elif record.step == 0 or (prev is not None and record.step < prev.step):
                 cur.live_step_s.clear()
             if prev is None or record.step != prev.step:

@@ -545,6 +545,27 @@ class Supervisor:
             return list(self._known.values())
 
     def _watch(self, proc: subprocess.Popen[bytes]) -> None:
+        """The monitor thread: whatever goes wrong while watching (a psutil or parser surprise),
+        the exit is still waited for, recorded and reported, so the UI never shows a dead child
+        as running."""
+        try:
+            self._watch_run(proc)
+        except Exception as exc:  # noqa: BLE001 - the monitor must always report the exit
+            self._emit("error", f"process monitor failed: {exc.__class__.__name__}: {exc}")
+            if self._state in (RunState.EXITED,):
+                return
+            try:
+                rc = proc.wait()
+            except Exception:  # noqa: BLE001
+                rc = proc.returncode if proc.returncode is not None else -1
+            status = decode_exit(rc, self._argv)
+            with self._lock:
+                self._exit = status
+                self._state = RunState.EXITED
+            self._exited.set()
+            self._emit("exited", status.description, status)
+
+    def _watch_run(self, proc: subprocess.Popen[bytes]) -> None:
         last_cpu = -1.0
         quiet_since = time.monotonic()
         next_tree = 0.0
@@ -589,7 +610,10 @@ class Supervisor:
         for t in self._readers:
             t.join(timeout=max(0.05, deadline - time.monotonic()))  # never wait for ever on a held pipe
         for stream in (STDOUT, STDERR):
-            self.router.end_stream(stream)
+            try:
+                self.router.end_stream(stream)
+            except Exception as exc:  # noqa: BLE001 - a parser surprise must not hide the exit
+                self._emit("error", f"could not finish parsing {stream}: {exc.__class__.__name__}: {exc}")
         with self._lock:
             self._exit = status
             self._state = RunState.EXITED

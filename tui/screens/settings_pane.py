@@ -19,8 +19,11 @@ from tui.messages import SessionChanged
 from tui.widgets.var_field import VarField
 
 
-class SettingsPane(VerticalScroll):
-    """The fields of one pane; edits go into the session, problems come back under the fields."""
+class SettingsPane(VerticalScroll, can_focus=False):
+    """The fields of one pane; edits go into the session, problems come back under the fields.
+
+    Not a focus stop itself: Tab from the pane tabs lands on the first field, and the pane
+    scrolls to whichever field has focus."""
 
     DEFAULT_CSS = """
     SettingsPane {
