@@ -97,6 +97,9 @@ class InputValidationStage(PipelineStage):
                 pipe.check_size(ctx.height, ctx.width)
         except ValueError as exc:
             raise BackendError(ExitCode.BAD_REQUEST, f"Bad request: {exc}") from None
+        from backend import caching
+
+        caching.validate_for_steps(ctx.settings, ctx.num_steps, pipe)  # refuse before any step runs
         ctx.prompts = [req.prompt] * req.batch_size
         ctx.negatives = [req.negative_prompt] * req.batch_size if req.negative_prompt else None
 

@@ -82,6 +82,15 @@ def test_stage_lines_without_stage_logging_but_no_performance_log(tmp_path: Path
     assert not (tmp_path / "logs" / "performance.log").exists()
 
 
+def test_a_step_count_cache_dit_cannot_serve_is_refused_before_any_step(tmp_path: Path) -> None:
+    env = clean_env(tmp_path, SGLANG_CACHE_DIT_ENABLED="true", SGLANG_CACHE_DIT_SCM_PRESET="fast")
+    proc = run_backend(tmp_path, "generate", "--prompt", "a red circle", "--num-inference-steps", "5", env=env)
+    assert proc.returncode == ExitCode.BAD_REQUEST
+    assert "SGLANG_CACHE_DIT_SCM_PRESET=fast has no mask for 5 steps" in proc.stdout + proc.stderr
+    records = [parse_line(line) for line in proc.stdout.splitlines()]
+    assert not any(isinstance(r, StageStarted) and r.stage == "DenoisingStage" for r in records)
+
+
 def test_performance_log_and_dump(run: tuple[Path, object]) -> None:
     tmp, _ = run
     lines = (tmp / "logs" / "performance.log").read_text().splitlines()
