@@ -99,7 +99,8 @@ async def test_stop_shows_escalation_and_leaves_no_process(console: Any) -> None
                        and app.query_one(SessionHeader).run_state == "running")
         pid = app.supervisor.pid
         await pilot.press("f6")
-        await wait_for(pilot, lambda: "stopping" in app.query_one(SessionHeader).run_state, timeout=5)
+        # The header says "stopping: ..." only for the escalation's second or two, which a loaded
+        # machine may not let this poll catch; the Output view's history lines below keep every step.
         await wait_for(pilot, lambda: app.query_one(SessionHeader).run_state == "exited", timeout=20)
         await pilot.pause(0.2)
         history = [ln.plain for ln in app.query_one(OutputLog).shown_lines if ln.plain.startswith("──")]

@@ -210,7 +210,7 @@ class ConsoleApp(App[int]):
 
     async def _load_pane(self, tab_id: str) -> None:
         """Build a settings pane's fields the first time it is shown (keeps start-up fast)."""
-        pane = self.query_one(f"#{tab_id}").query_one(SettingsPane)
+        pane = self._main_query(f"#{tab_id}").query_one(SettingsPane)
         mounting = pane.ensure_loaded()
         if mounting is not None:
             await mounting
@@ -224,7 +224,7 @@ class ConsoleApp(App[int]):
         """After the first frame (header, tabs, run bar, footer: keys already work), build the
         visible pane's fields, then the live views: start-up stays within its budget."""
         self.ready_at = time.time()
-        await self._load_pane(self.query_one("#settings-tabs", TabbedContent).active)
+        await self._load_pane(self._main_query("#settings-tabs", TabbedContent).active)
         self.pane_ready_at = time.time()
         await self._mount_live_views()
         self._start_config_watch()
@@ -251,7 +251,7 @@ class ConsoleApp(App[int]):
             "attention": AttentionView(id="attention-view"),
         }  # fmt: skip
         for key, widget in made.items():
-            await self.query_one(f"#tab-{key}", TabPane).mount(widget)
+            await self._main_query(f"#tab-{key}", TabPane).mount(widget)
         self._views = SimpleNamespace(**made)
 
     @property
@@ -264,6 +264,13 @@ class ConsoleApp(App[int]):
         """The live views by name (``output``, ``timings``, ``kernel``, ``process``, ``image``,
         ``attention``); None until they are mounted, just after the first frame."""
         return self._views
+
+    def _main_query(self, selector: Any, expect_type: Any = None) -> Any:
+        """``query_one`` on the main screen.  ``App.query_one`` searches the *active* screen, so
+        while a modal (diff, crash report, load) is open it would not find the header or the run
+        bar, and an exit arriving then would be lost."""
+        main = self.screen_stack[0] if self.screen_stack else self.screen
+        return main.query_one(selector) if expect_type is None else main.query_one(selector, expect_type)
 
     def _cache_dir(self, *parts: str) -> str:
         root = self.session.resolved(self.environ)[CACHE_ROOT.name].value
@@ -299,7 +306,7 @@ class ConsoleApp(App[int]):
             pane.session = self.session
             pane.sync(resolved, problems, reload_values)
         invalid = self.invalid_fields()
-        header = self.query_one(SessionHeader)
+        header = self._main_query(SessionHeader)
         header.name_text = self.session.name
         header.dirty = bool(self.session.dirty)
         header.errors = sum(1 for p in problems if p.is_error) + len(
@@ -386,12 +393,12 @@ class ConsoleApp(App[int]):
 
     # ---- navigation --------------------------------------------------------------------------
     def _show(self, outer: str, inner_id: str, inner: str) -> None:
-        self.query_one("#main-tabs", TabbedContent).active = outer
-        self.query_one(f"#{inner_id}", TabbedContent).active = inner
+        self._main_query("#main-tabs", TabbedContent).active = outer
+        self._main_query(f"#{inner_id}", TabbedContent).active = inner
 
     def action_settings(self) -> None:
-        main = self.query_one("#main-tabs", TabbedContent)
-        tabs = self.query_one("#settings-tabs", TabbedContent)
+        main = self._main_query("#main-tabs", TabbedContent)
+        tabs = self._main_query("#settings-tabs", TabbedContent)
         if main.active == "settings":
             names = [f"tab-{n}" for n in self._pane_names]
             tabs.active = names[(names.index(tabs.active) + 1) % len(names)]
@@ -399,8 +406,8 @@ class ConsoleApp(App[int]):
         self._focus_tabs(tabs)
 
     def action_live(self) -> None:
-        main = self.query_one("#main-tabs", TabbedContent)
-        tabs = self.query_one("#live-tabs", TabbedContent)
+        main = self._main_query("#main-tabs", TabbedContent)
+        tabs = self._main_query("#live-tabs", TabbedContent)
         if main.active == "live":
             names = [f"tab-{n}" for n, _ in VIEWS]
             tabs.active = names[(names.index(tabs.active) + 1) % len(names)]
@@ -420,7 +427,7 @@ class ConsoleApp(App[int]):
             self._show("live", "live-tabs", f"tab-{where}")
 
     def action_focus_run_bar(self) -> None:
-        self.query_one("#prompt").focus()
+        self._main_query("#prompt").focus()
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """The command palette offers every action, and every pane and view."""
@@ -438,7 +445,7 @@ class ConsoleApp(App[int]):
         """Why a run would be refused now (session errors, fields that do not parse, the run bar)."""
         found = [p.message for p in self.session.problems(self.environ, self.host_platforms) if p.is_error]
         found += [msg for name, msg in self.invalid_fields().items() if not any(name in m for m in found)]
-        found += self.query_one(RunBar).problems()
+        found += self._main_query(RunBar).problems()
         return found
 
     def action_run(self) -> None:
@@ -456,7 +463,7 @@ class ConsoleApp(App[int]):
 
     def action_preview(self) -> None:
         """Show the final command line (and the SGLang translations) without running."""
-        bar = self.query_one(RunBar)
+        bar = self._main_query(RunBar)
         problems = bar.problems()
         if problems:
             bar.show_status("; ".join(problems), error=True)
@@ -476,7 +483,7 @@ class ConsoleApp(App[int]):
         self._launch(restart=True, kernel_level=level, same_request=True)
 
     def _launch(self, restart: bool, kernel_level: int | None = None, same_request: bool = False) -> None:
-        bar = self.query_one(RunBar)
+        bar = self._main_query(RunBar)
         if self._views is None:  # pressed within the first frame: run once the views are there
             self.set_timer(0.05, lambda: self._launch(restart, kernel_level, same_request))
             return
@@ -509,7 +516,7 @@ class ConsoleApp(App[int]):
             self.router.feed(CONSOLE, [f"── run: {plan.display}", *(f"   {t}" for t in plan.translations)])
             sup.start(plan.argv, plan.env)
         except (OSError, RuntimeError, ValueError) as exc:
-            self.call_from_thread(self.query_one(RunBar).show_status, f"cannot start: {exc}", True)
+            self.call_from_thread(self._main_query(RunBar).show_status, f"cannot start: {exc}", True)
             return
         self._follow_files(plan.env, followed_files)
         self.call_from_thread(self._monitor_process)
@@ -557,10 +564,17 @@ class ConsoleApp(App[int]):
     def _drain(self) -> None:
         if self._router is None or self._views is None or not self.is_running:
             return
+        self._drain_batch()
+
+    def _guarded(self, update: Any, *args: Any) -> bool:
+        """Run one view update; False when a widget it needs is not there (a view still being
+        composed, or the app closing).  One view must never cost the others their batch, and
+        above all never cost the supervisor's events (the exit)."""
         try:
-            self._drain_batch()
-        except NoMatches:  # the views are being torn down (the app is closing)
-            return
+            update(*args)
+        except NoMatches:
+            return False
+        return True
 
     def _drain_batch(self) -> None:
         """One router batch to the views.  Output lines go straight to the Output view (its
@@ -577,45 +591,54 @@ class ConsoleApp(App[int]):
                 self._show_state()
             return
         if batch.lines:
-            self.views.output.add_lines(batch.lines)
+            self._guarded(self.views.output.add_lines, batch.lines)
         slow.add(batch)
         exiting = any(e.kind in ("exited", "stalled") for e in batch.events)
         now = time.monotonic()
         if slow.pending and (exiting or now - slow.flushed_at >= SLOW_VIEW_INTERVAL):
-            self._flush_slow_views(now)
+            if self._show_slow_views():
+                slow.reset(now)
         if batch.outputs:
-            self.views.image.show_output(batch.outputs[-1])
+            self._guarded(self.views.image.show_output, batch.outputs[-1])
         for path, url in batch.uploads:
-            self.views.image.show_upload(path, url)
+            self._guarded(self.views.image.show_upload, path, url)
         for event in batch.events:
-            self._on_event(event)
+            if not self._guarded(self._on_event, event) and self.is_running:
+                self.router.post(event)  # a widget it needs is not there yet: try again next tick
 
-    def _flush_slow_views(self, now: float) -> None:
+    def _show_slow_views(self) -> bool:
+        """Timings and kernel API views, each cleared from the slow lane once it took its share."""
         slow = self._slow
+        done = True
         if slow.timings_changed:
             timings = self.views.timings
-            timings.show_history(slow.finished)
-            timings.show_current(slow.current)
+            if self._guarded(timings.show_history, slow.finished):
+                slow.finished = []
+                if self._guarded(timings.show_current, slow.current):
+                    slow.timings_changed = False
+            done = done and not slow.timings_changed
         if slow.calls:
             kernel = self.views.kernel
-            kernel.add_calls(slow.calls)
-            kernel.show_totals(*slow.totals)
-        slow.reset(now)
+            if self._guarded(kernel.add_calls, slow.calls):
+                slow.calls = []
+                self._guarded(kernel.show_totals, *slow.totals)
+            done = done and not slow.calls
+        return done
 
     def _show_state(self, text: str = "") -> None:
         sup = self.supervisor
         state = sup.state.value
         if state == "stopping" and sup.stop_progress is not None:
             state = f"stopping: {sup.stop_progress.text()}"
-        self.query_one(SessionHeader).run_state = state
+        self._main_query(SessionHeader).run_state = state
         if text:
-            self.query_one(RunBar).show_status(text, error=False)
+            self._main_query(RunBar).show_status(text, error=False)
 
     def _on_event(self, event: Any) -> None:
         kind = event.kind
         self._show_state(event.text if kind in ("stopping", "stalled", "error") else "")
         if kind == "stopping":
-            self.query_one(SessionHeader).run_state = f"stopping: {event.text}"
+            self._main_query(SessionHeader).run_state = f"stopping: {event.text}"
         if kind in ("started", "stopping", "stalled", "resumed", "exited", "error"):
             from tui.router import CONSOLE
 
@@ -630,11 +653,11 @@ class ConsoleApp(App[int]):
             if event.data is not None and not event.data.ok and self.supervisor.stop_progress is None:
                 self._open_crash(event.data)
             elif self._last_plan is not None:
-                self.query_one(RunBar).show_status(f"{event.text} · $ {self._last_plan.display}")
+                self._main_query(RunBar).show_status(f"{event.text} · $ {self._last_plan.display}")
         elif kind == "stalled":
             self._open_crash(None, stalled_for=self.supervisor.status().stalled_for or 0.0)
         elif kind == "error":
-            self.query_one(RunBar).show_status(event.text, error=True)
+            self._main_query(RunBar).show_status(event.text, error=True)
 
     # ---- crash report ------------------------------------------------------------------------
     def _open_crash(self, exit_status: Any, stalled_for: float | None = None) -> None:
