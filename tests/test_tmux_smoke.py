@@ -52,7 +52,12 @@ class Tmux:
 
 def test_start_switch_panes_run_quit(tmp_path: Path) -> None:
     tmux = Tmux(f"sgl-smoke-{uuid.uuid4().hex[:8]}")
-    env = demo_environ(str(tmp_path), {"TERM": "xterm-256color", "FAKE_CHILD_OUTPUT": str(tmp_path / "o.png")})
+    # A minimal environment, not the pytest process's: earlier tests may have left variables in it
+    # (caches, thread counts, Textual's own), and a real operator's shell has none of them.
+    demo = demo_environ(str(tmp_path), {"TERM": "xterm-256color", "FAKE_CHILD_OUTPUT": str(tmp_path / "o.png")})
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TERM", "FAKE_CHILD_OUTPUT", "SGL_CONSOLE_PLATFORMS",
+            "SGLANG_DIFFUSION_CONFIG_ROOT", "SGLANG_DIFFUSION_CACHE_ROOT")  # fmt: skip
+    env = {k: v for k, v in demo.items() if k in keep}
     command = shlex.join([sys.executable, str(FAKE_CHILD), "--steps", "4"])
     console = shlex.join([sys.executable, "-m", "tui", "--command", command])
     exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items() if k.isidentifier())
