@@ -77,7 +77,7 @@ def test_start_switch_panes_run_quit(tmp_path: Path) -> None:
         except AssertionError:
             logs = sorted(tmp_path.glob("**/console/runs/*/*.log"))
             tails = "\n".join(f"== {p.name}\n{p.read_text(errors='replace')[-2000:]}" for p in logs)
-            raise AssertionError(f"the run did not end on screen; the run's logs:\n{tails}") from None
+            raise AssertionError(f"the run did not end on screen:\n{tmux.screen()}\nthe run's logs:\n{tails}") from None
         tmux.keys("F3", "F3")
         tmux.wait_for("DenoisingStage", "request #1 done")
         tmux.keys("C-q")

@@ -9,6 +9,7 @@ subcommand is chosen, so ``sgl-console --help`` and the TUI start fast.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--session", "-s", help="session to open (default: 'default')")
     parser.add_argument("--command", help="backend command line to launch instead of our sgl-backend")
+    parser.add_argument(
+        "--images", choices=("half-block", "auto"), default=os.environ.get("SGL_CONSOLE_IMAGES", "half-block"),
+        help="image previews: half-block (default: any terminal, no start-up cost) or auto (sixel/kitty "
+             "where the terminal has them; asks the terminal at start, about 0.4 s)")
     sub = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
     from tui import cli_env, cli_run
 
@@ -54,7 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(handler(args) or 0)
     import shlex
 
-    app = make_app(session=args.session, command=shlex.split(args.command) if args.command else None)
+    if args.images == "auto":
+        import textual_image.widget  # noqa: F401 - asks the terminal now, before Textual owns it
+    app = make_app(session=args.session, command=shlex.split(args.command) if args.command else None,
+                   half_block=args.images != "auto")
     app.run()
     return int(app.return_code or 0)
 

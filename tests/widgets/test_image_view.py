@@ -7,6 +7,7 @@ from pathlib import Path
 from textual.app import App, ComposeResult
 
 from tui.demo import write_png
+from tui.widgets.half_block_picture import HalfBlockPicture
 from tui.widgets.image_view import ImageView
 
 
@@ -16,8 +17,6 @@ class Host(App[None]):
 
 
 async def test_preview_path_and_url(tmp_path: Path) -> None:
-    from textual_image.widget import HalfcellImage
-
     path = write_png(str(tmp_path / "out.png"))
     app = Host()
     async with app.run_test(size=(60, 20)) as pilot:
@@ -25,9 +24,12 @@ async def test_preview_path_and_url(tmp_path: Path) -> None:
         view.show_output(path)
         view.show_upload(path, "http://127.0.0.1:9000/bucket/out.png")
         await pilot.pause()
-        assert view.query(HalfcellImage)
+        assert view.query(HalfBlockPicture)
+        picture = view.query_one(HalfBlockPicture)
+        cells = picture.render_line(0)
+        assert "▀" in cells.text and any(seg.style and seg.style.bgcolor for seg in cells), "pixels drawn"
         assert path in str(view.query_one("#path").render())
         assert "http://127.0.0.1:9000/bucket/out.png" in str(view.query_one("#url").render())
         view.show_output(str(tmp_path / "missing.png"))
         await pilot.pause()
-        assert not view.query(HalfcellImage)
+        assert not view.query(HalfBlockPicture)

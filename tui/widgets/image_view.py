@@ -1,18 +1,22 @@
 """ImageView: a preview of the last output, with its path and upload URL.
 
-The preview is ``textual_image``'s widget (it picks sixel/kitty/half-block for the
-terminal); ``half_block=True`` forces the portable half-block rendering (tests, snapshots).
+By default the preview is :class:`HalfBlockPicture` (two pixels a cell, any terminal, no
+terminal query).  With ``half_block=False`` and ``textual_image`` imported before the app
+started (``sgl-console --images auto``), its sixel/kitty widget is used instead.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import Label, Static
+
+from tui.widgets.half_block_picture import HalfBlockPicture
 
 
 class ImageView(Vertical):
@@ -41,12 +45,11 @@ class ImageView(Vertical):
     def _picture(self, path: str) -> Widget:
         if not path.lower().endswith((".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")):
             return Static(f"(no preview for {os.path.basename(path)})")
+        graphics = sys.modules.get("textual_image.widget")  # only if imported before the app started
+        if self.half_block or graphics is None:
+            return HalfBlockPicture(path)
         try:
-            if self.half_block:
-                from textual_image.widget import HalfcellImage as Image
-            else:
-                from textual_image.widget import Image  # type: ignore[assignment]
-            return Image(path)  # type: ignore[no-any-return]
+            return graphics.Image(path)  # type: ignore[no-any-return]
         except Exception as exc:  # a broken file or a missing renderer: say so, never crash the view
             return Static(f"(cannot preview: {exc})")
 
