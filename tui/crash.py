@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from backend import envs
 from backend.records import (
     ArgDesc,
     DumpEntry,
@@ -428,10 +429,10 @@ def rerun_env(session_env: Mapping[str, str], level: int) -> dict[str, str]:
         raise ValueError(f"kernel API re-run level must be one of {RERUN_LEVELS}, not {level}")
     env = dict(session_env)
     try:
-        current = int(env.get("SGLANG_KERNEL_API_LOGLEVEL", "0") or 0)
+        current = int(env.get(envs.KERNEL_API_LOGLEVEL.name, "0") or 0)
     except ValueError:
         current = 0
-    env["SGLANG_KERNEL_API_LOGLEVEL"] = str(max(level, current))
+    env[envs.KERNEL_API_LOGLEVEL.name] = str(max(level, current))
     return env
 
 

@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from backend import envs
 
 SGLANG_TRANSLATIONS: tuple[tuple[str, str], ...] = (
-    ("SGLANG_DIFFUSION_LOGGING_LEVEL", "--log-level"),
-    ("SGLANG_DIFFUSION_TORCH_PROFILER_DIR", "--profile"),
-    ("SGLANG_DIFFUSION_ATTENTION_BACKEND", "--attention-backend"),
-    ("SGLANG_DIFFUSION_ATTENTION_CONFIG", "--attention-backend-config"),
+    (envs.LOGGING_LEVEL.name, "--log-level"),
+    (envs.TORCH_PROFILER_DIR.name, "--profile"),
+    (envs.ATTENTION_BACKEND.name, "--attention-backend"),
+    (envs.ATTENTION_CONFIG.name, "--attention-backend-config"),
 )
 """(variable, flag) pairs translated for a real SGLang; the table in the module docstring says how."""
 
@@ -125,21 +125,21 @@ def translate_sglang(argv: Sequence[str], env: Mapping[str, str]) -> tuple[list[
         out.extend([flag] if value is None else [flag, value])
         notes.append(f"{var}={env[var]} -> {flag}{'' if value is None else ' ' + value}")
 
-    level = env.get("SGLANG_DIFFUSION_LOGGING_LEVEL")
+    level = env.get(envs.LOGGING_LEVEL.name)
     if level:
-        add("--log-level", level.lower(), "SGLANG_DIFFUSION_LOGGING_LEVEL")
-    prof = env.get("SGLANG_DIFFUSION_TORCH_PROFILER_DIR")
+        add("--log-level", level.lower(), envs.LOGGING_LEVEL.name)
+    prof = env.get(envs.TORCH_PROFILER_DIR.name)
     if prof:
         if "SGLANG_TORCH_PROFILER_DIR" not in env:
             new_env["SGLANG_TORCH_PROFILER_DIR"] = prof
             notes.append(f"SGLANG_DIFFUSION_TORCH_PROFILER_DIR={prof} -> SGLANG_TORCH_PROFILER_DIR={prof}")
-        add("--profile", None, "SGLANG_DIFFUSION_TORCH_PROFILER_DIR")
-    backend = env.get("SGLANG_DIFFUSION_ATTENTION_BACKEND")
+        add("--profile", None, envs.TORCH_PROFILER_DIR.name)
+    backend = env.get(envs.ATTENTION_BACKEND.name)
     if backend:
-        add("--attention-backend", backend, "SGLANG_DIFFUSION_ATTENTION_BACKEND")
-    config = env.get("SGLANG_DIFFUSION_ATTENTION_CONFIG")
+        add("--attention-backend", backend, envs.ATTENTION_BACKEND.name)
+    config = env.get(envs.ATTENTION_CONFIG.name)
     if config:
-        add("--attention-backend-config", os.path.expanduser(config), "SGLANG_DIFFUSION_ATTENTION_CONFIG")
+        add("--attention-backend-config", os.path.expanduser(config), envs.ATTENTION_CONFIG.name)
     return out, new_env, notes
 
 
@@ -202,7 +202,7 @@ def followed_files(env: Mapping[str, str], perf_fallback: str | None = None) -> 
     ``kind`` is ``kernel_api`` or ``perf``.
     """
     out: list[tuple[str, str]] = []
-    dest = env.get("SGLANG_KERNEL_API_LOGDEST", "")
+    dest = env.get(envs.KERNEL_API_LOGDEST.name, "")
     if dest and dest not in ("stdout", "stderr"):
         out.append((os.path.expanduser(dest), "kernel_api"))
     from backend.records import PERF_LOG_FILE, perf_log_dir
@@ -216,7 +216,7 @@ def followed_files(env: Mapping[str, str], perf_fallback: str | None = None) -> 
 def dump_roots(env: Mapping[str, str], pids: Sequence[int] = (), cwd: str | None = None) -> list[str]:
     """Kernel API dump roots of a run (``SGLANG_KERNEL_API_DUMP_DIR``, ``%i`` expanded per pid),
     relative ones resolved against the child's ``cwd``."""
-    raw = env.get("SGLANG_KERNEL_API_DUMP_DIR") or envs.KERNEL_API_DUMP_DIR.default_value(env) or ""
+    raw = env.get(envs.KERNEL_API_DUMP_DIR.name) or envs.KERNEL_API_DUMP_DIR.default_value(env) or ""
     raw = os.path.expanduser(str(raw))
     roots = [raw.replace("%i", str(p)) for p in pids] if "%i" in raw else [raw]
     return [r if os.path.isabs(r) else os.path.join(cwd or os.getcwd(), r) for r in roots]
