@@ -59,6 +59,10 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="deliberately fail: KIND[=CODE][@API_PATTERN][:CALL_N] (repeatable; see backend/faults.py)")  # fmt: skip
 
 
+DEFAULT_MAX_STEPS = 1000
+"""Upper bound on a served request's steps: a body asking for 10^8 steps must not hold the queue."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sgl-backend", description="Bundled diffusion generation backend (SGLang-shaped logs and records).")
@@ -84,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--port", type=_port, default=DEFAULT_PORT, help="HTTP port on 127.0.0.1 (0: pick one)")
     srv.add_argument("--no-stdin", dest="stdin", action="store_false",
                      help="do not read requests from stdin (then only SIGTERM/SIGINT stop the server)")
+    srv.add_argument("--max-steps", type=_positive, default=DEFAULT_MAX_STEPS,
+                     help="refuse requests asking for more denoising steps than this (400)")
+    srv.add_argument("--allow-origin", action="append", metavar="ORIGIN",
+                     help="accept HTTP requests carrying this browser Origin (repeatable; default: none)")
     _common(srv)
     return parser
 

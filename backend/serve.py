@@ -9,6 +9,10 @@ them.  Body (both transports)::
      "negative_prompt": null, "guidance_scale": null, "output_file_name": null, "perf_dump_path": null,
      "id": "client-chosen, echoed back"}
 
+Bodies are untrusted: ``output_file_name`` and ``perf_dump_path`` are bare file names placed in
+``--output-path`` (see ``request_body``); HTTP accepts ``application/json`` only, refuses browser
+``Origin``s unless ``--allow-origin`` names them, and bounds ``steps`` by ``--max-steps``.
+
 Answer: ``{"id", "created", "data": [{"path", "url"}], "request_id", "pid", "paths", "urls", "timings",
 "attention", "error", "exit_code", ...}``; HTTP status 200, 400 (bad request), 500 (failure), 503
 (stopping).
@@ -37,12 +41,12 @@ from typing import Any
 from backend import envs
 from backend.exit_codes import BackendError, ExitCode
 from backend.logging_setup import emit_raw, flush_all, get_logger
-from backend.request import CancelToken, GenerationRequest, GenerationResult
+from backend.request import CancelToken, GenerationResult
+from backend.request_body import request_from_body
 from backend.runtime import Runtime
 
 log = get_logger("serve")
 MAX_BODY = 1 << 20
-MAX_N = 16
 HTTP_WAIT_S = 3600.0
 
 
@@ -64,47 +68,6 @@ def stdin_is_a_stream() -> bool:
     except (OSError, ValueError, AttributeError):
         return False
     return not (stat.S_ISCHR(mode) and not sys.stdin.isatty())
-
-
-def parse_size(size: Any) -> tuple[int | None, int | None]:
-    if size in (None, "", "auto"):
-        return None, None
-    try:
-        w, h = str(size).lower().split("x")
-        return int(h), int(w)
-    except ValueError:
-        raise BackendError(ExitCode.BAD_REQUEST, f"Bad request: size {size!r} is not WIDTHxHEIGHT") from None
-
-
-def request_from_body(body: Any, output_path: str) -> GenerationRequest:
-    """Build a request from an OpenAI-style body; raises BackendError(BAD_REQUEST) for bad fields."""
-    if not isinstance(body, dict):
-        raise BackendError(ExitCode.BAD_REQUEST, "Bad request: the body must be a JSON object")
-    prompt = body.get("prompt")
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise BackendError(ExitCode.BAD_REQUEST, "Bad request: 'prompt' must be a non-empty string")
-
-    def integer(key: str, default: int | None, low: int = 1, high: int | None = None) -> int | None:
-        value = body.get(key, default)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int) or value < low or (high and value > high):
-            raise BackendError(ExitCode.BAD_REQUEST, f"Bad request: {key!r} must be an integer >= {low}"
-                               + (f" and <= {high}" if high else ""))
-        return value
-
-    height, width = parse_size(body.get("size"))
-    guidance = body.get("guidance_scale")
-    if guidance is not None and (isinstance(guidance, bool) or not isinstance(guidance, int | float)):
-        raise BackendError(ExitCode.BAD_REQUEST, "Bad request: 'guidance_scale' must be a number")
-    n = integer("n", 1, high=MAX_N) or 1
-    steps = integer("steps", None) if "steps" in body else integer("num_inference_steps", None)
-    return GenerationRequest(
-        prompt=prompt, negative_prompt=body.get("negative_prompt") or None, num_inference_steps=steps,
-        height=height, width=width, seed=integer("seed", 42, low=0) or 0, batch_size=n, total_batch=n,
-        guidance_scale=guidance, output_path=output_path, output_file_name=body.get("output_file_name"),
-        perf_dump_path=body.get("perf_dump_path"), perf_dump_tag="server_perf_dump",
-    )  # fmt: skip
 
 
 def answer_for(result: GenerationResult, client_id: Any) -> tuple[int, dict[str, Any]]:
@@ -164,7 +127,7 @@ class Server:
             try:
                 body = json.loads(line)
                 client_id = body.get("id") if isinstance(body, dict) else None
-                req = request_from_body(body, self.args.output_path)
+                req = request_from_body(body, self.args.output_path, self.args.max_steps)
             except (ValueError, BackendError) as exc:
                 message = exc.message if isinstance(exc, BackendError) else f"Bad request: invalid JSON: {exc}"
                 log.error(message)
@@ -308,17 +271,53 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(404, {"error": {"message": f"no route {method} {path}", "type": "not_found", "code": 404}})
 
-    def _generate(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
+    def _body_length(self) -> int | None:
+        """The declared body length, or None after answering 400/411/413 for a missing or bad one."""
+        raw = self.headers.get("Content-Length")
+        if raw is None:
+            self._send(*error_answer(411, "Content-Length is required", ExitCode.BAD_REQUEST))
+            return None
+        try:
+            length = int(raw)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self._send(*error_answer(400, f"Content-Length {raw[:40]!r} is not a byte count", ExitCode.BAD_REQUEST))
+            return None
         if length > MAX_BODY:
-            self._send(*error_answer(413, "body too large", ExitCode.BAD_REQUEST))
+            self._send(*error_answer(413, f"body of {length} bytes is over the {MAX_BODY}-byte limit",
+                                     ExitCode.BAD_REQUEST))
+            return None
+        return length
+
+    def _refused_origin(self) -> bool:
+        """Browsers send Origin on cross-site requests: refuse them unless the operator allowed that origin."""
+        origin = self.headers.get("Origin")
+        if origin is None or origin in (self.server_ref.args.allow_origin or []):
+            return False
+        self._send(*error_answer(403, f"requests from origin {origin[:80]!r} are refused (serve --allow-origin)",
+                                 ExitCode.BAD_REQUEST))
+        return True
+
+    def _generate(self) -> None:
+        if self._refused_origin():
+            return
+        content_type = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+        if content_type != "application/json":
+            self.close_connection = True
+            self._send(*error_answer(415, f"Content-Type must be application/json, got {content_type[:60]!r}",
+                                     ExitCode.BAD_REQUEST))
+            return
+        length = self._body_length()
+        if length is None:
+            self.close_connection = True
             return
         client_id = None
         try:
             body = json.loads(self.rfile.read(length) or b"null")
             client_id = body.get("id") if isinstance(body, dict) else None
-            req = request_from_body(body, self.server_ref.args.output_path)
-        except (ValueError, BackendError) as exc:
+            req = request_from_body(body, self.server_ref.args.output_path, self.server_ref.args.max_steps)
+        except (ValueError, RecursionError, BackendError) as exc:
             message = exc.message if isinstance(exc, BackendError) else f"Bad request: invalid JSON: {exc}"
             self._send(*error_answer(400, message, ExitCode.BAD_REQUEST, client_id))
             return
@@ -329,9 +328,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib name
         if self.path.split("?", 1)[0] != "/v1/images/generations":
-            length = int(self.headers.get("Content-Length") or 0)
+            if self._refused_origin():
+                return
+            raw = self.headers.get("Content-Length") or "0"
+            length = int(raw) if raw.isdigit() else 0
             if 0 < length <= MAX_BODY:
                 self.rfile.read(length)
+            else:
+                self.close_connection = True
         self._route("POST")
 
 

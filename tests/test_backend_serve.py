@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from backend.exit_codes import BackendError, ExitCode
-from backend.serve import request_from_body
+from backend.request_body import request_from_body
 from tests.fixtures_backend import DEVICE, clean_env
 
 
@@ -90,18 +90,73 @@ def test_serve_without_dev_mode_and_stdin_eof(tmp_path: Path, serve_process: Any
 @pytest.mark.parametrize(
     ("body", "needle"),
     [({}, "prompt"), ({"prompt": "x", "n": 0}, "'n'"), ({"prompt": "x", "size": "big"}, "size"),
-     ({"prompt": "x", "steps": "4"}, "'steps'"), ([1], "JSON object")],  # fmt: skip
+     ({"prompt": "x", "steps": "4"}, "'steps'"), ([1], "JSON object"),
+     ({"prompt": "x", "steps": 100_000_000}, "from 1 to 1000"), ({"prompt": "x", "seed": 10**30}, "'seed'"),
+     ({"prompt": "x", "negative_prompt": 5}, "'negative_prompt'"),
+     ({"prompt": "x", "output_file_name": [1]}, "'output_file_name'"),
+     ({"prompt": "x", "guidance_scale": float("nan")}, "finite"),
+     ({"prompt": "x", "perf_dump_path": "/tmp/victim.txt"}, "plain file name"),
+     ({"prompt": "x", "perf_dump_path": "../victim.txt"}, "plain file name"),
+     ({"prompt": "x", "output_file_name": "../../victim.png"}, "plain file name"),
+     ({"prompt": "x", "output_file_name": ".bashrc"}, "plain file name")],  # fmt: skip
 )
 def test_request_body_validation(body: Any, needle: str) -> None:
     with pytest.raises(BackendError) as info:
-        request_from_body(body, "out")
+        request_from_body(body, "out", 1000)
     assert info.value.code == ExitCode.BAD_REQUEST and needle in info.value.message
 
 
 def test_request_body_maps_openai_fields() -> None:
-    req = request_from_body({"prompt": "a red circle", "n": 2, "size": "128x64", "steps": 3, "seed": 5}, "out")
+    req = request_from_body({"prompt": "a red circle", "n": 2, "size": "128x64", "steps": 3, "seed": 5}, "out", 1000)
     assert (req.batch_size, req.width, req.height, req.num_inference_steps, req.seed) == (2, 128, 64, 3, 5)
     assert req.perf_dump_tag == "server_perf_dump"
+
+
+def test_request_body_files_land_in_the_output_directory() -> None:
+    req = request_from_body({"prompt": "x", "perf_dump_path": "dump.json", "output_file_name": "a.png"}, "out", 9)
+    assert req.perf_dump_path == os.path.join("out", "dump.json") and req.output_file_name == "a.png"
+
+
+def _raw_post(port: int, headers: dict[str, str], body: bytes) -> int:
+    """A hand-built HTTP request, so headers a client library would fix up can be wrong."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.putrequest("POST", "/v1/images/generations", skip_accept_encoding=True)
+        for key, value in headers.items():
+            conn.putheader(key, value)
+        conn.endheaders()
+        conn.send(body)
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+@pytest.mark.slow
+def test_http_bodies_cannot_write_outside_the_output_directory(tmp_path: Path, serve_process: Any) -> None:
+    """The reported hole: a POSTed perf_dump_path replaced an arbitrary file. Now 400, file untouched."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    server = serve_process(clean_env(tmp_path))
+    body = {"prompt": "a red circle", "steps": 2, "perf_dump_path": str(victim)}
+    status, answer = server.http("POST", "/v1/images/generations", body)
+    assert status == 400 and "perf_dump_path" in answer["error"]["message"]
+    assert victim.read_text() == "precious"
+    data = json.dumps(body).encode()
+    form = b"prompt=a+red+circle&perf_dump_path=" + str(victim).encode()
+    assert _raw_post(server.port, {"Content-Type": "application/x-www-form-urlencoded",
+                                   "Content-Length": str(len(form))}, form) == 415  # fmt: skip
+    json_headers = {"Content-Type": "application/json", "Content-Length": str(len(data))}
+    assert _raw_post(server.port, {**json_headers, "Origin": "http://evil.example"}, data) == 403
+    assert _raw_post(server.port, {**json_headers, "Content-Length": "abc"}, data) == 400
+    assert _raw_post(server.port, {**json_headers, "Content-Length": "-1"}, data) == 400
+    assert victim.read_text() == "precious"
+    status, answer = server.http("POST", "/v1/images/generations",
+                                 {"prompt": "a red circle", "steps": 2, "perf_dump_path": "dump.json"})
+    assert status == 200, answer
+    assert Path(answer["paths"][0]).parent.joinpath("dump.json").is_file()
+    assert server.http("GET", "/health")[0] == 404  # still answering
 
 
 @pytest.mark.slow
