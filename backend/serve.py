@@ -41,7 +41,7 @@ from typing import Any
 from backend import envs
 from backend.exit_codes import BackendError, ExitCode
 from backend.logging_setup import emit_raw, flush_all, get_logger
-from backend.request import CancelToken, GenerationResult
+from backend.request import CancelToken, GenerationRequest, GenerationResult
 from backend.request_body import request_from_body
 from backend.runtime import Runtime
 
