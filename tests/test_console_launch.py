@@ -95,7 +95,7 @@ async def test_stop_shows_escalation_and_leaves_no_process(console: Any) -> None
                   stop_policy=StopPolicy(sigint_timeout=1.0, sigterm_timeout=1.0, sigkill_timeout=1.0))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f5")
-        await wait_for(pilot, lambda: app._supervisor is not None and app.supervisor.pid is not None
+        await wait_for(pilot, lambda: app._engine is not None and app.supervisor.pid is not None
                        and app.query_one(SessionHeader).run_state == "running")
         pid = app.supervisor.pid
         await pilot.press("f6")

@@ -1,9 +1,10 @@
 """ConsoleApp: the wiring of the console — layout, bindings, command palette, data flow.
 
-Why "wiring only": every piece is small and tested alone (panes, views, session,
-router, supervisor, tailer, watcher); this module connects them.  One ~50 ms timer
-drains the router and hands each view its part of the batch, so output never
-arrives at the screen line by line (stack notes: the ``Log.write_line`` trap).
+Why "wiring only": every piece is small and tested alone (panes, views, session, the run
+engine, watcher); this module connects them.  The run engine (``tui.engine``, shared with
+``sgl-console run``) posts its events as :class:`~tui.messages.RunEvent` messages from its
+own thread, already batched per frame, so output never arrives at the screen line by line
+(stack notes: the ``Log.write_line`` trap) and nothing here polls.
 
 Global actions use F-keys and ctrl keys with ``priority=True``: the first Input of a
 pane has focus and would otherwise swallow printable-key bindings.
@@ -14,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import signal
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from types import SimpleNamespace
@@ -22,12 +25,11 @@ from typing import Any
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, TabbedContent, TabPane
 
 from backend.envs import ATTENTION_BACKEND, ATTENTION_CONFIG, CACHE_ROOT, Pane
-from tui.messages import SessionChanged
+from tui.messages import RunEvent, SessionChanged
 from tui.screens.settings_pane import SettingsPane
 from tui.widgets.run_bar import RunBar
 from tui.widgets.session_header import SessionHeader
@@ -68,39 +70,6 @@ def few_colours(environ: Mapping[str, str]) -> bool:
     return bool(term) and "256" not in term and "direct" not in term and not environ.get("TEXTUAL_COLOR_SYSTEM")
 
 
-SLOW_VIEW_INTERVAL = 0.25
-"""Seconds between updates of the kernel API and timings views while a run streams."""
-
-
-class _SlowLane:
-    """What the kernel API and timings views have not been shown yet (see ``_drain_batch``)."""
-
-    def __init__(self) -> None:
-        self.flushed_at = 0.0
-        self.reset(0.0)
-
-    def reset(self, now: float) -> None:
-        self.calls: list[Any] = []
-        self.totals: tuple[Any, int, int] = ({}, 0, 0)
-        self.finished: list[Any] = []
-        self.current: Any = None
-        self.timings_changed = False
-        self.flushed_at = now
-
-    @property
-    def pending(self) -> bool:
-        return bool(self.calls) or self.timings_changed
-
-    def add(self, batch: Any) -> None:
-        if batch.kernel_calls:
-            self.calls.extend(batch.kernel_calls)
-            self.totals = (batch.api_counts, batch.nan_total, batch.inf_total)
-        if batch.timings_changed or batch.finished_requests:
-            self.finished.extend(batch.finished_requests)
-            self.current = batch.current if batch.current is not None else self.current
-            self.timings_changed = True
-
-
 class ConsoleApp(App[int]):
     """The console.  Built by :func:`tui.__main__.make_app` (the one factory, shared with tests)."""
 
@@ -135,7 +104,6 @@ class ConsoleApp(App[int]):
         host_platforms: frozenset[str] | None = None,
         half_block: bool = False,
         stall_timeout: float | None = 30.0,
-        drain_interval: float = 0.02,
         watch_config: bool = True,
         stop_policy: Any = None,
         theme: str | None = None,
@@ -148,8 +116,6 @@ class ConsoleApp(App[int]):
             host_platforms: platforms present (detected when None).
             half_block: force half-block image previews (tests, screenshots).
             stall_timeout: seconds with no output and no CPU before a run counts as stalled.
-            drain_interval: seconds between router drains (the batch period): 20 ms keeps a line's
-                way to the screen under the 50 ms budget while still writing in batches.
             watch_config: watch the attention config file for hot reload.
             stop_policy: the stop escalation's timeouts (``tui.supervisor.StopPolicy``).
             theme: a Textual theme; None picks ``$SGL_CONSOLE_THEME``, else ``ansi-dark`` on a
@@ -165,20 +131,16 @@ class ConsoleApp(App[int]):
         self.command = command
         self.half_block = half_block
         self.stall_timeout = stall_timeout
-        self.drain_interval = drain_interval
         self.watch_config = watch_config
         self.stop_policy = stop_policy
         self.ready_at: float | None = None
         """``time.time()`` when the first frame was up and keys were answered (benchmarks)."""
         self.pane_ready_at: float | None = None
         """``time.time()`` when the first settings pane's fields were on screen too."""
-        self._router: Any = None
-        self._supervisor: Any = None
-        self._tailer: Any = None
+        self._engine: Any = None
         self._last_plan: Any = None
         self._last_request: dict[str, Any] | None = None
         self._last_exit: Any = None
-        self._slow = _SlowLane()
         self._crash: tuple[str, str] | None = None
         self._watched_config: str | None = None
         self._views: Any = None
@@ -205,7 +167,7 @@ class ConsoleApp(App[int]):
 
     async def on_mount(self) -> None:
         self._refresh_session(reload_values=False)
-        self.set_interval(self.drain_interval, self._drain)
+        self._catch_stop_signals()
         self.call_after_refresh(self._first_frame)
 
     async def _load_pane(self, tab_id: str) -> None:
@@ -276,23 +238,27 @@ class ConsoleApp(App[int]):
         root = self.session.resolved(self.environ)[CACHE_ROOT.name].value
         return os.path.join(str(root), "console", *parts)
 
-    # ---- engine (created on first run, so start-up stays light) -------------------------------
+    # ---- the run engine (created on first run, so start-up stays light) ----------------------
+    @property
+    def engine(self) -> Any:
+        if self._engine is None:
+            from tui.engine.run import RunEngine
+
+            self._engine = RunEngine(lambda event: self.post_message(RunEvent(event)),
+                                     stop_policy=self.stop_policy, stall_timeout=self.stall_timeout,
+                                     perf_fallback=self._cache_logs())  # fmt: skip
+        return self._engine
+
     @property
     def router(self) -> Any:
-        if self._router is None:
-            from tui.router import Router
-
-            self._router = Router()
-        return self._router
+        return self.engine.router
 
     @property
     def supervisor(self) -> Any:
-        if self._supervisor is None:
-            from tui.supervisor import Supervisor
+        return self.engine.supervisor
 
-            self._supervisor = Supervisor(self.router, stall_timeout=self.stall_timeout,
-                                          stop_policy=self.stop_policy)
-        return self._supervisor
+    def _cache_logs(self) -> str:
+        return os.path.join(str(self.session.resolved(self.environ)[CACHE_ROOT.name].value), "logs")
 
     # ---- the session -------------------------------------------------------------------------
     def invalid_fields(self) -> dict[str, str]:
@@ -487,7 +453,7 @@ class ConsoleApp(App[int]):
         if self._views is None:  # pressed within the first frame: run once the views are there
             self.set_timer(0.05, lambda: self._launch(restart, kernel_level, same_request))
             return
-        if self._supervisor is not None and self.supervisor.running and not restart:
+        if self._engine is not None and self.engine.running and not restart:
             self.notify("already running: F6 stops, F7 restarts", severity="warning")
             return
         problems = self.run_problems()
@@ -501,183 +467,87 @@ class ConsoleApp(App[int]):
         self._last_plan = plan
         bar.show_status(f"$ {plan.display}")
         self.views.process.show_exit(None, "starting…")
-        self._start_run(plan, restart)
+        self._start_run(plan)
 
     @work(thread=True, exclusive=True, group="launch")
-    def _start_run(self, plan: Any, restart: bool) -> None:
-        from tui.launch import followed_files
-        from tui.router import CONSOLE
-
-        sup = self.supervisor
+    def _start_run(self, plan: Any) -> None:
+        """Blocks while a previous run stops (a restart), so it runs in a worker thread."""
         try:
-            if sup.running:
-                sup.stop()
-            self.router.reset_run()
-            self.router.feed(CONSOLE, [f"── run: {plan.display}", *(f"   {t}" for t in plan.translations)])
-            sup.start(plan.argv, plan.env)
+            self.engine.start(plan, restart=True)
         except (OSError, RuntimeError, ValueError) as exc:
             self.call_from_thread(self._main_query(RunBar).show_status, f"cannot start: {exc}", True)
-            return
-        self._follow_files(plan.env, followed_files)
-        self.call_from_thread(self._monitor_process)
-
-    def _follow_files(self, env: Mapping[str, str], followed_files: Any) -> None:
-        from tui.tail import Tailer
-
-        if self._tailer is not None:
-            self._tailer.stop(timeout=1.0)
-        cache_root = self.session.resolved(self.environ)[CACHE_ROOT.name].value
-        files = followed_files(env, perf_fallback=os.path.join(str(cache_root), "logs"))
-        if not files:
-            self._tailer = None
-            return
-        self._tailer = Tailer(self.router, pids=self.supervisor.known_pids)
-        for pattern, _kind in files:
-            self._tailer.add(pattern)
-        self._tailer.start()
 
     def action_stop(self) -> None:
-        if self._supervisor is None or not self.supervisor.running:
+        if self._engine is None or not self.engine.running:
             self.notify("nothing is running")
             return
-        self.supervisor.stop_in_background()
+        self.engine.stop_in_background()
 
-    @work(thread=True, exclusive=True, group="procmon")
-    def _monitor_process(self) -> None:
-        """Sample the process tree once a second while the run lives (and once after)."""
-        from tui.procmon import ProcessMonitor
+    # ---- the run engine's events -------------------------------------------------------------
+    def on_run_event(self, message: RunEvent) -> None:
+        """One engine event to the views; batches are acknowledged so the engine sends the next."""
+        from tui.engine.events import EventKind
 
-        sup = self.supervisor
-        pid = sup.pid
-        if pid is None:
-            return
-        monitor = ProcessMonitor(pid, extra_pids=sup.known_pids)
-        view = self.views.process
-        while True:
-            snap = monitor.snapshot()
-            self.call_from_thread(view.show_snapshot, snap)
-            if not sup.running or sup.pid != pid:
-                break
-            sup.wait(1.0)
+        from textual.css.query import NoMatches
 
-    # ---- the batch loop ----------------------------------------------------------------------
-    def _drain(self) -> None:
-        if self._router is None or self._views is None or not self.is_running:
-            return
-        self._drain_batch()
-
-    def _guarded(self, update: Any, *args: Any) -> bool:
-        """Run one view update; False when a widget it needs is not there (a view still being
-        composed, or the app closing).  One view must never cost the others their batch, and
-        above all never cost the supervisor's events (the exit)."""
+        event = message.event
         try:
-            update(*args)
-        except NoMatches:
-            return False
-        return True
+            if self._views is not None:
+                self._RUN_HANDLERS[event.kind](self, event)
+        except NoMatches:  # a view still composing its children: once more after this frame
+            if self.is_running:
+                self.call_after_refresh(self.post_message, RunEvent(event))
+        finally:
+            if event.kind in (EventKind.LINES, EventKind.KERNEL, EventKind.TIMINGS):
+                self.engine.ack()
 
-    def _drain_batch(self) -> None:
-        """One router batch to the views.  Output lines go straight to the Output view (its
-        line-to-screen budget is 50 ms); the table-heavy views (kernel API, timings) are fed
-        at most every ``SLOW_VIEW_INTERVAL`` seconds, and at once when the child exits, so a
-        flood of kernel API blocks costs a few re-layouts a second, not fifty, and the
-        console stays out of the child's way on a small machine."""
-        assert self._router is not None
-        batch = self._router.drain(max_lines=20_000)
-        slow = self._slow
-        if batch.empty and not batch.outputs and not batch.uploads and not slow.pending:
-            if self._supervisor is not None and self._supervisor.stop_progress is not None \
-                    and self._supervisor.state.value == "stopping":
-                self._show_state()
-            return
-        if batch.lines:
-            self._guarded(self.views.output.add_lines, batch.lines)
-        slow.add(batch)
-        exiting = any(e.kind in ("exited", "stalled") for e in batch.events)
-        now = time.monotonic()
-        if slow.pending and (exiting or now - slow.flushed_at >= SLOW_VIEW_INTERVAL):
-            if self._show_slow_views():
-                slow.reset(now)
-        if batch.outputs:
-            self._guarded(self.views.image.show_output, batch.outputs[-1])
-        for path, url in batch.uploads:
-            self._guarded(self.views.image.show_upload, path, url)
-        for event in batch.events:
-            if not self._guarded(self._on_event, event) and self.is_running:
-                self.router.post(event)  # a widget it needs is not there yet: try again next tick
+    def _on_started(self, event: Any) -> None:
+        clear = getattr(self.views.kernel, "clear", None)
+        if clear is not None:
+            clear()  # per run: the Kernel API view never grows across runs
+        self.views.process.show_exit(None, event.text)
+        self._show_state("running")
 
-    def _show_slow_views(self) -> bool:
-        """Timings and kernel API views, each cleared from the slow lane once it took its share."""
-        slow = self._slow
-        done = True
-        if slow.timings_changed:
-            timings = self.views.timings
-            if self._guarded(timings.show_history, slow.finished):
-                slow.finished = []
-                if self._guarded(timings.show_current, slow.current):
-                    slow.timings_changed = False
-            done = done and not slow.timings_changed
-        if slow.calls:
-            kernel = self.views.kernel
-            if self._guarded(kernel.add_calls, slow.calls):
-                slow.calls = []
-                self._guarded(kernel.show_totals, *slow.totals)
-            done = done and not slow.calls
-        return done
+    def _on_lines(self, event: Any) -> None:
+        self.views.output.add_lines(event.data)
 
-    def _show_state(self, text: str = "") -> None:
-        sup = self.supervisor
-        state = sup.state.value
-        if state == "stopping" and sup.stop_progress is not None:
-            state = f"stopping: {sup.stop_progress.text()}"
+    def _on_kernel(self, event: Any) -> None:
+        update = event.data
+        self.views.kernel.add_calls(list(update.calls))
+        self.views.kernel.show_totals(update.api_counts, update.nan_total, update.inf_total)
+
+    def _on_timings(self, event: Any) -> None:
+        self.views.timings.show_history(list(event.data.finished))
+        self.views.timings.show_current(event.data.current)
+
+    def _on_note(self, event: Any) -> None:
+        kind = event.kind.value
+        if kind == "stopping":
+            self._show_state(f"stopping: {event.text}")
+        elif kind in ("stalled", "resumed"):
+            self._show_state("stalled" if kind == "stalled" else "running", event.text)
+        elif kind == "sampled":
+            self._main_query(RunBar).show_status(event.text, error=False)
+        else:
+            self._show_state(self.supervisor.state.value)
+            self._main_query(RunBar).show_status(event.text, error=True)
+
+    def _on_exited(self, event: Any) -> None:
+        self._last_exit = event.data
+        self.views.process.show_exit(event.data)
+        self._show_state("exited")
+        if self._last_plan is not None:
+            self._main_query(RunBar).show_status(f"{event.text} · $ {self._last_plan.display}")
+
+    def _on_crash(self, event: Any) -> None:
+        self.show_crash(event.text, event.data.to_text())
+
+    def _show_state(self, state: str, text: str = "") -> None:
         self._main_query(SessionHeader).run_state = state
         if text:
             self._main_query(RunBar).show_status(text, error=False)
 
-    def _on_event(self, event: Any) -> None:
-        kind = event.kind
-        self._show_state(event.text if kind in ("stopping", "stalled", "error") else "")
-        if kind == "stopping":
-            self._main_query(SessionHeader).run_state = f"stopping: {event.text}"
-        if kind in ("started", "stopping", "stalled", "resumed", "exited", "error"):
-            from tui.router import CONSOLE
-
-            self.router.feed(CONSOLE, [f"── {kind}: {event.text}"])  # the history stays in the output
-        if kind == "started":
-            self.views.process.show_exit(None, event.text)
-        elif kind == "exited":
-            self._last_exit = event.data
-            self.views.process.show_exit(event.data)
-            if self._tailer is not None:
-                self._tailer.stop(timeout=1.0)
-            if event.data is not None and not event.data.ok and self.supervisor.stop_progress is None:
-                self._open_crash(event.data)
-            elif self._last_plan is not None:
-                self._main_query(RunBar).show_status(f"{event.text} · $ {self._last_plan.display}")
-        elif kind == "stalled":
-            self._open_crash(None, stalled_for=self.supervisor.status().stalled_for or 0.0)
-        elif kind == "error":
-            self._main_query(RunBar).show_status(event.text, error=True)
-
-    # ---- crash report ------------------------------------------------------------------------
-    def _open_crash(self, exit_status: Any, stalled_for: float | None = None) -> None:
-        """Build the report (``tui.crash``: no parsing here) and show it; called within one drain
-        period of the ``exited`` / ``stalled`` event, so well inside a second."""
-        from tui import crash
-        from tui.launch import dump_roots
-
-        sup = self.supervisor
-        env = self._last_plan.env if self._last_plan is not None else {}
-        try:
-            report = crash.analyze_router(
-                self.router, exit_status, stalled_for=stalled_for,
-                dump_roots=dump_roots(env, sorted(sup.known_pids())),
-                command=self._last_plan.display if self._last_plan is not None else None,
-                run_dir=sup.run.run_dir if sup.run is not None else None,
-            )  # fmt: skip
-            self.show_crash(report.headline(), report.to_text())
-        except Exception as exc:  # the report must never take the console down with the child
-            self.show_crash(crash.describe(exit_status, stalled_for), f"(crash analysis failed: {exc})")
+    _RUN_HANDLERS: dict[Any, Any] = {}
 
     def show_crash(self, title: str, text: str) -> None:
         """Keep this report (F10 shows it again) and open the crash screen."""
@@ -732,7 +602,7 @@ class ConsoleApp(App[int]):
         watcher = ConfigWatcher(path, backend)
         try:
             async for event in watcher.awatch():
-                resident = self._supervisor is not None and self._supervisor.running
+                resident = self._engine is not None and self._engine.running
                 self.views.attention.show_event(event, resident)
         finally:
             watcher.stop()
@@ -742,7 +612,7 @@ class ConsoleApp(App[int]):
         deadline = time.monotonic() + 2.0
         while not self.settled and time.monotonic() < deadline:  # never tear down a pane mid-mount
             await asyncio.sleep(0.01)
-        if self._supervisor is not None and self._supervisor.running:
+        if self._engine is not None and self._engine.running:
             self.notify("stopping the backend…")
             await self._stop_for_quit().wait()
         self.exit(0)
@@ -751,12 +621,54 @@ class ConsoleApp(App[int]):
     def _stop_for_quit(self) -> None:
         from tui.supervisor import StopPolicy
 
-        self.supervisor.stop(StopPolicy(sigint_timeout=1.0, sigterm_timeout=1.0, sigkill_timeout=1.0))
+        self.engine.stop(StopPolicy(sigint_timeout=1.0, sigterm_timeout=1.0, sigkill_timeout=1.0))
+
+    def _catch_stop_signals(self) -> None:
+        """SIGTERM and SIGHUP (``kill``, ``tmux kill-session``) stop the run with the usual
+        escalation, then leave with ``128+N``.  Not under ``run_test`` (the test runner's signals)."""
+        if self.is_headless:
+            return
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            try:
+                loop.add_signal_handler(sig, self._on_stop_signal, sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass
+
+    def _on_stop_signal(self, sig: int) -> None:
+        def stop_then_exit() -> None:
+            if self._engine is not None and self._engine.running:
+                self._engine.stop()
+            try:
+                self.call_from_thread(self.exit, 128 + sig)
+            except RuntimeError:  # the app is already gone
+                pass
+
+        threading.Thread(target=stop_then_exit, name="stop-on-signal", daemon=True).start()
 
     def on_unmount(self) -> None:
-        if self._tailer is not None:
-            self._tailer.stop(timeout=0.5)
-        if self._supervisor is not None and self._supervisor.running:
-            from tui.supervisor import StopPolicy
+        engine = self._engine
+        if engine is not None:
+            if engine.running:
+                from tui.supervisor import StopPolicy
 
-            self._supervisor.stop(StopPolicy(sigint_timeout=0.5, sigterm_timeout=0.5, sigkill_timeout=0.5))
+                engine.stop(StopPolicy(sigint_timeout=0.5, sigterm_timeout=0.5, sigkill_timeout=0.5))
+            engine.close(timeout=0.5)
+
+
+def _run_handlers() -> dict[Any, Any]:
+    from tui.engine.events import EventKind as K
+
+    app = ConsoleApp
+    note = app._on_note
+    return {
+        K.STARTED: app._on_started, K.LINES: app._on_lines, K.KERNEL: app._on_kernel, K.TIMINGS: app._on_timings,
+        K.OUTPUT: lambda self, e: self.views.image.show_output(e.data),
+        K.UPLOAD: lambda self, e: self.views.image.show_upload(*e.data),
+        K.PROCESS: lambda self, e: self.views.process.show_snapshot(e.data),
+        K.STOPPING: note, K.STALLED: note, K.RESUMED: note, K.SAMPLED: note, K.ERROR: note,
+        K.EXITED: app._on_exited, K.CRASH: app._on_crash,
+    }  # fmt: skip
+
+
+ConsoleApp._RUN_HANDLERS = _run_handlers()

@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, TextIO
+from typing import Any
 
 EXIT_REFUSED = 2
 

@@ -13,7 +13,6 @@ from collections.abc import Iterable
 import psutil
 
 
-
 def proc(pid: int) -> psutil.Process | None:
     try:
         return psutil.Process(pid)
