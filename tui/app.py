@@ -12,24 +12,22 @@ pane has focus and would otherwise swallow printable-key bindings.
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import os
-import signal
-import threading
 import time
 from collections.abc import Iterable, Mapping
 from types import SimpleNamespace
 from typing import Any
 
 from textual import work
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, TabbedContent, TabPane
 
 from backend.envs import ATTENTION_BACKEND, ATTENTION_CONFIG, CACHE_ROOT, Pane
-from tui.messages import RunEvent, SessionChanged
+from tui.messages import SessionChanged
+from tui.run_wiring import RunningApp
 from tui.screens.settings_pane import SettingsPane
 from tui.widgets.run_bar import RunBar
 from tui.widgets.session_header import SessionHeader
@@ -70,7 +68,7 @@ def few_colours(environ: Mapping[str, str]) -> bool:
     return bool(term) and "256" not in term and "direct" not in term and not environ.get("TEXTUAL_COLOR_SYSTEM")
 
 
-class ConsoleApp(App[int]):
+class ConsoleApp(RunningApp):
     """The console.  Built by :func:`tui.__main__.make_app` (the one factory, shared with tests)."""
 
     CSS_PATH = "app.tcss"
@@ -216,49 +214,9 @@ class ConsoleApp(App[int]):
             await self._main_query(f"#tab-{key}", TabPane).mount(widget)
         self._views = SimpleNamespace(**made)
 
-    @property
-    def settled(self) -> bool:
-        """True once the visible pane and the live views are mounted (tests wait for it)."""
-        return self._views is not None
-
-    @property
-    def views(self) -> Any:
-        """The live views by name (``output``, ``timings``, ``kernel``, ``process``, ``image``,
-        ``attention``); None until they are mounted, just after the first frame."""
-        return self._views
-
-    def _main_query(self, selector: Any, expect_type: Any = None) -> Any:
-        """``query_one`` on the main screen.  ``App.query_one`` searches the *active* screen, so
-        while a modal (diff, crash report, load) is open it would not find the header or the run
-        bar, and an exit arriving then would be lost."""
-        main = self.screen_stack[0] if self.screen_stack else self.screen
-        return main.query_one(selector) if expect_type is None else main.query_one(selector, expect_type)
-
     def _cache_dir(self, *parts: str) -> str:
         root = self.session.resolved(self.environ)[CACHE_ROOT.name].value
         return os.path.join(str(root), "console", *parts)
-
-    # ---- the run engine (created on first run, so start-up stays light) ----------------------
-    @property
-    def engine(self) -> Any:
-        if self._engine is None:
-            from tui.engine.run import RunEngine
-
-            self._engine = RunEngine(lambda event: self.post_message(RunEvent(event)),
-                                     stop_policy=self.stop_policy, stall_timeout=self.stall_timeout,
-                                     perf_fallback=self._cache_logs())  # fmt: skip
-        return self._engine
-
-    @property
-    def router(self) -> Any:
-        return self.engine.router
-
-    @property
-    def supervisor(self) -> Any:
-        return self.engine.supervisor
-
-    def _cache_logs(self) -> str:
-        return os.path.join(str(self.session.resolved(self.environ)[CACHE_ROOT.name].value), "logs")
 
     # ---- the session -------------------------------------------------------------------------
     def invalid_fields(self) -> dict[str, str]:
@@ -406,169 +364,6 @@ class ConsoleApp(App[int]):
         for view, label in VIEWS:
             yield SystemCommand(f"Show view {label}", f"Live: {label}", lambda v=view: self.action_show(v))
 
-    # ---- running -----------------------------------------------------------------------------
-    def run_problems(self) -> list[str]:
-        """Why a run would be refused now (session errors, fields that do not parse, the run bar)."""
-        found = [p.message for p in self.session.problems(self.environ, self.host_platforms) if p.is_error]
-        found += [msg for name, msg in self.invalid_fields().items() if not any(name in m for m in found)]
-        found += self._main_query(RunBar).problems()
-        return found
-
-    def action_run(self) -> None:
-        self._launch(restart=False)
-
-    def _plan(self, fields: Mapping[str, Any], kernel_level: int | None = None) -> Any:
-        from tui.launch import RunRequest, build_launch
-
-        env = self.session.child_env(self.environ)
-        if kernel_level is not None:
-            from tui.crash import rerun_env
-
-            env = rerun_env(env, kernel_level)
-        return build_launch(RunRequest(**fields), env, base_environ=self.environ)
-
-    def action_preview(self) -> None:
-        """Show the final command line (and the SGLang translations) without running."""
-        bar = self._main_query(RunBar)
-        problems = bar.problems()
-        if problems:
-            bar.show_status("; ".join(problems), error=True)
-            return
-        plan = self._plan(bar.request_fields())
-        bar.show_status(f"would run: $ {plan.display}")
-        if plan.translations:
-            self.notify("\n".join(plan.translations), title=f"sglang {plan.sglang_mode}: translated")
-
-    def on_run_bar_preview_requested(self, event: RunBar.PreviewRequested) -> None:
-        self.action_preview()
-
-    def action_restart(self) -> None:
-        self._launch(restart=True)
-
-    def action_rerun(self, level: int) -> None:
-        self._launch(restart=True, kernel_level=level, same_request=True)
-
-    def _launch(self, restart: bool, kernel_level: int | None = None, same_request: bool = False) -> None:
-        bar = self._main_query(RunBar)
-        if self._views is None:  # pressed within the first frame: run once the views are there
-            self.set_timer(0.05, lambda: self._launch(restart, kernel_level, same_request))
-            return
-        if self._engine is not None and self.engine.running and not restart:
-            self.notify("already running: F6 stops, F7 restarts", severity="warning")
-            return
-        problems = self.run_problems()
-        if problems:
-            bar.show_status(f"refused: {len(problems)} error(s): " + "; ".join(problems), error=True)
-            self.notify("\n".join(problems), title="Run refused", severity="error", timeout=6)
-            return
-        fields = dict(self._last_request) if same_request and self._last_request else bar.request_fields()
-        self._last_request = fields
-        plan = self._plan(fields, kernel_level)
-        self._last_plan = plan
-        bar.show_status(f"$ {plan.display}")
-        self.views.process.show_exit(None, "starting…")
-        self._start_run(plan)
-
-    @work(thread=True, exclusive=True, group="launch")
-    def _start_run(self, plan: Any) -> None:
-        """Blocks while a previous run stops (a restart), so it runs in a worker thread."""
-        try:
-            self.engine.start(plan, restart=True)
-        except (OSError, RuntimeError, ValueError) as exc:
-            self.call_from_thread(self._main_query(RunBar).show_status, f"cannot start: {exc}", True)
-
-    def action_stop(self) -> None:
-        if self._engine is None or not self.engine.running:
-            self.notify("nothing is running")
-            return
-        self.engine.stop_in_background()
-
-    # ---- the run engine's events -------------------------------------------------------------
-    def on_run_event(self, message: RunEvent) -> None:
-        """One engine event to the views; batches are acknowledged so the engine sends the next."""
-        from tui.engine.events import EventKind
-
-        from textual.css.query import NoMatches
-
-        event = message.event
-        try:
-            if self._views is not None:
-                self._RUN_HANDLERS[event.kind](self, event)
-        except NoMatches:  # a view still composing its children: once more after this frame
-            if self.is_running:
-                self.call_after_refresh(self.post_message, RunEvent(event))
-        finally:
-            if event.kind in (EventKind.LINES, EventKind.KERNEL, EventKind.TIMINGS):
-                self.engine.ack()
-
-    def _on_started(self, event: Any) -> None:
-        clear = getattr(self.views.kernel, "clear", None)
-        if clear is not None:
-            clear()  # per run: the Kernel API view never grows across runs
-        self.views.process.show_exit(None, event.text)
-        self._show_state("running")
-
-    def _on_lines(self, event: Any) -> None:
-        self.views.output.add_lines(event.data)
-
-    def _on_kernel(self, event: Any) -> None:
-        update = event.data
-        self.views.kernel.add_calls(list(update.calls))
-        self.views.kernel.show_totals(update.api_counts, update.nan_total, update.inf_total)
-
-    def _on_timings(self, event: Any) -> None:
-        self.views.timings.show_history(list(event.data.finished))
-        self.views.timings.show_current(event.data.current)
-
-    def _on_note(self, event: Any) -> None:
-        kind = event.kind.value
-        if kind == "stopping":
-            self._show_state(f"stopping: {event.text}")
-        elif kind in ("stalled", "resumed"):
-            self._show_state("stalled" if kind == "stalled" else "running", event.text)
-        elif kind == "sampled":
-            self._main_query(RunBar).show_status(event.text, error=False)
-        else:
-            self._show_state(self.supervisor.state.value)
-            self._main_query(RunBar).show_status(event.text, error=True)
-
-    def _on_exited(self, event: Any) -> None:
-        self._last_exit = event.data
-        self.views.process.show_exit(event.data)
-        self._show_state("exited")
-        if self._last_plan is not None:
-            self._main_query(RunBar).show_status(f"{event.text} · $ {self._last_plan.display}")
-
-    def _on_crash(self, event: Any) -> None:
-        self.show_crash(event.text, event.data.to_text())
-
-    def _show_state(self, state: str, text: str = "") -> None:
-        self._main_query(SessionHeader).run_state = state
-        if text:
-            self._main_query(RunBar).show_status(text, error=False)
-
-    _RUN_HANDLERS: dict[Any, Any] = {}
-
-    def show_crash(self, title: str, text: str) -> None:
-        """Keep this report (F10 shows it again) and open the crash screen."""
-        self._crash = (title, text)
-        self.action_crash_report()
-
-    def action_crash_report(self) -> None:
-        if self._crash is None:
-            self.notify("no crash so far")
-            return
-        from tui.screens.crash_screen import CrashScreen
-
-        if isinstance(self.screen, CrashScreen):
-            return
-
-        def done(level: int | None) -> None:
-            if level is not None:
-                self.action_rerun(level)
-
-        self.push_screen(CrashScreen(*self._crash), done)
-
     # ---- output actions (palette) ------------------------------------------------------------
     def action_save_output(self) -> None:
         if self._views is not None:
@@ -606,69 +401,3 @@ class ConsoleApp(App[int]):
                 self.views.attention.show_event(event, resident)
         finally:
             watcher.stop()
-
-    # ---- leaving -----------------------------------------------------------------------------
-    async def action_quit(self) -> None:
-        deadline = time.monotonic() + 2.0
-        while not self.settled and time.monotonic() < deadline:  # never tear down a pane mid-mount
-            await asyncio.sleep(0.01)
-        if self._engine is not None and self._engine.running:
-            self.notify("stopping the backend…")
-            await self._stop_for_quit().wait()
-        self.exit(0)
-
-    @work(thread=True, group="quit")
-    def _stop_for_quit(self) -> None:
-        from tui.supervisor import StopPolicy
-
-        self.engine.stop(StopPolicy(sigint_timeout=1.0, sigterm_timeout=1.0, sigkill_timeout=1.0))
-
-    def _catch_stop_signals(self) -> None:
-        """SIGTERM and SIGHUP (``kill``, ``tmux kill-session``) stop the run with the usual
-        escalation, then leave with ``128+N``.  Not under ``run_test`` (the test runner's signals)."""
-        if self.is_headless:
-            return
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            try:
-                loop.add_signal_handler(sig, self._on_stop_signal, sig)
-            except (NotImplementedError, RuntimeError, ValueError):
-                pass
-
-    def _on_stop_signal(self, sig: int) -> None:
-        def stop_then_exit() -> None:
-            if self._engine is not None and self._engine.running:
-                self._engine.stop()
-            try:
-                self.call_from_thread(self.exit, 128 + sig)
-            except RuntimeError:  # the app is already gone
-                pass
-
-        threading.Thread(target=stop_then_exit, name="stop-on-signal", daemon=True).start()
-
-    def on_unmount(self) -> None:
-        engine = self._engine
-        if engine is not None:
-            if engine.running:
-                from tui.supervisor import StopPolicy
-
-                engine.stop(StopPolicy(sigint_timeout=0.5, sigterm_timeout=0.5, sigkill_timeout=0.5))
-            engine.close(timeout=0.5)
-
-
-def _run_handlers() -> dict[Any, Any]:
-    from tui.engine.events import EventKind as K
-
-    app = ConsoleApp
-    note = app._on_note
-    return {
-        K.STARTED: app._on_started, K.LINES: app._on_lines, K.KERNEL: app._on_kernel, K.TIMINGS: app._on_timings,
-        K.OUTPUT: lambda self, e: self.views.image.show_output(e.data),
-        K.UPLOAD: lambda self, e: self.views.image.show_upload(*e.data),
-        K.PROCESS: lambda self, e: self.views.process.show_snapshot(e.data),
-        K.STOPPING: note, K.STALLED: note, K.RESUMED: note, K.SAMPLED: note, K.ERROR: note,
-        K.EXITED: app._on_exited, K.CRASH: app._on_crash,
-    }  # fmt: skip
-
-
-ConsoleApp._RUN_HANDLERS = _run_handlers()

@@ -84,6 +84,8 @@ class RunEngine:
         self._requested_stop = False
         self._stalled_for: float | None = None
         self._thread: threading.Thread | None = None
+        self._dispatch_lock = threading.Lock()
+        self._credits_off = False
         self._reset_lanes()
         self.router.on_change = self._wake.set
 
@@ -153,6 +155,18 @@ class RunEngine:
             self._thread.join(timeout)
         self.supervisor.pump.close()
 
+    def dispatch_now(self) -> None:
+        """Send everything received so far, every lane, from the caller's thread and without
+        waiting for acknowledgements (demo scenes and screenshots fill the views this way)."""
+        self._ensure_thread()
+        with self._dispatch_lock:
+            self._credits_off = True
+            try:
+                self._dispatch(self.router.drain())
+                self._flush_slow_lane()
+            finally:
+                self._credits_off = False
+
     def wait_finished(self, timeout: float) -> bool:
         """Wait (bounded) until the run's exit, last output and crash report were all sent."""
         return self._finished_run.wait(timeout)
@@ -197,7 +211,9 @@ class RunEngine:
     def _emit_batch(self, kind: EventKind, data: Any) -> None:
         """A batch costs one credit: wait (bounded) for the face to catch up first."""
         with self._credit:
-            if not self._credit.wait_for(lambda: self._in_flight < self.max_in_flight or self._closed, 1.0):
+            if self._credits_off:
+                pass
+            elif not self._credit.wait_for(lambda: self._in_flight < self.max_in_flight or self._closed, 1.0):
                 self._in_flight = 0  # a face that stopped acknowledging (closing) must not freeze us
             self._in_flight += 1
         self._emit(kind, "", data)
@@ -243,7 +259,8 @@ class RunEngine:
             self._wake.clear()
             self._busy = True
             try:
-                self._dispatch(self.router.drain())
+                with self._dispatch_lock:
+                    self._dispatch(self.router.drain())
             except Exception as exc:  # noqa: BLE001 - report, keep dispatching
                 self._emit(EventKind.ERROR, f"engine: {exc.__class__.__name__}: {exc}")
             finally:
