@@ -17,8 +17,8 @@ MIN_SECRET_CHARS = 4
 
 
 def secret_values(env: Mapping[str, str]) -> list[str]:
-    """Every secret value of ``env``: the registry's secret variables, and the userinfo of URL
-    variables (``http://user:pw@host``: ``user:pw`` and ``pw``)."""
+    """Every secret value of ``env``: the registry's secret variables, and the password in URL
+    variables (``http://user:pw@host``: ``pw``; ``http://token@host``: ``token``)."""
     from backend import envs
 
     found: set[str] = set()
@@ -33,10 +33,10 @@ def secret_values(env: Mapping[str, str]) -> list[str]:
                 parts = urlsplit(value)
             except ValueError:
                 continue
-            if parts.password:
+            if parts.password:  # http://user:pw@host: the password (the user name stays, as the registry shows it)
                 found.add(parts.password)
-                userinfo = parts.netloc.rpartition("@")[0]
-                found.add(userinfo)
+            elif parts.username:  # http://token@host: a userinfo without a colon is all secret
+                found.add(parts.username)
     return sorted((s for s in found if len(s) >= MIN_SECRET_CHARS), key=len, reverse=True)
 
 
