@@ -262,12 +262,6 @@ class Supervisor:
         with self._lock:
             return set(self._known)
 
-    def live_pids(self) -> list[int]:
-        """Pids of the tree still alive (main process first)."""
-        with self._lock:
-            procs = list(self._known.values())
-        return [p.pid for p in procs if proctree.alive(p)]
-
     # ---- start -------------------------------------------------------------------------------
 
     def start(self, argv: Sequence[str], env: Mapping[str, str], cwd: str | None = None,
