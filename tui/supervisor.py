@@ -19,9 +19,11 @@ Imports neither textual nor rich.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -50,6 +52,24 @@ from tui.router import CONSOLE, STDERR, STDOUT, Event, Router
 
 __all__ = ["ExitStatus", "RunInfo", "RunState", "StopPolicy", "StopProgress", "Supervisor", "SupervisorStatus",
            "decode_exit", "default_cache_root"]  # fmt: skip
+
+
+READ_BYTES = 1 << 20
+"""Most bytes one read takes: a reader that waited for the GIL empties the whole pipe at once."""
+PIPE_BYTES = 1 << 20
+"""Pipe buffer asked for (Linux ``F_SETPIPE_SZ``; 1 MiB is the unprivileged maximum): the child
+keeps writing while the reader waits its turn for the interpreter."""
+
+
+def widen_pipe(fd: int) -> None:
+    """Grow the pipe's buffer to :data:`PIPE_BYTES` where the platform allows (else keep it)."""
+    setsize = getattr(fcntl, "F_SETPIPE_SZ", 1031 if sys.platform.startswith("linux") else None)
+    if setsize is None:
+        return
+    try:
+        fcntl.fcntl(fd, setsize, PIPE_BYTES)
+    except OSError:
+        pass  # over /proc/sys/fs/pipe-max-size or the user's pipe quota: the default still works
 
 
 class Supervisor:
@@ -220,6 +240,7 @@ class Supervisor:
             assert proc.stdout is not None and proc.stderr is not None
             self._readers = []
             for stream, pipe in ((STDOUT, proc.stdout), (STDERR, proc.stderr)):
+                widen_pipe(pipe.fileno())
                 self.pump.open(stream)
                 self._readers.append(threading.Thread(
                     target=self._read, args=(pipe, stream, sinks[stream]), name=f"sv-read-{stream}-{proc.pid}",
@@ -253,7 +274,7 @@ class Supervisor:
         try:
             while True:
                 try:
-                    data = os.read(fd, 65536)
+                    data = os.read(fd, READ_BYTES)
                 except OSError:
                     break
                 if not data:

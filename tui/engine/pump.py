@@ -18,8 +18,11 @@ from tui.lines import MAX_LINE_BYTES, LineSplitter
 
 MAX_BACKLOG = 1 << 20
 """Bytes waiting to be parsed before the oldest are left out (about 20k typical lines)."""
-EOF_BACKLOG = 256 << 10
-"""At end of stream, at most this many waiting bytes are still parsed (the tail)."""
+EOF_BACKLOG = 64 << 10
+"""At end of stream, at most this many waiting bytes are still parsed: the tail (a thousand
+lines and more) is what the crash report needs, and the exit must not wait behind a flood."""
+TAKE_BYTES = 64 << 10
+"""Bytes the thread takes per turn: what it holds is out of reach of the end-of-stream cut."""
 
 
 class LinePump:
@@ -109,9 +112,12 @@ class LinePump:
                     self._cond.wait()
                 if self._closed and not self._chunks:
                     return
-                chunks = list(self._chunks)
-                self._chunks.clear()
-                self._bytes = 0
+                chunks, taken = [], 0
+                while self._chunks and taken < TAKE_BYTES:
+                    stream, data = self._chunks.popleft()
+                    chunks.append((stream, data))
+                    taken += len(data) if data is not None else 0
+                self._bytes -= taken
                 gaps, self._gaps = self._gaps, {}
                 self._busy = True
             try:
