@@ -61,6 +61,12 @@ def pgid(pid: int) -> int | None:
 
 
 def group_members(pgid: int) -> list[psutil.Process]:
+    try:
+        os.killpg(pgid, 0)  # O(1): is anyone left in the group?  Most exits end here.
+    except ProcessLookupError:
+        return []
+    except PermissionError:
+        pass
     out = []
     for p in psutil.process_iter(["pid"]):
         try:

@@ -33,8 +33,12 @@ _LIFECYCLE_KINDS = {"started": EventKind.STARTED, "stopping": EventKind.STOPPING
                     "resumed": EventKind.RESUMED, "error": EventKind.ERROR, "exited": EventKind.EXITED}  # fmt: skip
 _HISTORY_KINDS = ("started", "stopping", "stalled", "resumed", "exited", "error")
 """Lifecycle events also written into the output as ``── kind: text`` (the run's history)."""
-MAX_KERNEL_BATCH = 2000
-"""Kernel API calls listed per update; more in one slow-lane period are counted, not listed."""
+MAX_KERNEL_BATCH = 200
+"""Kernel API calls listed per update (800 a second); more in one slow-lane period are counted in
+the totals, not listed: a view that lists them one by one stays responsive under a flood."""
+MAX_LINES_BATCH = 2000
+"""Output lines per batch (120k a second at 60 batches): under a flood only the newest are
+shown, the rest are counted (``SAMPLED``); the run log on disk has every line."""
 
 
 class RunEngine:
@@ -271,9 +275,13 @@ class RunEngine:
                 self._emit(EventKind.STOPPING, sv.stop_progress.text(), sv.stop_progress)  # countdown
 
     def _dispatch(self, batch: Batch) -> None:
+        lines = batch.lines
+        if len(lines) > MAX_LINES_BATCH:
+            self._sampled_lines += len(lines) - MAX_LINES_BATCH
+            lines = lines[-MAX_LINES_BATCH:]
         self._note_sampled(batch)
-        if batch.lines:
-            self._emit_batch(EventKind.LINES, batch.lines)
+        if lines:
+            self._emit_batch(EventKind.LINES, lines)
         if batch.kernel_calls:
             self._calls.extend(batch.kernel_calls)
             self._calls_seen += len(batch.kernel_calls)
