@@ -59,7 +59,8 @@ async def test_tui_and_cli_see_the_same_run(console: Any, ui_env: dict[str, str]
     async with app.run_test(size=(80, 24)) as pilot:
         app.engine.add_listener(lambda event: tui_events.append(event_summary(event)))
         await pilot.press("f5")
-        await wait_for(pilot, lambda: isinstance(app.screen, CrashScreen))
+        # The report screen is up and composed (leaving mid-compose would fail its on_mount).
+        await wait_for(pilot, lambda: isinstance(app.screen, CrashScreen) and app.screen.query("#report-text"))
         await wait_for(pilot, lambda: app.engine.wait_finished(0))
 
     ours, theirs = digest(tui_events), digest(cli_events)

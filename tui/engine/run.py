@@ -324,9 +324,9 @@ class RunEngine:
             if self._sampled_bytes:
                 parts.append(f"{self._sampled_bytes} bytes not parsed")
             if self._sampled_lines:
-                parts.append(f"{self._sampled_lines} lines not shown")
+                parts.append(f"{self._sampled_lines} lines not listed")
             where = f"; the full log is in {run.run_dir}" if run is not None else ""
-            text = f"output faster than the console: views sampled ({', '.join(parts)}){where}"
+            text = f"output faster than the console reads it: sampled ({', '.join(parts)}){where}"
             self._emit(EventKind.SAMPLED, text, self._sampled_lines + self._sampled_bytes)
             self._sampled_lines = self._sampled_bytes = 0
             self._sampled_at = now
