@@ -244,7 +244,8 @@ def run_main(args: argparse.Namespace) -> int:
                 _err("interrupted; stopping the child")
                 engine.stop_in_background()
             sv.wait(0.05)
-        engine.wait_finished(5.0)
+        if not engine.wait_finished(60.0):  # the crash analysis reads logs and dumps: bounded, but not instant
+            _err("the run's last events did not arrive within 60 s")
         status = sv.exit_status
         assert status is not None
         _err(f"child {status.description}")

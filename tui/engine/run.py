@@ -350,12 +350,15 @@ class RunEngine:
 
     def _on_exit(self, event: Event) -> None:
         """Files read to their end, the output's last batch, then the exit, then the report."""
-        self._stop_tailer()
-        self._dispatch_output(self.router.drain())
-        self.last_exit = status = event.data
-        self._emit(EventKind.EXITED, event.text, status)
-        abnormal = status is not None and not status.ok and not self._requested_stop
         try:
+            try:
+                self._stop_tailer()
+                self._dispatch_output(self.router.drain())
+            except Exception as exc:  # noqa: BLE001 - the exit must be told whatever happened before
+                self._emit(EventKind.ERROR, f"engine: {exc.__class__.__name__}: {exc}")
+            self.last_exit = status = event.data
+            self._emit(EventKind.EXITED, event.text, status)
+            abnormal = status is not None and not status.ok and not self._requested_stop
             if abnormal or self._stalled_for is not None:
                 self._report(status)
         finally:
