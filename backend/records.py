@@ -69,6 +69,14 @@ from backend.log_lines import (
     split_log_prefix,
     strip_ansi,
 )
+from backend.request_records import (
+    ExceptionRaised,
+    GenerationDone,
+    GenerationFailed,
+    RequestStarted,
+    cuda_kind,
+    parse_request_line,
+)
 
 # --------------------------------------------------------------------------------------------------
 # Stage lines (StageProfiler)
@@ -387,7 +395,8 @@ class OutputSaved:
 class CudaError:
     message: str
     kind: str
-    """``device_assert``, ``oom``, ``cuda`` (other CUDA/accelerator errors) or ``runtime``."""
+    """``device_assert``, ``oom`` or ``cuda`` (other CUDA/accelerator errors), judged by the text only:
+    a CPU ``RuntimeError`` is an :class:`ExceptionRaised`, not a CudaError."""
 
 
 def output_saved_message(path: str | os.PathLike[str]) -> str:
@@ -405,6 +414,10 @@ Record = (
     | Uploaded
     | OutputSaved
     | CudaError
+    | RequestStarted
+    | GenerationDone
+    | GenerationFailed
+    | ExceptionRaised
 )
 
 _STAGE_STARTED_RE = re.compile(r"^\[(\w+)\] started\.\.\.(?: \((\d+(?:\.\d+)?) GB left\))?\s*$")
@@ -416,19 +429,6 @@ _UPLOADED_RE = re.compile(r"^Uploaded (.+?) to (presigned URL|\S+)\s*$")
 _OUTPUT_RE = re.compile(
     r"^(?:Saved (?:outputs?|images?|videos?)(?: to)?:? |(?:Outputs?|Images?|Videos?) saved to:? )(.+?)\s*$"
 )
-_CUDA_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("device_assert", re.compile(r"device-side assert triggered|Assertion `.*` failed")),
-    ("oom", re.compile(r"(?:CUDA|HIP|XPU)? ?out of memory|OutOfMemoryError")),
-    (
-        "cuda",
-        re.compile(
-            r"CUDA error|CUBLAS_STATUS_|CUDNN_STATUS_|AcceleratorError|NCCL error|"
-            r"illegal memory access|unspecified launch failure"
-        ),
-    ),
-    ("runtime", re.compile(r"^(?:\w+\.)*RuntimeError: ")),
-)
-
 
 def parse_line(line: str) -> Record | None:
     """Recognise one console line (ANSI and a log prefix allowed) as a record, or return ``None``.
@@ -473,10 +473,13 @@ def parse_line(line: str) -> Record | None:
         m = regex.match(stripped)
         if m:
             return make(m)  # type: ignore[no-any-return]
-    for kind, regex in _CUDA_RULES:
-        if regex.search(stripped):
-            return CudaError(stripped, kind)
-    return None
+    request = parse_request_line(stripped)
+    if isinstance(request, ExceptionRaised) and request.cuda is not None:
+        return CudaError(stripped, request.cuda)
+    if request is not None:
+        return request
+    kind = cuda_kind(stripped)
+    return CudaError(stripped, kind) if kind is not None else None
 
 
 __all__ = [
@@ -508,6 +511,11 @@ __all__ = [
     "Uploaded",
     "OutputSaved",
     "CudaError",
+    "RequestStarted",
+    "GenerationDone",
+    "GenerationFailed",
+    "ExceptionRaised",
+    "cuda_kind",
     "output_saved_message",
     "Record",
     "parse_line",

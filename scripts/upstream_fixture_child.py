@@ -219,7 +219,8 @@ def _step(index: int, req: Request) -> Any:
 def _denoise(req: Request, latents: torch.Tensor, plan: dict[str, Any]) -> torch.Tensor:
     weight = torch.ones(latents.shape[-1])
     req.metrics.denoising_stages.add("DenoisingStage")
-    with _stage("DenoisingStage", req), tqdm(total=STEPS) as bar:
+    # base.progress_bar: only the main rank shows the bar
+    with _stage("DenoisingStage", req), tqdm(total=STEPS, disable=os.environ.get("RANK", "0") != "0") as bar:
         for index in range(STEPS):
             with _step(index, req):
                 Faults.kill_in = plan.get("kill_kernel") if plan.get("step") == index else None
