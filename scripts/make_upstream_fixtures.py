@@ -229,6 +229,7 @@ def generate(release: str, wheel: Path | None, out: Path) -> dict[str, object]:
 
 
 _VOLATILE = [
+    (re.compile(r"\x1b\[[0-9;]*m"), ""),
     (re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(\.\d+)?(\+00:00)?"), "<TIME>"),
     (re.compile(r"\d\d-\d\d \d\d:\d\d:\d\d"), "<TIME>"),
     (re.compile(r"\d{8}_\d{6}_\d{3}"), "<STAMP>"),

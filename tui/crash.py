@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,9 +33,9 @@ from backend.records import (
     ValueDesc,
     render_value,
     scan_dump_root,
+    split_log_prefix,
 )
 from tui.crash_calls import (
-    BETWEEN_CALLS,
     IN_FLIGHT,
     RAISED,
     KernelSource,
@@ -53,7 +53,7 @@ from tui.crash_scope import (
     read_source,
     stamp_lines,
 )
-from tui.router import STDERR, STDOUT, Router
+from tui.router import STDERR, STDOUT, Line, Router
 from tui.supervisor import ExitStatus
 
 TAIL_LINES = 50
@@ -496,16 +496,16 @@ def analyze_router(
     if logs:
         timeline = build_timeline(merge_by_time([read_source(p, name) for p, name in zip(logs, (STDOUT, STDERR), strict=False)]))
     else:
+        # Arrival order across streams is the truth here; stamps are only carried within a stream.
         lines = router.tail(10_000, output_only=True)
-        stamped: dict[str, list[SourceLine]] = {}
+        by_stream: dict[str, list[Line]] = {}
         for ln in lines:
-            stamped.setdefault(ln.stream, []).append(ln)  # type: ignore[arg-type]
-        order = {ln.seq: n for n, ln in enumerate(lines)}
-        per = [stamp_lines(s, [ln.plain for ln in group]) for s, group in stamped.items()]
-        seqs = [[ln.seq for ln in group] for group in stamped.values()]
-        arrival = sorted(((order[q], sl) for group, qs in zip(per, seqs, strict=True) for sl, q in zip(group, qs, strict=True)),
-                         key=lambda t: t[0])  # fmt: skip
-        timeline = build_timeline([sl for _, sl in arrival])
+            by_stream.setdefault(ln.stream, []).append(ln)
+        stamped: dict[int, SourceLine] = {}
+        for stream, group in by_stream.items():
+            for ln, sl in zip(group, stamp_lines(stream, [g.plain for g in group]), strict=True):
+                stamped[ln.seq] = sl
+        timeline = build_timeline([stamped[ln.seq] for ln in lines])
     return analyze(
         exit=exit, stalled_for=stalled_for, tail=[ln.plain for ln in tail],
         cuda_errors=[ln.plain.strip() for ln in router.cuda_error_lines()], calls=calls, dump_roots=dump_roots,
@@ -513,12 +513,16 @@ def analyze_router(
     )  # fmt: skip
 
 
-def merged_tail(lines: Sequence[SourceLine], n: int = TAIL_LINES) -> list[str]:
+def merged_tail(lines: Sequence[SourceLine], n: int = TAIL_LINES, brief: Collection[str] = ()) -> list[str]:
     """The last ``n`` non-blank lines of several files merged by time; a run of tqdm fragments of
-    one file shows only its last one (as a terminal would)."""
+    one file shows only its last one (as a terminal would). Sources in ``brief`` (kernel API log
+    files) give only their call / exception / dump lines, so their argument dumps do not push the
+    console's own lines out (the call in flight is shown whole elsewhere)."""
     out: list[tuple[str, str, bool]] = []
     for line in lines:
         if not line.text.strip():
+            continue
+        if line.source in brief and not line.text.startswith(("[", "Dumped ")):
             continue
         bar = "%|" in line.text
         record = ProgressRecord.parse(line.text) if bar else None
@@ -546,7 +550,9 @@ def analyze_files(
     roots = []
     for d in dump_dirs:
         roots.append(os.path.dirname(os.path.abspath(d)) if os.path.isfile(os.path.join(d, "metadata.json")) else d)
-    return analyze(exit=exit, tail=merged_tail(merged), dump_roots=roots, sources=[*logs, *dump_dirs],
+    ordinary = {ln.source for ln in merged if split_log_prefix(ln.text)[0] is not None}
+    kernel_only = {k.source for k in ksources if k.source not in ordinary}
+    return analyze(exit=exit, tail=merged_tail(merged, brief=kernel_only), dump_roots=roots, sources=[*logs, *dump_dirs],
                    timeline=build_timeline(merged) if logs else None, kernel_sources=ksources)  # fmt: skip
 
 
