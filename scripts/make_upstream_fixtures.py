@@ -50,6 +50,8 @@ class Proc:
 
     program: str
     env: dict[str, str] = field(default_factory=dict)
+    merged: bool = False
+    """stderr into stdout (``> console.log 2>&1``): one file, lines in the order they were written."""
 
 
 def _kapi(level: int, **extra: str) -> dict[str, str]:
@@ -86,6 +88,11 @@ SCENARIOS: dict[str, tuple[str, list[Proc]]] = {
         "level 10: req-1 handled CPU shape mismatch, req-2 ok, req-3 raises a CUDA-error RuntimeError in "
         "sdpa at step 2, not handled: the process exits 1",
         [Proc("handled_then_cuda_error", _kapi(10))],
+    ),
+    "merged_l5": (
+        "the level5 story with everything in one file, as '> console.log 2>&1' gives: kernel API log on "
+        "stdout (LOGDEST unset), tqdm fragments and stage lines interleaved in write order",
+        [Proc("story", {"SGLANG_KERNEL_API_LOGLEVEL": "5"}, merged=True)],
     ),
     "clean": (
         "level 5: two ok requests, batch completion line, exit 0",
@@ -140,8 +147,9 @@ def run_scenario(name: str, procs: list[Proc], root: Path, run_dir: Path) -> lis
     run_dir.mkdir(parents=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SGLANG_")}
     env.update(COMMON_ENV)
-    stdout = (run_dir / "stdout.log").open("ab")
-    stderr = (run_dir / "stderr.log").open("ab")
+    merged = any(p.merged for p in procs)
+    stdout = (run_dir / ("console.log" if merged else "stdout.log")).open("ab")
+    stderr = stdout if merged else (run_dir / "stderr.log").open("ab")
     running = []
     for proc in procs:
         child_env = {**env, **proc.env}
@@ -154,7 +162,8 @@ def run_scenario(name: str, procs: list[Proc], root: Path, run_dir: Path) -> lis
         code = popen.wait(timeout=300)
         results.append({"pid": popen.pid, "env": proc.env, "returncode": code})
     stdout.close()
-    stderr.close()
+    if stderr is not stdout:
+        stderr.close()
     return results
 
 

@@ -249,3 +249,38 @@ def test_json_is_strict_when_a_tensor_holds_nan(tmp_path: Path) -> None:
     assert report.in_flight.args[0].min is not None and report.in_flight.args[0].min != report.in_flight.args[0].min
     data = strict(report.to_json())
     assert data["in_flight"]["args"][0]["min"] == "nan" and data["in_flight"]["args"][0]["nan_count"] == 1
+
+
+@pytest.mark.slow
+def test_our_backend_upload_failure_at_level_1_says_it_cannot_tell(tmp_path: Path, s3_bucket: object) -> None:
+    """Exit 11 (upload failed) happens after every kernel call returned: level 1 must not claim one in flight."""
+    from backend.exit_codes import ExitCode
+    from tests.fixtures_backend import clean_env, run_backend
+    from tests.fixtures_s3 import TEST_KEY_ID, TEST_SECRET
+
+    env = clean_env(tmp_path, SGLANG_CLOUD_STORAGE_TYPE="s3", SGLANG_S3_BUCKET_NAME=s3_bucket.name + "-missing",  # type: ignore[attr-defined]
+                    SGLANG_S3_ENDPOINT_URL=s3_bucket.endpoint, SGLANG_S3_ACCESS_KEY_ID=TEST_KEY_ID,  # type: ignore[attr-defined]
+                    SGLANG_S3_SECRET_ACCESS_KEY=TEST_SECRET, SGLANG_KERNEL_API_LOGLEVEL="1")  # fmt: skip
+    proc = run_backend(tmp_path, "generate", "--prompt", "a red circle", "--num-inference-steps", "2", env=env)
+    assert proc.returncode == ExitCode.UPLOAD_FAILED, proc.stdout + proc.stderr
+    log = tmp_path / "captured_stdout.log"
+    log.write_text(proc.stdout)
+    report = analyze_files([str(log)], exit=ExitStatus.decode(proc.returncode))
+    assert report.kernel_calls_seen > 0 and report.call_status == LAST_LOGGED and report.in_flight is None
+    assert "level 1 cannot tell whether it finished" in report.headline()
+    assert "Kernel API call in flight:" not in report.to_text()
+
+
+def test_first_nan_names_request_stage_and_step_when_one_stream_holds_everything() -> None:
+    """'> console.log 2>&1': kernel blocks, stage lines and tqdm fragments in write order."""
+    report = analyze_files(logs("merged_l5"), exit=ExitStatus.decode(-9))
+    first = report.first_non_finite
+    assert first is not None and first["api_name"] == "jit_kernel.norm.rmsnorm"
+    assert (first["request"], first["stage"], first["step"]) == ("prompt 3/4", "DenoisingStage", 0)
+    assert "request: prompt 3/4, DenoisingStage, denoising_step_0" in report.to_text()
+    assert report.in_flight is not None and report.in_flight.api_name == SDPA
+    req = report.request
+    assert req is not None and (req["label"], req["step"]) == ("prompt 4/4", 1)
+    # A separate kernel log file cannot place the call within a step: it says so.
+    separate = analyze_files(logs("level5"), exit=ExitStatus.decode(-9)).first_non_finite
+    assert separate is not None and separate["step"] is None and separate["step_note"]

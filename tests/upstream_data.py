@@ -22,7 +22,7 @@ def manifest() -> dict[str, Any]:
 def logs(name: str, *, kernel: bool = True, perf: bool = True) -> list[str]:
     """The scenario's console captures, then its kernel API log(s) and performance.log."""
     d = scenario(name)
-    out = [str(d / "stdout.log"), str(d / "stderr.log")]
+    out = [str(d / n) for n in ("console.log", "stdout.log", "stderr.log") if (d / n).is_file()]
     if kernel:
         out += [str(p) for p in sorted(d.glob("kernel_api*.log"))]
     if perf and (d / "perf" / "performance.log").is_file():

@@ -352,18 +352,26 @@ def _errors(timeline: Timeline) -> tuple[list[dict[str, Any]], list[dict[str, An
 
 
 def _attribute(first: dict[str, Any] | None, timeline: Timeline | None) -> None:
-    """Name the request of the first NaN/Inf when its time falls in exactly one request; the step
-    only a log with progress in the same stream could tell, so it is said to be unknown."""
+    """Name the request, stage and step of the first NaN/Inf call. Exact when the call's block sits in
+    the same stream as the stage lines (and tqdm's fragments, for the step); otherwise the request only
+    when the call's time (to the second) falls in exactly one request, and the step is not known."""
     if first is None:
         return
-    first["request"] = None
-    first["step"] = None
+    first.update(request=None, stage=None, step=None, step_note=None)
+    if timeline is None:
+        return
+    known = timeline.call_context.get((first["source"], first["call_index"]))
+    if known is not None:
+        first["request"], first["stage"], first["step"] = known
+        if known[2] is None:
+            first["step_note"] = "no progress fragments in the same stream"
+        return
     stamp = (first.get("timestamp") or "")[5:]
-    if timeline is not None and stamp:
+    if stamp:
         hits = [r for r in timeline.requests if r.first_stamp <= stamp <= (r.last_stamp or r.first_stamp)]
         if len(hits) == 1:
             first["request"] = hits[0].label
-    first["step_note"] = "the kernel API log has no step markers; its time is to the second"
+    first["step_note"] = "the kernel API log is a file of its own, timed to the second"
 
 
 def analyze(

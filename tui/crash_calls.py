@@ -113,7 +113,7 @@ def first_non_finite(sources: Sequence[KernelSource]) -> dict[str, Any] | None:
                     "api_name": call.api_name, "part": part, "argument": label, "nan_count": st.nan_count,
                     "inf_count": st.inf_count, "shape": list(tensor.shape), "dtype": tensor.dtype,
                     "timestamp": stamp.replace("T", " ") or None, "source": src.source, "pid": src.pid,
-                    "call_number": sum(1 for c in src.calls if c.api_name == call.api_name and c.index <= call.index),
+                    "call_index": call.index, "call_number": sum(1 for c in src.calls if c.api_name == call.api_name and c.index <= call.index),
                     "inputs_clean": part == "output" and call.nan_total("inputs") == 0
                     and call.inf_total("inputs") == 0,
                 }  # fmt: skip

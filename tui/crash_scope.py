@@ -154,6 +154,10 @@ class Timeline:
     loose_errors: list[ErrorSeen]
     """Errors seen before any request (start-up) or with no request lines at all."""
     bars: list[list[ProgressRecord]]
+    call_context: dict[tuple[str, int], tuple[str | None, str | None, int | None]] = field(default_factory=dict)
+    """``(source, n)`` of the n-th kernel API block of a source -> (request label, stage in flight, step).
+    The step is set only when tqdm's fragments came through the same source (``2>&1`` into one file,
+    or the live console's arrival order): only then is their order with the block known."""
 
     @property
     def last(self) -> RequestScope | None:
@@ -197,14 +201,26 @@ def build_timeline(lines: Sequence[SourceLine]) -> Timeline:
         (current.errors if current is not None else loose).append(err)
 
     error_seq: list[tuple[ErrorSeen, str, int]] = []
+    headers: dict[str, int] = {}
+    bar_at: dict[str, tuple[int, int]] = {}  # source -> (request ordinal, last tqdm count) in that source
+    context: dict[tuple[str, int], tuple[str | None, str | None, int | None]] = {}
     for line in lines:
         if "SGLang Kernel API " in line.text:
             # Kernel API blocks are crash_calls' business; a header still shows the process working.
             if "SGLang Kernel API Call:" in line.text:
                 last_work[line.source] = line.seq
+                n = headers.get(line.source, 0)
+                headers[line.source] = n + 1
+                if current is not None and not current.ended:
+                    stage = current.stage_in_flight
+                    seen = bar_at.get(line.source)
+                    step = seen[1] if seen and seen[0] == current.ordinal and stage and "enois" in stage else None
+                    context[(line.source, n)] = (current.label, stage, step)
             continue
-        if "%|" in line.text and ProgressRecord.parse(line.text) is not None:
+        if "%|" in line.text and (progress := ProgressRecord.parse(line.text)) is not None:
             last_work[line.source] = line.seq
+            if current is not None:
+                bar_at[line.source] = (current.ordinal, progress.step)
             continue
         record = parse_line(line.text)
         if record is None:
@@ -239,12 +255,12 @@ def build_timeline(lines: Sequence[SourceLine]) -> Timeline:
             continue
         err: ErrorSeen | None = None
         if isinstance(record, StageError):
-            step = _STEP_STAGE_RE.match(record.stage)
-            err = ErrorSeen(record.error, "step" if step else "stage", cuda_kind(record.error), record.stage,
-                            int(step.group(1)) if step else None)  # fmt: skip
+            step_m = _STEP_STAGE_RE.match(record.stage)
+            err = ErrorSeen(record.error, "step" if step_m else "stage", cuda_kind(record.error), record.stage,
+                            int(step_m.group(1)) if step_m else None)  # fmt: skip
             if current is not None:
-                if step:
-                    current.step, current.step_source = int(step.group(1)), "step error"
+                if step_m:
+                    current.step, current.step_source = int(step_m.group(1)), "step error"
                 else:
                     current.failed_stage = current.failed_stage or record.stage
                     if record.stage in current.open_stages:
@@ -271,7 +287,7 @@ def build_timeline(lines: Sequence[SourceLine]) -> Timeline:
         scope.request_id = scope.request_id or rid
     bars = _progress_bars(lines)
     _attach_bars([r for r in requests if r.denoising], bars)
-    return Timeline(requests, loose, bars)
+    return Timeline(requests, loose, bars, context)
 
 
 def _attach_bars(denoising: list[RequestScope], bars: list[list[ProgressRecord]]) -> None:

@@ -97,7 +97,13 @@ def _non_finite_line(first: dict[str, Any]) -> str:
         text += f" at {first['timestamp']}"
     if first.get("pid") is not None:
         text += f", pid {first['pid']}"
-    text += f"; request: {first.get('request') or 'not known'}; step: not known ({first.get('step_note')})"
+    text += f"; request: {first.get('request') or 'not known'}"
+    if first.get("stage"):
+        text += f", {first['stage']}"
+    if first.get("step") is not None:
+        text += f", denoising_step_{first['step']}"
+    else:
+        text += f"; step: not known ({first.get('step_note')})"
     return text
 
 
