@@ -242,8 +242,13 @@ _VOLATILE = [
     (re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(\.\d+)?(\+00:00)?"), "<TIME>"),
     (re.compile(r"\d\d-\d\d \d\d:\d\d:\d\d"), "<TIME>"),
     (re.compile(r"\d{8}_\d{6}_\d{3}"), "<STAMP>"),
-    (re.compile(r"pid\d+|\b\d{3,7}\b"), "<N>"),
-    (re.compile(r"-?\d+\.\d+(e[+-]?\d+)?"), "<F>"),
+    (re.compile(r"pid\d+"), "pid<N>"),
+    (re.compile(r"[\d.?]+(?:it/s|s/it)"), "<RATE>"),
+    (re.compile(r"\b\d\d:\d\d(?::\d\d)?\b"), "<T>"),
+    (re.compile(r"-?\d+\.\d+(?:e[+-]?\d+)?"), "<F>"),
+    (re.compile(r"(?<!\d)\d{3,}(?!\d)"), "<N>"),
+    (re.compile(r"%\|[^|]*\|"), "%|<BAR>|"),  # tqdm sizes the bar to what the rate text leaves
+    (re.compile(r" {2,}"), " "),
 ]
 
 
