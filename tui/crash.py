@@ -42,10 +42,17 @@ from tui.crash_calls import (
     finite_or_text,
     first_non_finite,
     kernel_source,
-    pid_from_name,
+)
+from tui.crash_evidence import (
+    attribute_first_non_finite,
+    call_stamp,
+    dump_history,
+    group_sources,
+    pick_dead,
+    request_summary,
+    scoped_errors,
 )
 from tui.crash_scope import (
-    RequestScope,
     SourceLine,
     Timeline,
     build_timeline,
@@ -220,10 +227,6 @@ def arg_info(name: str, value: ValueDesc) -> ArgInfo:
     return ArgInfo(name, value.kind, text)
 
 
-def _stamp(call: KernelApiCall) -> str:
-    return call.timestamp.strftime("%Y-%m-%d %H:%M:%S") if call.timestamp else ""
-
-
 def pending_dumps(roots: Sequence[str]) -> list[DumpEntry]:
     """Dump folders under ``roots`` whose status is ``inputs_saved`` or ``exception``, oldest first."""
     out: list[DumpEntry] = []
@@ -257,35 +260,6 @@ def _dump_args(entry: DumpEntry) -> tuple[ArgInfo, ...]:
 # ---------------------------------------------------------------------------------------
 
 
-def _group_sources(calls: Sequence[tuple[str, KernelApiCall]]) -> list[KernelSource]:
-    """Calls handed over as ``(stream, call)`` (the live router) grouped into per-stream sources."""
-    by_stream: dict[str, list[KernelApiCall]] = {}
-    for stream, call in calls:
-        by_stream.setdefault(stream, []).append(call)
-    out = []
-    for stream, group in by_stream.items():
-        detailed = any(c.inputs or c.output is not None or c.dumped_inputs_dir for c in group)
-        name = stream[5:] if stream.startswith("file:") else stream
-        out.append(KernelSource(stream, pid_from_name(name), detailed, sorted(group, key=lambda c: c.index)))
-    return out
-
-
-def _pick_dead(sources: Sequence[KernelSource], dumps: Sequence[DumpEntry]) -> KernelSource | None:
-    """The process that died: the one whose log ends inside a call (level >= 3), else the one whose
-    pid left a dump still ``inputs_saved``, else the one that logged last."""
-    if not sources:
-        return None
-    verdicts = [(s, s.verdict()) for s in sources]
-    inside = [(s, v) for s, v in verdicts if v[0] == IN_FLIGHT]
-    if inside:
-        return max(inside, key=lambda sv: _stamp(sv[1][1]) if sv[1][1] else "")[0]
-    hard = {d.pid for d in dumps if d.status == "inputs_saved"}
-    for s in sources:
-        if s.pid is not None and s.pid in hard:
-            return s
-    return max(sources, key=lambda s: (_stamp(s.calls[-1]) if s.calls else "", len(s.calls)))
-
-
 def _call_info(stream: str, call: KernelApiCall, enclosing: Sequence[str], dumps: Sequence[DumpEntry],
                pid: int | None) -> tuple[InFlightCall, DumpEntry | None]:  # fmt: skip
     match = next((d for d in reversed(dumps) if _same_path(d.path, call.dumped_inputs_dir)), None)
@@ -294,84 +268,13 @@ def _call_info(stream: str, call: KernelApiCall, enclosing: Sequence[str], dumps
         match = next((d for d in reversed(dumps) if d.metadata is not None
                       and d.metadata.function_name == call.api_name), None)  # fmt: skip
     info = InFlightCall(
-        call.api_name, "log+dump" if match else "log", stream, _stamp(call) or None, call.depth,
+        call.api_name, "log+dump" if match else "log", stream, call_stamp(call) or None, call.depth,
         tuple(enclosing), tuple(arg_info(n, v) for n, v in call.inputs),
         match.path if match else call.dumped_inputs_dir, match.status if match else None,
         match.metadata.exception if match and match.metadata else None,
         match.pid if match else pid, call.exception,
     )  # fmt: skip
     return info, match
-
-
-def _dump_history(dumps: Sequence[DumpEntry], all_dumps: Sequence[DumpEntry]) -> list[dict[str, Any]]:
-    """Exception dumps followed by a later completed call of the same process: survived."""
-    out = []
-    for d in dumps:
-        if d.status != "exception" or d.metadata is None:
-            continue
-        later = [e for e in all_dumps if e.pid == d.pid and (e.timestamp or "") > (d.timestamp or "")]
-        if later:
-            exc = d.metadata.exception or {}
-            out.append({"request": None, "kind": "kernel", "stage": None, "step": None,
-                        "text": f"{d.metadata.function_name}: {exc.get('type')}: {exc.get('message')}",
-                        "source": d.path})  # fmt: skip
-    return out
-
-
-def _request_dict(scope: RequestScope | None, abnormal: bool) -> dict[str, Any] | None:
-    if scope is None:
-        return None
-    outcome = "completed" if scope.done else "failed" if scope.failed or scope.errors else (
-        "in flight when the process died" if abnormal else "not finished when the log ends")
-    return {
-        "label": scope.label, "ordinal": scope.ordinal, "request_id": scope.request_id,
-        "stage": scope.stage_in_flight or scope.failed_stage, "stage_state":
-        "in flight" if scope.stage_in_flight else ("failed" if scope.failed_stage else None),
-        "step": scope.step, "total_steps": scope.total_steps, "step_source": scope.step_source,
-        "step_text": scope.step_text(), "outcome": outcome, "started": scope.first_stamp or None,
-    }  # fmt: skip
-
-
-def _errors(timeline: Timeline) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """``(fatal, handled)``, each deduplicated by text (a stage error, its traceback and the request
-    failure usually repeat the same message)."""
-    fatal: list[dict[str, Any]] = []
-    handled: list[dict[str, Any]] = []
-    seen: set[tuple[bool, str | None, str]] = set()
-    owners = [(None, e) for e in timeline.loose_errors] + [(r.label, e) for r in timeline.requests for e in r.errors]
-    for label, err in owners:
-        core = err.text.split(": ", 1)[1] if err.kind == "exception" and ": " in err.text else err.text
-        key = (err.fatal, label, core)
-        if key in seen:
-            continue
-        seen.add(key)
-        entry = {"request": label, "kind": err.kind, "text": err.text, "cuda": err.cuda, "stage": err.stage,
-                 "step": err.step, "source": err.source, "stamp": err.stamp}  # fmt: skip
-        (fatal if err.fatal else handled).append(entry)
-    return fatal, handled
-
-
-def _attribute(first: dict[str, Any] | None, timeline: Timeline | None) -> None:
-    """Name the request, stage and step of the first NaN/Inf call. Exact when the call's block sits in
-    the same stream as the stage lines (and tqdm's fragments, for the step); otherwise the request only
-    when the call's time (to the second) falls in exactly one request, and the step is not known."""
-    if first is None:
-        return
-    first.update(request=None, stage=None, step=None, step_note=None)
-    if timeline is None:
-        return
-    known = timeline.call_context.get((first["source"], first["call_index"]))
-    if known is not None:
-        first["request"], first["stage"], first["step"] = known
-        if known[2] is None:
-            first["step_note"] = "no progress fragments in the same stream"
-        return
-    stamp = (first.get("timestamp") or "")[5:]
-    if stamp:
-        hits = [r for r in timeline.requests if r.first_stamp <= stamp <= (r.last_stamp or r.first_stamp)]
-        if len(hits) == 1:
-            first["request"] = hits[0].label
-    first["step_note"] = "the kernel API log is a file of its own, timed to the second"
 
 
 def analyze(
@@ -403,10 +306,10 @@ def analyze(
         kernel_sources: kernel API blocks per process (:mod:`tui.crash_calls`).
     """
     abnormal = is_abnormal(exit, stalled_for)
-    ksources = list(kernel_sources) if kernel_sources is not None else _group_sources(calls)
+    ksources = list(kernel_sources) if kernel_sources is not None else group_sources(calls)
     dumps = pending_dumps(dump_roots)
     all_dumps = [e for root in dump_roots for e in scan_dump_root(root)]
-    dead = _pick_dead(ksources, dumps)
+    dead = pick_dead(ksources, dumps)
     in_flight = last_call = None
     call_status: str | None = None
     used_dump: DumpEntry | None = None
@@ -430,7 +333,7 @@ def analyze(
         in_flight = InFlightCall(meta.function_name, "dump", None, meta.timestamp, 0, (), _dump_args(used_dump),
                                  used_dump.path, used_dump.status, meta.exception, meta.process_id)  # fmt: skip
         call_status = IN_FLIGHT if used_dump.status == "inputs_saved" else RAISED
-    fatal, handled = _errors(timeline) if timeline is not None else ([], [])
+    fatal, handled = scoped_errors(timeline) if timeline is not None else ([], [])
     last_exc = None
     for src in ksources:
         for call, is_fatal in src.exceptions():
@@ -442,13 +345,13 @@ def analyze(
                 handled.append({"request": None, "kind": "kernel", "stage": None, "step": None,
                                 "text": f"{call.api_name}: {exc[0]}: {exc[1]}", "source": src.source})  # fmt: skip
     known = {e["text"] for e in handled}
-    handled += [e for e in _dump_history(dumps, all_dumps) if e["text"] not in known]
+    handled += [e for e in dump_history(dumps, all_dumps) if e["text"] not in known]
     if timeline is not None:
         cuda = [e["text"] for e in fatal if e["cuda"]]
     else:
         cuda = list(cuda_errors)
     first = first_non_finite(ksources)
-    _attribute(first, timeline)
+    attribute_first_non_finite(first, timeline)
     process = None
     if dead is not None:
         why = ("its kernel API log ends inside a call" if call_status == IN_FLIGHT
@@ -469,7 +372,7 @@ def analyze(
         other_pending_dumps=[{"path": d.path, "status": d.status, "api_name": d.metadata.function_name
                               if d.metadata else d.api_name} for d in dumps if d is not used_dump],
         last_exception_call=last_exc,
-        request=_request_dict(timeline.last if timeline is not None else None, abnormal),
+        request=request_summary(timeline.last if timeline is not None else None, abnormal),
         fatal_errors=fatal, handled_errors=handled, first_non_finite=first, process=process,
         processes=[{"source": s.source, "pid": s.pid, "level": s.level_text, "calls": len(s.calls),
                     "ends": s.verdict()[0], "last_call": s.calls[-1].api_name if s.calls else None}
