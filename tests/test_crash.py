@@ -284,3 +284,32 @@ def test_first_nan_names_request_stage_and_step_when_one_stream_holds_everything
     # A separate kernel log file cannot place the call within a step: it says so.
     separate = analyze_files(logs("level5"), exit=ExitStatus.decode(-9)).first_non_finite
     assert separate is not None and separate["step"] is None and separate["step_note"]
+
+
+def test_live_run_replaying_genuine_output_then_sigkilled(tmp_path: Path) -> None:
+    """A real child writes sglang's own merged output (stdout) and kills itself: the console's live
+    analysis (router + the run's stdout.log) names request, stage, step, call and the first NaN."""
+    code = textwrap.dedent("""
+        import os, signal, sys
+        data = open(sys.argv[1], "rb").read()
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    router = Router()
+    sv = Supervisor(router, cache_root=str(tmp_path / "cache"))
+    sv.start([sys.executable, "-c", code, str(scenario("merged_l5") / "console.log")], dict(os.environ),
+             cwd=str(tmp_path))  # fmt: skip
+    status = sv.wait(60)
+    assert status is not None and status.signal_name == "SIGKILL"
+    run = sv.run
+    assert run is not None
+    report = analyze_router(router, status, run_dir=run.run_dir)
+    req = report.request
+    assert req is not None and (req["label"], req["stage"], req["step"]) == ("prompt 4/4", "DenoisingStage", 1)
+    assert report.call_status == IN_FLIGHT and report.in_flight is not None and report.in_flight.api_name == SDPA
+    assert SHAPE_MISMATCH not in report.headline() and report.cuda_errors == []
+    first = report.first_non_finite
+    assert first is not None and first["api_name"] == "jit_kernel.norm.rmsnorm"
+    assert (first["request"], first["step"]) == ("prompt 3/4", 0)
+    strict(report.to_json())
