@@ -313,3 +313,13 @@ def test_live_run_replaying_genuine_output_then_sigkilled(tmp_path: Path) -> Non
     assert first is not None and first["api_name"] == "jit_kernel.norm.rmsnorm"
     assert (first["request"], first["step"]) == ("prompt 3/4", 0)
     strict(report.to_json())
+
+
+def test_read_source_tail_starts_at_a_whole_line() -> None:
+    from tui.crash_scope import read_source
+
+    path = scenario("level5") / "stdout.log"
+    whole = read_source(str(path))
+    tail = read_source(str(path), max_bytes=600)
+    assert 0 < len(tail) < len(whole)
+    assert [ln.text for ln in tail] == [ln.text for ln in whole[-len(tail):]]

@@ -64,6 +64,8 @@ from tui.router import STDERR, STDOUT, Line, Router
 from tui.supervisor import ExitStatus
 
 TAIL_LINES = 50
+LIVE_LOG_BYTES = 8 << 20
+"""How much of the end of a live run's stdout/stderr logs the crash view reads (it must open fast)."""
 RERUN_LEVELS = (3, 5, 10)
 PENDING_STATUSES = ("inputs_saved", "exception")
 
@@ -405,7 +407,8 @@ def analyze_router(
     logs = [os.path.join(run_dir, n) for n in ("stdout.log", "stderr.log")] if run_dir else []
     logs = [p for p in logs if os.path.isfile(p)]
     if logs:
-        timeline = build_timeline(merge_by_time([read_source(p, name) for p, name in zip(logs, (STDOUT, STDERR), strict=False)]))
+        named = zip(logs, (STDOUT, STDERR), strict=False)
+        timeline = build_timeline(merge_by_time([read_source(p, name, LIVE_LOG_BYTES) for p, name in named]))
     else:
         # Arrival order across streams is the truth here; stamps are only carried within a stream.
         lines = router.tail(10_000, output_only=True)

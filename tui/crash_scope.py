@@ -16,6 +16,7 @@ Imports neither textual nor rich.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -54,11 +55,17 @@ class SourceLine:
     text: str
 
 
-def read_source(path: str, name: str | None = None) -> list[SourceLine]:
-    """A whole file as lines (``\\n`` and bare ``\\r`` both end one), stamps filled in."""
+def read_source(path: str, name: str | None = None, max_bytes: int | None = None) -> list[SourceLine]:
+    """A file as lines (``\\n`` and bare ``\\r`` both end one), stamps filled in; with ``max_bytes``
+    only its last ``max_bytes`` (from the first whole line), so a crash view opens fast on a huge log."""
     splitter = LineSplitter(split_cr=True)
     texts: list[str] = []
     with open(path, "rb") as fh:
+        if max_bytes is not None:
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, size - max_bytes))
+            if size > max_bytes:
+                fh.readline()  # a partial first line would parse as garbage
         while chunk := fh.read(1 << 20):
             texts += [t for t, _trunc, _cr in splitter.feed(chunk)]
     texts += [t for t, _trunc, _cr in splitter.flush()]
