@@ -111,7 +111,6 @@ COMMON_ENV = {
     "SGLANG_DIFFUSION_STAGE_LOGGING": "1",
     "SGLANG_PERF_LOG_DIR": "perf",
     "SGLANG_GIT_COMMIT": "N/A",
-    "PYTHONUNBUFFERED": "0",
     "TQDM_NCOLS": "80",
     "TQDM_MININTERVAL": "0",  # one \r fragment per step, as a real (seconds-long) step gives
 }
@@ -145,7 +144,8 @@ def sha256(path: Path) -> str:
 def run_scenario(name: str, procs: list[Proc], root: Path, run_dir: Path) -> list[dict[str, object]]:
     """Start the scenario's processes together (they share stdout/stderr like spawned workers) and wait."""
     run_dir.mkdir(parents=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SGLANG_")}
+    # Default buffering, as under a launcher: every logging handler and tqdm flush per line anyway.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SGLANG_", "PYTHONUNBUFFERED", "TQDM_"))}
     env.update(COMMON_ENV)
     merged = any(p.merged for p in procs)
     stdout = (run_dir / ("console.log" if merged else "stdout.log")).open("ab")
