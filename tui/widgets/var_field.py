@@ -19,7 +19,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Input, Select, Static, Switch
 
-from backend.envs import EnumKind, EnvError, EnvVar, IntKind, OneKind
+from backend.envs import EnumKind, EnvError, EnvVar, IntKind, LevelKind, OneKind
 
 
 class VarField(Vertical, can_focus=False):
@@ -95,8 +95,9 @@ class VarField(Vertical, can_focus=False):
         var, kind = self.var, self.var.kind
         if kind.widget == "switch":
             return Switch(value=self._switch_value(), classes="editor", id="editor")
-        if kind.widget == "select" or (isinstance(kind, IntKind) and kind.choices):
-            choices = kind.choices if isinstance(kind, (EnumKind, IntKind)) else ()
+        if kind.widget == "select" or (isinstance(kind, IntKind) and kind.choices) or isinstance(kind, LevelKind):
+            choices: tuple[Any, ...] = kind.levels if isinstance(kind, LevelKind) else (
+                kind.choices if isinstance(kind, (EnumKind, IntKind)) else ())
             options = [(str(c), str(c)) for c in choices]
             value = self._select_value(options)
             return Select(options, value=value, prompt=self._placeholder(), allow_blank=True,
