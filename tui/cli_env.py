@@ -35,7 +35,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 from backend import envs
-from tui.session import DEFAULTS_NAME, Session, SessionError, list_sessions
+from tui.session import DEFAULTS_NAME, Session, SessionError, list_sessions, session_path
+from tui.session_file import session_lock
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -62,6 +63,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     env.set_defaults(handler=lambda args: _usage(env))
     sub = env.add_subparsers(dest="env_command", metavar="COMMAND")
 
+    def strict_opt(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--strict", action="store_true", default=None,
+                       help=f"accept only the documented spellings (as {envs.STRICT_VAR}=1 does); by default "
+                       "values are read as the sglang runtime reads them")  # fmt: skip
+
     def session_opt(p: argparse.ArgumentParser) -> None:
         p.add_argument("--session", "-s", dest="env_session", metavar="N",
                        help="session name (default: the top-level --session, else 'default')")  # fmt: skip
@@ -70,6 +76,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                        description="List every managed variable with its effective value (secrets masked) and "
                        "source: session, environment, inherited (secondary from primary) or default.")  # fmt: skip
     session_opt(p)
+    strict_opt(p)
     p.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
     p.add_argument(
         "--all",
@@ -82,13 +89,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                        description="Check every value and the cross-variable rules. Errors, then warnings, one "
                        "per line. Exit 1 when there is an error; warnings alone exit 0.")  # fmt: skip
     session_opt(p)
+    strict_opt(p)
     p.set_defaults(handler=cmd_check)
 
     p = sub.add_parser("set", help="set variables in a session (created if missing)",
                        description="Set NAME=VALUE pairs in session N, creating it if needed. If any value "
                        "is invalid nothing is written. An empty VALUE unsets.")  # fmt: skip
     p.add_argument("name", metavar="N", help="session name")
-    p.add_argument("assignments", nargs="+", metavar="NAME=VALUE")
+    p.add_argument("assignments", nargs="+", metavar="NAME=VALUE",
+                   help="NAME=VALUE; a bare NAME reads its value from --stdin or a hidden prompt "
+                   "(secrets then never appear on the command line)")  # fmt: skip
+    p.add_argument("--stdin", action="store_true", help="read the value of the one bare NAME from standard input")
+    strict_opt(p)
     p.set_defaults(handler=cmd_set)
 
     p = sub.add_parser(
@@ -166,9 +178,9 @@ def _guarded(func: Any) -> Any:
 
 def _session_for(args: argparse.Namespace) -> Session:
     name = getattr(args, "env_session", None) or getattr(args, "session", None)
-    if name:
-        return Session.load(name)
-    return Session.open("default")
+    session = Session.load(name) if name else Session.open("default")
+    session.strict = getattr(args, "strict", None)
+    return session
 
 
 def mask_unmanaged(name: str, raw: str) -> str:
@@ -261,13 +273,30 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_PROBLEMS if errors else EXIT_OK
 
 
-def _parse_assignments(items: Sequence[str]) -> dict[str, str]:
+def _read_secret_value(name: str, from_stdin: bool) -> str:
+    """The value of a bare NAME: standard input (one line, newline dropped) or a hidden prompt."""
+    if from_stdin or not sys.stdin.isatty():
+        text = sys.stdin.readline()
+        if not text:
+            raise _Refused(f"{name}: no value on standard input")
+        return text.removesuffix("\n").removesuffix("\r")
+    import getpass
+
+    return getpass.getpass(f"{name}: ")
+
+
+def _parse_assignments(items: Sequence[str], from_stdin: bool = False) -> dict[str, str]:
     out: dict[str, str] = {}
+    bare = [item for item in items if "=" not in item]
+    if len(bare) > 1:
+        raise _Refused(f"only one NAME may take its value from stdin or a prompt, got {', '.join(bare)}")
+    if from_stdin and not bare:
+        raise _Refused("--stdin needs one bare NAME (without =VALUE)")
     for item in items:
         name, eq, raw = item.partition("=")
-        if not eq or not name:
+        if not name:
             raise _Refused(f"expected NAME=VALUE, got {item.split('=')[0]!r}")
-        out[name] = raw
+        out[name] = raw if eq else _read_secret_value(name, from_stdin)
     return out
 
 
@@ -295,11 +324,13 @@ def _apply(session: Session, assignments: Mapping[str, str]) -> list[str]:
 @_guarded
 def cmd_set(args: argparse.Namespace) -> int:
     """``env set N NAME=VALUE...``: all or nothing."""
-    assignments = _parse_assignments(args.assignments)
-    session = Session.open(args.name)
-    created = not session.exists
-    notes = _apply(session, assignments)
-    path = session.save()
+    assignments = _parse_assignments(args.assignments, args.stdin)
+    with session_lock(session_path(args.name)):  # read-modify-write: no concurrent update is lost
+        session = Session.open(args.name)
+        session.strict = args.strict
+        created = not session.exists
+        notes = _apply(session, assignments)
+        path = session.save()
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     what = "created" if created else "updated"
@@ -313,13 +344,14 @@ def cmd_set(args: argparse.Namespace) -> int:
 @_guarded
 def cmd_unset(args: argparse.Namespace) -> int:
     """``env unset N NAME...``."""
-    session = Session.load(args.name)
-    for name in args.names:
-        if session.get(name) is None:
-            print(f"note: {name} is not set in session {session.name!r}", file=sys.stderr)
-        session.unset(name)
-    if session.dirty:
-        session.save()
+    with session_lock(session_path(args.name)):
+        session = Session.load(args.name)
+        for name in args.names:
+            if session.get(name) is None:
+                print(f"note: {name} is not set in session {session.name!r}", file=sys.stderr)
+            session.unset(name)
+        if session.dirty:
+            session.save()
     print(f"updated session {session.name!r}: unset " + ", ".join(args.names))
     return EXIT_OK
 
@@ -392,13 +424,14 @@ def cmd_import(args: argparse.Namespace) -> int:
     imported = Session.from_environ(args.name, os.environ)
     if imported.load_problems:
         raise _Refused("nothing written:\n  " + "\n  ".join(p.message for p in imported.load_problems))
-    session = Session.open(args.name)
-    if session.exists and not args.merge:
-        raise _Refused(f"session {args.name!r} exists; pass --merge to update it")
-    for name, raw in imported.values.items():
-        session.values[name] = raw  # explicit in the environment: kept even when equal to the default
-    session.dirty = True
-    session.save()
+    with session_lock(session_path(args.name)):
+        session = Session.open(args.name)
+        if session.exists and not args.merge:
+            raise _Refused(f"session {args.name!r} exists; pass --merge to update it")
+        for name, raw in imported.values.items():
+            session.values[name] = raw  # explicit in the environment: kept even when equal to the default
+        session.dirty = True
+        session.save()
     print(f"imported {len(imported.values)} variable(s) into session {session.name!r}: "
           + (", ".join(imported.values) or "none"))  # fmt: skip
     return EXIT_OK
