@@ -385,6 +385,10 @@ class Session:
                 kind = "header" if stripped.startswith(HEADER) or stripped == _HEADER_NOTE else "comment"
                 self._lines.append(_Line(kind, line))
                 continue
+            unsafe = crlf_problem(line) or shell_hazard(line)
+            if unsafe:
+                self._unsafe_line(number, line, unsafe)
+                continue
             try:
                 pairs, used = _parse_logical_line(lines, number - 1)
                 line = "\n".join(lines[number - 1 : number - 1 + used])
@@ -397,10 +401,7 @@ class Session:
                 continue
             unsafe = crlf_problem(line) or shell_hazard(line)
             if unsafe:
-                self._lines.append(_Line("raw", line))
-                self._line_problems.append(_problem(
-                    "error", f"{self.path.name} line {number} is not a plain assignment: {unsafe} when the file "
-                    f"is sourced; not read, kept as is", *(n for n, _ in pairs)))  # fmt: skip
+                self._unsafe_line(number, line, unsafe)
                 continue
             for name, raw in pairs:
                 if name in seen:
@@ -433,6 +434,13 @@ class Session:
         self.load_problems = self._line_problems + self._value_problems()
         self.dirty = False
         self._base = {**self.unknown, **self.values}
+
+    def _unsafe_line(self, number: int, line: str, unsafe: str) -> None:
+        """Keep a line bash would not read as a plain assignment, unread, and report it as an error."""
+        self._lines.append(_Line("raw", line))
+        self._line_problems.append(_problem(
+            "error", f"{self.path.name} line {number} is not a plain assignment: {unsafe} when the file is "
+            "sourced; not read, kept as is"))  # fmt: skip
 
     def _value_problems(self) -> list[Problem]:
         problems = []
