@@ -30,12 +30,14 @@ import argparse
 import json
 import os
 import re
+import shlex
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 from backend import envs
 from tui.session import DEFAULTS_NAME, Session, SessionError, list_sessions, session_path
+from tui import upstream_registry
 from tui.session_file import session_lock
 
 EXIT_OK = 0
@@ -68,6 +70,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                        help=f"accept only the documented spellings (as {envs.STRICT_VAR}=1 does); by default "
                        "values are read as the sglang runtime reads them")  # fmt: skip
 
+    def python_opt(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--python", metavar="PY",
+                       help="also cover the variables of the sglang installed for interpreter PY (read from its "
+                       "source, never imported); default: the sglang of the top-level --command, if any")  # fmt: skip
+
     def session_opt(p: argparse.ArgumentParser) -> None:
         p.add_argument("--session", "-s", dest="env_session", metavar="N",
                        help="session name (default: the top-level --session, else 'default')")  # fmt: skip
@@ -77,6 +84,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                        "source: session, environment, inherited (secondary from primary) or default.")  # fmt: skip
     session_opt(p)
     strict_opt(p)
+    python_opt(p)
     p.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
     p.add_argument(
         "--all",
@@ -90,6 +98,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                        "per line. Exit 1 when there is an error; warnings alone exit 0.")  # fmt: skip
     session_opt(p)
     strict_opt(p)
+    python_opt(p)
     p.set_defaults(handler=cmd_check)
 
     p = sub.add_parser("set", help="set variables in a session (created if missing)",
@@ -144,6 +153,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Print the registry as a Markdown table (generated, never hand-kept).",
     )
     p.add_argument("--pane", choices=[pane.value for pane in envs.Pane], help="only one pane")
+    python_opt(p)
     p.set_defaults(handler=cmd_docs)
 
 
@@ -174,6 +184,30 @@ def _guarded(func: Any) -> Any:
 # ---------------------------------------------------------------------------------------
 # Helpers.
 # ---------------------------------------------------------------------------------------
+
+
+def _activate_registry(args: argparse.Namespace) -> upstream_registry.RegistryState:
+    """The registry for ``--python`` or the top-level ``--command`` (spec alone when neither names an sglang)."""
+    python = upstream_registry.python_for_cli(getattr(args, "python", None))
+    command = getattr(args, "command", None)
+    return upstream_registry.activate(shlex.split(command) if command else None, python=python)
+
+
+def _registry_line(state: upstream_registry.RegistryState) -> str:
+    if state.release is None:
+        return f"# registry: spec only ({state.reason})"
+    return f"# registry: {state.label()} ({len(state.release.variables)} variables read from {state.package_dir})"
+
+
+def _not_read_problems(session: Session) -> list[envs.Problem]:
+    """Warnings for spec variables the session sets that the sglang in force never reads."""
+    out = []
+    for name in session.values:
+        var = envs.REGISTRY.get(name)
+        note = upstream_registry.not_read_note(var) if var is not None else None
+        if note:
+            out.append(envs.Problem("warning", (name,), f"{name}: {note}"))
+    return out
 
 
 def _session_for(args: argparse.Namespace) -> Session:
@@ -223,6 +257,7 @@ def _warn_problems(session: Session) -> None:
 @_guarded
 def cmd_show(args: argparse.Namespace) -> int:
     """``env show``: every variable's effective value and source."""
+    state = _activate_registry(args)
     session = _session_for(args)
     resolved = session.resolved()
     extras: list[tuple[str, str, str]] = []
@@ -240,15 +275,20 @@ def cmd_show(args: argparse.Namespace) -> int:
         rows: list[dict[str, Any]] = envs.to_json_safe(resolved)
         for row, r in zip(rows, resolved.values(), strict=True):
             row["source_detail"] = _source_text(r)
+            row["runtime_note"] = upstream_registry.not_read_note(r.var)
         rows += [{"name": n, "pane": None, "value": v, "source": s, "default": None, "secret": False,
                   "error": None, "source_detail": s} for n, v, s in extras]  # fmt: skip
-        json.dump({"session": session.name, "variables": rows}, sys.stdout, indent=2)
+        json.dump({"session": session.name, "registry": state.label(), "variables": rows}, sys.stdout, indent=2)
         print()
         return EXIT_OK
     table = [("NAME", "VALUE", "SOURCE")]
-    table += [(name, r.shown(), _source_text(r)) for name, r in resolved.items()]
+    for name, r in resolved.items():
+        note = upstream_registry.not_read_note(r.var)
+        origin = "" if r.var.origin == "spec" else f" [{r.var.origin}]"
+        table.append((name, r.shown(), _source_text(r) + origin + (f" ({note})" if note else "")))
     table += extras
     print(f"# session {session.name!r}" + ("" if session.exists else " (not saved yet)"))
+    print(_registry_line(state))
     _table(table, sys.stdout)
     return EXIT_OK
 
@@ -256,8 +296,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 @_guarded
 def cmd_check(args: argparse.Namespace) -> int:
     """``env check``: errors, then warnings; exit 1 on any error."""
+    state = _activate_registry(args)
     session = _session_for(args)
-    problems = session.problems()
+    problems = session.problems() + _not_read_problems(session)
     errors = [p for p in problems if p.is_error]
     warnings = [p for p in problems if not p.is_error]
     if errors:
@@ -270,6 +311,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"  {p.message}")
     if not problems:
         print(f"session {session.name!r}: no problems")
+    if state.release is not None:
+        print(_registry_line(state))
     return EXIT_PROBLEMS if errors else EXIT_OK
 
 
@@ -440,6 +483,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 @_guarded
 def cmd_docs(args: argparse.Namespace) -> int:
     """``env docs``: the registry as Markdown."""
+    _activate_registry(args)
     print(envs.docs_table(envs.Pane(args.pane) if args.pane else None))
     return EXIT_OK
 
