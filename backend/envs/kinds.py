@@ -214,6 +214,11 @@ class LevelKind(Kind):
     levels: tuple[int, ...] = (0, 1, 3, 5, 10)
     widget = "number"
 
+    @property
+    def choices(self) -> tuple[int, ...]:
+        """The documented levels (what the console's picker offers)."""
+        return self.levels
+
     def parse(self, name: str, raw: str) -> int:
         return IntKind(choices=self.levels).parse(name, raw)
 
