@@ -26,8 +26,11 @@ def make_app(session: str | None = None, command: Sequence[str] | None = None, *
         command: the backend command line to launch (our ``sgl-backend`` when None).
         options: passed through to :class:`tui.app.ConsoleApp`.
     """
+    from tui import upstream_registry
     from tui.app import ConsoleApp
 
+    # the variables of the sglang that command runs (spec alone otherwise), before any pane is built
+    upstream_registry.activate(command, environ=options.get("environ"))
     return ConsoleApp(session_name=session, command=list(command) if command else None, **options)
 
 
@@ -69,10 +72,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.images == "auto":
         import textual_image.widget  # noqa: F401 - asks the terminal now, before Textual owns it
     command = shlex.split(args.command) if args.command else None
-    if command:
-        from tui import upstream_registry
-
-        upstream_registry.activate(command)  # the variables of the sglang that command runs, before the panes
     app = make_app(session=args.session, command=command, half_block=args.images != "auto")
     app.run()
     return int(app.return_code or 0)
