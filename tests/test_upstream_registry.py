@@ -97,14 +97,14 @@ def test_env_commands_cover_the_release(sglang_venv: Path, run_cli) -> None:  # 
     shown = run_cli("env", "show", "--python", python)
     assert shown.rc == 0, shown
     assert f"# registry: spec + sglang {RELEASE}" in shown.out
-    assert f"SGLANG_CACHE_DIT_DMD_HISTORY" in shown.out and f"[sglang {RELEASE}]" in shown.out
+    assert "SGLANG_CACHE_DIT_DMD_HISTORY" in shown.out and f"[sglang {RELEASE}]" in shown.out
     assert f"not read by sglang {RELEASE}; the console passes it as --log-level" in shown.out
     checked = run_cli("env", "check", "--python", python,
                       env={"SGLANG_CACHE_DIT_DMD": "t", "SGLANG_DIFFUSION_TARGET_DEVICE": "cuda"})  # fmt: skip
     assert checked.rc == 0, checked
     assert f"SGLANG_DIFFUSION_TARGET_DEVICE: not read by sglang {RELEASE}" not in checked.out  # env, not the session
     docs = run_cli("env", "docs", "--python", python)
-    assert f"| SGLANG_DIFFUSION_PLATFORM_OVERRIDE | Runtime |" in docs.out and f"sglang {RELEASE} |" in docs.out
+    assert "| SGLANG_DIFFUSION_PLATFORM_OVERRIDE | Runtime |" in docs.out and f"sglang {RELEASE} |" in docs.out
     by_command = run_cli("--command", f"{sglang_venv / 'bin' / 'sglang'} generate --model-path m", "env", "show")
     assert f"# registry: spec + sglang {RELEASE}" in by_command.out, by_command
 

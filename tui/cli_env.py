@@ -36,8 +36,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 from backend import envs
-from tui.session import DEFAULTS_NAME, Session, SessionError, list_sessions, session_path
 from tui import upstream_registry
+from tui.session import DEFAULTS_NAME, Session, SessionError, list_sessions, session_path
 from tui.session_file import session_lock
 
 EXIT_OK = 0

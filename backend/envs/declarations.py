@@ -85,7 +85,7 @@ class EnvVar(Generic[T]):
         prefix = self.prefix if self.prefix is not None else getattr(owner, "PREFIX", "")
         object.__setattr__(self, "name", prefix + attr)
         if self.pane is None:
-            object.__setattr__(self, "pane", getattr(owner, "PANE"))
+            object.__setattr__(self, "pane", getattr(owner, "PANE", Pane.RUNTIME))
 
     @property
     def attr(self) -> str:
