@@ -163,11 +163,14 @@ def test_set_refuses_any_invalid_value_and_writes_nothing(run_cli, sessions_path
     assert not (sessions_path / "new.env").exists()
     assert run_cli("env", "set", "dev", "SGLANG_CACHE_DIT_MC=4").rc == 0
     before = (sessions_path / "dev.env").read_bytes()
-    result = run_cli("env", "set", "dev", "SGLANG_CACHE_DIT_FN=2", "SGLANG_CACHE_DIT_WARMUP=-1")
+    result = run_cli("env", "set", "dev", "SGLANG_CACHE_DIT_FN=2", "SGLANG_CACHE_DIT_WARMUP=-1", "--strict")
     assert result.rc == 2
     assert "SGLANG_CACHE_DIT_WARMUP='-1' is not valid (below 0); allowed: an integer >= 0" in result.err
     assert (sessions_path / "dev.env").read_bytes() == before
     assert result.out == ""
+    # sglang passes -1 on unchecked: accepted by default, with a warning saying so
+    result = run_cli("env", "set", "dev", "SGLANG_CACHE_DIT_WARMUP=-1")
+    assert result.rc == 0 and "the runtime passes -1 on unchecked" in result.err, result
 
 
 def test_set_refuses_an_unknown_managed_name_with_a_suggestion(run_cli, sessions_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -757,7 +757,7 @@ def _same(var: envs.EnvVar[Any], left: str | None, right: str | None) -> bool:
     if left is None or right is None:
         return False
     try:
-        return bool(var.parse(left) == var.parse(right))
+        return bool(var.read(left).value == var.read(right).value)  # equal as the runtime reads them
     except EnvError:
         return False
 
