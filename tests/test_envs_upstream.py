@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from backend import envs
 from backend.envs import REGISTRY, upstream
@@ -248,3 +250,20 @@ def test_release_json_round_trips(release: upstream.Release) -> None:
     assert upstream.Release.from_json(release.to_json()) == release
     with pytest.raises(ValueError):
         upstream.Release.from_json('{"schema": 99}')
+
+
+@settings(max_examples=150, deadline=None)
+@given(raw=st.text(max_size=40))
+def test_any_string_reads_or_is_refused_with_an_env_error_for_every_variable(raw: str) -> None:
+    release = upstream.Release.from_json(DATA.read_text(encoding="utf-8"))
+    added = install_discovered(upstream.to_envvars(release))
+    try:
+        for var in REGISTRY.values():
+            try:
+                var.read(raw)
+            except envs.EnvError as exc:
+                assert str(exc).startswith(f"{var.name}=")
+        envs.check({"SGLANG_CACHE_DIT_FN": raw}, BASE_ENV, CUDA_HOST, strict=False)
+    finally:
+        remove_discovered()
+    assert added

@@ -105,6 +105,8 @@ def test_env_commands_cover_the_release(sglang_venv: Path, run_cli) -> None:  # 
     assert f"SGLANG_DIFFUSION_TARGET_DEVICE: not read by sglang {RELEASE}" not in checked.out  # env, not the session
     docs = run_cli("env", "docs", "--python", python)
     assert "| SGLANG_DIFFUSION_PLATFORM_OVERRIDE | Runtime |" in docs.out and f"sglang {RELEASE} |" in docs.out
+    assert run_cli("env", "set", "rel", "SGLANG_CACHE_DIT_DMD=t").rc == 2  # spec alone: not a variable it knows
+    assert run_cli("env", "set", "rel", "SGLANG_CACHE_DIT_DMD=t", "--python", python).rc == 0
     by_command = run_cli("--command", f"{sglang_venv / 'bin' / 'sglang'} generate --model-path m", "env", "show")
     assert f"# registry: spec + sglang {RELEASE}" in by_command.out, by_command
 

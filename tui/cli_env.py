@@ -110,6 +110,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    "(secrets then never appear on the command line)")  # fmt: skip
     p.add_argument("--stdin", action="store_true", help="read the value of the one bare NAME from standard input")
     strict_opt(p)
+    python_opt(p)
     p.set_defaults(handler=cmd_set)
 
     p = sub.add_parser(
@@ -368,6 +369,7 @@ def _apply(session: Session, assignments: Mapping[str, str]) -> list[str]:
 def cmd_set(args: argparse.Namespace) -> int:
     """``env set N NAME=VALUE...``: all or nothing."""
     assignments = _parse_assignments(args.assignments, args.stdin)
+    _activate_registry(args)  # a release's own variables (SGLANG_CACHE_DIT_DMD...) can be set too
     with session_lock(session_path(args.name)):  # read-modify-write: no concurrent update is lost
         session = Session.open(args.name)
         session.strict = args.strict
