@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import signal
 import sys
-import time
 from argparse import Namespace
 from collections.abc import Sequence
 
@@ -50,15 +49,12 @@ def generate_main(args: Namespace, settings: envs.Settings) -> int:
 
     cancel = CancelToken()
     install_stop_handlers(cancel)
-    start = time.perf_counter()
     runtime = Runtime(settings, args)
     runtime.start()
     if cancel.cancelled:
         log.warning("Stopped during start-up (signal); nothing generated")
         return int(ExitCode.CANCELLED)
     result = runtime.generate(request_from_args(args), cancel)
-    if result.paths:
-        log.info("Generated %d output(s) in %.2f seconds", len(result.paths), time.perf_counter() - start)
     return result.exit_code
 
 

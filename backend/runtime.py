@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import traceback
 from argparse import Namespace
 from typing import Any
@@ -104,11 +105,15 @@ class Runtime:
     def generate(self, req: GenerationRequest, cancel: CancelToken | None = None) -> GenerationResult:
         """Run one request through every stage; never raises for request-level failures."""
         from backend import attention, perf, profiler
+        from backend.limits import Limits
+        from backend.outputs import save_images
+        from backend.records import generation_completed_message
         from backend.stages import Cancelled, StageContext, run_stages
 
+        started = time.perf_counter()
         stage_logging = bool(self.settings[envs.STAGE_LOGGING])
         ctx = StageContext(self.pipe, req, self.settings, self.device, timing=stage_logging or bool(req.perf_dump_path),
-                           cancel=cancel or CancelToken())
+                           cancel=cancel or CancelToken(), limits=Limits.from_args(self.args), rank=self.rank)
         described = attention.state().describe()
         ctx.extra_metadata = {"model": self.model_name, "attention": json.dumps(described, sort_keys=True)}
         result = GenerationResult(req.request_id, pid=os.getpid(), attention=described, metrics=ctx.metrics)
@@ -117,9 +122,11 @@ class Runtime:
             with profiler.maybe_profile(self.settings[envs.TORCH_PROFILER_DIR], req.request_id, self.device,
                                         self.rank, traces):
                 run_stages(ctx)
-            ctx.metrics.finish()
-            result.paths = ctx.paths
-            perf.write_records(req, ctx.metrics, self.cache_root, self.model_name, stage_logging)
+            ctx.metrics.finish()  # worker-measured: excludes saving, as upstream's total_duration_ms
+            perf.append_record(req, ctx.metrics, self.cache_root, stage_logging)
+            result.paths = ctx.paths = save_images(ctx)
+            log.info(generation_completed_message(time.perf_counter() - started))
+            perf.write_dump(req, ctx.metrics, self.model_name)
             self._upload(result)
         except BackendError as exc:
             log.error(exc.message)
@@ -138,7 +145,7 @@ class Runtime:
         return result
 
     def _upload(self, result: GenerationResult) -> None:
-        """Upload after SavingStage through ``backend.storage`` (only when ``SGLANG_CLOUD_STORAGE_TYPE=s3``).
+        """Upload after saving through ``backend.storage`` (only when ``SGLANG_CLOUD_STORAGE_TYPE=s3``).
 
         ``CloudStorage.upload_all(paths) -> UploadReport`` logs ``Uploaded <path> to <url>`` or one
         warning per failed file and never deletes the local file; a failure sets ``UPLOAD_FAILED``
