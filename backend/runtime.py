@@ -129,7 +129,8 @@ class Runtime:
             perf.write_dump(req, ctx.metrics, self.model_name)
             self._upload(result)
         except BackendError as exc:
-            log.error(exc.message)
+            if not getattr(exc, "sgl_logged", False):  # a stage's error line already said it
+                log.error(exc.message)
             result.error, result.exit_code = exc.message, int(exc.code)
         except Cancelled as exc:
             log.warning("Request %s cancelled: %s", req.request_id, exc)
