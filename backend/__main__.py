@@ -7,6 +7,7 @@ has no torch thread pools to inherit.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from argparse import Namespace
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from backend import cli, envs
 from backend.envs import EnvError, load_settings
 from backend.exit_codes import BackendError, ExitCode
-from backend.logging_setup import configure, effective_level, flush_all, get_logger
+from backend.logging_setup import configure, effective_level, flush_all, get_logger, redact_settings
 from backend.request import CancelToken, GenerationRequest
 
 log = get_logger()
@@ -67,6 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("Invalid environment: %s", exc)
         return int(ExitCode.BAD_ENV)
     configure(effective_level(settings[envs.LOGGING_LEVEL], args.log_level))
+    redact_settings(settings)  # before anything can quote a secret (an endpoint URL's password, a key)
+    os.umask(0o077)  # run outputs (images, perf logs, traces, kernel API logs, dumps) are private
     try:
         from backend.runtime import install_faults
 

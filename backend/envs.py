@@ -449,10 +449,10 @@ class EnvVar(Generic[T]):
         return "unset" if value is None else self.format(value)
 
     def display(self, raw: str | None) -> str:
-        """What may be shown on screen or in a log: secrets are masked."""
+        """What may be shown on screen or in a log: secrets are masked, and so is a URL's password."""
         if raw is None:
             return ""
-        return mask_secret(raw) if self.secret else raw
+        return mask_secret(raw) if self.secret else mask_url_userinfo(raw)
 
 
 def mask_secret(raw: str) -> str:
@@ -460,9 +460,28 @@ def mask_secret(raw: str) -> str:
     return "********" if raw else ""
 
 
+_URL_USERINFO_RE = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^\s/?#@:]*)(?::[^\s/?#@]*)?@")
+
+
+def mask_url_userinfo(text: str) -> str:
+    """Mask the password of every URL in ``text``: ``http://user:pw@host`` -> ``http://user:********@host``.
+
+    A userinfo without a colon (``http://token@host``) is all secret and masked whole.
+    """
+    if "@" not in text or "://" not in text:
+        return text
+
+    def masked(m: re.Match[str]) -> str:
+        if ":" in m.group(0)[len(m.group("scheme")):]:
+            return f"{m.group('scheme')}{m.group('user')}:{mask_secret('x')}@"
+        return f"{m.group('scheme')}{mask_secret('x')}@"
+
+    return _URL_USERINFO_RE.sub(masked, text)
+
+
 def _mask_if_secret(name: str, value: str) -> str:
     var = REGISTRY.get(name) if "REGISTRY" in globals() else None
-    return mask_secret(value) if var is not None and var.secret else value
+    return mask_secret(value) if var is not None and var.secret else mask_url_userinfo(value)
 
 
 def _xdg_default(xdg_var: str, fallback: str) -> DefaultFn:

@@ -18,7 +18,8 @@ import logging
 import sys
 import threading
 from datetime import datetime
-from typing import TextIO
+from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 from backend.records import format_log_line
 
@@ -36,6 +37,23 @@ def redact(*values: str | None) -> None:
         if value and len(value) >= 3 and value not in _SECRETS:
             _SECRETS.append(value)
     _SECRETS.sort(key=len, reverse=True)
+
+
+def redact_settings(settings: Any) -> None:
+    """Register every secret of ``settings`` (a registry ``Settings``): secret variables' values and
+    the userinfo secret of any URL value (``http://user:pw@host`` -> ``pw``; ``http://token@host`` -> ``token``)."""
+    for resolved in settings.resolved().values():
+        raw = resolved.raw
+        if not raw:
+            continue
+        if resolved.var.secret:
+            redact(raw)
+        elif "://" in raw and "@" in raw:
+            try:
+                parts = urlsplit(raw.strip())
+            except ValueError:
+                continue
+            redact(parts.password if parts.password is not None else parts.username)
 
 
 def scrub(text: str) -> str:

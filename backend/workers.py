@@ -48,12 +48,14 @@ def _worker_main(rank: int, args: dict[str, Any], offset: int, size: int, reques
         os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
     from backend.__main__ import install_stop_handlers, request_from_args
     from backend.exit_codes import BackendError
-    from backend.logging_setup import configure, effective_level, flush_all
+    from backend.logging_setup import configure, effective_level, flush_all, redact_settings
     from backend.runtime import Runtime, install_faults
 
     ns = Namespace(**args)
     settings = envs.load_settings()
     configure(effective_level(settings[envs.LOGGING_LEVEL], ns.log_level))
+    redact_settings(settings)
+    os.umask(0o077)
     cancel = CancelToken()
     install_stop_handlers(cancel)
     report: dict[str, Any] = {"rank": rank, "pid": os.getpid(), "paths": [], "exit_code": 0, "error": None}
