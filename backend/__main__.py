@@ -32,10 +32,14 @@ def request_from_args(args: Namespace) -> GenerationRequest:
 
 
 def install_stop_handlers(on_stop: CancelToken) -> None:
-    """SIGTERM/SIGINT only set an event; the denoising loop abandons at the next step boundary."""
+    """SIGTERM/SIGINT set an event: a request abandons at its next stage or step boundary.  Before
+    one runs (``on_stop.immediate``: still loading) the handler ends the process at once with 143."""
 
     def handler(signum: int, frame: object) -> None:
         on_stop.cancel()
+        if on_stop.immediate:
+            on_stop.immediate = False  # a second signal during the unwinding changes nothing
+            raise SystemExit(int(ExitCode.CANCELLED))
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
@@ -48,10 +52,15 @@ def generate_main(args: Namespace, settings: envs.Settings) -> int:
         return run_workers(args, settings)
     from backend.runtime import Runtime
 
-    cancel = CancelToken()
+    cancel = CancelToken(immediate=True)
     install_stop_handlers(cancel)
-    runtime = Runtime(settings, args)
-    runtime.start()
+    try:
+        runtime = Runtime(settings, args)
+        runtime.start()
+    except SystemExit:
+        log.warning("Stopped during start-up (signal); nothing generated")
+        raise
+    cancel.immediate = False
     if cancel.cancelled:
         log.warning("Stopped during start-up (signal); nothing generated")
         return int(ExitCode.CANCELLED)

@@ -98,6 +98,8 @@ class Server:
         self.stop = threading.Event()
         self.cancel = CancelToken()
         self.stopping = False
+        self.loading = True
+        """Until the model is loaded a stop signal exits at once."""
         self.busy = False
         self.served = 0
         self.started = time.monotonic()
@@ -154,11 +156,19 @@ class Server:
     def _on_signal(self, signum: int, frame: object) -> None:
         self.stop.set()
         self.cancel.cancel()
+        if self.loading:  # nothing to finish while the model loads: stop now, not after the load
+            self.loading = False
+            raise SystemExit(0)
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
-        self.runtime.start()
+        try:
+            self.runtime.start()
+        except SystemExit:
+            log.info("Stopped before serving (signal during start-up)")
+            raise
+        self.loading = False
         if self.stop.is_set():
             log.info("Stopped before serving (signal during start-up)")
             return 0
