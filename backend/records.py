@@ -70,6 +70,14 @@ from backend.log_lines import (
     split_log_prefix,
     strip_ansi,
 )
+from backend.request_records import (
+    ExceptionRaised,
+    GenerationDone,
+    GenerationFailed,
+    RequestStarted,
+    cuda_kind,
+    parse_request_line,
+)
 
 # --------------------------------------------------------------------------------------------------
 # Stage lines (StageProfiler)
@@ -415,14 +423,8 @@ class OutputSaved:
 class CudaError:
     message: str
     kind: str
-    """``device_assert``, ``oom``, ``cuda`` (other CUDA/accelerator errors) or ``runtime``."""
-
-
-@dataclass(frozen=True)
-class GenerationCompleted:
-    """``Pixel data generated successfully in X.XX seconds``: one request's outputs are ready."""
-
-    seconds: float
+    """``device_assert``, ``oom`` or ``cuda`` (other CUDA/accelerator errors), judged by the text only:
+    a CPU ``RuntimeError`` is an :class:`ExceptionRaised`, not a CudaError."""
 
 
 def output_saved_message(path: str | os.PathLike[str]) -> str:
@@ -431,7 +433,8 @@ def output_saved_message(path: str | os.PathLike[str]) -> str:
 
 
 def generation_completed_message(seconds: float) -> str:
-    """``Pixel data generated successfully in <s, 2 decimals> seconds``, the duration in green."""
+    """``Pixel data generated successfully in <s, 2 decimals> seconds``, the duration in green
+    (parsed as :class:`GenerationDone`)."""
     return f"Pixel data generated successfully in {GREEN}{seconds:.2f}{RESET} seconds"
 
 
@@ -445,8 +448,11 @@ Record = (
     | MetricsDumped
     | Uploaded
     | OutputSaved
-    | GenerationCompleted
     | CudaError
+    | RequestStarted
+    | GenerationDone
+    | GenerationFailed
+    | ExceptionRaised
 )
 
 _STAGE_STARTED_RE = re.compile(r"^\[(\w+)\] started\.\.\.(?: \((\d+(?:\.\d+)?) GB left\))?\s*$")
@@ -454,24 +460,10 @@ _STAGE_FINISHED_RE = re.compile(r"^\[(\w+)\] finished in (\d+(?:\.\d+)?) seconds
 _STAGE_ERROR_RE = re.compile(r"^\[(\w+)\] Error during execution after (\d+(?:\.\d+)?) ms: (.*)$")
 _TRACES_RE = re.compile(r"^Saved profiler traces to: (.+?)\s*$")
 _METRICS_RE = re.compile(r"^(?:\[Performance\] )?Metrics dumped to: (.+?)\s*$")
-_COMPLETED_RE = re.compile(r"^Pixel data generated successfully in (\d+(?:\.\d+)?) seconds\s*$")
 _UPLOADED_RE = re.compile(r"^Uploaded (.+?) to (presigned URL|\S+)\s*$")
 _OUTPUT_RE = re.compile(
     r"^(?:Saved (?:outputs?|images?|videos?)(?: to)?:? |(?:Outputs?|Images?|Videos?) saved to:? )(.+?)\s*$"
 )
-_CUDA_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("device_assert", re.compile(r"device-side assert triggered|Assertion `.*` failed")),
-    ("oom", re.compile(r"(?:CUDA|HIP|XPU)? ?out of memory|OutOfMemoryError")),
-    (
-        "cuda",
-        re.compile(
-            r"CUDA error|CUBLAS_STATUS_|CUDNN_STATUS_|AcceleratorError|NCCL error|"
-            r"illegal memory access|unspecified launch failure"
-        ),
-    ),
-    ("runtime", re.compile(r"^(?:\w+\.)*RuntimeError: ")),
-)
-
 
 def parse_line(line: str) -> Record | None:
     """Recognise one console line (ANSI and a log prefix allowed) as a record, or return ``None``.
@@ -512,15 +504,17 @@ def parse_line(line: str) -> Record | None:
         (_METRICS_RE, lambda m: MetricsDumped(m.group(1))),
         (_UPLOADED_RE, lambda m: Uploaded(m.group(1), m.group(2))),
         (_OUTPUT_RE, lambda m: OutputSaved(m.group(1))),
-        (_COMPLETED_RE, lambda m: GenerationCompleted(float(m.group(1)))),
     ):
         m = regex.match(stripped)
         if m:
             return make(m)  # type: ignore[no-any-return]
-    for kind, regex in _CUDA_RULES:
-        if regex.search(stripped):
-            return CudaError(stripped, kind)
-    return None
+    request = parse_request_line(stripped)
+    if isinstance(request, ExceptionRaised) and request.cuda is not None:
+        return CudaError(stripped, request.cuda)
+    if request is not None:
+        return request
+    kind = cuda_kind(stripped)
+    return CudaError(stripped, kind) if kind is not None else None
 
 
 __all__ = [
@@ -552,8 +546,12 @@ __all__ = [
     "Uploaded",
     "OutputSaved",
     "CudaError",
+    "RequestStarted",
+    "GenerationDone",
+    "GenerationFailed",
+    "ExceptionRaised",
+    "cuda_kind",
     "output_saved_message",
-    "GenerationCompleted",
     "generation_completed_message",
     "CYAN",
     "GREEN",

@@ -205,7 +205,7 @@ def test_sglang_stdout_sample() -> None:
         "CudaError",
         "CudaError",
         "CudaError",
-        "GenerationCompleted",
+        "GenerationDone",
         "OutputSaved",
         "MetricsDumped",
         "ProfilerTracesSaved",
@@ -225,13 +225,14 @@ def test_sglang_stdout_sample() -> None:
         "https://bucket.s3.us-east-1.amazonaws.com/a_cat_20260501-123501_1a2b3c4d.png",
     )
     assert got[23] == r.Uploaded("outputs/clip.mp4", "presigned URL")
-    assert got[17] == r.GenerationCompleted(6.81)
+    assert got[17] == r.GenerationDone(6.81)
     assert r.parse_line(r.output_saved_message("o/x.png")) == r.OutputSaved("o/x.png")
     assert r.output_saved_message("o/x.png") == "Output saved to \x1b[1;36mo/x.png\x1b[0;0m"
     assert r.generation_completed_message(0.0612) == "Pixel data generated successfully in \x1b[92m0.06\x1b[0;0m seconds"
-    assert r.parse_line(r.format_log_line(r.generation_completed_message(1.5))) == r.GenerationCompleted(1.5)
-    assert r.parse_line("RuntimeError: shapes do not match") == r.CudaError(
-        "RuntimeError: shapes do not match", "runtime"
+    assert r.parse_line(r.format_log_line(r.generation_completed_message(1.5))) == r.GenerationDone(1.5)
+    # A CPU RuntimeError is an exception line, not a CUDA error: the class name decides nothing.
+    assert r.parse_line("RuntimeError: shapes do not match") == r.ExceptionRaised(
+        "RuntimeError", "shapes do not match", None
     )
 
 
