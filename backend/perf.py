@@ -38,6 +38,12 @@ def log_dir(cache_root: str) -> str:
     return perf_log_dir(fallback=os.path.join(cache_root, "logs"))
 
 
+def _cache_stats(metrics: RequestMetrics) -> dict[str, Any] | None:
+    """``cache_stats`` only when cache-dit ran: SGLang 0.5.23 has no such key, newer revisions add it."""
+    stats = metrics.cache_stats
+    return stats if stats and stats.get("enabled", True) else None
+
+
 def append_record(req: GenerationRequest, metrics: RequestMetrics, cache_root: str, stage_logging: bool) -> str | None:
     """Append the ``performance.log`` line (stage logging on, or the request has a perf dump path).
 
@@ -49,7 +55,7 @@ def append_record(req: GenerationRequest, metrics: RequestMetrics, cache_root: s
     record = PerfRecord(
         request_id=req.request_id, timestamp=utc_timestamp(), commit_hash=_commit(), tag=PERF_RECORD_TAG,
         stages=tuple(metrics.stages), steps=tuple(metrics.steps), total_duration_ms=metrics.total_duration_ms,
-        memory_snapshots=dict(metrics.memory_snapshots), cache_stats=metrics.cache_stats,
+        memory_snapshots=dict(metrics.memory_snapshots), cache_stats=_cache_stats(metrics),
     )  # fmt: skip
     try:
         path = append_perf_record(log_dir(cache_root), record)

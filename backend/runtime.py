@@ -58,6 +58,12 @@ def classify(exc: BaseException) -> tuple[ExitCode, str]:
     return ExitCode.INTERNAL, f"Internal error: {text}"
 
 
+def failed_message(text: str) -> str:
+    """``Failed to generate output for prompt: <str(exc)>``, SGLang's line for a failed request
+    (its ``log_generation_timer``; a traceback follows unless the failure is a refusal of ours)."""
+    return f"Failed to generate output for prompt: {text}"
+
+
 class Runtime:
     """One process's loaded model and everything needed to serve requests with it."""
 
@@ -128,18 +134,15 @@ class Runtime:
             log.info(generation_completed_message(time.perf_counter() - started))
             perf.write_dump(req, ctx.metrics, self.model_name)
             self._upload(result)
-        except BackendError as exc:
-            if not getattr(exc, "sgl_logged", False):  # a stage's error line already said it
-                log.error(exc.message)
+        except BackendError as exc:  # a refusal of ours: upstream's failure line, no traceback
+            log.error(failed_message(exc.message))
             result.error, result.exit_code = exc.message, int(exc.code)
         except Cancelled as exc:
             log.warning("Request %s cancelled: %s", req.request_id, exc)
             result.error, result.exit_code = f"cancelled: {exc}", int(ExitCode.CANCELLED)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes one line + an exit code
+        except Exception as exc:  # noqa: BLE001 - every failure becomes upstream's lines + an exit code
             code, message = classify(exc)
-            if not getattr(exc, "sgl_logged", False):
-                log.error(message)
-            log.debug("Traceback:\n%s", "".join(traceback.format_exception(exc)))
+            log.error("%s\n%s", failed_message(str(exc)), "".join(traceback.format_exception(exc)).rstrip("\n"))
             result.error, result.exit_code = message, int(code)
         result.trace_path = traces[0] if traces else None
         self.last_result = result

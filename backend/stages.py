@@ -296,7 +296,6 @@ def run_stages(ctx: StageContext, stages: tuple[type[PipelineStage], ...] = DEFA
                 raise
             except Exception as exc:
                 log_stage_error(stage.name, (time.perf_counter() - start) * 1000.0, exc)
-                exc.sgl_logged = True  # type: ignore[attr-defined]
                 raise
             seconds = time.perf_counter() - start
             log.info(stage_finished_message(stage.name, seconds))

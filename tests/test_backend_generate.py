@@ -13,6 +13,7 @@ from PIL import Image
 from backend.exit_codes import ExitCode
 from backend.platforms import detect_host_platforms
 from backend.records import (
+    GenerationFailed,
     OutputSaved,
     PerfDumpReport,
     PerfRecord,
@@ -168,7 +169,8 @@ def test_bad_prompt_is_one_line_and_logging_level_is_honoured(tmp_path: Path) ->
     env = clean_env(tmp_path, SGLANG_DIFFUSION_LOGGING_LEVEL="warning")
     proc = run_backend(tmp_path, "generate", "--prompt", "a purple elephant", "--num-inference-steps", "2", env=env)
     assert proc.returncode == ExitCode.BAD_REQUEST, proc.stdout + proc.stderr
-    assert sum("elephant" in line for line in proc.stdout.splitlines()) == 1
+    said = [parse_line(line) for line in proc.stdout.splitlines() if "elephant" in line]
+    assert [type(r).__name__ for r in said] == ["StageError", "GenerationFailed"]  # upstream's two lines
     assert "Target device" not in proc.stdout  # an INFO line, silenced by the variable
     assert "Traceback" not in proc.stdout + proc.stderr
     assert not (tmp_path / "outputs").exists() or not os.listdir(tmp_path / "outputs")
@@ -191,7 +193,9 @@ def test_injected_exception_is_logged_as_upstream_does(tmp_path: Path, stage_log
         assert lines[index].startswith("\x1b[91m[") and lines[index + 1] == "Traceback (most recent call last):"
         end = next(j for j in range(index, len(lines)) if lines[j].endswith("\x1b[0;0m"))
         assert lines[end] == "RuntimeError: " + record.error + "\x1b[0;0m"
-    assert not any("Generation failed" in line for line in lines)  # the stage's line already said it
+    failed = [i for i, r in enumerate(map(parse_line, lines)) if isinstance(r, GenerationFailed)]
+    assert len(failed) == 1 and failed[0] > errors[-1][0]  # then upstream's request-level line, traceback too
+    assert lines[failed[0] + 1] == "Traceback (most recent call last):"
 
 
 def test_sigterm_abandons_at_a_step_boundary(tmp_path: Path) -> None:
