@@ -76,7 +76,7 @@ def test_sigkill_of_the_console_takes_the_backend_and_its_workers(env: dict[str,
     """Our backend with two workers (a long batch): nothing of its session outlives the console."""
     e = {**env, "SGLANG_DIFFUSION_TARGET_DEVICE": "cpu", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     console = start_console(e, PY, "-m", "backend", "generate", "--prompt", "a red circle", "--batch-size", "2",
-                            "--num-workers", "2", "--num-inference-steps", "100000", "--output-path",
+                            "--num-workers", "2", "--num-inference-steps", "100000", "--max-steps", "100000", "--output-path",
                             str(tmp_path / "out"))  # fmt: skip
     assert console.stdout is not None
     workers = 0
