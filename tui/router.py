@@ -1,13 +1,14 @@
-"""The one router between the feeders (supervisor pipes, file tailers) and the views.
+"""The one router between the feeders (the supervisor's line pump, file tailers) and the views.
 
 Why one router: every view (output, timings, kernel API, crash report) must see the same
 lines in the same order, parsed once.  Feeder threads call :meth:`Router.feed` with the
-lines they read; the UI calls :meth:`Router.drain` on a ~50 ms timer and gets one
-:class:`Batch` with everything new.  Parsing happens in the feeder's thread (via
-``backend.records``; this module parses nothing itself), under a short lock, so the UI
-thread only swaps buffers.  Memory is bounded: pending lines live in a ring buffer (the
-oldest are dropped and counted when the UI falls behind), and the full output stays on
-disk (the supervisor writes it).
+lines they read (never the pipe readers themselves: the line pump, off the read path); the
+run engine's dispatcher calls :meth:`Router.drain` when :attr:`Router.on_change` wakes it and
+gets one :class:`Batch` with everything new.  Parsing happens in the feeder's thread (via
+``backend.records``; this module parses nothing itself), under a short lock, so a drain only
+swaps buffers.  Memory is bounded: pending lines live in a ring buffer (the oldest are dropped
+and counted when the face falls behind), and the full output stays on disk (the supervisor
+writes it).
 
 Imports neither textual nor rich.
 """
