@@ -39,6 +39,11 @@ def rows(app: Any, selector: str) -> list[tuple[Any, ...]]:
     return [tuple(table.get_row_at(i)) for i in range(table.row_count)]
 
 
+def crash_screen_up(app: Any) -> bool:
+    """The crash screen is on top and composed (a key pressed before that would race its mount)."""
+    return isinstance(app.screen, CrashScreen) and bool(app.screen.query("#report-text"))
+
+
 def set_session(app: Any, **values: str) -> None:
     for name, raw in values.items():
         app.session.set(name, raw)
@@ -77,6 +82,7 @@ async def test_crash_report_opens_by_itself_and_rerun_raises_the_level(console: 
         exited = time.monotonic()
         await wait_for(pilot, lambda: isinstance(app.screen, CrashScreen), timeout=1.0)
         assert time.monotonic() - exited < 1.0
+        await wait_for(pilot, lambda: crash_screen_up(app))
         text = app.screen.report_text
         assert signame in app.screen.title_text and "backend.vae.decode_conv" in text
         first_pid = app.supervisor.pid
@@ -85,7 +91,7 @@ async def test_crash_report_opens_by_itself_and_rerun_raises_the_level(console: 
         assert app._last_plan.env["SGLANG_KERNEL_API_LOGLEVEL"] == "3"
         assert "SGLANG_KERNEL_API_LOGLEVEL" not in app.session.values or app.session.values[
             "SGLANG_KERNEL_API_LOGLEVEL"] == "1", "the re-run does not change the session"
-        await wait_for(pilot, lambda: isinstance(app.screen, CrashScreen))
+        await wait_for(pilot, lambda: crash_screen_up(app))
 
 
 async def test_stop_shows_escalation_and_leaves_no_process(console: Any) -> None:
@@ -117,7 +123,7 @@ async def test_stall_opens_the_crash_report(console: Any) -> None:
     app = console(command=fake_child("--steps", "4", "--crash", "stall"), stall_timeout=1.0)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f5")
-        await wait_for(pilot, lambda: isinstance(app.screen, CrashScreen), timeout=15)
+        await wait_for(pilot, lambda: crash_screen_up(app), timeout=15)
         assert "stalled" in app.screen.title_text
         await pilot.press("escape")
         await pilot.press("f6")

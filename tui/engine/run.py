@@ -116,11 +116,12 @@ class RunEngine:
                 self.stop()
             self._stop_tailer()
             self._ensure_thread()
-            self.router.reset_run()
-            self._reset_lanes()
-            self.plan, self.last_exit, self.last_report, self.report_paths = plan, None, None, None
-            self._finished_run.clear()
-            self._requested_stop, self._stalled_for = False, None
+            with self._dispatch_lock:  # the previous run's last dispatch (its crash report) is done
+                self.router.reset_run()
+                self._reset_lanes()
+                self.plan, self.last_exit, self.last_report, self.report_paths = plan, None, None, None
+                self._finished_run.clear()
+                self._requested_stop, self._stalled_for = False, None
             from tui.engine.masking import secret_values
 
             secrets = secret_values(plan.env)
