@@ -64,6 +64,7 @@ from backend.envs.kinds import (
     TextKind,
     UrlKind,
     mask_secret,
+    mask_url_userinfo,
 )
 from backend.envs.settings import (
     STRICT_VAR,
@@ -93,5 +94,5 @@ __all__ = [
     "FloatKind", "IntKind", "IntListKind", "KernelApi", "Kind", "LevelKind", "LogDestKind", "OneKind", "Pane",
     "PathKind", "PatternsKind", "Platform", "Problem", "Reading", "RegionKind", "Resolved", "Runtime",
     "SecretKind", "Settings", "Source", "Storage", "TextKind", "UrlKind", "by_pane", "check", "docs_table",
-    "load_settings", "mask_secret", "resolve", "strict_mode", "to_json_safe", "unknown_names",
+    "load_settings", "mask_secret", "mask_url_userinfo", "resolve", "strict_mode", "to_json_safe", "unknown_names",
 ]  # fmt: skip

@@ -35,6 +35,7 @@ from backend.envs.kinds import (
     SecretKind,
     UrlKind,
     mask_secret,
+    mask_url_userinfo,
 )
 
 T = TypeVar("T")
@@ -132,10 +133,10 @@ class EnvVar(Generic[T]):
         return "unset" if value is None else self.format(value)
 
     def display(self, raw: str | None) -> str:
-        """What may be shown on screen or in a log: secrets are masked."""
+        """What may be shown on screen or in a log: secrets are masked, and so is a URL's password."""
         if raw is None:
             return ""
-        return mask_secret(raw) if self.secret else raw
+        return mask_secret(raw) if self.secret else mask_url_userinfo(raw)
 
 
 class Family:

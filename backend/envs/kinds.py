@@ -35,6 +35,27 @@ def mask_secret(raw: str) -> str:
     return MASK if raw else ""
 
 
+_URL_USERINFO_RE = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^\s/?#@:]*)(?::[^\s/?#@]*)?@")
+
+
+def mask_url_userinfo(text: str) -> str:
+    """Mask the password of every URL in ``text``: ``http://user:pw@host`` -> ``http://user:********@host``.
+
+    Why here: an endpoint URL is no secret variable, yet its userinfo is; every display path
+    (errors, the registry's ``display``, the backend's log lines) goes through this one function.
+    A userinfo without a colon (``http://token@host``) is all secret and masked whole.
+    """
+    if "@" not in text or "://" not in text:
+        return text
+
+    def masked(m: re.Match[str]) -> str:
+        if ":" in m.group(0)[len(m.group("scheme")):]:
+            return f"{m.group('scheme')}{m.group('user')}:{MASK}@"
+        return f"{m.group('scheme')}{MASK}@"
+
+    return _URL_USERINFO_RE.sub(masked, text)
+
+
 class EnvError(ValueError):
     """A value a variable cannot take; the message names the variable, value and what is allowed."""
 
@@ -47,7 +68,7 @@ class EnvError(ValueError):
             from backend.envs.declarations import is_secret  # lazy: declarations import this module
 
             secret = is_secret(name)
-        shown = mask_secret(value) if secret else value
+        shown = mask_secret(value) if secret else mask_url_userinfo(value)
         why = f" ({reason})" if reason else ""
         super().__init__(f"{name}={shown!r} is not valid{why}; allowed: {allowed}")
 
