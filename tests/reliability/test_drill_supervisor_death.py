@@ -45,7 +45,8 @@ def _case(front: str, sig: str) -> object:
     return pytest.param(front, sig, id=f"{front}-{sig}", marks=marks)
 
 
-XFAIL = {("run", "SIGKILL"), ("run", "SIGHUP"), ("tui", "SIGHUP"), ("tui", "SIGTERM"), ("tui", "SIGKILL")}
+XFAIL = {("run", "SIGKILL"), ("run", "SIGHUP"), ("tui", "SIGKILL")}
+"""Measured on main: 3 of 4 processes survive these; ``run`` SIGTERM and ``tui`` SIGHUP leave none."""
 
 
 def _serve_argv(tmp: Path) -> list[str]:
