@@ -10,6 +10,7 @@ valid config it wrote.  Figure: edits, requests, crashes, stale or wrong configs
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -141,7 +142,7 @@ def test_config_storm(tmp_path: Path, figure: Callable[[str, str], None]) -> Non
         for step in range(edits):
             if rng.random() < 0.1:
                 name = "half-write"
-                storm.half_write(lambda step=step: in_force(step, "half-write, mid-way"))
+                storm.half_write(functools.partial(in_force, step, "half-write, mid-way"))
             else:
                 name, edit = rng.choice(kinds)
                 edit()

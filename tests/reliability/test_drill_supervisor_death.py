@@ -100,7 +100,7 @@ def test_supervisor_death(front: str, sig: str, tmp_path: Path, figure: Callable
         if front == "tui":
             console_pid = next(p.pid for p in tagged(tag) if "-m tui" in " ".join(p.cmdline()))
         started = time.monotonic()
-        if front == "tui" and sig == "SIGHUP":
+        if front == "tui" and sig == "SIGHUP" and TMUX:
             subprocess.run([TMUX, "-L", socket, "kill-session", "-t", "drill"], timeout=10, check=False)
         else:
             os.kill(console_pid, getattr(signal, sig))
