@@ -120,3 +120,14 @@ def test_serve_refuses_work_over_its_limits_with_400_and_keeps_serving(tmp_path:
     assert status == 400 and "'steps' must be an integer from 1 to 1000" in body["error"]["message"]
     assert server.proc.poll() is None
     assert server.stop() == 0
+
+
+def test_allocation_failures_are_out_of_memory() -> None:
+    """The CPU allocator under a memory limit raises RuntimeError; the text, not the class, decides."""
+    from backend.runtime import classify
+
+    cpu = RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
+                       "you tried to allocate 3145728 bytes. Error code 12 (Cannot allocate memory)")
+    assert classify(cpu)[0] == ExitCode.OUT_OF_MEMORY
+    assert classify(MemoryError())[0] == ExitCode.OUT_OF_MEMORY
+    assert classify(RuntimeError("shape mismatch"))[0] == ExitCode.RUNTIME_ERROR
