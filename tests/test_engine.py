@@ -135,3 +135,30 @@ class TestReadPath:
         batch = router.drain()
         skipped += batch.skipped_bytes
         assert skipped > 0 and batch.total_lines < 8192
+
+
+def test_sgl_console_run_shows_and_writes_no_secret(tmp_path: Path) -> None:
+    """A session's secrets (a key, an endpoint URL's password) on the ``running:`` line, in the
+    child's output, the run logs and the crash report: masked everywhere, every file private."""
+    import subprocess
+
+    from tui.session import Session
+
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SGLANG_")}
+    env.update(HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"), PYTHONPATH=str(root),
+               SGLANG_DIFFUSION_CACHE_ROOT=str(tmp_path / "cache"))  # fmt: skip
+    session = Session.new("secret", environ=env)
+    session.set("SGLANG_S3_SECRET_ACCESS_KEY", KEY)
+    session.set("SGLANG_S3_ENDPOINT_URL", URL)
+    session.save()
+    r = subprocess.run([PY, "-m", "tui", "run", "-s", "secret", "--force", "--", "sh", "-c", "env; exit 3"],
+                       env=env, cwd=str(root), capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert r.returncode == 3 and "crash report: " in r.stderr
+    assert "http://alice:********@127.0.0.1:9000" in r.stderr and "SGLANG_S3_SECRET_ACCESS_KEY=********" in r.stdout
+    files = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert any(p.name == "crash_report.json" for p in files)
+    for path in files:
+        assert KEY.encode() not in path.read_bytes() and b"pw-XYZ-9876" not in path.read_bytes(), path
+        assert mode(path) == 0o600, path
+    assert KEY not in r.stdout + r.stderr and "pw-XYZ-9876" not in r.stdout + r.stderr

@@ -162,6 +162,7 @@ def _events_writer(path: str) -> Any:
 
 
 def run_main(args: argparse.Namespace) -> int:
+    from tui.engine.masking import shown_command
     from tui.engine.run import RunEngine
     from tui.session import SessionError
     from tui.supervisor import StopPolicy, default_cache_root
@@ -178,7 +179,7 @@ def run_main(args: argparse.Namespace) -> int:
             print(f"  {p.line()}", file=sys.stderr)
         return EXIT_REFUSED
     plan = _plan(args, session)
-    _err(f"running: {plan.display}")
+    _err(f"running: {shown_command(plan)}")
     for note in plan.translations:
         _err(f"translated: {note}")
 

@@ -21,6 +21,7 @@ from textual import work
 from textual.app import App
 
 from backend.envs import CACHE_ROOT
+from tui.engine.masking import shown_command
 from tui.messages import RunEvent
 from tui.widgets.run_bar import RunBar
 from tui.widgets.session_header import SessionHeader
@@ -113,7 +114,7 @@ class RunningApp(App[int]):
             bar.show_status("; ".join(problems), error=True)
             return
         plan = self._plan(bar.request_fields())
-        bar.show_status(f"would run: $ {plan.display}")
+        bar.show_status(f"would run: $ {shown_command(plan)}")
         if plan.translations:
             self.notify("\n".join(plan.translations), title=f"sglang {plan.sglang_mode}: translated")
 
@@ -143,7 +144,7 @@ class RunningApp(App[int]):
         self._last_request = fields
         plan = self._plan(fields, kernel_level)
         self._last_plan = plan
-        bar.show_status(f"$ {plan.display}")
+        bar.show_status(f"$ {shown_command(plan)}")
         self.views.process.show_exit(None, "starting…")
         self._start_run(plan)
 
@@ -215,7 +216,7 @@ class RunningApp(App[int]):
         self.views.process.show_exit(event.data)
         self._show_state("exited")
         if self._last_plan is not None:
-            self._main_query(RunBar).show_status(f"{event.text} · $ {self._last_plan.display}")
+            self._main_query(RunBar).show_status(f"{event.text} · $ {shown_command(self._last_plan)}")
 
     def _on_crash(self, event: Any) -> None:
         self.show_crash(event.text, event.data.to_text())

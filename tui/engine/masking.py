@@ -50,6 +50,13 @@ def mask_text(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+def shown_command(plan: object) -> str:
+    """A launch plan's command line as it may be shown or written: every secret of its env masked
+    (the plan's own display masks the registry's secrets; URL passwords are masked here too)."""
+    display = str(getattr(plan, "display", ""))
+    return mask_text(display, secret_values(getattr(plan, "env", {})))
+
+
 class StreamMasker:
     """Masks secrets in one byte stream, chunk by chunk (one per reader: it holds state)."""
 

@@ -23,7 +23,7 @@ from dataclasses import replace
 from typing import Any
 
 from tui.engine.events import EngineEvent, EventKind, KernelUpdate, TimingsUpdate
-from tui.engine.masking import mask_text
+from tui.engine.masking import mask_text, secret_values, shown_command
 from tui.router import CONSOLE, Batch, Event, Router
 from tui.supervisor import RunInfo, RunState, StopPolicy, Supervisor
 
@@ -122,10 +122,8 @@ class RunEngine:
                 self.plan, self.last_exit, self.last_report, self.report_paths = plan, None, None, None
                 self._finished_run.clear()
                 self._requested_stop, self._stalled_for = False, None
-            from tui.engine.masking import secret_values
-
             secrets = secret_values(plan.env)
-            notes = [f"── run: {plan.display}", *(f"   {t}" for t in plan.translations)]
+            notes = [f"── run: {shown_command(plan)}", *(f"   {t}" for t in plan.translations)]
             self.router.feed(CONSOLE, [mask_text(n, secrets) for n in notes])
             info = self.supervisor.start(plan.argv, plan.env)
             self._follow(plan.env)
@@ -386,7 +384,7 @@ class RunEngine:
             report = crash.analyze_router(
                 self.router, status, stalled_for=self._stalled_for,
                 dump_roots=dump_roots(env, sorted(sv.known_pids())),
-                command=plan.display if plan is not None else None, run_dir=run_dir,
+                command=shown_command(plan) if plan is not None else None, run_dir=run_dir,
             )  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - the report must never take the console down
             self._emit(EventKind.ERROR, f"crash analysis failed: {exc.__class__.__name__}: {exc}")
