@@ -129,6 +129,21 @@ def _blocks_of(transformer: Any) -> Any:
     return blocks
 
 
+def block_layout(transformer: Any) -> tuple[list[Any], list[str]]:
+    """The block lists cache-dit wraps in ``transformer`` and each list's ``ForwardPattern`` name.
+
+    Our shapes transformer (and PixArt-like ones) have one list whose blocks return only the hidden
+    states (``Pattern_3``).  Flux-family transformers add ``single_transformer_blocks``; both of
+    their lists take and return ``(encoder_hidden_states, hidden_states)`` (``Pattern_1``), as
+    cache-dit's own Flux adapter wraps them when its dummy-block mode is off.
+    """
+    blocks = _blocks_of(transformer)
+    single = getattr(transformer, "single_transformer_blocks", None)
+    if single is not None:
+        return [blocks, single], ["Pattern_1", "Pattern_1"]
+    return [blocks], ["Pattern_3"]
+
+
 # --------------------------------------------------------------------------------------------------
 # cache-dit import and its log output
 # --------------------------------------------------------------------------------------------------
@@ -326,15 +341,18 @@ class CacheController:
                 cache_dit.ParamsModifier(cache_config=cache_config, calibrator_config=calibrator)
             )
         base_config, _ = self._configs(plan, 0, shares[0], masks[0])
+        layouts = [block_layout(t) for t in transformers]
+
+        def one(items: list[Any]) -> Any:  # cache-dit's nesting: a bare item where there is one
+            return items[0] if len(items) == 1 else items
+
+        blocks = [one(lists) for lists, _ in layouts]
+        patterns = [one([getattr(cache_dit.ForwardPattern, n) for n in names]) for _, names in layouts]
         adapter = cache_dit.BlockAdapter(
             pipe=None,  # transformer-only: persistent contexts, no patching of ShapesPipeline.__call__
-            transformer=transformers if len(transformers) > 1 else transformers[0],
-            blocks=[_blocks_of(t) for t in transformers]
-            if len(transformers) > 1
-            else _blocks_of(transformers[0]),
-            forward_pattern=[cache_dit.ForwardPattern.Pattern_3] * len(transformers)
-            if len(transformers) > 1
-            else cache_dit.ForwardPattern.Pattern_3,
+            transformer=one(transformers),
+            blocks=one(blocks),
+            forward_pattern=one(patterns),
             params_modifiers=modifiers,
             check_forward_pattern=True,
             has_separate_cfg=False,
@@ -463,6 +481,6 @@ def stats_line(stats: dict[str, Any]) -> str:
 
 
 __all__ = [
-    "CacheConfigError", "CacheController", "CachePlan", "ExpertCacheConfig", "expert_split",
+    "CacheConfigError", "CacheController", "CachePlan", "ExpertCacheConfig", "block_layout", "expert_split",
     "import_cache_dit", "preload", "stats_line", "validate_for_steps",
 ]  # fmt: skip
