@@ -128,7 +128,7 @@ class Runner:
         if self.cuda:
             torch.cuda.synchronize()
         wall = time.perf_counter() - start
-        steps = [self._between(a, b) for a, b in zip(marks, marks[1:])]
+        steps = [self._between(a, b) for a, b in zip(marks, marks[1:], strict=False)]
         peak = (torch.cuda.max_memory_allocated() - base) / 2**30 if self.cuda else 0.0
         return wall, steps, peak
 
@@ -226,8 +226,8 @@ def main(argv: list[str] | None = None) -> int:
         realised = off / best
         per_step = row["steps"][row["walls"].index(best)]
         row_mask = _mask(c, args.steps)
-        comp = [s for s, m in zip(per_step, row_mask) if m] or per_step
-        cach = [s for s, m in zip(per_step, row_mask) if not m]
+        comp = [s for s, m in zip(per_step, row_mask, strict=True) if m] or per_step
+        cach = [s for s, m in zip(per_step, row_mask, strict=True) if not m]
         row.update(best=best, median=median, ideal=ideal, realised=realised, of_ideal=realised / ideal,
                    computed_step_ms=statistics.median(comp) * 1000,
                    cached_step_ms=statistics.median(cach) * 1000 if cach else None)  # fmt: skip
