@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -419,7 +420,7 @@ def bench_generate(e: Env, rounds: int, steps: int = 28, size: int = 128) -> lis
 def bench_attention(e: Env, n: int) -> list[Row]:
     """Attention config saved (temp + rename) -> shown in the Attention view; anchor: raw watchfiles."""
     cfg = e.path("attention.json")
-    Path(cfg).write_text(json.dumps({"sliding_window": 1}))
+    Path(cfg).write_text(json.dumps({"scale": 1}))
     e.session(SGLANG_DIFFUSION_ATTENTION_CONFIG=cfg)
     console: list[float] = []
     anchor: list[float] = []
@@ -437,17 +438,19 @@ def bench_attention(e: Env, n: int) -> list[Row]:
         switch(c, "f3", LIVE_TABS)
         for _ in range(5):
             c.keys("f3")  # Output -> ... -> Attention
-        c.wait_text("sliding_window", timeout=10)
+        c.wait_text("scale", timeout=10)
         w.wait_text("watching", timeout=10)
         for i in range(n):
             for which, pane, target in (("console", c, console), ("anchor", w, anchor)):
                 value = 1000 + i * 2 + (which == "anchor")
                 tmp = cfg + ".tmp"
-                Path(tmp).write_text(json.dumps({"sliding_window": value}))
+                Path(tmp).write_text(json.dumps({"scale": value}))
                 t0 = time.monotonic()
                 os.replace(tmp, cfg)
                 t = pane.wait_text(str(value), timeout=3)
                 target.append(float("nan") if t is None else t - t0)
+                if t is None and which == "console":
+                    Path(e.path("attention-miss.txt")).write_text(pane.screen())
                 time.sleep(0.15)  # a quiet gap longer than the debounce, so saves are not coalesced
     missed = sum(1 for v in console if v != v)
     c50, c99, a50, a99 = median(console), pct(console, 99), median(anchor), pct(anchor, 99)
@@ -486,6 +489,8 @@ def main(argv: list[str] | None = None) -> int:
             got = scenario(env, args.quick)
         except Exception as exc:  # one broken scenario must not lose the others' figures
             got = [row(name, f"failed: {type(exc).__name__}: {exc}", "-", None, "-", False)]
+        finally:
+            shutil.rmtree(env.root, ignore_errors=True)
         for r in got:
             r["scenario"], r["seconds"] = name, round(time.monotonic() - start, 1)
             rows.append(r)
