@@ -273,7 +273,7 @@ def bench_flood(e: Env, seconds: float) -> list[Row]:
         stats = e.path(f"flood-cat-{round_}.json")
         script = f"{' '.join(CHILD)} flood --seconds {seconds} --stats {stats} | cat"
         with e.pane(["sh", "-c", script]) as p:
-            p.wait(lambda _s: os.path.exists(stats), timeout=seconds * 20 + 30)
+            p.wait(lambda _s, f=stats: os.path.exists(f), timeout=seconds * 20 + 30)  # type: ignore[misc]
             if os.path.exists(stats):
                 results["cat"].append(json.loads(Path(stats).read_text()))
     c = [r["lines_per_s"] for r in results["console"]] or [float("nan")]
@@ -284,7 +284,8 @@ def bench_flood(e: Env, seconds: float) -> list[Row]:
         row("child printing 100k lines/s through the TUI",
             f"console took {median(c) / 1000:.1f}k lines/s; child blocked writing {cb:.1%} of its time",
             f"same child into `cat`: {median(a) / 1000:.1f}k lines/s, blocked {ab:.1%}", median(a) / median(c),
-            "child never blocked by the console", cb <= max(0.05, ab * 2), runs=results),
+            "child never blocked by the console",
+            median(c) >= 0.95 * min(median(a), 100_000) and cb <= ab + 0.05, runs=results),
         row("flood RSS (console, 100k lines/s)", f"peak {peak:.0f} MiB", "-", None, "bounded",
             peak < 400, peak_mib=peak),
     ]  # fmt: skip
@@ -308,12 +309,19 @@ def bench_run500k(e: Env, count: int) -> list[Row]:
                 c / a, "<= 2x", c / a <= 2, console=console, anchor=anchor)]  # fmt: skip
 
 
-def bench_kapi(e: Env, calls: int) -> list[Row]:
-    """Three level-3 kernel API floods in a row: keys during each, exit on screen after each death."""
+def bench_kapi(e: Env, calls: int, run_budget: float) -> list[Row]:
+    """Three level-3 kernel API floods in a row: keys during each, exit on screen after each death.
+
+    A run whose child is still writing after ``run_budget`` seconds (held back by a console that
+    does not read fast enough) is stopped with F6 and counted as a miss, so that the whole
+    benchmark stays bounded whatever the console does.
+    """
     e.session(SGLANG_KERNEL_API_LOGLEVEL="3")
     exits: list[float] = []
     keys: list[float] = []
+    notes: list[str] = []
     exit_file = e.path("kapi-exit.txt")
+    peak = 0.0
     with e.console([*CHILD, "kapi", str(calls), "--exit-file", exit_file]) as c:
         ready(c)
         switch(c, "f3", LIVE_TABS)
@@ -321,30 +329,39 @@ def bench_kapi(e: Env, calls: int) -> list[Row]:
         c.keys("f3")  # the Kernel API view, where the calls land
         c.wait_text("Kernel API", timeout=10)
         pid = c.pid()
-        peak = 0.0
         for _run in range(3):
             if os.path.exists(exit_file):
                 os.unlink(exit_file)
+            t0 = time.monotonic()
             c.keys("f5")
             c.wait_text("[running]", timeout=30)
-            deadline = time.monotonic() + 120
             i = 0
-            while not os.path.exists(exit_file) and time.monotonic() < deadline:
+            while not os.path.exists(exit_file) and time.monotonic() - t0 < run_budget:
                 key, text = ("f2", SETTINGS_TABS) if i % 2 == 0 else ("f3", LIVE_TABS)
-                keys.append(switch(c, key, text, timeout=30) or float("nan"))
+                keys.append(switch(c, key, text, timeout=5) or float("nan"))
                 peak = max(peak, rss_mib(pid))
                 i += 1
                 time.sleep(0.1)
-            died = float(Path(exit_file).read_text()) if os.path.exists(exit_file) else float("nan")
-            seen = c.wait_text("[exited]", timeout=120)
-            exits.append(float("nan") if seen is None else seen - died)
             if i % 2 == 1:
-                switch(c, "f3", LIVE_TABS)
-    k99 = pct(keys, 99)
-    ok = max(exits) <= 1.0 and k99 <= 0.1
+                switch(c, "f3", LIVE_TABS, timeout=5)
+            if not os.path.exists(exit_file):
+                notes.append(f"child still writing after {run_budget:.0f} s (stopped)")
+                exits.append(float("nan"))
+                c.keys("f6")
+                c.wait(lambda s: "[running]" not in s, timeout=30)
+                continue
+            died = float(Path(exit_file).read_text())
+            seen = c.wait_text("[exited]", timeout=60)
+            exits.append(float("nan") if seen is None else seen - died)
+            notes.append(f"child wrote its {calls} calls in {died - t0:.1f} s")
+    done = [x for x in exits if x == x]
+    k99 = pct([k if k == k else 5.0 for k in keys], 99)
+    ok = len(done) == 3 and max(done) <= 1.0 and k99 <= 0.1
+    shown = ", ".join("miss" if x != x else f"{x:.1f} s" for x in exits)
     return [row(f"three level-3 runs in a row ({calls // 1000}k calls each)",
-                f"exit on screen {', '.join(f'{x:.1f} s' for x in exits)} after the child ended; keys p50 "
-                f"{ms(median(keys))}, p99 {ms(k99)}, max {ms(max(keys, default=float('nan')))}; RSS peak {peak:.0f} MiB",
+                f"exit on screen {shown} after the child ended; keys p50 {ms(median(keys))}, p99 {ms(k99)} "
+                f"({sum(1 for k in keys if k != k)} of {len(keys)} over 5 s); RSS peak {peak:.0f} MiB; "
+                + "; ".join(notes),
                 "-", None, "exit <= 1 s, keys <= 100 ms", ok, exits=exits, keys=keys, peak_mib=peak)]  # fmt: skip
 
 
@@ -466,7 +483,7 @@ SCENARIOS: dict[str, Callable[[Env, bool], list[Row]]] = {
     "file": lambda e, q: bench_file(e, 15 if q else 50),
     "flood": lambda e, q: bench_flood(e, 1.0 if q else 3.0),
     "run500k": lambda e, q: bench_run500k(e, 100_000 if q else 500_000),
-    "kapi": lambda e, q: bench_kapi(e, 10_000 if q else 100_000),
+    "kapi": lambda e, q: bench_kapi(e, 10_000 if q else 100_000, 40 if q else 75),
     "generate": lambda e, q: bench_generate(e, 1 if q else 2),
     "switches": lambda e, q: bench_switches(e, 60 if q else 400),
     "attention": lambda e, q: bench_attention(e, 10 if q else 30),
