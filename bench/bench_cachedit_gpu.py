@@ -70,7 +70,7 @@ def build_pipe(tiny: bool, device: str, dtype: torch.dtype, seed: int) -> Any:
     torch.set_default_dtype(dtype)  # initialise in the target dtype, on the device: no fp32 copy of 12B
     try:
         with torch.device(device):
-            transformer = FluxTransformer2DModel(**(TINY if tiny else FLUX_DEV))
+            transformer: Any = FluxTransformer2DModel(**(TINY if tiny else FLUX_DEV))
     finally:
         torch.set_default_dtype(previous)
     with torch.no_grad():
@@ -79,7 +79,7 @@ def build_pipe(tiny: bool, device: str, dtype: torch.dtype, seed: int) -> Any:
     transformer.eval().requires_grad_(False)
     scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=True, base_shift=0.5,
                                                 max_shift=1.15, base_image_seq_len=256, max_image_seq_len=4096)  # fmt: skip
-    pipe = FluxPipeline(scheduler=scheduler, vae=None, text_encoder=None, tokenizer=None,
+    pipe: Any = FluxPipeline(scheduler=scheduler, vae=None, text_encoder=None, tokenizer=None,
                         text_encoder_2=None, tokenizer_2=None, transformer=transformer)  # fmt: skip
     pipe.set_progress_bar_config(disable=True)
     return pipe

@@ -276,16 +276,16 @@ def bench_flood(e: Env, seconds: float) -> list[Row]:
             p.wait(lambda _s, f=stats: os.path.exists(f), timeout=seconds * 20 + 30)  # type: ignore[misc]
             if os.path.exists(stats):
                 results["cat"].append(json.loads(Path(stats).read_text()))
-    c = [r["lines_per_s"] for r in results["console"]] or [float("nan")]
-    a = [r["lines_per_s"] for r in results["cat"]] or [float("nan")]
+    rates = [r["lines_per_s"] for r in results["console"]] or [float("nan")]
+    anchor_rates = [r["lines_per_s"] for r in results["cat"]] or [float("nan")]
     cb = max((r["blocked_share"] for r in results["console"]), default=float("nan"))
     ab = max((r["blocked_share"] for r in results["cat"]), default=float("nan"))
     return [
         row("child printing 100k lines/s through the TUI",
-            f"console took {median(c) / 1000:.1f}k lines/s; child blocked writing {cb:.1%} of its time",
-            f"same child into `cat`: {median(a) / 1000:.1f}k lines/s, blocked {ab:.1%}", median(a) / median(c),
+            f"console took {median(rates) / 1000:.1f}k lines/s; child blocked writing {cb:.1%} of its time",
+            f"same child into `cat`: {median(anchor_rates) / 1000:.1f}k lines/s, blocked {ab:.1%}", median(anchor_rates) / median(rates),
             "child never blocked by the console",
-            median(c) >= 0.95 * min(median(a), 100_000) and cb <= ab + 0.05, runs=results),
+            median(rates) >= 0.95 * min(median(anchor_rates), 100_000) and cb <= ab + 0.05, runs=results),
         row("flood RSS (console, 100k lines/s)", f"peak {peak:.0f} MiB", "-", None, "bounded",
             peak < 400, peak_mib=peak),
     ]  # fmt: skip
