@@ -38,6 +38,8 @@ SETTINGS_TABS = "Runtime  Platform"
 LIVE_TABS = "Output  Timings"
 
 Row = dict[str, Any]
+EXIT_WAIT_S = 15.0
+"""How long past the child's death the exit may take to show before it counts as a miss."""
 
 
 def row(metric: str, c_text: str, a_text: str, ratio: float | None, budget: str, ok: bool | None, /,
@@ -351,15 +353,16 @@ def bench_kapi(e: Env, calls: int, run_budget: float) -> list[Row]:
                 c.wait(lambda s: "[running]" not in s, timeout=30)
                 continue
             died = float(Path(exit_file).read_text())
-            seen = c.wait_text("[exited]", timeout=60)
+            seen = c.wait_text("[exited]", timeout=EXIT_WAIT_S)
             exits.append(float("nan") if seen is None else seen - died)
             notes.append(f"child wrote its {calls} calls in {died - t0:.1f} s")
     done = [x for x in exits if x == x]
-    k99 = pct([k if k == k else 5.0 for k in keys], 99)
+    capped = [k if k == k else 5.0 for k in keys]  # a key not answered within 5 s counts as 5 s
+    k99 = pct(capped, 99)
     ok = len(done) == 3 and max(done) <= 1.0 and k99 <= 0.1
-    shown = ", ".join("miss" if x != x else f"{x:.1f} s" for x in exits)
+    shown = ", ".join(f"> {EXIT_WAIT_S:.0f} s" if x != x else f"{x:.1f} s" for x in exits)
     return [row(f"three level-3 runs in a row ({calls // 1000}k calls each)",
-                f"exit on screen {shown} after the child ended; keys p50 {ms(median(keys))}, p99 {ms(k99)} "
+                f"exit on screen {shown} after the child ended; keys p50 {ms(median(capped))}, p99 {ms(k99)} "
                 f"({sum(1 for k in keys if k != k)} of {len(keys)} over 5 s); RSS peak {peak:.0f} MiB; "
                 + "; ".join(notes),
                 "-", None, "exit <= 1 s, keys <= 100 ms", ok, exits=exits, keys=keys, peak_mib=peak)]  # fmt: skip
@@ -409,7 +412,7 @@ def bench_generate(e: Env, rounds: int, steps: int = 28, size: int = 128) -> lis
             for which, target in (("direct", direct), ("run", run)):
                 out = e.path(f"gen-{which}-{round_}.json")
                 argv = cmd if which == "direct" else [PY, "-m", "tui", "run", "--", *cmd]
-                with e.pane([*CHILD, "timed", out, "--relay", "--", *argv]) as p:
+                with e.pane([*CHILD, "timed", "--relay", out, "--", *argv]) as p:
                     p.wait(lambda _s, o=out: os.path.exists(o), timeout=300)  # type: ignore[misc]
                     r = json.loads(Path(out).read_text()) if os.path.exists(out) else {}
                 if round_:
@@ -483,7 +486,7 @@ SCENARIOS: dict[str, Callable[[Env, bool], list[Row]]] = {
     "file": lambda e, q: bench_file(e, 15 if q else 50),
     "flood": lambda e, q: bench_flood(e, 1.0 if q else 3.0),
     "run500k": lambda e, q: bench_run500k(e, 100_000 if q else 500_000),
-    "kapi": lambda e, q: bench_kapi(e, 10_000 if q else 100_000, 40 if q else 75),
+    "kapi": lambda e, q: bench_kapi(e, 10_000 if q else 100_000, 30 if q else 60),
     "generate": lambda e, q: bench_generate(e, 1 if q else 2),
     "switches": lambda e, q: bench_switches(e, 60 if q else 400),
     "attention": lambda e, q: bench_attention(e, 10 if q else 30),
