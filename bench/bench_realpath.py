@@ -390,35 +390,36 @@ def _denoise_from_runs(root: Path) -> float | None:
     return None
 
 
+def _timed(e: Env, name: str, argv: list[str]) -> tuple[float, float]:
+    """(wall, denoising seconds) of ``argv`` run in its own pane, output relayed to the terminal."""
+    out = e.path(f"gen-{name}.json")
+    with e.pane([*CHILD, "timed", "--relay", out, "--", *argv]) as p:
+        p.wait(lambda _s: os.path.exists(out), timeout=300)
+        r = json.loads(Path(out).read_text()) if os.path.exists(out) else {}
+    return r.get("wall", float("nan")), r.get("denoise") or float("nan")
+
+
 def bench_generate(e: Env, rounds: int, steps: int = 28, size: int = 128) -> list[Row]:
     e.session()
     cmd = _backend(steps, size, e.path("images"))
     tui: list[tuple[float, float, float]] = []
     direct: list[tuple[float, float]] = []
     run: list[tuple[float, float]] = []
+    _timed(e, "warm", cmd)  # warms the page cache (torch, diffusers, weights) for all three
     with e.console(cmd) as c:
         ready(c)
         switch(c, "f3", LIVE_TABS)
         pid = c.pid()
-        for round_ in range(rounds + 1):
+        for round_ in range(rounds):
             cpu0 = cpu_seconds(pid)
             t0 = time.monotonic()
             c.keys("f5")
             c.wait_text("[running]", timeout=30)
             seen = c.wait_text("[exited]", timeout=300)
             wall = float("nan") if seen is None else seen - t0
-            cpu = cpu_seconds(pid) - cpu0
-            denoise = _denoise_from_runs(e.root) or float("nan")
-            for which, target in (("direct", direct), ("run", run)):
-                out = e.path(f"gen-{which}-{round_}.json")
-                argv = cmd if which == "direct" else [PY, "-m", "tui", "run", "--", *cmd]
-                with e.pane([*CHILD, "timed", "--relay", out, "--", *argv]) as p:
-                    p.wait(lambda _s, o=out: os.path.exists(o), timeout=300)  # type: ignore[misc]
-                    r = json.loads(Path(out).read_text()) if os.path.exists(out) else {}
-                if round_:
-                    target.append((r.get("wall", float("nan")), r.get("denoise") or float("nan")))
-            if round_:  # round 0 warms the page cache (torch, diffusers, weights)
-                tui.append((wall, denoise, cpu))
+            tui.append((wall, _denoise_from_runs(e.root) or float("nan"), cpu_seconds(pid) - cpu0))
+            direct.append(_timed(e, f"direct-{round_}", cmd))
+            run.append(_timed(e, f"run-{round_}", [PY, "-m", "tui", "run", "--", *cmd]))
     tw, td, tc = (median([t[i] for t in tui]) for i in range(3))
     dw, dd = (median([t[i] for t in direct]) for i in range(2))
     rw, _rd = (median([t[i] for t in run]) for i in range(2))
@@ -487,7 +488,7 @@ SCENARIOS: dict[str, Callable[[Env, bool], list[Row]]] = {
     "flood": lambda e, q: bench_flood(e, 1.0 if q else 3.0),
     "run500k": lambda e, q: bench_run500k(e, 100_000 if q else 500_000),
     "kapi": lambda e, q: bench_kapi(e, 10_000 if q else 100_000, 30 if q else 60),
-    "generate": lambda e, q: bench_generate(e, 1 if q else 2),
+    "generate": lambda e, q: bench_generate(e, 1, 8, 64) if q else bench_generate(e, 2),
     "switches": lambda e, q: bench_switches(e, 60 if q else 400),
     "attention": lambda e, q: bench_attention(e, 10 if q else 30),
 }

@@ -32,7 +32,7 @@ GPU_JSON = HERE / "results" / "cachedit_gpu.json"
 COMPONENTS = ("bench_router.py", "bench_model.py", "bench_caching.py")
 
 
-def machine() -> str:
+def machine(load_at_start: tuple[float, float, float]) -> str:
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -41,8 +41,9 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
-    return f"{cpu}, {os.cpu_count()} cores (load average at the end {load}), Python {platform.python_version()}"
+    first, last = (", ".join(f"{v:.1f}" for v in load) for load in (load_at_start, os.getloadavg()))
+    return (f"{cpu}, {os.cpu_count()} cores (load averages 1/5/15 min at the start {first}, at the end {last}), "
+            f"Python {platform.python_version()}")  # fmt: skip
 
 
 def git_head() -> str:
@@ -102,13 +103,14 @@ def gpu_section() -> list[str]:
     return out
 
 
-def write_results(rows: list[dict[str, Any]], quick: bool, seconds: float) -> None:
+def write_results(rows: list[dict[str, Any]], quick: bool, seconds: float,
+                  load_at_start: tuple[float, float, float]) -> None:  # fmt: skip
     baseline = json.loads(BASELINE_JSON.read_text()) if BASELINE_JSON.exists() else None
     lines = [
         "# Benchmark results", "",
         f"Written by `./run.sh bench{' --quick' if quick else ''}` ({seconds / 60:.1f} min) on "
         f"{time.strftime('%Y-%m-%d %H:%M %Z')}, at `{git_head()}`.", "",
-        f"Machine: {machine()}. The cores are shared with other work: every figure below moves with the "
+        f"Machine: {machine(load_at_start)}. The cores are shared with other work: every figure below moves with the "
         "load, which is why each console figure is taken beside its anchor in the same run, samples "
         "alternating; compare the ratios, not the absolute times.", "",
         "## The console through the real path (tmux 80x24, `capture-pane` every 10 ms)", "",
@@ -130,7 +132,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--components", action="store_true", help="also bench_router, bench_model, bench_caching")
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md as it is")
     args = parser.parse_args(argv)
-    start = time.monotonic()
+    start, load = time.monotonic(), os.getloadavg()
     REALPATH_JSON.parent.mkdir(exist_ok=True)
     cmd = [sys.executable, str(HERE / "bench_realpath.py"), "--json", str(REALPATH_JSON)]
     cmd += ["--quick"] if args.quick else []
@@ -138,7 +140,7 @@ def main(argv: list[str]) -> int:
     code = subprocess.call(cmd, cwd=HERE.parent)
     rows = json.loads(REALPATH_JSON.read_text()) if REALPATH_JSON.exists() else []
     if not args.no_write:
-        write_results(rows, args.quick, time.monotonic() - start)
+        write_results(rows, args.quick, time.monotonic() - start, load)
         print(f"\nwrote {RESULTS.relative_to(HERE.parent)}")
     if args.components:
         for script in COMPONENTS:
