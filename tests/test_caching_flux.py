@@ -37,7 +37,8 @@ def pipe() -> Pipe:
     from diffusers import FluxTransformer2DModel
 
     torch.manual_seed(0)
-    return Pipe(FluxTransformer2DModel(**FLUX_TINY).eval())
+    model: Any = FluxTransformer2DModel(**FLUX_TINY)
+    return Pipe(model.eval())
 
 
 @pytest.fixture()
