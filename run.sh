@@ -2,7 +2,8 @@
 # One entry point for the README's two commands:
 #   ./run.sh console [ARGS...]   set up .venv if needed, then open the console (sgl-console ARGS)
 #   ./run.sh test [PYTEST ARGS]  set up .venv if needed, then run the whole test suite
-# Also: ./run.sh setup (only the venv), ./run.sh bench (every benchmark in bench/).
+# Also: ./run.sh setup (only the venv), ./run.sh bench [--quick] (the console through a real terminal,
+# beside its anchors -> bench/RESULTS.md; see bench/run_all.py).
 #
 # torch: by default the CPU wheel torch==2.13.0 is installed (small; no multi-GB CUDA
 # download).  On a GPU host set SGL_TORCH to the requirement you want (for example
