@@ -19,7 +19,10 @@ from hypothesis import strategies as st
 from backend import envs
 from backend.envs import REGISTRY, EnvError, Source
 
-SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec" / "env-vars.md"
+SPEC = Path(__file__).resolve().parent / "data" / "spec" / "env-vars.md"
+"""A copy of the spec kept with the tests, so the spec test runs in every checkout."""
+SHARED_SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec" / "env-vars.md"
+"""The original, beside the checkout where there is one."""
 
 XDG = object()
 """Marker: the default is an XDG-derived path (tested separately)."""
@@ -28,10 +31,16 @@ CPU_ONLY = frozenset({"cpu"})
 CUDA_HOST = frozenset({"cuda", "cpu"})
 
 
+def test_spec_copy_matches_the_shared_spec() -> None:
+    """Says when ``tests/data/spec/env-vars.md`` has fallen behind ``../shared/spec/env-vars.md``."""
+    if not SHARED_SPEC.is_file():
+        pytest.skip(f"no shared spec beside this checkout ({SHARED_SPEC}); the copy in tests/data is used")
+    assert SPEC.read_text(encoding="utf-8") == SHARED_SPEC.read_text(encoding="utf-8"), (
+        f"the spec changed: copy {SHARED_SPEC} to {SPEC}")
+
+
 def spec_names() -> list[str]:
     """Every variable named in the first column of a table in the spec."""
-    if not SPEC.is_file():
-        pytest.skip(f"the spec is not beside this checkout (looked for {SPEC.name} in shared/spec/)")
     names = []
     for line in SPEC.read_text(encoding="utf-8").splitlines():
         match = re.match(r"^\|\s*`?([A-Z][A-Z0-9_]+)`?\s*\|", line)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -165,7 +166,15 @@ def test_append_and_dir_semantics(tmp_path: Path) -> None:
 
 def test_commit_hash(tmp_path: Path) -> None:
     assert r.commit_hash({"SGLANG_GIT_COMMIT": "deadbeef"}) == "deadbeef"
-    assert r.commit_hash({}, cwd=str(tmp_path)) in ("N/A",) or len(r.commit_hash({}, cwd=str(tmp_path))) == 40
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert r.commit_hash({}, cwd=str(plain)) == "N/A"  # no repository: SGLang's placeholder
+    repo = tmp_path / "repo"
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "-C", str(repo)]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True, timeout=30)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "x"], check=True, timeout=30)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    assert len(head) == 40 and r.commit_hash({}, cwd=str(repo)) == head
 
 
 def test_perf_dump_report(tmp_path: Path) -> None:

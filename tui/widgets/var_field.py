@@ -103,6 +103,8 @@ class VarField(Vertical, can_focus=False):
             choices: tuple[Any, ...] = kind.levels if isinstance(kind, LevelKind) else (
                 kind.choices if isinstance(kind, (EnumKind, IntKind)) else ())
             options = [(str(c), str(c)) for c in choices]
+            if self.raw and not self.error and not any(v == self.raw for _, v in options):
+                options.append((f"{self.raw} (not documented; accepted by the runtime)", self.raw))
             value = self._select_value(options)
             return Select(options, value=value, prompt=self._placeholder(), allow_blank=True,
                           compact=True, classes="editor", id="editor")
@@ -120,7 +122,7 @@ class VarField(Vertical, can_focus=False):
         text = self.raw if self.raw is not None else (
             self.inherited if self.var.inherits_from else self.var.format(self.var.default_value()))
         try:
-            return bool(self.var.parse(text)) if text else False
+            return bool(read_value(self.var, text, strict_mode()).value) if text else False
         except EnvError:
             return False
 
@@ -128,10 +130,13 @@ class VarField(Vertical, can_focus=False):
         if self.raw is None:
             return Select.NULL
         try:
-            value = str(self.var.parse(self.raw))
+            value = str(read_value(self.var, self.raw, strict_mode()).value)
         except EnvError:
             return Select.NULL
-        return value if any(v == value for _, v in options) else Select.NULL
+        for candidate in (value, self.raw):
+            if any(v == candidate for _, v in options):
+                return candidate
+        return Select.NULL
 
     @property
     def editor(self) -> Widget:
