@@ -104,7 +104,7 @@ def gpu_section() -> list[str]:
 
 
 def write_results(rows: list[dict[str, Any]], quick: bool, seconds: float,
-                  load_at_start: tuple[float, float, float]) -> None:  # fmt: skip
+                  load_at_start: tuple[float, float, float], note: str = "") -> None:  # fmt: skip
     baseline = json.loads(BASELINE_JSON.read_text()) if BASELINE_JSON.exists() else None
     lines = [
         "# Benchmark results", "",
@@ -113,6 +113,7 @@ def write_results(rows: list[dict[str, Any]], quick: bool, seconds: float,
         f"Machine: {machine(load_at_start)}. The cores are shared with other work: every figure below moves with the "
         "load, which is why each console figure is taken beside its anchor in the same run, samples "
         "alternating; compare the ratios, not the absolute times.", "",
+        *([note, ""] if note else []),
         "## The console through the real path (tmux 80x24, `capture-pane` every 10 ms)", "",
         *realpath_table(rows, baseline), "",
     ]  # fmt: skip
@@ -131,16 +132,24 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--only", nargs="+")
     parser.add_argument("--components", action="store_true", help="also bench_router, bench_model, bench_caching")
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md as it is")
+    parser.add_argument("--rows", nargs="+", type=Path, metavar="JSON",
+                        help="write RESULTS.md from rows saved by bench_realpath.py --json (runs nothing)")
+    parser.add_argument("--note", default="", help="a paragraph for RESULTS.md (what was measured)")
     args = parser.parse_args(argv)
     start, load = time.monotonic(), os.getloadavg()
     REALPATH_JSON.parent.mkdir(exist_ok=True)
+    if args.rows:
+        rows = [r for f in args.rows for r in json.loads(f.read_text())]
+        REALPATH_JSON.write_text(json.dumps(rows, indent=1))
+        write_results(rows, args.quick, sum(r.get("seconds", 0) for r in rows), load, args.note)
+        return 0
     cmd = [sys.executable, str(HERE / "bench_realpath.py"), "--json", str(REALPATH_JSON)]
     cmd += ["--quick"] if args.quick else []
     cmd += ["--only", *args.only] if args.only else []
     code = subprocess.call(cmd, cwd=HERE.parent)
     rows = json.loads(REALPATH_JSON.read_text()) if REALPATH_JSON.exists() else []
     if not args.no_write:
-        write_results(rows, args.quick, time.monotonic() - start, load)
+        write_results(rows, args.quick, time.monotonic() - start, load, args.note)
         print(f"\nwrote {RESULTS.relative_to(HERE.parent)}")
     if args.components:
         for script in COMPONENTS:
