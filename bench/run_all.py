@@ -141,7 +141,8 @@ def main(argv: list[str]) -> int:
     if args.rows:
         rows = [r for f in args.rows for r in json.loads(f.read_text())]
         REALPATH_JSON.write_text(json.dumps(rows, indent=1))
-        write_results(rows, args.quick, sum(r.get("seconds", 0) for r in rows), load, args.note)
+        seconds = sum({r.get("scenario"): r.get("seconds", 0) for r in rows}.values())
+        write_results(rows, args.quick, seconds, load, args.note)
         return 0
     cmd = [sys.executable, str(HERE / "bench_realpath.py"), "--json", str(REALPATH_JSON)]
     cmd += ["--quick"] if args.quick else []
