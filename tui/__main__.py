@@ -43,10 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="image previews: half-block (default: any terminal, no start-up cost) or auto (sixel/kitty "
              "where the terminal has them; asks the terminal at start, about 0.4 s)")
     sub = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
-    from tui import cli_env, cli_run
+    from tui import cli_attach, cli_env, cli_run, cli_web
 
     cli_env.register(sub)
     cli_run.register(sub)
+    cli_web.register(sub)
+    cli_attach.register(sub)
     return parser
 
 
