@@ -675,9 +675,20 @@ class ConsoleApp(App[int]):
                 command=self._last_plan.display if self._last_plan is not None else None,
                 run_dir=sup.run.run_dir if sup.run is not None else None,
             )  # fmt: skip
+            report.gpu_memory = self._gpu_memory()
             self.show_crash(report.headline(), report.to_text())
         except Exception as exc:  # the report must never take the console down with the child
             self.show_crash(crash.describe(exit_status, stalled_for), f"(crash analysis failed: {exc})")
+
+    def _gpu_memory(self) -> dict[str, Any] | None:
+        """The GPU memory at death and the peaks, from the Process view's NVML sampler."""
+        from tui.widgets.gpu_view import GpuView
+
+        try:
+            record = self.views.process.query_one(GpuView).sampler.memory_record()
+        except NoMatches:
+            return None
+        return record.to_dict() if record is not None else None
 
     def show_crash(self, title: str, text: str) -> None:
         """Keep this report (F10 shows it again) and open the crash screen."""
