@@ -61,7 +61,7 @@ def test_attach_follows_a_serve_through_a_segfault(tmp_path: Path) -> None:
             text=True)  # fmt: skip
         assert attach.stderr is not None
         first = attach.stderr.readline()
-        assert first.startswith(f"attach: pid {backend.pid} (") and f"dev endpoints at {url}" in first
+        assert first.startswith(f"attach: pid {backend.pid} (") and f"dev endpoints at {url} (health: ok)" in first
 
         def request() -> None:
             body = json.dumps({"prompt": "a red circle", "steps": 2}).encode()

@@ -95,9 +95,12 @@ async def test_stop_shows_escalation_and_leaves_no_process(console: Any) -> None
                   stop_policy=StopPolicy(sigint_timeout=1.0, sigterm_timeout=1.0, sigkill_timeout=1.0))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f5")
-        await wait_for(pilot, lambda: app._supervisor is not None and app.supervisor.pid is not None
+        await wait_for(pilot, lambda: app._engine is not None and app.supervisor.pid is not None
                        and app.query_one(SessionHeader).run_state == "running")
         pid = app.supervisor.pid
+        # The child ignores SIGINT from its first line on: wait for that line, not a fixed time.
+        await wait_for(pilot, lambda: any("kernel API level" in ln.plain
+                                          for ln in app.query_one(OutputLog).shown_lines))
         await pilot.press("f6")
         # The header says "stopping: ..." only for the escalation's second or two, which a loaded
         # machine may not let this poll catch; the Output view's history lines below keep every step.

@@ -76,13 +76,15 @@ def attach_main(args: argparse.Namespace) -> int:
     router = Router()
     tailer = follow_logs(router, args.log, proc.known_pids)
     command = " ".join(proc.cmdline) or proc.name
+    dev = read_dev_endpoints(args.url) if args.url else None
     print(f"attach: pid {proc.pid} ({command}); following {', '.join(args.log) or 'no files'}"
-          + (f"; dev endpoints at {args.url}" if args.url else ""), file=sys.stderr)  # fmt: skip
-    dev = None
+          + (f"; dev endpoints at {args.url} ({_health(dev)})" if dev is not None else ""),
+          file=sys.stderr, flush=True)  # fmt: skip
     try:
         while not proc.wait(timeout=args.interval):
             if args.url:
-                dev = read_dev_endpoints(args.url)
+                latest = read_dev_endpoints(args.url)
+                dev = latest if latest.answers or dev is None else dev  # keep the last answers past death
             if not args.report_on_exit:
                 print(_status_line(router, proc, dev), file=sys.stderr)
     except KeyboardInterrupt:
@@ -130,13 +132,19 @@ def build_report(router: Any, proc: Any, dump_dirs: list[str], command: str) -> 
     return report, status is not None and status.ok
 
 
+def _health(dev: Any) -> str:
+    health = dev.answers.get("/health")
+    if isinstance(health, dict):
+        return f"health: {health.get('status')}"
+    return f"health: {dev.errors.get('/health', 'no answer')}"
+
+
 def _status_line(router: Any, proc: Any, dev: Any) -> str:
     stats = router.stats()
     parts = [time.strftime("%H:%M:%S"), f"pid {proc.pid} alive, {len(proc.known_pids())} process(es)",
              f"{stats.get('lines', 0)} lines", f"{sum(stats.get('api_counts', {}).values())} kernel API calls"]
     if dev is not None:
-        health = dev.answers.get("/health")
-        parts.append(f"health: {health.get('status') if isinstance(health, dict) else dev.errors.get('/health')}")
+        parts.append(_health(dev))
         last = dev.answers.get("/dev/last-request")
         if isinstance(last, dict):
             parts.append(f"last request: {json.dumps(last, default=str)[:120]}")
