@@ -120,3 +120,39 @@ def test_refusals(capsys: pytest.CaptureFixture[str]) -> None:
     assert f"--pid {dead.pid}: no such process" in capsys.readouterr().err
     assert main(["attach", "--pid", str(os.getpid()), "--url", "127.0.0.1:1"]) == 2
     assert "must start with http://" in capsys.readouterr().err
+
+
+async def test_console_attached_to_a_crashing_process(tmp_path: Path) -> None:
+    """The TUI face: live views fed by the log file, the process tree, the crash screen at death."""
+    from tests.fixtures_ui import FAKE_CHILD
+    from tui.cli_attach import make_attach_app
+
+    log = tmp_path / "child.log"
+    with open(log, "wb") as out:
+        child = subprocess.Popen([sys.executable, str(FAKE_CHILD), "--steps", "6", "--step-s", "0.4", "--crash", "segv",
+                                  "--output", str(tmp_path / "o.png")], stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+    env = {"HOME": str(tmp_path), "SGLANG_DIFFUSION_CONFIG_ROOT": str(tmp_path / "config"),
+           "SGLANG_DIFFUSION_CACHE_ROOT": str(tmp_path / "cache"), "PATH": os.environ.get("PATH", "")}  # fmt: skip
+    try:
+        app = make_attach_app(child.pid, [str(log)], [], None, environ=env, host_platforms=frozenset({"cpu"}),
+                              half_block=True, watch_config=False)  # fmt: skip
+        async with app.run_test(size=(120, 40)) as pilot:
+            while app._crash is None:
+                await pilot.pause(0.05)
+            title, text = app._crash
+            assert "killed by SIGSEGV" in title
+            assert "Kernel API call in flight:" in text and "DenoisingStage" in text
+            from tui.screens.crash_screen import CrashScreen
+
+            assert isinstance(app.screen, CrashScreen)
+            summary = str(app.views.process.query_one("#summary").render())
+            assert summary.startswith(f"root pid {child.pid} ")
+            assert app.engine.router.stats()["lines"] > 0
+            await pilot.press("escape")
+            await pilot.press("f5")  # a console attached to a backend it did not start launches nothing
+            await pilot.pause(0.2)
+            assert app.engine.plan is None
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait(timeout=10)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from typing import Any
 
 EXIT_REFUSED = 2
@@ -73,6 +72,8 @@ def attach_main(args: argparse.Namespace) -> int:
         return _refuse(f"--pid {args.pid}: no such process")
     except psutil.AccessDenied:
         return _refuse(f"--pid {args.pid}: not allowed to read that process (another user's?)")
+    if not args.report_on_exit:
+        return open_console(args)
     router = Router()
     tailer = follow_logs(router, args.log, proc.known_pids)
     command = " ".join(proc.cmdline) or proc.name
@@ -85,15 +86,14 @@ def attach_main(args: argparse.Namespace) -> int:
             if args.url:
                 latest = read_dev_endpoints(args.url)
                 dev = latest if latest.answers or dev is None else dev  # keep the last answers past death
-            if not args.report_on_exit:
-                print(_status_line(router, proc, dev), file=sys.stderr)
     except KeyboardInterrupt:
         tailer.stop(timeout=2.0)
         print("attach: stopped watching (the process keeps running)", file=sys.stderr)
         return 0
     finally:
         tailer.stop(timeout=2.0)
-    report, ok = build_report(router, proc, args.dump_dir, command)
+    report, status = build_report(router, proc, args.dump_dir, command)
+    ok = status is not None and status.ok
     if args.json:
         data = report.to_dict()
         data["dev_endpoints"] = None if dev is None else {"answers": dev.answers, "errors": dev.errors}
@@ -108,8 +108,46 @@ def attach_main(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def build_report(router: Any, proc: Any, dump_dirs: list[str], command: str) -> tuple[Any, bool]:
-    """The crash report at the death of an attached process; True when it ended normally."""
+def make_attach_app(pid: int, logs: list[str], dump_dirs: list[str], url: str | None, **options: Any) -> Any:
+    """The console with an :class:`~tui.attach_engine.AttachEngine` as its engine, attached once
+    the live views are mounted (an event before that would find no view).
+
+    Raises:
+        psutil.NoSuchProcess: no process ``pid``.
+    """
+    from tui.app import ConsoleApp
+    from tui.attach_engine import AttachEngine
+    from tui.messages import RunEvent
+
+    class AttachedConsole(ConsoleApp):
+        """The same console; its engine follows a backend it did not start."""
+
+        async def on_mount(self) -> None:  # runs after ConsoleApp's own on_mount (Textual walks the MRO)
+            self.sub_title = f"attached to pid {pid}"
+            self._attach_when_settled()
+
+        def _attach_when_settled(self) -> None:
+            if self.settled:
+                engine.attach()
+            else:
+                self.set_timer(0.05, self._attach_when_settled)
+
+    session = options.pop("session", None)
+    app = AttachedConsole(session_name=session, **options)
+    engine = AttachEngine(lambda event: app.post_message(RunEvent(event)), pid, logs, dump_dirs, url)
+    app._engine = engine
+    return app
+
+
+def open_console(args: argparse.Namespace) -> int:
+    """The live views on the attached backend (the TUI); quitting leaves the backend running."""
+    app = make_attach_app(args.pid, args.log, args.dump_dir, args.url, session=getattr(args, "session", None))
+    app.run()
+    return int(app.return_code or 0)
+
+
+def build_report(router: Any, proc: Any, dump_dirs: list[str], command: str) -> tuple[Any, Any]:
+    """The crash report at the death of an attached process, and its ``ExitStatus`` (None: unknown)."""
     from tui import crash
     from tui.attach import returncode_from_wait_status, signal_from_logs
     from tui.supervisor import ExitStatus
@@ -129,7 +167,7 @@ def build_report(router: Any, proc: Any, dump_dirs: list[str], command: str) -> 
     if status is None:
         report.how = f"pid {proc.pid} is gone; exit status unknown"
         report.abnormal = True
-    return report, status is not None and status.ok
+    return report, status
 
 
 def _health(dev: Any) -> str:
@@ -137,15 +175,3 @@ def _health(dev: Any) -> str:
     if isinstance(health, dict):
         return f"health: {health.get('status')}"
     return f"health: {dev.errors.get('/health', 'no answer')}"
-
-
-def _status_line(router: Any, proc: Any, dev: Any) -> str:
-    stats = router.stats()
-    parts = [time.strftime("%H:%M:%S"), f"pid {proc.pid} alive, {len(proc.known_pids())} process(es)",
-             f"{stats.get('lines', 0)} lines", f"{sum(stats.get('api_counts', {}).values())} kernel API calls"]
-    if dev is not None:
-        parts.append(_health(dev))
-        last = dev.answers.get("/dev/last-request")
-        if isinstance(last, dict):
-            parts.append(f"last request: {json.dumps(last, default=str)[:120]}")
-    return " · ".join(parts)
