@@ -221,6 +221,12 @@ class RunningApp(App[int]):
         report = event.data
         if getattr(report, "gpu_memory", None) is None:
             report.gpu_memory = self._gpu_memory()  # the Process view's last NVML sample and peaks
+            paths = getattr(self._engine, "report_paths", None)
+            if report.gpu_memory is not None and paths:
+                try:
+                    report.write(os.path.dirname(paths[0]))  # the copy on disk (0600 already) has it too
+                except OSError:
+                    pass  # the screen still shows it; the engine said where the files are
         self.show_crash(event.text, report.to_text())
 
     def _gpu_memory(self) -> dict[str, Any] | None:
