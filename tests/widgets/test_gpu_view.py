@@ -46,3 +46,7 @@ async def test_samples_fill_the_table_with_the_run_first() -> None:
         assert table.get_row_at(1)[:3] == ["0", "  pid 10 (run)", "4000"]
         assert table.get_row_at(2)[:3] == ["0", "  pid 99", "50"]
         assert "1 process(es) of the run using 4000 MiB" in str(view.query_one("#gpu-title").render())
+        nvml.script[nvml.step + 1:] = [(6000 * MIB, [(99, 50 * MIB), (10, 5000 * MIB)])] * 100  # same rows, new figures
+        while table.get_row_at(1)[2] != "5000":
+            await pilot.pause(0.02)
+        assert table.get_row_at(0)[2] == "6000 / 143771" and table.row_count == 3

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from typing import Any
 
 from textual import work
 from textual.app import ComposeResult
@@ -47,13 +48,17 @@ class GpuView(Vertical):
         """The processes of the run (set from the process tree snapshots)."""
         self._stop = threading.Event()
         self._root_pid: int | None = None
+        self._row_keys: list[str] = []
+        self._column_keys: list[Any] = []
+        self._title = ""
 
     def compose(self) -> ComposeResult:
         yield Label("GPU: sampling…", classes="gpu-title", id="gpu-title", markup=False)
         yield DataTable(id="gpu-table", cursor_type="none", show_cursor=False)
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns("GPU", "device / pid", "memory MiB", "util %", "temp °C", "power W")
+        self._column_keys = self.query_one(DataTable).add_columns(
+            "GPU", "device / pid", "memory MiB", "util %", "temp °C", "power W")
         self._sample_loop()
 
     def on_unmount(self) -> None:
@@ -90,20 +95,33 @@ class GpuView(Vertical):
         self.query_one("#gpu-title", Label).update(line)
 
     def show_sample(self, sample: GpuSample) -> None:
-        """One NVML sample: the table is rebuilt (a few rows)."""
-        table = self.query_one(DataTable)
-        table.clear()
+        """One NVML sample.  Same rows as before (the usual case): cells are updated in place, so a
+        1 Hz refresh repaints the table without a layout of the screen; otherwise it is rebuilt."""
+        rows: dict[str, tuple[str, ...]] = {}
         for d in sample.devices:
             power = "?" if d.power_watts is None else f"{d.power_watts:.0f}" + (
                 "" if d.power_limit_watts is None else f" / {d.power_limit_watts:.0f}")
-            table.add_row(str(d.index), d.name, f"{d.memory_used / 2**20:.0f} / {d.memory_total / 2**20:.0f}",
-                          _opt(d.utilization, "{}"), _opt(d.temperature, "{}"), power)  # fmt: skip
-        procs = sorted(sample.processes, key=lambda p: (not p.in_run, p.device, p.pid))
-        for p in procs:
+            rows[f"dev-{d.index}"] = (str(d.index), d.name, f"{d.memory_used / 2**20:.0f} / {d.memory_total / 2**20:.0f}",
+                                      _opt(d.utilization, "{}"), _opt(d.temperature, "{}"), power)  # fmt: skip
+        for p in sorted(sample.processes, key=lambda p: (not p.in_run, p.device, p.pid)):
             held = "?" if p.memory_used is None else f"{p.memory_used / 2**20:.0f}"
-            table.add_row(str(p.device), f"  pid {p.pid}" + (" (run)" if p.in_run else ""), held, "", "", "")
+            label = f"  pid {p.pid}" + (" (run)" if p.in_run else "")
+            rows[f"pid-{p.pid}-{p.device}"] = (str(p.device), label, held, "", "", "")
+        table = self.query_one(DataTable)
+        if list(rows) == self._row_keys:
+            for key, row in rows.items():
+                for column, value in zip(self._column_keys, row, strict=True):
+                    if table.get_cell(key, column) != value:
+                        table.update_cell(key, column, value)
+        else:
+            table.clear()
+            for key, row in rows.items():
+                table.add_row(*row, key=key)
+            self._row_keys = list(rows)
         ours = sample.run_processes()
         total = sum(p.memory_used or 0 for p in ours)
-        self.query_one("#gpu-title", Label).update(
-            f"GPU: {len(sample.devices)} device(s) · {len(ours)} process(es) of the run"
-            + (f" using {total / 2**20:.0f} MiB" if ours else ""))
+        title = (f"GPU: {len(sample.devices)} device(s) · {len(ours)} process(es) of the run"
+                 + (f" using {total / 2**20:.0f} MiB" if ours else ""))  # fmt: skip
+        if title != self._title:
+            self._title = title
+            self.query_one("#gpu-title", Label).update(title)
