@@ -45,10 +45,12 @@ class Screen:
 
     def __init__(self) -> None:
         self.chunks: list[str] = []
+        self.raw: list[str] = []
         self.mark = 0
 
     def on_frame(self, payload: bytes | str) -> None:
         text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
+        self.raw.append(text)
         self.chunks.append(ANSI.sub("", text))
 
     def since_mark(self) -> str:
@@ -77,6 +79,32 @@ class Screen:
             if len(self.chunks) != seen:
                 seen, since = len(self.chunks), time.monotonic()
         self.mark = len(self.chunks)
+
+
+    def row_of(self, name: str) -> int:
+        """The screen row (1-based) where ``name`` was last drawn: Textual moves the cursor with
+        ``ESC[row;colH`` before each run of text."""
+        raw = "".join(self.raw)
+        moves = list(re.finditer(r"\x1b\[(\d+);(\d+)H", raw[:raw.rindex(name)]))
+        assert moves, f"no cursor move before {name}"
+        return int(moves[-1].group(1))
+
+    def blinks_at(self, row: int, since: int) -> int:
+        """Redraws of screen row ``row`` since chunk ``since``: a focused Input's cursor blinks."""
+        return len(re.findall(rf"\x1b\[{row};\d+H", "".join(self.raw[since:])))
+
+    def focus_row(self, page: object, row: int, key: str = "Tab", tries: int = 8) -> None:
+        """Press ``key`` until the Input on ``row`` has the focus (its cursor blinks there): a
+        canvas shows focus only so, and a key sent while a pane still mounts may land elsewhere."""
+        for _ in range(tries):
+            page.keyboard.press(key)  # type: ignore[attr-defined]
+            since, deadline = len(self.raw), time.monotonic() + 2.5
+            while time.monotonic() < deadline:
+                page.wait_for_timeout(50)  # type: ignore[attr-defined]
+                if self.blinks_at(row, since) >= 2:
+                    self.mark = len(self.chunks)
+                    return
+        raise AssertionError(f"no Input on row {row} took the focus after {tries} x {key}")
 
 
 def descendants(pid: int) -> list[psutil.Process]:
@@ -115,12 +143,7 @@ def test_console_in_chromium(tmp_path: Path) -> None:
             page.keyboard.press("F2")
             screen.wait_for(page, "SGLANG_CACHE_DIT_FN")
             screen.wait_quiet(page)
-            # A focus move redraws the field it reaches: wait for each (once the pane is complete,
-            # so that nothing else redraws it).
-            page.keyboard.press("Tab")
-            screen.wait_for(page, "SGLANG_CACHE_DIT_ENABLED")
-            page.keyboard.press("Tab")
-            screen.wait_for(page, "SGLANG_CACHE_DIT_FN")
+            screen.focus_row(page, screen.row_of("SGLANG_CACHE_DIT_FN") + 2)  # its Input: title, help, field
             page.keyboard.press("2")  # the field is empty (the default applies): now 2
             screen.wait_for(page, "unsaved")
             page.keyboard.press("F9")  # the diff against the defaults names it
