@@ -156,3 +156,49 @@ async def test_console_attached_to_a_crashing_process(tmp_path: Path) -> None:
         if child.poll() is None:
             child.kill()
         child.wait(timeout=10)
+
+
+def test_attach_reads_real_sglang_log_shapes(tmp_path: Path) -> None:
+    """A process that writes SGLang 0.5.x's own stdout and level-10 kernel API log (captured
+    samples), then dies by SIGSEGV: the report names the upstream call in flight."""
+    data = REPO_ROOT / "tests" / "data"
+    script = (
+        "import os, shutil, signal, sys, time\n"
+        "out, kdir = sys.argv[1], sys.argv[2]\n"
+        "deadline = time.time() + 60\n"
+        "while not os.path.exists(sys.argv[3]) and time.time() < deadline:  # the test says go\n"
+        "    time.sleep(0.05)\n"
+        f"shutil.copy({str(data / 'sglang_stdout.log')!r}, out)\n"
+        f"shutil.copy({str(data / 'sglang_kernel_api_level10.log')!r}, os.path.join(kdir, f'kernel_{{os.getpid()}}.log'))\n"
+        "time.sleep(0.5)\n"
+        "os.kill(os.getpid(), signal.SIGSEGV)\n"
+    )  # fmt: skip
+    go = tmp_path / "go"
+    child = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "stdout.log"), str(tmp_path), str(go)])
+    try:
+        attach = subprocess.Popen(
+            [sys.executable, "-m", "tui", "attach", "--pid", str(child.pid), "--log", str(tmp_path / "stdout.log"),
+             "--log", str(tmp_path / "kernel_%i.log"), "--report-on-exit", "--json", "--interval", "0.2"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))  # fmt: skip
+        assert attach.stderr is not None
+        assert attach.stderr.readline().startswith(f"attach: pid {child.pid} (")
+        go.touch()
+        out, err = attach.communicate(timeout=120)
+    finally:
+        child.wait(timeout=30)
+    assert attach.returncode == 1, err
+    report = json.loads(out)
+    assert report["exit"]["signal_name"] == "SIGSEGV"
+    assert report["in_flight"]["api_name"] == "sglang.custom_op.fused_silu_mul"
+    assert report["dev_endpoints"] is None
+
+
+def test_attach_to_a_process_already_dead_but_not_reaped(capsys: pytest.CaptureFixture[str]) -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGABRT)"])
+    try:
+        wait_until(lambda: psutil.Process(child.pid).status() == psutil.STATUS_ZOMBIE, timeout=30)
+        assert main(["attach", "--pid", str(child.pid), "--report-on-exit"]) == 1
+    finally:
+        child.wait(timeout=10)
+    out = capsys.readouterr().out
+    assert "How: killed by SIGABRT" in out and "exit status read from the process table" in out

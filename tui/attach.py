@@ -96,8 +96,11 @@ class AttachedProcess:
     def __init__(self, pid: int) -> None:
         self.pid = pid
         self.proc = psutil.Process(pid)  # raises psutil.NoSuchProcess: the caller says so
-        self.name = self.proc.name()
-        self.cmdline = tuple(self.proc.cmdline())
+        try:
+            self.name = self.proc.name()
+            self.cmdline = tuple(self.proc.cmdline())
+        except psutil.ZombieProcess:  # already dead, not yet reaped: its status is there to read
+            self.name, self.cmdline = f"pid {pid} (exited)", ()
         self._known: set[int] = {pid}
         self.wait_status: int | None = None
         self.gone = threading.Event()
