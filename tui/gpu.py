@@ -98,9 +98,18 @@ class GpuSampler:
         self._peak_process: dict[tuple[int, int], int] = {}
 
     # ---- NVML -------------------------------------------------------------------------------
+    def probe(self) -> str | None:
+        """The one absent line when the NVML library cannot even be loaded (about a millisecond:
+        no ``pynvml`` import), else None.  Lets a view say "no NVIDIA GPU here" at once."""
+        if self._absent is None and self._nvml is None and not self._ready:
+            reason = nvml_library_missing()
+            if reason is not None:
+                self._absent = f"{ABSENT_LINE} (NVML: {reason})"
+        return self._absent
+
     def _init(self) -> Any:
-        if self._absent is not None:
-            raise NvmlAbsent(self._absent)
+        if self.probe() is not None:
+            raise NvmlAbsent(str(self._absent))
         if self._ready:
             return self._nvml
         try:
@@ -193,6 +202,19 @@ class GpuSampler:
             except Exception:  # shutting down: nothing to tell anyone
                 pass
             self._ready = False
+
+
+def nvml_library_missing() -> str | None:
+    """Why NVML's shared library cannot be loaded here (no driver), or None when it can."""
+    import ctypes
+    import sys
+
+    name = "nvml.dll" if sys.platform == "win32" else "libnvidia-ml.so.1"
+    try:
+        ctypes.CDLL(name)
+    except OSError:
+        return f"{name} not found"
+    return None
 
 
 def report_lines(record: dict[str, Any] | None, oom: bool) -> list[str]:

@@ -28,8 +28,8 @@ async def test_absent_nvml_hides_the_table_behind_one_line() -> None:
         gpu = app.query_one(GpuView)
         while not gpu.has_class("-absent"):
             await pilot.pause(0.02)
-        title = str(gpu.query_one("#gpu-title").render())
-        assert title.startswith(ABSENT_LINE)
+        title = gpu.query_one("#gpu-title")
+        assert str(title.render()) == ABSENT_LINE and str(title.tooltip).startswith(ABSENT_LINE + " (NVML: ")
         assert not gpu.query_one(DataTable).display
 
 

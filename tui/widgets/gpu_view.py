@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Label
 
-from tui.gpu import GpuSample, GpuSampler, NvmlAbsent
+from tui.gpu import ABSENT_LINE, GpuSample, GpuSampler, NvmlAbsent
 
 
 def _opt(value: float | int | None, fmt: str) -> str:
@@ -59,7 +59,11 @@ class GpuView(Vertical):
     def on_mount(self) -> None:
         self._column_keys = self.query_one(DataTable).add_columns(
             "GPU", "device / pid", "memory MiB", "util %", "temp °C", "power W")
-        self._sample_loop()
+        absent = self.sampler.probe()  # no driver: said at once (no thread, no pynvml import)
+        if absent is not None:
+            self.show_absent(absent)
+        else:
+            self._sample_loop()
 
     def on_unmount(self) -> None:
         self._stop.set()
@@ -88,8 +92,11 @@ class GpuView(Vertical):
             self._stop.wait(self.interval)
 
     def show_absent(self, line: str) -> None:
+        """One line; NVML's own reason (machine-specific) goes in the tooltip."""
         self.add_class("-absent")
-        self.query_one("#gpu-title", Label).update(line)
+        title = self.query_one("#gpu-title", Label)
+        title.update(ABSENT_LINE)
+        title.tooltip = line
 
     def show_error(self, line: str) -> None:
         self.query_one("#gpu-title", Label).update(line)
