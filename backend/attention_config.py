@@ -175,10 +175,16 @@ def _scalar(text: str) -> Any:
 
 
 def parse_config_arg(value: str, backend: str | None) -> dict[str, Any]:
-    """Parse ``--attention-backend-config`` as SGLang does: a file, a JSON string, or ``k=v,k=v``."""
-    if os.path.isfile(os.path.expanduser(value)) and value.lower().endswith((".json", ".yaml", ".yml")):
-        return load_attention_config(value, backend)
+    """Parse ``--attention-backend-config`` as SGLang does: a file, a JSON string, or ``k=v,k=v``.
+
+    A value that names a file (a .json/.yaml/.yml name, or a path with no ``=``) is read as one, so a
+    missing file says "No such file" as the variable does, not "could not parse".
+    """
     stripped = value.strip()
+    looks_like_file = value.lower().endswith((".json", ".yaml", ".yml")) or (
+        "=" not in stripped and (os.sep in stripped or stripped.startswith("~")))
+    if looks_like_file and not stripped.startswith("{"):
+        return load_attention_config(value, backend)
     if stripped.startswith("{"):
         return validate(parse_config_text(stripped, "json"), backend, stripped)
     pairs: dict[str, Any] = {}

@@ -75,19 +75,23 @@ class StorageConfig:
     def __repr__(self) -> str:
         key = MASK if self.access_key_id else None
         secret = MASK if self.secret_access_key else None
-        return (f"StorageConfig(bucket={self.bucket!r}, endpoint_url={self.endpoint_url!r}, "
+        endpoint = envs.mask_url_userinfo(self.endpoint_url) if self.endpoint_url else None
+        return (f"StorageConfig(bucket={self.bucket!r}, endpoint_url={endpoint!r}, "
                 f"region={self.region!r}, access_key_id={key!r}, secret_access_key={secret!r})")  # fmt: skip
 
     @property
     def where(self) -> str:
         """The endpoint in words, for messages."""
-        return self.endpoint_url or f"AWS S3 ({self.region})"
+        return envs.mask_url_userinfo(self.endpoint_url) if self.endpoint_url else f"AWS S3 ({self.region})"
 
     def object_url(self, key: str) -> str:
-        """The object's URL as SGLang builds it (the key is percent-quoted; our names never need it)."""
+        """The object's URL as SGLang builds it (the key is percent-quoted; our names never need it).
+
+        A password in the endpoint URL is masked: this URL is logged and answered to clients.
+        """
         quoted = quote(key)
         if self.endpoint_url:
-            return f"{self.endpoint_url.rstrip('/')}/{self.bucket}/{quoted}"
+            return f"{envs.mask_url_userinfo(self.endpoint_url).rstrip('/')}/{self.bucket}/{quoted}"
         return f"https://{self.bucket}.s3.{self.region or 'us-east-1'}.amazonaws.com/{quoted}"
 
     def scrub(self, text: str) -> str:
@@ -95,7 +99,7 @@ class StorageConfig:
         for value in (self.secret_access_key, self.access_key_id):
             if value:
                 text = text.replace(value, MASK)
-        return text
+        return envs.mask_url_userinfo(text)
 
 
 def validate_storage(settings: envs.Settings) -> StorageConfig | None:

@@ -1,5 +1,6 @@
-"""Tests for ``backend/envs.py``: the registry against the spec, every variable's parser,
-defaults, empty strings, secondary inheritance and the cross-variable checks.
+"""Tests for ``backend/envs/`` in strict mode: the registry against the spec, every variable's
+strict parser, defaults, empty strings, secondary inheritance and the cross-variable checks.
+The upstream (default) reading is tested in ``test_envs_upstream.py``.
 
 The tables below are written out by hand from ``shared/spec/env-vars.md`` on purpose: a
 table derived from the registry would only test the registry against itself.
@@ -614,8 +615,8 @@ SECONDARY_TWINS = {
     "SGLANG_CACHE_DIT_SECONDARY_TS_ORDER": ("SGLANG_CACHE_DIT_TS_ORDER", "2", 2),
 }
 
-BASE_ENV = {"HOME": "/home/op"}
-"""A minimal process environment, so the host's own variables never leak into a test."""
+BASE_ENV = {"HOME": "/home/op", envs.STRICT_VAR: "1"}
+"""A minimal process environment, so the host's own variables never leak into a test; strict mode."""
 
 
 def messages(problems: list[envs.Problem]) -> list[str]:
@@ -940,7 +941,7 @@ def test_check_reads_the_process_environment_too() -> None:
 
 def test_docs_table_has_one_row_per_variable() -> None:
     lines = envs.docs_table().splitlines()
-    assert lines[0] == "| variable | pane | allowed | default | meaning |"
+    assert lines[0] == "| variable | pane | allowed | default | meaning | from |"
     assert [line.split(" | ")[0].lstrip("| ") for line in lines[2:]] == list(REGISTRY)
     caching = envs.docs_table(envs.Pane.CACHING).splitlines()[2:]
     assert len(caching) == len(envs.by_pane(envs.Pane.CACHING)) == 19
