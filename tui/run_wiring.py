@@ -26,6 +26,9 @@ from tui.messages import RunEvent
 from tui.widgets.run_bar import RunBar
 from tui.widgets.session_header import SessionHeader
 
+EXIT_GRACE_S = 3.0
+"""How long a stop signal leaves the app to exit cleanly before the process leaves by itself."""
+
 
 class RunningApp(App[int]):
     """Run actions and the engine's events (``ConsoleApp`` adds layout and the session)."""
@@ -287,20 +290,29 @@ class RunningApp(App[int]):
 
     def _catch_stop_signals(self) -> None:
         """SIGTERM and SIGHUP (``kill``, ``tmux kill-session``) stop the run with the usual
-        escalation, then leave with ``128+N``.  Not under ``run_test`` (the test runner's signals)."""
+        escalation, then leave with ``128+N``.  Not under ``run_test`` (the test runner's signals).
+
+        Why ``signal.signal`` and not the loop's ``add_signal_handler``: after a SIGHUP the terminal
+        is gone, and Textual's writer queue can block the event loop for good; a plain handler still
+        runs (lock waits are interruptible), so the stop and the exit do not depend on the loop.
+        """
         if self.is_headless:
             return
-        loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGHUP):
             try:
-                loop.add_signal_handler(sig, self._on_stop_signal, sig)
-            except (NotImplementedError, RuntimeError, ValueError):
+                signal.signal(sig, lambda signum, frame: self._on_stop_signal(signum))
+            except (ValueError, OSError):  # not the main thread
                 pass
 
     def _on_stop_signal(self, sig: int) -> None:
         def stop_then_exit() -> None:
             if self._engine is not None and self._engine.running:
                 self._engine.stop()
+            # After SIGHUP the terminal is gone and Textual's writes to it can wedge the loop, so
+            # exit() may never run: the child is stopped by now, so leave hard after a grace period.
+            watchdog = threading.Timer(EXIT_GRACE_S, os._exit, args=(128 + sig,))
+            watchdog.daemon = True
+            watchdog.start()
             try:
                 self.call_from_thread(self.exit, 128 + sig)
             except RuntimeError:  # the app is already gone
