@@ -19,9 +19,25 @@ PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
 
 
-def make_private_dirs(directory: Path) -> None:
-    """Create ``directory`` and missing parents as 0700; an existing directory keeps its mode."""
-    directory.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+def make_private_dirs(directory: str | os.PathLike[str]) -> None:
+    """Create ``directory`` and every missing parent as 0700; an existing directory keeps its mode.
+
+    Why not ``mkdir(mode=..., parents=True)``: Python creates the parents with the umask's default
+    (often 0755), and mkdir's mode is cut by the umask too; each level created here is chmod-ed.
+    """
+    path = Path(directory)
+    missing: list[Path] = []
+    while not path.exists():
+        missing.append(path)
+        if path.parent == path:
+            break
+        path = path.parent
+    for level in reversed(missing):
+        try:
+            level.mkdir(mode=PRIVATE_DIR)
+        except FileExistsError:
+            continue
+        os.chmod(level, PRIVATE_DIR)
 
 
 @contextmanager

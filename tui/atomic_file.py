@@ -12,6 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from backend.atomic_files import make_private_dirs
+
 TMP_PREFIX = "."
 """Temp files are hidden (``.<name>.<pid>.<random>.tmp``) so listings of the folder skip them."""
 TMP_SUFFIX = ".tmp"
@@ -54,7 +56,7 @@ def atomic_write(path: Path, data: bytes) -> None:
     if path.is_symlink():  # an operator's link (dotfiles repo): replace the file it points to, keep the link
         path = Path(os.path.realpath(path))
     directory = path.parent
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private_dirs(directory)
     clean_stale_temp_files(path)
     fd, tmp = tempfile.mkstemp(prefix=_tmp_name(path), suffix=TMP_SUFFIX, dir=directory)  # 0600, O_EXCL
     try:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from backend import envs
+from backend.atomic_files import atomic_write_bytes
 from backend.records import (
     ArgDesc,
     DumpEntry,
@@ -192,10 +193,9 @@ class CrashReport:
     def write(self, directory: str | os.PathLike[str]) -> tuple[str, str]:
         """Write ``crash_report.txt`` and ``crash_report.json`` into ``directory``; returns both paths."""
         d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
         txt, js = d / "crash_report.txt", d / "crash_report.json"
-        txt.write_text(self.to_text(), encoding="utf-8")
-        js.write_text(self.to_json(), encoding="utf-8")
+        atomic_write_bytes(txt, self.to_text().encode("utf-8"))  # private: a report quotes the run's output
+        atomic_write_bytes(js, self.to_json().encode("utf-8"))
         return str(txt), str(js)
 
 

@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from backend.atomic_files import make_private_dirs
+
 _OPERATORS = {
     ";": "ends the assignment and runs what follows as a command",
     "&": "runs what follows as a command (in the background, or after '&&')",
@@ -92,7 +94,7 @@ def session_lock(session_file: Path) -> Iterator[None]:
         finally:
             _held[path] -= 1
         return
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private_dirs(path.parent)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)

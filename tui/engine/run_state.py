@@ -14,9 +14,9 @@ from datetime import datetime
 from enum import Enum
 from pathlib import Path
 
+from backend.atomic_files import make_private_dirs
 from tui.engine.exit_status import ExitStatus
 
-PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
 
 
@@ -104,13 +104,6 @@ def new_run_id() -> str:
 def private_run_dir(root: str, run_id: str) -> Path:
     """``<root>/console/runs/<run id>``, every level this creates 0700 (a run's output may hold
     anything the child printed)."""
-    path = Path(root)
-    path.mkdir(parents=True, exist_ok=True)
-    for part in ("console", "runs", run_id):
-        path = path / part
-        try:
-            path.mkdir(mode=PRIVATE_DIR)
-        except FileExistsError:
-            continue
-        os.chmod(path, PRIVATE_DIR)  # mkdir's mode is cut by the umask; 0700 is meant exactly
+    path = Path(root) / "console" / "runs" / run_id
+    make_private_dirs(path)
     return path
