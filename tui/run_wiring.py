@@ -280,6 +280,11 @@ class RunningApp(App[int]):
         def stop_then_exit() -> None:
             if self._engine is not None and self._engine.running:
                 self._engine.stop()
+            # The terminal may be gone (SIGHUP): if the app cannot wind down by itself, the process
+            # still ends, the run being stopped already.
+            last_resort = threading.Timer(3.0, os._exit, args=(128 + sig,))
+            last_resort.daemon = True
+            last_resort.start()
             try:
                 self.call_from_thread(self.exit, 128 + sig)
             except RuntimeError:  # the app is already gone

@@ -105,7 +105,13 @@ def private_run_dir(root: str, run_id: str) -> Path:
     """``<root>/console/runs/<run id>``, every level this creates 0700 (a run's output may hold
     anything the child printed)."""
     path = Path(root)
-    path.mkdir(parents=True, exist_ok=True)
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    for level in reversed(missing):  # the cache root and its parents too, when we are the ones making them
+        level.mkdir(mode=PRIVATE_DIR, exist_ok=True)
+    path = Path(root)
     for part in ("console", "runs", run_id):
         path = path / part
         try:
