@@ -219,7 +219,28 @@ class RunningApp(App[int]):
             self._main_query(RunBar).show_status(f"{event.text} · $ {shown_command(self._last_plan)}")
 
     def _on_crash(self, event: Any) -> None:
-        self.show_crash(event.text, event.data.to_text())
+        report = event.data
+        if getattr(report, "gpu_memory", None) is None:
+            report.gpu_memory = self._gpu_memory()  # the Process view's last NVML sample and peaks
+            paths = getattr(self._engine, "report_paths", None)
+            if report.gpu_memory is not None and paths:
+                try:
+                    report.write(os.path.dirname(paths[0]))  # the copy on disk (0600 already) has it too
+                except OSError:
+                    pass  # the screen still shows it; the engine said where the files are
+        self.show_crash(event.text, report.to_text())
+
+    def _gpu_memory(self) -> dict[str, Any] | None:
+        """GPU memory at death and the peaks from the Process view's sampler (None: no GPU)."""
+        from textual.css.query import NoMatches
+
+        from tui.widgets.gpu_view import GpuView
+
+        try:
+            record = self.views.process.query_one(GpuView).sampler.memory_record()
+        except NoMatches:
+            return None
+        return record.to_dict() if record is not None else None
 
     def _show_state(self, state: str, text: str = "") -> None:
         self._main_query(SessionHeader).run_state = state

@@ -9,13 +9,16 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Label
 
+from tui.widgets.gpu_view import GpuView
+
 
 def _mib(rss: int | None) -> str:
     return "?" if rss is None else f"{rss / 2**20:.1f}"
 
 
 class ProcessView(Vertical):
-    """A summary line, the tree table (one row per process, indented by depth), the exit line."""
+    """A summary line, the tree table (one row per process, indented by depth), the exit line,
+    and the GPUs (NVML; one line where there is none)."""
 
     DEFAULT_CSS = """
     ProcessView {
@@ -30,6 +33,7 @@ class ProcessView(Vertical):
         yield Label("no process yet", classes="summary", id="summary", markup=False)
         yield DataTable(id="procs", cursor_type="row")
         yield Label("", classes="exit", id="exit")
+        yield GpuView(id="gpu-view")
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns("pid", "process", "status", "CPU %", "RSS MiB", "thr", "files")
@@ -46,6 +50,7 @@ class ProcessView(Vertical):
                           "?" if p.open_files is None else str(p.open_files), key=str(p.pid))  # fmt: skip
         if table.row_count:
             table.move_cursor(row=min(cursor, table.row_count - 1))
+        self.query_one(GpuView).watch_run(snap.root_pid, (p.pid for p in snap.procs))
         alive = "alive" if snap.alive else "gone"
         self.query_one("#summary", Label).update(
             f"root pid {snap.root_pid} ({alive}) · {len(snap.procs)} processes · CPU "
