@@ -46,7 +46,8 @@ def _case(front: str, sig: str) -> object:
 
 
 XFAIL: set[tuple[str, str]] = set()
-"""None left since the engine branch (PR_SET_PDEATHSIG in the child, SIGTERM/SIGHUP handled as a stop)."""
+"""Cases expected to fail today: none since the engine's PDEATHSIG and SIGHUP handling (before them,
+3 of 4 processes survived SIGKILL and SIGHUP of ``sgl-console run``)."""
 
 
 def _serve_argv(tmp: Path) -> list[str]:
