@@ -87,7 +87,7 @@ class TestReadPath:
         info = sv.start([PY, "-c", "print('hi')"], dict(os.environ))
         assert sv.wait(20) is not None
         runs = tmp_path / "cache" / "console" / "runs"
-        assert {mode(runs.parent), mode(runs), mode(info.run_dir)} == {0o700}
+        assert {mode(runs.parent.parent), mode(runs.parent), mode(runs), mode(info.run_dir)} == {0o700}
         assert mode(info.stdout_log) == 0o600 and mode(info.stderr_log) == 0o600
 
     def test_secrets_never_reach_the_log_or_the_router(self, tmp_path: Path) -> None:

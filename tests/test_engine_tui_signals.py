@@ -64,6 +64,8 @@ def test_the_tui_stops_its_run_when_told_to_go(tmp_path: Path, how: str) -> None
         wait_until(lambda: not proctree.session_members(child), timeout=30,
                    describe=lambda: [p.pid for p in proctree.session_members(child)])  # fmt: skip
         assert (tmp_path / "child.pid.signal").read_text() == "SIGTERM", "stopped by the escalation, not killed"
+        console_alive = lambda: proctree.alive(p) if (p := proctree.proc(int(console_pid.read_text()))) else False  # noqa: E731
+        wait_until(lambda: not console_alive(), timeout=15)  # and the console itself is gone
     finally:
         tmux("kill-server", check=False)
         if pid_file.exists():

@@ -18,9 +18,10 @@ from tui.lines import MAX_LINE_BYTES, LineSplitter
 
 MAX_BACKLOG = 1 << 20
 """Bytes waiting to be parsed before the oldest are left out (about 20k typical lines)."""
-EOF_BACKLOG = 32 << 10
-"""At end of stream, at most this many waiting bytes are still parsed: the tail (hundreds of
-lines and more) is what the crash report needs, and the exit must not wait behind a flood."""
+EOF_BACKLOG = 256 << 10
+"""At end of stream, at most this many waiting bytes are still parsed: a burst written just before
+dying (a crash's last output) is parsed whole, while the exit never waits behind a flood (the
+supervisor reports it after at most 0.8 s of parsing anyway)."""
 TAKE_BYTES = 32 << 10
 """Bytes the thread takes per turn: what it holds is out of reach of the end-of-stream cut."""
 

@@ -358,7 +358,8 @@ class RunEngine:
             self.last_exit = status = event.data
             self._emit(EventKind.EXITED, event.text, status)
             abnormal = status is not None and not status.ok and not self._requested_stop
-            if abnormal or self._stalled_for is not None:
+            stall_unreported = self._stalled_for is not None and not self.report_stalls  # else sent at the stall
+            if abnormal or stall_unreported:
                 self._report(status)
         finally:
             self._finished_run.set()
