@@ -49,12 +49,24 @@ setup() {
 # within 0.5 s, and where PYTHONDONTWRITEBYTECODE is set nothing would ever be cached.
 compile() { "$VENV/bin/python" -m compileall -q backend tui >/dev/null || true; }
 
+# The browser test drives Debian's Chromium through Playwright (Playwright's own browser download
+# cannot work here): install it with apt when missing and we may; otherwise that one test skips.
+browser() {
+    [[ -x /usr/bin/chromium ]] && return 0
+    command -v apt-get >/dev/null || return 0
+    local sudo=""
+    if [[ $(id -u) -ne 0 ]]; then command -v sudo >/dev/null || return 0; sudo="sudo -n"; fi
+    echo "setup: installing Debian's chromium for the browser test" >&2
+    { $sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q chromium; } \
+        >"$VENV/.sgl-chromium.log" 2>&1 || echo "setup: chromium not installed (see $VENV/.sgl-chromium.log)" >&2
+}
+
 cmd=${1:-console}
 shift || true
 case "$cmd" in
     setup) setup ;;
     console) setup; compile; exec "$VENV/bin/sgl-console" "$@" ;;
-    test) setup; exec "$VENV/bin/python" -m pytest -q "$@" ;;
+    test) setup; browser; exec "$VENV/bin/python" -m pytest -q "$@" ;;
     drills)
         setup
         args=()
