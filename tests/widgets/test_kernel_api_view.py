@@ -6,7 +6,7 @@ from pathlib import Path
 
 from textual.app import App, ComposeResult
 
-from tui.demo import feed, run_lines
+from tests.demo import feed, run_lines
 from tui.router import Router
 from tui.widgets.kernel_api_view import KernelApiView
 from tui.widgets.ring_table import RingTable

@@ -6,7 +6,7 @@ import signal
 
 from textual.app import App, ComposeResult
 
-from tui.demo import process_snapshot
+from tests.demo import process_snapshot
 from tui.supervisor import ExitStatus
 from tui.widgets.process_view import ProcessView
 from tui.widgets.ring_table import RingTable

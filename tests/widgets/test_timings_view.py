@@ -7,7 +7,7 @@ from pathlib import Path
 from textual.app import App, ComposeResult
 from textual.widgets import ProgressBar, Sparkline
 
-from tui.demo import feed, run_lines
+from tests.demo import feed, run_lines
 from tui.router import Router
 from tui.widgets.ring_table import RingTable
 from tui.widgets.timings_view import TimingsView, cache_hit_text

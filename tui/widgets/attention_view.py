@@ -45,7 +45,7 @@ class AttentionView(Vertical):
     def on_mount(self) -> None:
         """What arrived before the view was first shown (the console composes it then)."""
         if self.last_event is not None:
-            self.show_event(self.last_event, self._last_resident)
+            self._paint_event(self.last_event, self._last_resident)
 
     def show_watching(self, path: str | None) -> None:
         self._watching = path
@@ -55,8 +55,10 @@ class AttentionView(Vertical):
     def show_event(self, event: Any, resident: bool) -> None:
         """A ``tui.watch.ReloadEvent``; ``resident`` says a backend is running now."""
         self.last_event, self._last_resident = event, resident
-        if not self.is_mounted:
-            return
+        if self.is_mounted:
+            self._paint_event(event, resident)
+
+    def _paint_event(self, event: Any, resident: bool) -> None:
         stamp = time.strftime("%H:%M:%S", time.localtime(event.time))
         status = Text(f"{event.path} · ")
         if event.ok:

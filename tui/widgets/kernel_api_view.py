@@ -24,8 +24,8 @@ from tui.widgets.status_line import StatusLine
 
 MAX_CALLS = 5000
 """Calls kept on screen (the run log on disk keeps them all; the totals count them all)."""
-COLUMNS = (Column("#", 7, right=True), Column("API"), Column("status", 10), Column("NaN", 5, right=True),
-           Column("Inf", 5, right=True))  # fmt: skip
+COLUMNS = (Column("#", 5, right=True), Column("API"), Column("status", 9), Column("NaN", 4, right=True),
+           Column("Inf", 4, right=True))  # fmt: skip
 
 
 def call_status(call: Any) -> str:
@@ -97,8 +97,7 @@ class KernelApiView(Vertical):
                 yield Static("select a call (↑/↓, click) to see its block", id="detail", markup=False)
 
     def on_mount(self) -> None:
-        if self._totals[0]:
-            self.show_totals(*self._totals)
+        self._paint_totals()
 
     @property
     def table(self) -> RingTable:
@@ -133,8 +132,11 @@ class KernelApiView(Vertical):
         """Cumulative counters from the router (calls per API, NaN/Inf over all tensors)."""
         self._totals = (api_counts, nan_total, inf_total)
         self.set_class(bool(nan_total or inf_total), "-nonfinite")
-        if not self.is_mounted:
-            return
+        if self.is_mounted:
+            self._paint_totals()
+
+    def _paint_totals(self) -> None:
+        api_counts, nan_total, inf_total = self._totals
         total = sum(api_counts.values())
         totals = Text(f"{total} calls · " if total else "no calls yet · ")
         totals.append(f"NaN {nan_total}", style="bold red reverse" if nan_total else "")

@@ -19,14 +19,9 @@ from tui.widgets.status_line import StatusLine
 
 MAX_HISTORY = 1000
 """Finished requests kept in the history table (a long session's oldest go first)."""
-STAGE_COLUMNS = (
-    Column("stage"),
-    Column("state", 8),
-    Column("seconds", 9, right=True),
-    Column("Δ prev", 7, right=True),
-)
-HISTORY_COLUMNS = (Column("run", 6), Column("total s", 8, right=True), Column("Δ", 6, right=True),
-                   Column("step ms", 8, right=True), Column("cache"))  # fmt: skip
+STAGE_COLUMNS = (Column("stage"), Column("state", 7), Column("seconds", 8, right=True), Column("Δ prev", 6, right=True))
+HISTORY_COLUMNS = (Column("run", 4), Column("total s", 7, right=True), Column("Δ", 5, right=True),
+                   Column("step ms", 7, right=True), Column("cache"))  # fmt: skip
 
 
 def cache_hit_text(cache_stats: dict[str, Any] | None) -> str:
