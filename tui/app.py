@@ -246,11 +246,12 @@ class ConsoleApp(App[int]):
         gc.freeze()
 
     def _live_tabs(self) -> TabbedContent | None:
-        """The live views' tabs; None until the Live tab was first shown."""
+        """The live views' tabs; None until the Live tab was first shown and they are composed."""
         try:
-            return self._main_query("#live-tabs", TabbedContent)  # type: ignore[no-any-return]
+            tabs: TabbedContent = self._main_query("#live-tabs", TabbedContent)
         except NoMatches:
             return None
+        return tabs if tabs.is_mounted else None
 
     async def _show_view(self, view: str | None) -> None:
         """Compose live view ``view`` (None: the active one) in its tab the first time it is shown,
@@ -262,6 +263,8 @@ class ConsoleApp(App[int]):
             for name, label in VIEWS:
                 tabs.compose_add_child(TabPane(label, id=f"tab-{name}"))
             await self._main_query("#live", TabPane).mount(tabs)
+            if tabs.active != f"tab-{self._wanted_view}":  # F3 pressed again while composing
+                tabs.active = f"tab-{self._wanted_view}"
             self._focus_tabs(tabs)
         view = view or tabs.active.removeprefix("tab-")
         widget = getattr(self.views, view, None)
@@ -437,10 +440,11 @@ class ConsoleApp(App[int]):
 
     # ---- navigation --------------------------------------------------------------------------
     def _show(self, outer: str, inner_id: str, inner: str) -> None:
-        try:
-            self._main_query(f"#{inner_id}", TabbedContent).active = inner
-        except NoMatches:  # the live tabs before their first show: composed with this one active
+        tabs = self._live_tabs() if inner_id == "live-tabs" else self._main_query(f"#{inner_id}", TabbedContent)
+        if tabs is None:  # the live tabs before their first show: composed with this one active
             self._wanted_view = inner.removeprefix("tab-")
+        else:
+            tabs.active = inner
         self._main_query("#main-tabs", TabbedContent).active = outer
 
     def action_settings(self) -> None:
@@ -456,6 +460,9 @@ class ConsoleApp(App[int]):
         main = self._main_query("#main-tabs", TabbedContent)
         tabs = self._live_tabs()
         if tabs is None:  # first show: the tabs are composed (and focused) by ``_show_view``
+            if main.active == "live":  # F3 again while they are being composed: the next view
+                names = [n for n, _ in VIEWS]
+                self._wanted_view = names[(names.index(self._wanted_view) + 1) % len(names)]
             main.active = "live"
             return
         if main.active == "live":

@@ -68,7 +68,7 @@ class OutputView(Vertical):
     def on_mount(self) -> None:
         self.watch(self.log_widget, "follow", self._show_status)
         self.watch(self.log_widget, "unseen", self._show_status)
-        self._show_status()
+        self._paint_status()
 
     def add_lines(self, lines: Sequence[Any]) -> None:
         """Lines from the router's batch (already split by stream)."""
@@ -77,8 +77,10 @@ class OutputView(Vertical):
 
     # ---- status ---------------------------------------------------------------------------
     def _show_status(self, *_: object) -> None:
-        if not self.is_mounted:
-            return
+        if self.is_mounted:  # before the first show the status is drawn on mount
+            self._paint_status()
+
+    def _paint_status(self) -> None:
         log = self.log_widget
         parts = ["follow ●" if log.follow else f"paused: {log.unseen} new lines (End: follow)"]
         parts.append(f"{len(log.shown_lines)} lines")

@@ -55,6 +55,7 @@ class RingTable(ScrollView, can_focus=True):
         width: 1fr;
         overflow-x: hidden;
         overflow-y: scroll;
+        scrollbar-size-vertical: 1;
         & > .ring-table--header { text-style: bold; background: $panel; }
         & > .ring-table--cursor { background: $block-cursor-blurred-background; }
         &:focus > .ring-table--cursor { background: $block-cursor-background; color: $block-cursor-foreground; }
