@@ -2,6 +2,8 @@
 # One entry point for the README's two commands:
 #   ./run.sh console [ARGS...]   set up .venv if needed, then open the console (sgl-console ARGS)
 #   ./run.sh test [PYTEST ARGS]  set up .venv if needed, then run the whole test suite
+#   ./run.sh drills [--long] [PYTEST ARGS]  the reliability drills (tests/reliability), one figure line
+#                                each; --long runs the long variants (./run.sh test runs the short ones)
 # Also: ./run.sh setup (only the venv), ./run.sh bench (every benchmark in bench/).
 #
 # torch: by default the CPU wheel torch==2.13.0 is installed (small; no multi-GB CUDA
@@ -52,6 +54,13 @@ case "$cmd" in
     setup) setup ;;
     console) setup; compile; exec "$VENV/bin/sgl-console" "$@" ;;
     test) setup; exec "$VENV/bin/python" -m pytest -q "$@" ;;
+    drills)
+        setup
+        args=()
+        for a in "$@"; do
+            if [[ "$a" == "--long" ]]; then export SGL_DRILLS_LONG=1; else args+=("$a"); fi
+        done
+        exec "$VENV/bin/python" -m pytest -q tests/reliability "${args[@]}" ;;
     bench) setup; exec "$VENV/bin/python" bench/run_all.py "$@" ;;
-    *) echo "usage: ./run.sh {console|test|setup|bench} [ARGS...]" >&2; exit 2 ;;
+    *) echo "usage: ./run.sh {console|test|drills|setup|bench} [ARGS...]" >&2; exit 2 ;;
 esac

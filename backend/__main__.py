@@ -7,16 +7,16 @@ has no torch thread pools to inherit.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
-import time
 from argparse import Namespace
 from collections.abc import Sequence
 
 from backend import cli, envs
 from backend.envs import EnvError, load_settings
 from backend.exit_codes import BackendError, ExitCode
-from backend.logging_setup import configure, effective_level, flush_all, get_logger
+from backend.logging_setup import configure, effective_level, flush_all, get_logger, redact_settings
 from backend.request import CancelToken, GenerationRequest
 
 log = get_logger()
@@ -32,10 +32,14 @@ def request_from_args(args: Namespace) -> GenerationRequest:
 
 
 def install_stop_handlers(on_stop: CancelToken) -> None:
-    """SIGTERM/SIGINT only set an event; the denoising loop abandons at the next step boundary."""
+    """SIGTERM/SIGINT set an event: a request abandons at its next stage or step boundary.  Before
+    one runs (``on_stop.immediate``: still loading) the handler ends the process at once with 143."""
 
     def handler(signum: int, frame: object) -> None:
         on_stop.cancel()
+        if on_stop.immediate:
+            on_stop.immediate = False  # a second signal during the unwinding changes nothing
+            raise SystemExit(int(ExitCode.CANCELLED))
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
@@ -48,17 +52,19 @@ def generate_main(args: Namespace, settings: envs.Settings) -> int:
         return run_workers(args, settings)
     from backend.runtime import Runtime
 
-    cancel = CancelToken()
+    cancel = CancelToken(immediate=True)
     install_stop_handlers(cancel)
-    start = time.perf_counter()
-    runtime = Runtime(settings, args)
-    runtime.start()
+    try:
+        runtime = Runtime(settings, args)
+        runtime.start()
+    except SystemExit:
+        log.warning("Stopped during start-up (signal); nothing generated")
+        raise
+    cancel.immediate = False
     if cancel.cancelled:
         log.warning("Stopped during start-up (signal); nothing generated")
         return int(ExitCode.CANCELLED)
     result = runtime.generate(request_from_args(args), cancel)
-    if result.paths:
-        log.info("Generated %d output(s) in %.2f seconds", len(result.paths), time.perf_counter() - start)
     return result.exit_code
 
 
@@ -71,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("Invalid environment: %s", exc)
         return int(ExitCode.BAD_ENV)
     configure(effective_level(settings[envs.LOGGING_LEVEL], args.log_level))
+    redact_settings(settings)  # before anything can quote a secret (an endpoint URL's password, a key)
+    os.umask(0o077)  # run outputs (images, perf logs, traces, kernel API logs, dumps) are private
     try:
         from backend.runtime import install_faults
 

@@ -149,16 +149,36 @@ def load_attention_config(path: str, backend: str | None) -> dict[str, Any]:
     Raises:
         AttentionConfigError: unreadable file, parse error or schema error, with its line.
     """
-    lower = path.lower()
-    if not lower.endswith((".json", ".yaml", ".yml")):
-        raise AttentionConfigError("the file must end in .json, .yaml or .yml", path=path)
+    check_config_name(path)
     try:
-        with open(os.path.expanduser(path), encoding="utf-8") as fh:
-            text = fh.read()
-    except (OSError, UnicodeDecodeError) as exc:
+        with open(os.path.expanduser(path), "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
         raise AttentionConfigError(f"cannot read {path}: {exc.__class__.__name__}: {exc}", path=path) from None
+    return parse_attention_config(data, path, backend)
+
+
+def check_config_name(path: str) -> None:
+    """The file name decides the format: refuse anything but .json, .yaml and .yml."""
+    if not path.lower().endswith((".json", ".yaml", ".yml")):
+        raise AttentionConfigError("the file must end in .json, .yaml or .yml", path=path)
+
+
+def parse_attention_config(data: bytes, path: str, backend: str | None) -> dict[str, Any]:
+    """Parse and validate a config file's bytes, already read (a watcher hashes and parses the same
+    bytes, so what it applies is exactly what it saw); the format comes from ``path``'s suffix.
+
+    Raises:
+        AttentionConfigError: not UTF-8, parse error or schema error, with its line.
+    """
+    check_config_name(path)
     try:
-        return validate(parse_config_text(text, "json" if lower.endswith(".json") else "yaml"), backend, text)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise AttentionConfigError(f"cannot read {path}: not UTF-8 text ({exc.reason} at byte {exc.start})",
+                                   path=path) from None  # fmt: skip
+    try:
+        return validate(parse_config_text(text, "json" if path.lower().endswith(".json") else "yaml"), backend, text)
     except AttentionConfigError as exc:
         exc.path = path
         raise
@@ -175,10 +195,16 @@ def _scalar(text: str) -> Any:
 
 
 def parse_config_arg(value: str, backend: str | None) -> dict[str, Any]:
-    """Parse ``--attention-backend-config`` as SGLang does: a file, a JSON string, or ``k=v,k=v``."""
-    if os.path.isfile(os.path.expanduser(value)) and value.lower().endswith((".json", ".yaml", ".yml")):
-        return load_attention_config(value, backend)
+    """Parse ``--attention-backend-config`` as SGLang does: a file, a JSON string, or ``k=v,k=v``.
+
+    A value that names a file (a .json/.yaml/.yml name, or a path with no ``=``) is read as one, so a
+    missing file says "No such file" as the variable does, not "could not parse".
+    """
     stripped = value.strip()
+    looks_like_file = value.lower().endswith((".json", ".yaml", ".yml")) or (
+        "=" not in stripped and (os.sep in stripped or stripped.startswith("~")))
+    if looks_like_file and not stripped.startswith("{"):
+        return load_attention_config(value, backend)
     if stripped.startswith("{"):
         return validate(parse_config_text(stripped, "json"), backend, stripped)
     pairs: dict[str, Any] = {}

@@ -60,12 +60,11 @@ class ExpertCacheConfig:
     @classmethod
     def from_settings(cls, settings: envs.Settings, secondary: bool = False) -> ExpertCacheConfig:
         """Read the primary variables, or their ``SECONDARY_*`` twins (already inherited when unset)."""
-        p = "cache_dit_secondary_" if secondary else "cache_dit_"
+        v = envs.CacheDitSecondary if secondary else envs.CacheDit
         return cls(
-            fn=getattr(settings, p + "fn"), bn=getattr(settings, p + "bn"), warmup=getattr(settings, p + "warmup"),
-            rdt=float(getattr(settings, p + "rdt")), mc=getattr(settings, p + "mc"),
-            taylorseer=bool(getattr(settings, p + "taylorseer")), ts_order=getattr(settings, p + "ts_order"),
-        )  # fmt: skip
+            fn=settings[v.FN], bn=settings[v.BN], warmup=settings[v.WARMUP], rdt=float(settings[v.RDT]),
+            mc=settings[v.MC], taylorseer=bool(settings[v.TAYLORSEER]), ts_order=settings[v.TS_ORDER],
+        )
 
     def describe(self) -> str:
         ts = f"TaylorSeer=on(order={self.ts_order})" if self.taylorseer else "TaylorSeer=off"
@@ -106,16 +105,16 @@ def validate_for_steps(settings: envs.Settings, steps: int, pipe: Any = None) ->
     check_steps(plan.scm, steps)
     if pipe is None:
         return
-    for name, cfg, prefix in (("transformer", plan.primary, "SGLANG_CACHE_DIT_"),
-                              ("transformer_2", plan.secondary, "SGLANG_CACHE_DIT_SECONDARY_")):  # fmt: skip
+    for name, cfg, family in (("transformer", plan.primary, envs.CacheDit),
+                              ("transformer_2", plan.secondary, envs.CacheDitSecondary)):  # fmt: skip
         model = getattr(pipe, name, None)
         if model is None:
             continue
         blocks = len(_blocks_of(model))
-        for var, value in ((prefix + "FN", cfg.fn), (prefix + "BN", cfg.bn)):
+        for var, value in ((family.FN, cfg.fn), (family.BN, cfg.bn)):
             if value > blocks:
                 raise CacheConfigError(
-                    f"{var}={value} exceeds the {blocks} blocks of {name}", ExitCode.BAD_ENV
+                    f"{var.name}={value} exceeds the {blocks} blocks of {name}", ExitCode.BAD_ENV
                 )
 
 

@@ -7,8 +7,10 @@ memory carries over.  Only argparse lives here: no torch, so ``--help`` and usag
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Sequence
 
+from backend import limits
 from backend.envs import ATTENTION_BACKEND, LOG_LEVELS, EnvError
 
 DEFAULT_SEED = 42
@@ -34,6 +36,37 @@ def _positive(text: str) -> int:
     return value
 
 
+MAX_SEED = 2**63 - 1
+"""Seeds are 0..2^63-1 (torch generators take 64 bits; image i of a batch uses seed + i)."""
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not in 0..{MAX_SEED}")
+    return value
+
+
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def _bytes(text: str) -> int:
+    try:
+        return limits.parse_bytes(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _port(text: str) -> int:
     try:
         value = int(text)
@@ -57,10 +90,20 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="directory for the PNG files (default: outputs/)")
     p.add_argument("--inject-fault", action="append", default=None, metavar="SPEC",
                    help="deliberately fail: KIND[=CODE][@API_PATTERN][:CALL_N] (repeatable; see backend/faults.py)")  # fmt: skip
+    bounds = p.add_argument_group("limits", "a request over one of these is refused before anything is allocated")
+    bounds.add_argument("--max-steps", type=_positive, default=DEFAULT_MAX_STEPS,
+                        help=f"most denoising steps per request (default {DEFAULT_MAX_STEPS})")
+    bounds.add_argument("--max-batch-size", type=_positive, default=limits.DEFAULT_MAX_BATCH,
+                        help=f"most images per request (default {limits.DEFAULT_MAX_BATCH})")
+    bounds.add_argument("--max-pixels", type=_positive, default=limits.DEFAULT_MAX_PIXELS,
+                        help=f"most pixels per image, height x width (default {limits.DEFAULT_MAX_PIXELS})")
+    bounds.add_argument("--max-request-memory", type=_bytes, default=None, metavar="SIZE",
+                        help="most memory one request may need by the backend's estimate, e.g. 2G "
+                             f"(default: {int(limits.MEMORY_HEADROOM * 100)}%% of the free device/host memory)")
 
 
-DEFAULT_MAX_STEPS = 1000
-"""Upper bound on a served request's steps: a body asking for 10^8 steps must not hold the queue."""
+DEFAULT_MAX_STEPS = limits.DEFAULT_MAX_STEPS
+"""Upper bound on a request's steps: a body asking for 10^8 steps must not hold the queue."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,9 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--num-inference-steps", type=_positive, default=None, help="default: the model's")
     gen.add_argument("--height", type=_positive, default=None, help="default: the model's native size")
     gen.add_argument("--width", type=_positive, default=None, help="default: the model's native size")
-    gen.add_argument("--seed", type=int, default=DEFAULT_SEED, help="image i of the batch uses seed + i")
+    gen.add_argument("--seed", type=_seed, default=DEFAULT_SEED, help=f"0..{MAX_SEED}; image i of the batch uses seed + i")
     gen.add_argument("--batch-size", type=_positive, default=1)
-    gen.add_argument("--guidance-scale", type=float, default=None, help="default: the model's")
+    gen.add_argument("--guidance-scale", type=_finite, default=None, help="a finite number; default: the model's")
     gen.add_argument("--output-file-name", default=None, help="file name (image i of a batch gets _i)")
     gen.add_argument("--perf-dump-path", default=None,
                      help="write the timing report here (also turns on stage timing and performance.log)")
@@ -88,8 +131,6 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--port", type=_port, default=DEFAULT_PORT, help="HTTP port on 127.0.0.1 (0: pick one)")
     srv.add_argument("--no-stdin", dest="stdin", action="store_false",
                      help="do not read requests from stdin (then only SIGTERM/SIGINT stop the server)")
-    srv.add_argument("--max-steps", type=_positive, default=DEFAULT_MAX_STEPS,
-                     help="refuse requests asking for more denoising steps than this (400)")
     srv.add_argument("--allow-origin", action="append", metavar="ORIGIN",
                      help="accept HTTP requests carrying this browser Origin (repeatable; default: none)")
     _common(srv)
@@ -97,5 +138,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    """Parse; argparse itself prints usage errors and exits with 2 (ExitCode.USAGE)."""
-    return build_parser().parse_args(argv)
+    """Parse; argparse itself prints usage errors and exits with 2 (ExitCode.USAGE).
+
+    ``generate``'s steps, batch and size are checked against the limits here, before torch loads.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "generate":
+        found = limits.Limits.from_args(args).problems(args.num_inference_steps, args.batch_size, args.height,
+                                                      args.width)
+        if found:
+            parser.error("; ".join(found))
+    return args

@@ -7,29 +7,52 @@ Each change is re-parsed and validated at once, and the diff is logged; the new 
 never sees its attention change half-way.  ``apply_pending`` also re-checks the file's identity
 (inode, mtime, size), so an edit made just before a request is applied to it even if the watcher has
 not woken up yet.  A broken file keeps the last good config and logs the error with its line; a
-missing file means "not yet" (kept config, one warning).
+missing file (or a directory in its place) means "not yet" (kept config, one warning).
+
+The identity includes a hash of the content, and the config is parsed from the very bytes that were
+hashed: an in-place rewrite of the same size within one timestamp tick (coarse on most file systems)
+is still seen, and a read that raced a half-written file is never mistaken for the finished one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import stat
 import threading
 from typing import Any
 
 from backend.attention import AttentionState
-from backend.attention_config import AttentionConfigError, diff_configs, load_attention_config
+from backend.attention_config import AttentionConfigError, diff_configs, parse_attention_config
 from backend.logging_setup import get_logger
 
 log = get_logger("attention")
-Signature = tuple[int, int, int] | None
+MAX_CONFIG_BYTES = 1 << 20
+"""A bigger file is refused unread (an attention config is a few lines)."""
+Signature = tuple[int, int, str] | None
+
+
+def _snapshot(path: str) -> tuple[Signature, bytes | None, str | None]:
+    """(identity, content, problem): identity None when there is no regular file to read."""
+    try:
+        with open(path, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                return None, None, "is not a regular file"
+            if st.st_size > MAX_CONFIG_BYTES:
+                return (st.st_ino, st.st_size, "too-big"), None, f"is over {MAX_CONFIG_BYTES} bytes"
+            data = fh.read(MAX_CONFIG_BYTES + 1)
+    except IsADirectoryError:
+        return None, None, "is a directory"
+    except FileNotFoundError:
+        return None, None, "is gone"
+    except OSError as exc:
+        return None, None, f"cannot be read ({exc.strerror or exc})"
+    return (st.st_ino, len(data), hashlib.sha256(data).hexdigest()), data, None
 
 
 def _signature(path: str) -> Signature:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_ino, st.st_mtime_ns, st.st_size)
+    return _snapshot(path)[0]
 
 
 class ConfigWatcher:
@@ -75,15 +98,17 @@ class ConfigWatcher:
     def poll(self, force: bool = False) -> list[str] | None:
         """Re-read the file if it changed (or ``force``); returns the staged diff, or None if nothing was staged."""
         with self._lock:
-            sig = _signature(self.path)
+            sig, data, problem = _snapshot(self.path)
             if sig == self._signature and not force:
                 return None
             self._signature = sig
-            if sig is None:
-                log.warning("Attention config %s is gone; keeping the last good config", self.path)
-                return None
             try:
-                new = load_attention_config(self.path, self.state.requested)
+                if data is None:
+                    if sig is None:
+                        log.warning("Attention config %s %s; keeping the last good config", self.path, problem)
+                        return None
+                    raise AttentionConfigError(f"{self.path} {problem}", path=self.path)
+                new = parse_attention_config(data, self.path, self.state.requested)
             except AttentionConfigError as exc:
                 if force and self.last_error == str(exc):
                     return None  # already reported for this very file content

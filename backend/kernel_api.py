@@ -94,7 +94,7 @@ class KernelApiConfig:
 
 
 def read_config(environ: Mapping[str, str] | None = None) -> KernelApiConfig:
-    """Parse the five variables with the registry's strict parsers (raises ``EnvError``).
+    """Read the five variables as sglang does (strict with ``SGL_CONSOLE_STRICT``; raises ``EnvError``).
 
     Only these five are parsed, so a bad unrelated variable cannot break kernel logging.
     """
@@ -110,7 +110,8 @@ def read_config(environ: Mapping[str, str] | None = None) -> KernelApiConfig:
         envs.KERNEL_API_DUMP_EXCLUDE,
     ):
         raw = env.get(var.name)
-        values[var.attr.removeprefix("kernel_api_")] = var.parse(raw) if raw else var.default_value(env)
+        reading = envs.settings.read_value(var, raw, envs.strict_mode(env)) if raw else None  # upstream's rules
+        values[var.attr.removeprefix("kernel_api_")] = reading.value if reading else var.default_value(env)
     return KernelApiConfig(
         level=int(values["loglevel"] or 0),
         logdest=str(values["logdest"] or "stdout"),

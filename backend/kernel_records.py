@@ -386,6 +386,13 @@ class KernelApiLogParser:
         self._out: list[KernelApiCall] = []
 
     @property
+    def detailed(self) -> bool:
+        """True once a block showed arguments, an output or a dump line: the log is level >= 3, so a
+        block without ``Output:`` did not return. False means level 1 (or no call yet): a header
+        followed by nothing says nothing about whether that call finished."""
+        return self._detailed
+
+    @property
     def open_calls(self) -> tuple[KernelApiCall, ...]:
         """Snapshots of the calls started and not yet finished, outermost first."""
         return tuple(c.freeze(False) for c in self._stack)

@@ -1,4 +1,4 @@
-"""Writing generated images: SGLang's default file names, PNG text chunks, the "Saved output to" line.
+"""Writing generated images: SGLang's default file names, PNG text chunks, the ``Output saved to`` line.
 
 File name (SGLang's rule): ``<first 100 chars of prompt>_<YYYYmmdd-HHMMSS>_<8 hex of the params
 hash>``, sanitised to ``[A-Za-z0-9._-]`` (spaces become ``_``), at most 150 characters, plus ``.png``.
@@ -7,6 +7,10 @@ hash>``, sanitised to ``[A-Za-z0-9._-]`` (spaces become ``_``), at most 150 char
 PNG text chunks: ``prompt``, ``negative_prompt``, ``seed``, ``steps``, ``height``, ``width``,
 ``guidance_scale``, ``model``, ``request_id``, ``pid``, ``device``, ``attention`` (JSON) and
 ``settings`` (JSON of every effective variable, secrets masked by the registry).
+
+Each file is written atomically (temp file beside it, fsync, rename: :mod:`backend.atomic_files`),
+private (0600; a new output directory is 0700): on a full disk the old file stays whole and no empty
+file is left.  Saving runs after the stages (upstream saves outside its stage list).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from PIL.PngImagePlugin import PngInfo
 
+from backend.atomic_files import atomic_open, make_private_dirs
 from backend.exit_codes import BackendError, ExitCode
 from backend.logging_setup import get_logger
 from backend.records import output_saved_message
@@ -74,7 +79,7 @@ def save_images(ctx: StageContext) -> list[str]:
     req = ctx.request
     directory = Path(req.output_path or ".").expanduser()
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(directory)
     except OSError as exc:
         raise BackendError(ExitCode.OUTPUT_ERROR, f"Cannot create output directory {directory}: {exc}") from None
     paths = []
@@ -85,7 +90,8 @@ def save_images(ctx: StageContext) -> list[str]:
         name = output_name(req.prompt, req.params_hash(i), req.output_file_name, global_index, total)
         path = (directory / name).resolve()
         try:
-            image.save(path, format="PNG", pnginfo=png_metadata(ctx, i))
+            with atomic_open(path) as fh:
+                image.save(fh, format="PNG", pnginfo=png_metadata(ctx, i))
         except OSError as exc:
             raise BackendError(ExitCode.OUTPUT_ERROR, f"Cannot write {path}: {exc}") from None
         log.info(output_saved_message(path))

@@ -34,6 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from backend.atomic_files import append_private, atomic_write_bytes
 from backend.dump_records import (
     DUMP_METADATA_FILE,
     DUMP_TIME_FORMAT,
@@ -68,6 +69,14 @@ from backend.log_lines import (
     format_log_line,
     split_log_prefix,
     strip_ansi,
+)
+from backend.request_records import (
+    ExceptionRaised,
+    GenerationDone,
+    GenerationFailed,
+    RequestStarted,
+    cuda_kind,
+    parse_request_line,
 )
 
 # --------------------------------------------------------------------------------------------------
@@ -199,11 +208,25 @@ PERF_RECORD_TAG = "pipeline_stage_metrics"
 class StageTiming:
     name: str
     execution_time_ms: float
+    is_denoising: bool | None = None
+    """SGLang 0.5.23 marks the denoiser's stages in ``performance.log``; ``None``: an older record without it."""
+
+    def perf_log_entry(self) -> dict[str, Any]:
+        """The ``performance.log`` stage entry (``is_denoising`` written when known, as upstream does)."""
+        entry: dict[str, Any] = {"name": self.name, "execution_time_ms": self.execution_time_ms}
+        if self.is_denoising is not None:
+            entry["is_denoising"] = self.is_denoising
+        return entry
 
 
 @dataclass(frozen=True)
 class PerfRecord:
-    """One ``performance.log`` line; keys in SGLang's order, optional keys omitted when ``None``."""
+    """One ``performance.log`` line; keys in SGLang's order.
+
+    ``memory_snapshots`` defaults to ``{}`` and is then written as ``{}`` (SGLang 0.5.23 always writes
+    it); ``None`` (an older record read back) omits it, so old lines round-trip byte for byte.
+    ``cache_stats`` (newer upstream tests) is omitted when ``None``.
+    """
 
     request_id: str
     timestamp: str
@@ -212,7 +235,7 @@ class PerfRecord:
     stages: tuple[StageTiming, ...]
     steps: tuple[float, ...]
     total_duration_ms: float
-    memory_snapshots: dict[str, Any] | None = None
+    memory_snapshots: dict[str, Any] | None = field(default_factory=dict)
     cache_stats: dict[str, Any] | None = None
 
     def to_json_line(self) -> str:
@@ -221,7 +244,7 @@ class PerfRecord:
             "timestamp": self.timestamp,
             "commit_hash": self.commit_hash,
             "tag": self.tag,
-            "stages": [{"name": s.name, "execution_time_ms": s.execution_time_ms} for s in self.stages],
+            "stages": [s.perf_log_entry() for s in self.stages],
             "steps": list(self.steps),
             "total_duration_ms": self.total_duration_ms,
         }
@@ -242,7 +265,11 @@ class PerfRecord:
             timestamp=str(data.get("timestamp", "")),
             commit_hash=str(data.get("commit_hash", "N/A")),
             tag=str(data.get("tag", PERF_RECORD_TAG)),
-            stages=tuple(StageTiming(str(s["name"]), float(s["execution_time_ms"])) for s in data["stages"]),
+            stages=tuple(
+                StageTiming(str(s["name"]), float(s["execution_time_ms"]),
+                            None if s.get("is_denoising") is None else bool(s["is_denoising"]))
+                for s in data["stages"]
+            ),
             steps=tuple(float(x) for x in data.get("steps", [])),
             total_duration_ms=float(data.get("total_duration_ms", 0.0)),
             memory_snapshots=data.get("memory_snapshots"),
@@ -277,9 +304,7 @@ def append_perf_record(directory: str, record: PerfRecord) -> Path | None:
     if not directory:
         return None
     path = Path(directory) / PERF_LOG_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(record.to_json_line() + "\n")
+    append_private(path, record.to_json_line() + "\n")
     return path
 
 
@@ -300,7 +325,11 @@ def commit_hash(environ: Mapping[str, str] | None = None, cwd: str | None = None
 
 @dataclass(frozen=True)
 class PerfDumpReport:
-    """The ``--perf-dump-path`` JSON file. ``steps`` are *stages* ``{"name", "duration_ms"}``."""
+    """The ``--perf-dump-path`` JSON file. ``steps`` are *stages* ``{"name", "duration_ms"}``.
+
+    ``memory_checkpoints`` defaults to ``{}``, written as such (SGLang 0.5.23 always writes it, between
+    ``denoise_steps_ms`` and ``meta``); ``None`` (an older report read back) omits it.
+    """
 
     timestamp: str
     request_id: str
@@ -310,7 +339,7 @@ class PerfDumpReport:
     steps: tuple[StageTiming, ...]
     denoise_steps_ms: tuple[float, ...]
     meta: dict[str, Any] = field(default_factory=dict)
-    memory_checkpoints: dict[str, Any] | None = None
+    memory_checkpoints: dict[str, Any] | None = field(default_factory=dict)
 
     def to_json(self) -> str:
         data: dict[str, Any] = {
@@ -344,15 +373,22 @@ class PerfDumpReport:
         )
 
 
+CYAN = "\x1b[1;36m"
+GREEN = "\x1b[92m"
+RESET = "\x1b[0;0m"
+"""SGLang's inline colours: paths in cyan, durations in green (``logging_utils.py``)."""
+
+
 def metrics_dumped_message(path: str | os.PathLike[str]) -> str:
-    return f"Metrics dumped to: {os.path.abspath(path)}"
+    """``Metrics dumped to: <abs path>``, the path in cyan as SGLang 0.5.23 writes it."""
+    return f"Metrics dumped to: {CYAN}{os.path.abspath(path)}{RESET}"
 
 
 def write_perf_dump(path: str | os.PathLike[str], report: PerfDumpReport) -> str:
-    """Write the report (parents created); returns the log message ``Metrics dumped to: <abs path>``."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(report.to_json(), encoding="utf-8")
+    """Write the report atomically (parents created, temp file beside it, renamed over); returns the log
+    message ``Metrics dumped to: <abs path>``.  Readers poll for this file: they never see half of it."""
+    target = Path(os.path.abspath(path))
+    atomic_write_bytes(target, report.to_json().encode("utf-8"))
     return metrics_dumped_message(target)
 
 
@@ -387,11 +423,19 @@ class OutputSaved:
 class CudaError:
     message: str
     kind: str
-    """``device_assert``, ``oom``, ``cuda`` (other CUDA/accelerator errors) or ``runtime``."""
+    """``device_assert``, ``oom`` or ``cuda`` (other CUDA/accelerator errors), judged by the text only:
+    a CPU ``RuntimeError`` is an :class:`ExceptionRaised`, not a CudaError."""
 
 
 def output_saved_message(path: str | os.PathLike[str]) -> str:
-    return f"Saved output to: {path}"
+    """``Output saved to <path>``, the path in cyan, as SGLang 0.5.23 writes it."""
+    return f"Output saved to {CYAN}{path}{RESET}"
+
+
+def generation_completed_message(seconds: float) -> str:
+    """``Pixel data generated successfully in <s, 2 decimals> seconds``, the duration in green
+    (parsed as :class:`GenerationDone`)."""
+    return f"Pixel data generated successfully in {GREEN}{seconds:.2f}{RESET} seconds"
 
 
 Record = (
@@ -405,6 +449,10 @@ Record = (
     | Uploaded
     | OutputSaved
     | CudaError
+    | RequestStarted
+    | GenerationDone
+    | GenerationFailed
+    | ExceptionRaised
 )
 
 _STAGE_STARTED_RE = re.compile(r"^\[(\w+)\] started\.\.\.(?: \((\d+(?:\.\d+)?) GB left\))?\s*$")
@@ -416,19 +464,6 @@ _UPLOADED_RE = re.compile(r"^Uploaded (.+?) to (presigned URL|\S+)\s*$")
 _OUTPUT_RE = re.compile(
     r"^(?:Saved (?:outputs?|images?|videos?)(?: to)?:? |(?:Outputs?|Images?|Videos?) saved to:? )(.+?)\s*$"
 )
-_CUDA_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("device_assert", re.compile(r"device-side assert triggered|Assertion `.*` failed")),
-    ("oom", re.compile(r"(?:CUDA|HIP|XPU)? ?out of memory|OutOfMemoryError")),
-    (
-        "cuda",
-        re.compile(
-            r"CUDA error|CUBLAS_STATUS_|CUDNN_STATUS_|AcceleratorError|NCCL error|"
-            r"illegal memory access|unspecified launch failure"
-        ),
-    ),
-    ("runtime", re.compile(r"^(?:\w+\.)*RuntimeError: ")),
-)
-
 
 def parse_line(line: str) -> Record | None:
     """Recognise one console line (ANSI and a log prefix allowed) as a record, or return ``None``.
@@ -473,10 +508,13 @@ def parse_line(line: str) -> Record | None:
         m = regex.match(stripped)
         if m:
             return make(m)  # type: ignore[no-any-return]
-    for kind, regex in _CUDA_RULES:
-        if regex.search(stripped):
-            return CudaError(stripped, kind)
-    return None
+    request = parse_request_line(stripped)
+    if isinstance(request, ExceptionRaised) and request.cuda is not None:
+        return CudaError(stripped, request.cuda)
+    if request is not None:
+        return request
+    kind = cuda_kind(stripped)
+    return CudaError(stripped, kind) if kind is not None else None
 
 
 __all__ = [
@@ -508,7 +546,16 @@ __all__ = [
     "Uploaded",
     "OutputSaved",
     "CudaError",
+    "RequestStarted",
+    "GenerationDone",
+    "GenerationFailed",
+    "ExceptionRaised",
+    "cuda_kind",
     "output_saved_message",
+    "generation_completed_message",
+    "CYAN",
+    "GREEN",
+    "RESET",
     "Record",
     "parse_line",
     "KERNEL_API_SEPARATOR",

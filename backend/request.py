@@ -99,10 +99,15 @@ class GenerationResult:
 
 
 class CancelToken:
-    """Set by a signal handler; the denoising loop checks it at every step boundary."""
+    """Set by a signal handler; the stages check it at every stage and step boundary.
 
-    def __init__(self) -> None:
+    ``immediate`` (True until a request starts): a stop ends the process at once, from the handler;
+    while the model loads (seconds of imports and reads) there is nothing to finish or to save.
+    """
+
+    def __init__(self, immediate: bool = False) -> None:
         self.event = threading.Event()
+        self.immediate = immediate
 
     def cancel(self) -> None:
         self.event.set()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import traceback
 from argparse import Namespace
 from typing import Any
@@ -55,6 +56,12 @@ def classify(exc: BaseException) -> tuple[ExitCode, str]:
     if isinstance(exc, RuntimeError):
         return ExitCode.RUNTIME_ERROR, f"Generation failed: {text}"
     return ExitCode.INTERNAL, f"Internal error: {text}"
+
+
+def failed_message(text: str) -> str:
+    """``Failed to generate output for prompt: <str(exc)>``, SGLang's line for a failed request
+    (its ``log_generation_timer``; a traceback follows unless the failure is a refusal of ours)."""
+    return f"Failed to generate output for prompt: {text}"
 
 
 class Runtime:
@@ -104,11 +111,15 @@ class Runtime:
     def generate(self, req: GenerationRequest, cancel: CancelToken | None = None) -> GenerationResult:
         """Run one request through every stage; never raises for request-level failures."""
         from backend import attention, perf, profiler
+        from backend.limits import Limits
+        from backend.outputs import save_images
+        from backend.records import generation_completed_message
         from backend.stages import Cancelled, StageContext, run_stages
 
+        started = time.perf_counter()
         stage_logging = bool(self.settings[envs.STAGE_LOGGING])
         ctx = StageContext(self.pipe, req, self.settings, self.device, timing=stage_logging or bool(req.perf_dump_path),
-                           cancel=cancel or CancelToken())
+                           cancel=cancel or CancelToken(), limits=Limits.from_args(self.args), rank=self.rank)
         described = attention.state().describe()
         ctx.extra_metadata = {"model": self.model_name, "attention": json.dumps(described, sort_keys=True)}
         result = GenerationResult(req.request_id, pid=os.getpid(), attention=described, metrics=ctx.metrics)
@@ -117,28 +128,28 @@ class Runtime:
             with profiler.maybe_profile(self.settings[envs.TORCH_PROFILER_DIR], req.request_id, self.device,
                                         self.rank, traces):
                 run_stages(ctx)
-            ctx.metrics.finish()
-            result.paths = ctx.paths
-            perf.write_records(req, ctx.metrics, self.cache_root, self.model_name, stage_logging)
+            ctx.metrics.finish()  # worker-measured: excludes saving, as upstream's total_duration_ms
+            perf.append_record(req, ctx.metrics, self.cache_root, stage_logging)
+            result.paths = ctx.paths = save_images(ctx)
+            log.info(generation_completed_message(time.perf_counter() - started))
+            perf.write_dump(req, ctx.metrics, self.model_name)
             self._upload(result)
-        except BackendError as exc:
-            log.error(exc.message)
+        except BackendError as exc:  # a refusal of ours: upstream's failure line, no traceback
+            log.error(failed_message(exc.message))
             result.error, result.exit_code = exc.message, int(exc.code)
         except Cancelled as exc:
             log.warning("Request %s cancelled: %s", req.request_id, exc)
             result.error, result.exit_code = f"cancelled: {exc}", int(ExitCode.CANCELLED)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes one line + an exit code
+        except Exception as exc:  # noqa: BLE001 - every failure becomes upstream's lines + an exit code
             code, message = classify(exc)
-            if not getattr(exc, "sgl_logged", False):
-                log.error(message)
-            log.debug("Traceback:\n%s", "".join(traceback.format_exception(exc)))
+            log.error("%s\n%s", failed_message(str(exc)), "".join(traceback.format_exception(exc)).rstrip("\n"))
             result.error, result.exit_code = message, int(code)
         result.trace_path = traces[0] if traces else None
         self.last_result = result
         return result
 
     def _upload(self, result: GenerationResult) -> None:
-        """Upload after SavingStage through ``backend.storage`` (only when ``SGLANG_CLOUD_STORAGE_TYPE=s3``).
+        """Upload after saving through ``backend.storage`` (only when ``SGLANG_CLOUD_STORAGE_TYPE=s3``).
 
         ``CloudStorage.upload_all(paths) -> UploadReport`` logs ``Uploaded <path> to <url>`` or one
         warning per failed file and never deletes the local file; a failure sets ``UPLOAD_FAILED``

@@ -40,6 +40,7 @@ from typing import Any
 
 from backend import envs
 from backend.exit_codes import BackendError, ExitCode
+from backend.limits import Limits
 from backend.logging_setup import emit_raw, flush_all, get_logger
 from backend.request import CancelToken, GenerationRequest, GenerationResult
 from backend.request_body import request_from_body
@@ -91,11 +92,14 @@ class Server:
         self.settings = settings
         self.args = args
         self.runtime = Runtime(settings, args)
+        self.limits = Limits.from_args(args)
         self.dev_mode = bool(settings[envs.SERVER_DEV_MODE])
         self.jobs: queue.Queue[Job] = queue.Queue()
         self.stop = threading.Event()
         self.cancel = CancelToken()
         self.stopping = False
+        self.loading = True
+        """Until the model is loaded a stop signal exits at once."""
         self.busy = False
         self.served = 0
         self.started = time.monotonic()
@@ -127,7 +131,7 @@ class Server:
             try:
                 body = json.loads(line)
                 client_id = body.get("id") if isinstance(body, dict) else None
-                req = request_from_body(body, self.args.output_path, self.args.max_steps)
+                req = request_from_body(body, self.args.output_path, limits=self.limits)
             except (ValueError, BackendError) as exc:
                 message = exc.message if isinstance(exc, BackendError) else f"Bad request: invalid JSON: {exc}"
                 log.error(message)
@@ -152,11 +156,19 @@ class Server:
     def _on_signal(self, signum: int, frame: object) -> None:
         self.stop.set()
         self.cancel.cancel()
+        if self.loading:  # nothing to finish while the model loads: stop now, not after the load
+            self.loading = False
+            raise SystemExit(0)
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
-        self.runtime.start()
+        try:
+            self.runtime.start()
+        except SystemExit:
+            log.info("Stopped before serving (signal during start-up)")
+            raise
+        self.loading = False
         if self.stop.is_set():
             log.info("Stopped before serving (signal during start-up)")
             return 0
@@ -316,7 +328,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             body = json.loads(self.rfile.read(length) or b"null")
             client_id = body.get("id") if isinstance(body, dict) else None
-            req = request_from_body(body, self.server_ref.args.output_path, self.server_ref.args.max_steps)
+            req = request_from_body(body, self.server_ref.args.output_path, limits=self.server_ref.limits)
         except (ValueError, RecursionError, BackendError) as exc:
             message = exc.message if isinstance(exc, BackendError) else f"Bad request: invalid JSON: {exc}"
             self._send(*error_answer(400, message, ExitCode.BAD_REQUEST, client_id))

@@ -1,13 +1,19 @@
 """The generation stages, named like SGLang's, and the runner that times and logs them.
 
-Stage lines use :mod:`backend.records` (``[Stage] started...`` / ``[Stage] finished in X seconds`` /
-``[Stage] Error during execution after X ms: ...``).  They are printed at INFO when timing is on
-(``SGLANG_DIFFUSION_STAGE_LOGGING`` or ``--perf-dump-path``) and at DEBUG otherwise, so the variable
-has a visible effect.  Every denoising step writes one tqdm-shaped progress line to stderr.
+What is printed follows SGLang 0.5.23's ``StageProfiler`` line for line (reference notes, section 9):
+``[Stage] started...`` / ``[Stage] finished in X seconds`` on every request; on an exception
+``[Stage] Error during execution after X ms: <str(exc)>`` at ERROR with its traceback (the whole
+thing red), and, when timing is on, a ``[denoising_step_N] Error during execution ...`` line for the
+failing step first.  The progress bar is real ``tqdm`` on stderr (``\r`` fragments from ``0/N``),
+shown by rank 0 only.  Saving is not a stage, as upstream: :mod:`backend.runtime` saves after
+:func:`run_stages`.  The denoising stage is marked ``is_denoising`` in the metrics.
+
+A stop (:class:`CancelToken`) is honoured at every stage boundary and every step boundary, and the
+request's size is checked against :mod:`backend.limits` (bounds and a memory estimate) before any
+tensor of the request is allocated.
 
 Hooks for the neighbouring rooms (looked up at run time, optional): see :class:`CacheHooks` for
-cache-dit (prepare before the denoising loop, stats after it -> ``cache_stats`` in
-``performance.log``); ``backend.storage`` runs after :class:`SavingStage` (see :mod:`backend.runtime`).
+cache-dit (prepare before the denoising loop, stats after it -> ``cache_stats`` in ``performance.log``).
 """
 
 from __future__ import annotations
@@ -15,18 +21,19 @@ from __future__ import annotations
 import importlib
 import sys
 import time
+import traceback
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
 import torch
 
+from backend import limits
 from backend.device import synchronize
 from backend.exit_codes import BackendError, ExitCode
-from backend.logging_setup import emit_raw, get_logger
+from backend.logging_setup import get_logger
 from backend.records import (
     StageTiming,
-    progress_message,
     stage_error_message,
     stage_finished_message,
     stage_started_message,
@@ -50,6 +57,9 @@ class StageContext:
     device: torch.device
     timing: bool
     cancel: CancelToken = field(default_factory=CancelToken)
+    limits: limits.Limits = field(default_factory=limits.Limits)
+    rank: int = 0
+    """Worker rank; only rank 0 draws the progress bar, as upstream's main rank."""
     metrics: RequestMetrics = field(default_factory=RequestMetrics)
     extra_metadata: dict[str, str] = field(default_factory=dict)
     prompts: list[str] = field(default_factory=list)
@@ -67,6 +77,9 @@ class StageContext:
 
 class PipelineStage:
     """One step of generation; its name in logs and records is the class name."""
+
+    is_denoising = False
+    """Marked ``is_denoising`` in ``performance.log`` (upstream: the stages of the denoiser role)."""
 
     @property
     def name(self) -> str:
@@ -89,6 +102,7 @@ class InputValidationStage(PipelineStage):
             raise BackendError(ExitCode.BAD_REQUEST, "Bad request: the prompt is empty")
         if ctx.num_steps < 1 or req.batch_size < 1:
             raise BackendError(ExitCode.BAD_REQUEST, "Bad request: steps and batch size must be >= 1")
+        ctx.limits.check(ctx.num_steps, req.batch_size, ctx.height, ctx.width)
         try:
             pipe.validate_prompt(req.prompt)
             if req.negative_prompt:
@@ -100,6 +114,9 @@ class InputValidationStage(PipelineStage):
         from backend import caching
 
         caching.validate_for_steps(ctx.settings, ctx.num_steps, pipe)  # refuse before any step runs
+        estimate = limits.estimate_request_bytes(pipe, ctx.num_steps, req.batch_size, ctx.height, ctx.width,
+                                                 guided=ctx.guidance_scale > 1.0)
+        limits.check_memory(ctx.limits, estimate, ctx.device)
         ctx.prompts = [req.prompt] * req.batch_size
         ctx.negatives = [req.negative_prompt] * req.batch_size if req.negative_prompt else None
 
@@ -169,30 +186,43 @@ def caching_hooks(pipe: Any) -> CacheHooks | None:
 
 
 class DenoisingStage(PipelineStage):
+    is_denoising = True
+
     def forward(self, ctx: StageContext) -> None:
+        from tqdm import tqdm
+
         hooks = caching_hooks(ctx.pipe)
         total = len(ctx.timesteps)
         if hooks is not None:
             hooks.prepare(ctx.pipe, ctx.settings, total, ctx.timesteps)
-        start = time.perf_counter()
         completed = False
         try:
-            for index, t in enumerate(ctx.timesteps):
-                if ctx.cancel.cancelled:
-                    raise Cancelled(f"abandoned before step {index + 1}/{total}: the backend is stopping")
-                step_start = time.perf_counter()
-                if hooks is not None:
-                    hooks.before_step(index, t)
-                ctx.latents = ctx.pipe.denoise_step(ctx.latents, t, index, ctx.cond, ctx.guidance_scale)
-                if ctx.timing:
-                    synchronize(ctx.device)
-                now = time.perf_counter()
-                ctx.metrics.steps.append((now - step_start) * 1000.0)
-                emit_raw(progress_message(index + 1, total, now - start), sys.stderr)
+            with tqdm(total=total, file=sys.stderr, disable=ctx.rank != 0) as bar:
+                for index, t in enumerate(ctx.timesteps):
+                    if ctx.cancel.cancelled:
+                        raise Cancelled(f"abandoned before step {index + 1}/{total}: the backend is stopping")
+                    self._step(ctx, hooks, index, t)
+                    bar.update()
             completed = True
         finally:
             if hooks is not None and completed:
                 ctx.metrics.cache_stats = hooks.finish()
+
+    @staticmethod
+    def _step(ctx: StageContext, hooks: CacheHooks | None, index: int, t: Any) -> None:
+        """One step, timed like upstream's ``StageProfiler("denoising_step_<i>", record_as_step=True)``."""
+        step_start = time.perf_counter()
+        try:
+            if hooks is not None:
+                hooks.before_step(index, t)
+            ctx.latents = ctx.pipe.denoise_step(ctx.latents, t, index, ctx.cond, ctx.guidance_scale)
+            if ctx.timing:
+                synchronize(ctx.device)
+        except Exception as exc:
+            if ctx.timing:  # upstream's step profiler reports only when timing is on
+                log_stage_error(f"denoising_step_{index}", (time.perf_counter() - step_start) * 1000.0, exc)
+            raise
+        ctx.metrics.steps.append((time.perf_counter() - step_start) * 1000.0)
 
 
 class DecodingStage(PipelineStage):
@@ -200,22 +230,38 @@ class DecodingStage(PipelineStage):
         ctx.images = ctx.pipe.decode(ctx.latents)
 
 
-class SavingStage(PipelineStage):
-    """Writes the PNGs (SGLang saves in its output handler; ours is a stage so it is timed too)."""
-
-    def forward(self, ctx: StageContext) -> None:
-        from backend.outputs import save_images
-
-        ctx.paths = save_images(ctx)
-
-
 DEFAULT_STAGES: tuple[type[PipelineStage], ...] = (
     InputValidationStage, TextEncodingStage, TimestepPreparationStage, LatentPreparationStage,
-    DenoisingStage, DecodingStage, SavingStage,
+    DenoisingStage, DecodingStage,
 )  # fmt: skip
 
 
+def log_stage_error(name: str, ms: float, exc: BaseException) -> None:
+    """``[name] Error during execution after X ms: <str(exc)>`` plus its traceback, as upstream logs it.
+
+    A refusal of ours (:class:`BackendError`) is expected, so it gets the line without a traceback.
+    """
+    message = stage_error_message(name, ms, str(exc))
+    if isinstance(exc, BackendError):
+        log.error(message)
+    else:
+        log.error("%s\n%s", message, "".join(traceback.format_exception(exc)).rstrip("\n"))
+
+
+def _host_anon_mb() -> float:
+    """This process's anonymous resident memory (``RssAnon``), as upstream's snapshot reports it."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) / 1024.0
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0.0
+
+
 def _memory_snapshot(device: torch.device) -> dict[str, float] | None:
+    """Upstream's ``MemorySnapshot.to_dict()`` after a stage; only on CUDA (upstream: device available)."""
     if device.type != "cuda":
         return None
     mb = 1024 * 1024
@@ -224,6 +270,7 @@ def _memory_snapshot(device: torch.device) -> dict[str, float] | None:
         "reserved_mb": round(torch.cuda.memory_reserved(device) / mb, 2),
         "peak_allocated_mb": round(torch.cuda.max_memory_allocated(device) / mb, 2),
         "peak_reserved_mb": round(torch.cuda.max_memory_reserved(device) / mb, 2),
+        "peak_host_anon_mb": round(_host_anon_mb(), 2),
     }
 
 
@@ -232,27 +279,27 @@ def run_stages(ctx: StageContext, stages: tuple[type[PipelineStage], ...] = DEFA
 
     The ``[Stage] started...`` / ``finished in`` lines are INFO on every request, as in SGLang
     (section 6.2 of the runtime notes): the console's Timings view reads them.  Stage logging
-    (``SGLANG_DIFFUSION_STAGE_LOGGING``) adds the performance.log record with per-step times."""
-    level = 20  # INFO
+    (``SGLANG_DIFFUSION_STAGE_LOGGING``) or a perf dump adds device syncs, memory snapshots and the
+    records written from the metrics (``performance.log``, the dump)."""
     with torch.inference_mode():
         for stage_cls in stages:
+            if ctx.cancel.cancelled:
+                raise Cancelled(f"abandoned before {stage_cls.__name__}: the backend is stopping")
             stage = stage_cls()
-            log.log(level, stage_started_message(stage.name))
+            log.info(stage_started_message(stage.name))
             start = time.perf_counter()
             try:
                 stage.forward(ctx)
                 if ctx.timing:
                     synchronize(ctx.device)
-            except (BackendError, Cancelled):
+            except Cancelled:
                 raise
             except Exception as exc:
-                ms = (time.perf_counter() - start) * 1000.0
-                log.error(stage_error_message(stage.name, ms, f"{type(exc).__name__}: {exc}".splitlines()[0]))
-                exc.sgl_logged = True  # type: ignore[attr-defined]
+                log_stage_error(stage.name, (time.perf_counter() - start) * 1000.0, exc)
                 raise
             seconds = time.perf_counter() - start
-            ctx.metrics.stages.append(StageTiming(stage.name, seconds * 1000.0))
-            log.log(level, stage_finished_message(stage.name, seconds))
+            log.info(stage_finished_message(stage.name, seconds))
+            ctx.metrics.stages.append(StageTiming(stage.name, seconds * 1000.0, stage.is_denoising))
             if ctx.timing:
                 snap = _memory_snapshot(ctx.device)
                 if snap is not None:

@@ -9,9 +9,12 @@ Unlike SGLang:
 
 * the local file is never deleted or lost: an upload only ever adds a copy;
 * transient failures (connection errors, timeouts, 5xx, throttling) are retried with exponential
-  backoff, a bounded number of times;
-* a missing bucket, rejected credentials or an unreachable endpoint is reported as one line that
-  names which, the run still succeeds locally, and the result says so (the backend maps it to
+  backoff, a bounded number of times, and every attempt is bounded in time: a connect timeout, a
+  read timeout (``SGL_BACKEND_UPLOAD_TIMEOUT_S``, default 30 s) and no new attempt after a
+  per-file deadline, so a stalled endpoint or one that drops the connection mid-upload costs
+  seconds, not the run (botocore's own retries are off: its ``max_attempts`` counts *retries*);
+* a missing bucket, rejected credentials, an unreachable endpoint, an endpoint that does not answer
+  in time or one that drops the connection is reported as one line that names which, the run still succeeds locally, and the result says so (the backend maps it to
   :attr:`ExitCode.UPLOAD_FAILED`, a warning code);
 * storage on without a bucket is an error at startup (:func:`validate_storage`), not a silent no-op;
 * the secret key (and the access key id) never appear in a log line, an error message or a repr:
@@ -20,10 +23,11 @@ Unlike SGLang:
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
@@ -48,10 +52,35 @@ TRANSIENT_CODES = frozenset({
     "GatewayTimeout",
 })  # fmt: skip
 """S3 error codes worth another try."""
-BATCH_FATAL = frozenset({"no_such_bucket", "credentials", "no_credentials", "access_denied", "unreachable"})
+BATCH_FATAL = frozenset({"no_such_bucket", "credentials", "no_credentials", "access_denied", "unreachable",
+                         "timeout", "dropped"})
 """Failures that would repeat for every file of a batch: the batch stops after the first."""
+TIMEOUT_VARIABLE = "SGL_BACKEND_UPLOAD_TIMEOUT_S"
+"""Our backend's own knob (not an SGLang variable, so not in the console's registry): seconds one
+upload attempt may wait for the endpoint, for the connection and for each read."""
+DEFAULT_TIMEOUT_S = 30.0
+MAX_TIMEOUT_S = 3600.0
 CREDENTIAL_CODES = frozenset({"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidClientTokenId",
                               "InvalidToken", "ExpiredToken", "AuthorizationHeaderMalformed"})  # fmt: skip
+
+
+def upload_timeout(environ: Mapping[str, str] | None = None) -> float:
+    """The per-attempt timeout from :data:`TIMEOUT_VARIABLE`, else :data:`DEFAULT_TIMEOUT_S`.
+
+    Raises:
+        BackendError: ``BAD_ENV`` for a value that is not a number in (0, 3600].
+    """
+    raw = (os.environ if environ is None else environ).get(TIMEOUT_VARIABLE, "").strip()
+    if not raw:
+        return DEFAULT_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= MAX_TIMEOUT_S:  # also refuses nan and inf
+        raise BackendError(ExitCode.BAD_ENV, f"{TIMEOUT_VARIABLE}={raw[:40]!r} is not valid; allowed: a number of "
+                                             f"seconds greater than 0 and at most {MAX_TIMEOUT_S:g}")  # fmt: skip
+    return value
 
 
 def content_type_for(path: str) -> str:
@@ -75,19 +104,23 @@ class StorageConfig:
     def __repr__(self) -> str:
         key = MASK if self.access_key_id else None
         secret = MASK if self.secret_access_key else None
-        return (f"StorageConfig(bucket={self.bucket!r}, endpoint_url={self.endpoint_url!r}, "
+        endpoint = envs.mask_url_userinfo(self.endpoint_url) if self.endpoint_url else None
+        return (f"StorageConfig(bucket={self.bucket!r}, endpoint_url={endpoint!r}, "
                 f"region={self.region!r}, access_key_id={key!r}, secret_access_key={secret!r})")  # fmt: skip
 
     @property
     def where(self) -> str:
         """The endpoint in words, for messages."""
-        return self.endpoint_url or f"AWS S3 ({self.region})"
+        return envs.mask_url_userinfo(self.endpoint_url) if self.endpoint_url else f"AWS S3 ({self.region})"
 
     def object_url(self, key: str) -> str:
-        """The object's URL as SGLang builds it (the key is percent-quoted; our names never need it)."""
+        """The object's URL as SGLang builds it (the key is percent-quoted; our names never need it).
+
+        A password in the endpoint URL is masked: this URL is logged and answered to clients.
+        """
         quoted = quote(key)
         if self.endpoint_url:
-            return f"{self.endpoint_url.rstrip('/')}/{self.bucket}/{quoted}"
+            return f"{envs.mask_url_userinfo(self.endpoint_url).rstrip('/')}/{self.bucket}/{quoted}"
         return f"https://{self.bucket}.s3.{self.region or 'us-east-1'}.amazonaws.com/{quoted}"
 
     def scrub(self, text: str) -> str:
@@ -95,7 +128,7 @@ class StorageConfig:
         for value in (self.secret_access_key, self.access_key_id):
             if value:
                 text = text.replace(value, MASK)
-        return text
+        return envs.mask_url_userinfo(text)
 
 
 def validate_storage(settings: envs.Settings) -> StorageConfig | None:
@@ -138,7 +171,7 @@ class UploadResult:
     url: str | None = None
     kind: str | None = None
     """On failure: ``no_such_bucket``, ``credentials``, ``no_credentials``, ``access_denied``,
-    ``unreachable``, ``missing_file`` or ``error``."""
+    ``unreachable``, ``timeout``, ``dropped``, ``missing_file`` or ``error``."""
     code: str | None = None
     """The S3 error code or botocore exception name, e.g. ``NoSuchBucket``."""
     message: str | None = None
@@ -194,8 +227,10 @@ class CloudStorage:
         config: From :func:`validate_storage`.
         max_attempts: Tries per file for transient errors (first try included); bounded.
         backoff_s: First backoff; doubles per retry, capped at ``max_backoff_s``, with jitter.
-        connect_timeout_s: botocore connect timeout.
-        read_timeout_s: botocore read timeout.
+        connect_timeout_s: botocore connect timeout (at most ``read_timeout_s``).
+        read_timeout_s: botocore read timeout; None reads :data:`TIMEOUT_VARIABLE`.
+        deadline_s: No new attempt for a file starts after this many seconds; None means
+            ``max_attempts`` times the read timeout.
         client: A ready boto3 S3 client (tests); built from ``config`` when None.
         sleep: Injected for tests.
     """
@@ -208,7 +243,8 @@ class CloudStorage:
         backoff_s: float = 0.5,
         max_backoff_s: float = 8.0,
         connect_timeout_s: float = 5.0,
-        read_timeout_s: float = 60.0,
+        read_timeout_s: float | None = None,
+        deadline_s: float | None = None,
         client: Any = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -216,8 +252,9 @@ class CloudStorage:
         self.max_attempts = max(1, max_attempts)
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
-        self.connect_timeout_s = connect_timeout_s
-        self.read_timeout_s = read_timeout_s
+        self.read_timeout_s = upload_timeout() if read_timeout_s is None else read_timeout_s
+        self.connect_timeout_s = min(connect_timeout_s, self.read_timeout_s)
+        self.deadline_s = self.max_attempts * self.read_timeout_s if deadline_s is None else deadline_s
         self._client = client
         self._sleep = sleep
 
@@ -238,7 +275,7 @@ class CloudStorage:
 
             c = self.config
             botocore_config = Config(
-                retries={"max_attempts": 1, "mode": "standard"},  # our own bounded loop retries
+                retries={"total_max_attempts": 1, "mode": "standard"},  # our own bounded loop retries
                 connect_timeout=self.connect_timeout_s,
                 read_timeout=self.read_timeout_s,
                 s3={"addressing_style": "path"} if c.endpoint_url else None,
@@ -299,9 +336,12 @@ class CloudStorage:
         key = os.path.basename(path)
         attempts = 0
         failure: _Failure | None = None
+        deadline = time.monotonic() + self.deadline_s
         if not os.path.isfile(path):
             failure = _Failure("missing_file", "FileNotFoundError", "the output file does not exist", False)
-        while failure is None or (failure.transient and attempts < self.max_attempts):
+        while failure is None or (
+            failure.transient and attempts < self.max_attempts and time.monotonic() < deadline
+        ):
             if attempts:
                 self._sleep(self._backoff(attempts))
             attempts += 1
@@ -349,9 +389,13 @@ class CloudStorage:
             raise _Failure("error", code, detail, transient) from None
         except bex.NoCredentialsError as exc:
             raise _Failure("no_credentials", type(exc).__name__, str(exc), False) from None
-        except (bex.EndpointConnectionError, bex.ConnectTimeoutError, bex.ConnectionClosedError) as exc:
+        except (bex.EndpointConnectionError, bex.ConnectTimeoutError) as exc:
             raise _Failure("unreachable", type(exc).__name__, str(exc), True) from None
-        except (bex.ReadTimeoutError, bex.ConnectionError, bex.HTTPClientError) as exc:
+        except bex.ConnectionClosedError as exc:
+            raise _Failure("dropped", type(exc).__name__, str(exc), True) from None
+        except bex.ReadTimeoutError as exc:
+            raise _Failure("timeout", type(exc).__name__, str(exc), True) from None
+        except (bex.ConnectionError, bex.HTTPClientError) as exc:
             raise _Failure("error", type(exc).__name__, str(exc), True) from None
         except bex.BotoCoreError as exc:
             raise _Failure("error", type(exc).__name__, str(exc), False) from None
@@ -373,6 +417,9 @@ class CloudStorage:
                               f"{envs.S3_SECRET_ACCESS_KEY.name}, or configure boto3's credential chain",
             "access_denied": f"access to bucket {c.bucket!r} was denied by {c.where} ({failure.code})",
             "unreachable": f"unreachable endpoint {c.where} ({failure.code}{tries})",
+            "timeout": f"no answer from {c.where} within {self.read_timeout_s:g} s ({failure.code}{tries}; "
+                       f"{TIMEOUT_VARIABLE} sets the limit)",
+            "dropped": f"{c.where} closed the connection during the upload ({failure.code}{tries})",
             "missing_file": f"the output file cannot be read ({failure.code}: {failure.detail})",
         }.get(failure.kind, f"{failure.code}: {c.scrub(failure.detail)}{tries}")  # fmt: skip
         kept = "no local file to keep" if failure.kind == "missing_file" else f"the output is kept at {path}"
@@ -386,5 +433,5 @@ class CloudStorage:
 
 __all__ = [
     "CONTENT_TYPES", "CloudStorage", "StorageConfig", "UploadReport", "UploadResult", "content_type_for",
-    "validate_storage",
+    "upload_timeout", "validate_storage",
 ]  # fmt: skip

@@ -6,11 +6,17 @@ model.  Worker ``r`` generates images ``[offset, offset + size)`` of the batch w
 ``seed + index``, so an image does not depend on how the batch was split.  Each worker is its own
 pid (``%i`` log paths differ), writes its own ``performance.log`` line and profiler trace
 (``-rank-<r>``), and reports back on a queue.  SIGTERM to the parent is forwarded to the workers,
-which abandon at their next step boundary; every wait is bounded.
+which abandon at their next step boundary; every wait is bounded.  A stop ends with 143 (cancelled)
+even when a worker had to be killed (a hung one) rather than reporting.
+
+Workers die with their parent: on Linux each sets ``PR_SET_PDEATHSIG`` (SIGTERM, honoured at the next
+step) first thing, and exits at once if the parent is already gone, so a SIGKILLed backend leaves
+no worker behind.
 """
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing as mp
 import os
 import queue
@@ -42,20 +48,46 @@ def split_batch(batch: int, workers: int) -> list[tuple[int, int]]:
     return out
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int, signum: int = signal.SIGTERM) -> bool:
+    """Ask the kernel to send ``signum`` to this process when its parent dies (Linux only).
+
+    Returns False where that is not available.  Exits at once (143) when the parent has already gone,
+    the race ``prctl`` alone cannot close.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0) != 0:
+            return False
+    except (OSError, AttributeError):
+        return False
+    if os.getppid() != parent_pid:
+        os._exit(int(ExitCode.CANCELLED))
+    return True
+
+
 def _worker_main(rank: int, args: dict[str, Any], offset: int, size: int, request_id: str, results: Any,
-                 workers: int = 1) -> None:
+                 workers: int = 1, parent_pid: int | None = None) -> None:
+    from backend.__main__ import install_stop_handlers, request_from_args
+
+    cancel = CancelToken(immediate=True)  # first: a fork child still has the parent's handlers
+    install_stop_handlers(cancel)
+    die_with_parent(parent_pid if parent_pid is not None else os.getppid())
     if "OMP_NUM_THREADS" not in os.environ:  # share the cores instead of oversubscribing them
         os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
-    from backend.__main__ import install_stop_handlers, request_from_args
     from backend.exit_codes import BackendError
-    from backend.logging_setup import configure, effective_level, flush_all
+    from backend.logging_setup import configure, effective_level, flush_all, redact_settings
     from backend.runtime import Runtime, install_faults
 
     ns = Namespace(**args)
     settings = envs.load_settings()
     configure(effective_level(settings[envs.LOGGING_LEVEL], ns.log_level))
-    cancel = CancelToken()
-    install_stop_handlers(cancel)
+    redact_settings(settings)
+    os.umask(0o077)
     report: dict[str, Any] = {"rank": rank, "pid": os.getpid(), "paths": [], "exit_code": 0, "error": None}
     try:
         install_faults(ns.inject_fault)
@@ -67,6 +99,7 @@ def _worker_main(rank: int, args: dict[str, Any], offset: int, size: int, reques
         if ns.perf_dump_path:
             stem, ext = os.path.splitext(ns.perf_dump_path)
             req.perf_dump_path = f"{stem}-rank-{rank}{ext or '.json'}"
+        cancel.immediate = False
         result = runtime.generate(req, cancel)
         report.update(paths=result.paths, exit_code=result.exit_code, error=result.error)
     except BackendError as exc:
@@ -94,7 +127,7 @@ def run_workers(args: Namespace, settings: envs.Settings) -> int:
     procs = []
     for rank, (offset, size) in enumerate(chunks):
         proc = ctx.Process(target=_worker_main, name=f"sgl-backend-worker-{rank}",  # type: ignore[attr-defined]
-                           args=(rank, vars(args), offset, size, request_id, results, len(chunks)))
+                           args=(rank, vars(args), offset, size, request_id, results, len(chunks), os.getpid()))
         proc.start()
         log.info("Started worker %d (pid %s, %s): %d image(s)", rank, proc.pid, method, size)
         procs.append(proc)
@@ -120,6 +153,10 @@ def run_workers(args: Namespace, settings: envs.Settings) -> int:
     code = 0
     for rank, p in enumerate(procs):
         report = reports.get(rank)
+        if report is None and stop.cancelled:
+            log.warning("Worker %d (pid %s) stopped without a result (exit status %s)", rank, p.pid, p.exitcode)
+            code = code or int(ExitCode.CANCELLED)
+            continue
         if report is None:
             log.error("Worker %d (pid %s) died without a result (exit status %s)", rank, p.pid, p.exitcode)
             code = code or int(ExitCode.WORKER_FAILED)

@@ -88,7 +88,7 @@ def run_lines(steps: int = 8, *, kernel: bool = True, nan_step: int | None = Non
         steps: denoising steps.
         kernel: print kernel API blocks (one per step).
         nan_step: the step whose kernel call reports NaN values.
-        output: the saved output path (``Saved output to:``), None for no output.
+        output: the saved output path (``Output saved to``), None for no output.
         crash_in: stop after opening a kernel API call of this name (the crash drills).
         base_ms: per-step time written into the performance record.
         cache: add Cache-DiT statistics to the performance record.

@@ -49,9 +49,12 @@ def clean_env(tmp: Path, **extra: str) -> dict[str, str]:
 
 def run_backend(tmp: Path, *args: str, env: dict[str, str] | None = None,
                 timeout: float = RUN_TIMEOUT) -> subprocess.CompletedProcess[str]:
-    """Run ``sgl-backend`` to completion in ``tmp``; output captured as text."""
-    return subprocess.run(backend_command(*args), cwd=tmp, env=env or clean_env(tmp), capture_output=True,
-                          text=True, timeout=timeout, check=False)
+    """Run ``sgl-backend`` to completion in ``tmp``; output captured as text, line endings as written
+    (no universal-newline translation: tqdm's bare ``\r`` must stay a ``\r``)."""
+    proc = subprocess.run(backend_command(*args), cwd=tmp, env=env or clean_env(tmp), capture_output=True,
+                          timeout=timeout, check=False)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, proc.stdout.decode("utf-8", "replace"),
+                                       proc.stderr.decode("utf-8", "replace"))
 
 
 class ServeProcess:

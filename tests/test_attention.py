@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 import torch
@@ -50,6 +51,21 @@ def test_bad_config_is_a_backend_error() -> None:
     with pytest.raises(BackendError) as info:
         attention.resolve("fa", None, "sdpa_kernels=math", None)  # fa allows flash/cudnn only
     assert info.value.code == ExitCode.BAD_ATTENTION_CONFIG
+
+
+@pytest.mark.parametrize("name", ["missing.yaml", "conf/missing.json", "conf/attention"])
+def test_a_missing_config_file_by_flag_says_no_such_file_like_the_variable(tmp_path: Path, name: str) -> None:
+    path = str(tmp_path / name)
+    with pytest.raises(BackendError) as by_flag:
+        attention.resolve(None, None, path, None)
+    assert by_flag.value.code == ExitCode.BAD_ATTENTION_CONFIG
+    if path.endswith((".json", ".yaml")):
+        with pytest.raises(BackendError) as by_variable:
+            attention.resolve(None, None, None, path)
+        assert "No such file" in by_variable.value.message
+        assert "No such file" in by_flag.value.message and "could not parse" not in by_flag.value.message
+    else:
+        assert "must end in .json, .yaml or .yml" in by_flag.value.message
 
 
 def test_unavailable_kernel_falls_back_once(messages: list[str]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -12,21 +13,25 @@ from PIL import Image
 from backend.exit_codes import ExitCode
 from backend.platforms import detect_host_platforms
 from backend.records import (
+    GenerationFailed,
     OutputSaved,
     PerfDumpReport,
     PerfRecord,
     ProfilerTracesSaved,
     ProgressRecord,
+    StageError,
     StageFinished,
     StageStarted,
     parse_line,
     split_log_prefix,
+    strip_ansi,
 )
-from tests.fixtures_backend import clean_env, run_backend
+from tests.fixtures_backend import DEVICE, clean_env, run_backend
 
 pytestmark = pytest.mark.slow
 STAGES = ["InputValidationStage", "TextEncodingStage", "TimestepPreparationStage", "LatentPreparationStage",
-          "DenoisingStage", "DecodingStage", "SavingStage"]  # fmt: skip
+          "DenoisingStage", "DecodingStage"]  # fmt: skip
+"""Upstream's stage list: saving happens outside it (no ``SavingStage``)."""
 STEPS = 3
 
 
@@ -65,11 +70,16 @@ def test_png_and_metadata(run: tuple[Path, object]) -> None:
 def test_stage_lines_and_progress(run: tuple[Path, object]) -> None:
     _, proc = run
     records = [parse_line(line) for line in proc.stdout.splitlines()]
-    assert all(split_log_prefix(line)[0] for line in proc.stdout.splitlines())  # every line [MM-DD HH:MM:SS]
+    assert all(split_log_prefix(strip_ansi(line))[0] for line in proc.stdout.splitlines())  # [MM-DD HH:MM:SS]
     assert [r.stage for r in records if isinstance(r, StageStarted)] == STAGES
     assert [r.stage for r in records if isinstance(r, StageFinished)] == STAGES
-    progress = [r for r in map(parse_line, proc.stderr.splitlines()) if isinstance(r, ProgressRecord)]
-    assert [(p.step, p.total) for p in progress] == [(i, STEPS) for i in range(1, STEPS + 1)]
+    # Real tqdm on a pipe: ``\r``-separated fragments from 0/N (how many in between depends on its
+    # mininterval), closed by one ``\n`` (the torch profiler adds its own lines to stderr here).
+    (bar,) = [line for line in proc.stderr.split("\n") if line.startswith("\r")]
+    fragments = [parse_line(f) for f in bar.split("\r")[1:]]
+    progress = [(p.step, p.total) for p in fragments if isinstance(p, ProgressRecord)]
+    assert len(progress) == len(fragments) and progress[0] == (0, STEPS) and progress[-1] == (STEPS, STEPS)
+    assert [step for step, _ in progress] == sorted(step for step, _ in progress)
 
 
 def test_stage_lines_without_stage_logging_but_no_performance_log(tmp_path: Path) -> None:
@@ -101,9 +111,16 @@ def test_performance_log_and_dump(run: tuple[Path, object]) -> None:
     assert record.total_duration_ms >= sum(s.execution_time_ms for s in record.stages) * 0.99
     assert list(json.loads(lines[0]))[:7] == ["request_id", "timestamp", "commit_hash", "tag", "stages", "steps",
                                               "total_duration_ms"]  # fmt: skip
-    dump = PerfDumpReport.from_json((tmp / "dump" / "perf.json").read_text())
+    data = json.loads(lines[0])
+    assert "memory_snapshots" in data and (DEVICE != "cpu" or data["memory_snapshots"] == {})
+    assert [(s["name"], s["is_denoising"]) for s in data["stages"]] == [(n, n == "DenoisingStage") for n in STAGES]
+    dump_text = (tmp / "dump" / "perf.json").read_text()
+    dump = PerfDumpReport.from_json(dump_text)
     assert dump.tag == "cli_generate" and dump.request_id == record.request_id
     assert [s.name for s in dump.steps] == STAGES and len(dump.denoise_steps_ms) == STEPS
+    assert list(json.loads(dump_text)) == ["timestamp", "request_id", "commit_hash", "tag", "total_duration_ms",
+                                           "steps", "denoise_steps_ms", "memory_checkpoints", "meta"]  # fmt: skip
+    assert (tmp / "dump" / "perf.json").stat().st_mode & 0o777 == 0o600
 
 
 def test_profiler_trace(run: tuple[Path, object]) -> None:
@@ -152,19 +169,33 @@ def test_bad_prompt_is_one_line_and_logging_level_is_honoured(tmp_path: Path) ->
     env = clean_env(tmp_path, SGLANG_DIFFUSION_LOGGING_LEVEL="warning")
     proc = run_backend(tmp_path, "generate", "--prompt", "a purple elephant", "--num-inference-steps", "2", env=env)
     assert proc.returncode == ExitCode.BAD_REQUEST, proc.stdout + proc.stderr
-    assert sum("elephant" in line for line in proc.stdout.splitlines()) == 1
+    said = [parse_line(line) for line in proc.stdout.splitlines() if "elephant" in line]
+    assert [type(r).__name__ for r in said] == ["StageError", "GenerationFailed"]  # upstream's two lines
     assert "Target device" not in proc.stdout  # an INFO line, silenced by the variable
     assert "Traceback" not in proc.stdout + proc.stderr
     assert not (tmp_path / "outputs").exists() or not os.listdir(tmp_path / "outputs")
 
 
-def test_injected_exception_is_one_stage_error_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stage_logging", ["false", "true"])
+def test_injected_exception_is_logged_as_upstream_does(tmp_path: Path, stage_logging: str) -> None:
+    """SGLang 0.5.23's StageProfiler: ``[Stage] Error during execution after X ms: <str(exc)>`` (no class
+    name) and the traceback, the whole of it red; with timing on, the failing step's line comes first."""
+    env = clean_env(tmp_path, SGLANG_DIFFUSION_STAGE_LOGGING=stage_logging)
     proc = run_backend(tmp_path, "generate", "--prompt", "a red circle", "--num-inference-steps", "2",
-                       "--inject-fault", "exception@backend.attention.*")  # fmt: skip
+                       "--inject-fault", "exception@backend.attention.*", env=env)  # fmt: skip
     assert proc.returncode == ExitCode.RUNTIME_ERROR, proc.stdout + proc.stderr
-    errors = [line for line in proc.stdout.splitlines() if "injected fault" in line]
-    assert len(errors) == 1 and "[DenoisingStage] Error during execution after" in errors[0]
-    assert "Traceback" not in proc.stdout
+    errors = [(i, r) for i, r in enumerate(map(parse_line, proc.stdout.splitlines())) if isinstance(r, StageError)]
+    expected = ["denoising_step_0", "DenoisingStage"] if stage_logging == "true" else ["DenoisingStage"]
+    assert [r.stage for _, r in errors] == expected
+    lines = proc.stdout.splitlines()
+    for index, record in errors:
+        assert record.error == "injected fault: exception in backend.attention.sdpa_attention (call 1)"
+        assert lines[index].startswith("\x1b[91m[") and lines[index + 1] == "Traceback (most recent call last):"
+        end = next(j for j in range(index, len(lines)) if lines[j].endswith("\x1b[0;0m"))
+        assert lines[end] == "RuntimeError: " + record.error + "\x1b[0;0m"
+    failed = [i for i, r in enumerate(map(parse_line, lines)) if isinstance(r, GenerationFailed)]
+    assert len(failed) == 1 and failed[0] > errors[-1][0]  # then upstream's request-level line, traceback too
+    assert lines[failed[0] + 1] == "Traceback (most recent call last):"
 
 
 def test_sigterm_abandons_at_a_step_boundary(tmp_path: Path) -> None:
@@ -178,7 +209,8 @@ def test_sigterm_abandons_at_a_step_boundary(tmp_path: Path) -> None:
         proc = subprocess.Popen(backend_command("generate", "--prompt", "a red circle", "--num-inference-steps", "500"),
                                 cwd=tmp_path, env=clean_env(tmp_path), stdout=subprocess.PIPE, stderr=err, text=True)
         deadline = time.monotonic() + 240
-        while "1/500" not in (tmp_path / "stderr.txt").read_text() and time.monotonic() < deadline:
+        while not re.search(r"\| [1-9]\d*/500 \[", (tmp_path / "stderr.txt").read_text()):
+            assert time.monotonic() < deadline, "no denoising step was reported"
             time.sleep(0.1)
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 from PIL import Image
 
+from backend.exit_codes import ExitCode
 from backend.records import OutputSaved, parse_line
 from backend.workers import split_batch
-from tests.fixtures_backend import clean_env, run_backend
+from tests.fixtures_backend import backend_command, clean_env, run_backend
 
 
 @pytest.mark.slow
@@ -33,3 +41,57 @@ def test_split_batch() -> None:
     assert split_batch(5, 2) == [(0, 3), (3, 2)]
     assert split_batch(2, 4) == [(0, 1), (1, 1)]
     assert split_batch(1, 1) == [(0, 1)]
+
+
+def _start_workers(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[bytes], Path, Path]:
+    """A generate with two workers (fork), its stdout and stderr going to files the test polls."""
+    out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
+    with open(out, "wb") as o, open(err, "wb") as e:
+        proc = subprocess.Popen(
+            backend_command("generate", "--prompt", "a red circle", "--batch-size", "2", "--num-workers", "2",
+                            *extra),
+            cwd=tmp_path, env=clean_env(tmp_path, SGLANG_DIFFUSION_WORKER_MULTIPROC_METHOD="fork"),
+            stdout=o, stderr=e)  # fmt: skip
+    return proc, out, err
+
+
+def _wait_for(path: Path, pattern: str, proc: subprocess.Popen[bytes], count: int = 1) -> list[str]:
+    deadline = time.monotonic() + 240
+    while True:
+        hits = re.findall(pattern, path.read_text(errors="replace"))
+        if len(hits) >= count:
+            return hits
+        assert proc.poll() is None and time.monotonic() < deadline, path.read_text(errors="replace")
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_stopping_hung_workers_exits_143(tmp_path: Path) -> None:
+    """A hang drill in both workers, then SIGTERM to the backend: the workers die of it (the drill resets
+    SIGTERM) without a result, and the backend reports the stop (143), not a worker failure (12)."""
+    proc, _, err = _start_workers(tmp_path, "--num-inference-steps", "2", "--inject-fault", "hang@backend.attention.*")
+    try:
+        _wait_for(err, r"injected fault: hang", proc, count=2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == ExitCode.CANCELLED
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+@pytest.mark.slow
+def test_workers_die_with_their_parent(tmp_path: Path) -> None:
+    """SIGKILL the backend (no chance to forward anything): its workers stop too (PR_SET_PDEATHSIG)."""
+    proc, out, _ = _start_workers(tmp_path, "--num-inference-steps", "3000", "--max-steps", "3000")
+    try:
+        pids = [int(p) for p in _wait_for(out, r"Worker \d \(pid (\d+)\) started", proc, count=2)]
+        proc.kill()
+        proc.wait(10)
+        deadline = time.monotonic() + 60
+        while any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE for pid in pids):
+            assert time.monotonic() < deadline, f"workers {pids} outlived their parent"
+            time.sleep(0.2)
+    finally:
+        for pid in pids if "pids" in locals() else []:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

@@ -25,7 +25,8 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 
 def console(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([PY, "-m", "tui", *args], env=env, cwd=str(ROOT), capture_output=True, text=True,
+    # cwd: the test's HOME (its tmp dir), so a backend run's default ``outputs/`` never lands in the checkout
+    return subprocess.run([PY, "-m", "tui", *args], env=env, cwd=env["HOME"], capture_output=True, text=True,
                           timeout=timeout)  # fmt: skip
 
 

@@ -41,3 +41,33 @@ def test_broken_or_missing_file_keeps_last_good(tmp_path: Path) -> None:
     assert watcher.apply_pending() == [] and state.config == {"sdpa_kernels": ["math"]}
     path.write_text("sdpa_kernels: [flash]\n")
     assert watcher.apply_pending() == ["~ sdpa_kernels: ['math'] -> ['flash']"]
+
+
+def test_same_size_rewrite_in_place_is_seen(tmp_path: Path) -> None:
+    """Same inode, same size, same timestamp tick: only the content tells the two saves apart."""
+    path = tmp_path / "attn.json"
+    path.write_text(json.dumps({"scale": 0.5}))
+    state = AttentionState(requested=None, config={"scale": 0.5})
+    watcher = ConfigWatcher(str(path), state)
+    stat = path.stat()
+    with open(path, "r+") as fh:  # in place: no new inode
+        fh.write(json.dumps({"scale": 0.7}))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # as if within one tick
+    assert path.stat().st_size == stat.st_size and path.stat().st_ino == stat.st_ino
+    assert watcher.apply_pending() == ["~ scale: 0.5 -> 0.7"]
+
+
+def test_directory_in_place_and_huge_file_keep_last_good(tmp_path: Path) -> None:
+    path = tmp_path / "attn.json"
+    path.write_text(json.dumps({"scale": 0.5}))
+    state = AttentionState(requested=None, config={"scale": 0.5})
+    watcher = ConfigWatcher(str(path), state)
+    path.unlink()
+    path.mkdir()
+    assert watcher.apply_pending() == [] and state.config == {"scale": 0.5}
+    path.rmdir()
+    path.write_text(" " * (2 << 20))
+    assert watcher.apply_pending() == [] and state.config == {"scale": 0.5}
+    assert watcher.last_error is not None and "over" in watcher.last_error
+    path.write_text(json.dumps({"scale": 2.0}))
+    assert watcher.apply_pending() == ["~ scale: 0.5 -> 2.0"]

@@ -1,5 +1,6 @@
-"""Tests for ``backend/envs.py``: the registry against the spec, every variable's parser,
-defaults, empty strings, secondary inheritance and the cross-variable checks.
+"""Tests for ``backend/envs/`` in strict mode: the registry against the spec, every variable's
+strict parser, defaults, empty strings, secondary inheritance and the cross-variable checks.
+The upstream (default) reading is tested in ``test_envs_upstream.py``.
 
 The tables below are written out by hand from ``shared/spec/env-vars.md`` on purpose: a
 table derived from the registry would only test the registry against itself.
@@ -18,7 +19,10 @@ from hypothesis import strategies as st
 from backend import envs
 from backend.envs import REGISTRY, EnvError, Source
 
-SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec" / "env-vars.md"
+SPEC = Path(__file__).resolve().parent / "data" / "spec" / "env-vars.md"
+"""A copy of the spec kept with the tests, so the spec test runs in every checkout."""
+SHARED_SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec" / "env-vars.md"
+"""The original, beside the checkout where there is one."""
 
 XDG = object()
 """Marker: the default is an XDG-derived path (tested separately)."""
@@ -27,10 +31,16 @@ CPU_ONLY = frozenset({"cpu"})
 CUDA_HOST = frozenset({"cuda", "cpu"})
 
 
+def test_spec_copy_matches_the_shared_spec() -> None:
+    """Says when ``tests/data/spec/env-vars.md`` has fallen behind ``../shared/spec/env-vars.md``."""
+    if not SHARED_SPEC.is_file():
+        pytest.skip(f"no shared spec beside this checkout ({SHARED_SPEC}); the copy in tests/data is used")
+    assert SPEC.read_text(encoding="utf-8") == SHARED_SPEC.read_text(encoding="utf-8"), (
+        f"the spec changed: copy {SHARED_SPEC} to {SPEC}")
+
+
 def spec_names() -> list[str]:
     """Every variable named in the first column of a table in the spec."""
-    if not SPEC.is_file():
-        pytest.skip(f"the spec is not beside this checkout (looked for {SPEC.name} in shared/spec/)")
     names = []
     for line in SPEC.read_text(encoding="utf-8").splitlines():
         match = re.match(r"^\|\s*`?([A-Z][A-Z0-9_]+)`?\s*\|", line)
@@ -614,8 +624,8 @@ SECONDARY_TWINS = {
     "SGLANG_CACHE_DIT_SECONDARY_TS_ORDER": ("SGLANG_CACHE_DIT_TS_ORDER", "2", 2),
 }
 
-BASE_ENV = {"HOME": "/home/op"}
-"""A minimal process environment, so the host's own variables never leak into a test."""
+BASE_ENV = {"HOME": "/home/op", envs.STRICT_VAR: "1"}
+"""A minimal process environment, so the host's own variables never leak into a test; strict mode."""
 
 
 def messages(problems: list[envs.Problem]) -> list[str]:
@@ -940,7 +950,7 @@ def test_check_reads_the_process_environment_too() -> None:
 
 def test_docs_table_has_one_row_per_variable() -> None:
     lines = envs.docs_table().splitlines()
-    assert lines[0] == "| variable | pane | allowed | default | meaning |"
+    assert lines[0] == "| variable | pane | allowed | default | meaning | from |"
     assert [line.split(" | ")[0].lstrip("| ") for line in lines[2:]] == list(REGISTRY)
     caching = envs.docs_table(envs.Pane.CACHING).splitlines()[2:]
     assert len(caching) == len(envs.by_pane(envs.Pane.CACHING)) == 19

@@ -1,10 +1,20 @@
-"""backend.outputs: SGLang's default output file names."""
+"""backend.outputs: SGLang's default output file names; images written whole or not at all."""
 
 from __future__ import annotations
 
+import os
+import resource
+import signal
+import subprocess
 from datetime import datetime
+from pathlib import Path
 
+import pytest
+
+from backend.atomic_files import atomic_open, atomic_write_bytes
+from backend.exit_codes import ExitCode
 from backend.outputs import default_stem, output_name, sanitize
+from tests.fixtures_backend import RUN_TIMEOUT, backend_command, clean_env
 
 
 def test_default_stem_follows_sglang() -> None:
@@ -23,3 +33,45 @@ def test_batch_suffix_and_explicit_name() -> None:
     assert output_name("p", "h", "img", 0, 1) == "img.png"
     assert output_name("p", "h", "dir/img.webp", 1, 2) == "img_1.webp"
     assert output_name("a b", "h", None, 1, 2).endswith("_h_1.png")
+
+
+def _run_with_file_size_limit(tmp_path: Path, limit: int, *args: str) -> subprocess.CompletedProcess[bytes]:
+    """``sgl-backend generate`` whose files may not grow past ``limit`` bytes: a full disk, as a write sees it
+    (EFBIG; SIGXFSZ ignored so the write fails instead of killing the process)."""
+
+    def limit_files() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return subprocess.run(backend_command("generate", "--prompt", "a red circle", "--num-inference-steps", "2", *args),
+                          cwd=tmp_path, env=clean_env(tmp_path), capture_output=True, timeout=RUN_TIMEOUT,
+                          preexec_fn=limit_files, check=False)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_full_disk_keeps_the_old_image_and_leaves_no_torn_file(tmp_path: Path) -> None:
+    out = tmp_path / "outputs"
+    out.mkdir()
+    precious = out / "precious.png"
+    old = os.urandom(1500)
+    precious.write_bytes(old)
+    proc = _run_with_file_size_limit(tmp_path, 2000, "--output-file-name", "precious.png")
+    assert proc.returncode == ExitCode.OUTPUT_ERROR, proc.stdout + proc.stderr
+    assert b"Cannot write" in proc.stdout and b"File too large" in proc.stdout
+    assert precious.read_bytes() == old
+    assert sorted(p.name for p in out.iterdir()) == ["precious.png"]  # no temp file, nothing half-written
+    proc = _run_with_file_size_limit(tmp_path, 2000)  # the default name: no 0-byte PNG either
+    assert proc.returncode == ExitCode.OUTPUT_ERROR
+    assert sorted(p.name for p in out.iterdir()) == ["precious.png"]
+
+
+def test_atomic_write_replaces_whole_and_private(tmp_path: Path) -> None:
+    target = tmp_path / "new" / "x.bin"
+    atomic_write_bytes(target, b"one")
+    atomic_write_bytes(target, b"two")
+    assert target.read_bytes() == b"two" and target.stat().st_mode & 0o777 == 0o600
+    assert target.parent.stat().st_mode & 0o777 == 0o700 and os.listdir(target.parent) == ["x.bin"]
+    with pytest.raises(ZeroDivisionError), atomic_open(target) as fh:
+        fh.write(b"three")
+        raise ZeroDivisionError
+    assert target.read_bytes() == b"two" and os.listdir(target.parent) == ["x.bin"]

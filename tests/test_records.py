@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -102,19 +103,20 @@ def test_progress_parses_real_tqdm_fragments() -> None:
 
 
 def _record(**extra: object) -> r.PerfRecord:
-    return r.PerfRecord(
-        request_id="req-1",
-        timestamp=r.utc_timestamp(datetime(2026, 5, 1, tzinfo=timezone.utc)),
-        commit_hash="abc",
-        tag=r.PERF_RECORD_TAG,
-        stages=(r.StageTiming("DenoisingStage", 12.5), r.StageTiming("DecodingStage", 3.25)),
-        steps=(1.0, 2.5),
-        total_duration_ms=20.0,
-        **extra,  # type: ignore[arg-type]
-    )
+    fields: dict[str, object] = {
+        "request_id": "req-1",
+        "timestamp": r.utc_timestamp(datetime(2026, 5, 1, tzinfo=timezone.utc)),
+        "commit_hash": "abc",
+        "tag": r.PERF_RECORD_TAG,
+        "stages": (r.StageTiming("DenoisingStage", 12.5), r.StageTiming("DecodingStage", 3.25)),
+        "steps": (1.0, 2.5),
+        "total_duration_ms": 20.0,
+    }
+    return r.PerfRecord(**(fields | extra))  # type: ignore[arg-type]
 
 
 def test_perf_record_key_order_and_round_trip() -> None:
+    """SGLang 0.5.23's ``RequestPerfRecord``: ``memory_snapshots`` always written, ``{}`` when empty."""
     rec = _record()
     line = rec.to_json_line()
     assert list(json.loads(line)) == [
@@ -125,13 +127,21 @@ def test_perf_record_key_order_and_round_trip() -> None:
         "stages",
         "steps",
         "total_duration_ms",
+        "memory_snapshots",
     ]
+    assert json.loads(line)["memory_snapshots"] == {}
     assert line.startswith('{"request_id": "req-1", "timestamp": "2026-05-01T00:00:00+00:00"')
     assert r.PerfRecord.from_json_line(line) == rec
     full = _record(memory_snapshots={"after_DenoisingStage": {"allocated_mb": 1.0}}, cache_stats={"hits": 2})
     assert list(json.loads(full.to_json_line()))[-2:] == ["memory_snapshots", "cache_stats"]
     assert r.PerfRecord.from_json_line(full.to_json_line()) == full
     assert r.parse_line(line) == rec
+    marked = _record(stages=(r.StageTiming("DenoisingStage", 12.5, True), r.StageTiming("DecodingStage", 3.25, False)))
+    assert json.loads(marked.to_json_line())["stages"] == [
+        {"name": "DenoisingStage", "execution_time_ms": 12.5, "is_denoising": True},
+        {"name": "DecodingStage", "execution_time_ms": 3.25, "is_denoising": False},
+    ]
+    assert r.PerfRecord.from_json_line(marked.to_json_line()) == marked
 
 
 def test_sglang_performance_log_sample() -> None:
@@ -156,7 +166,15 @@ def test_append_and_dir_semantics(tmp_path: Path) -> None:
 
 def test_commit_hash(tmp_path: Path) -> None:
     assert r.commit_hash({"SGLANG_GIT_COMMIT": "deadbeef"}) == "deadbeef"
-    assert r.commit_hash({}, cwd=str(tmp_path)) in ("N/A",) or len(r.commit_hash({}, cwd=str(tmp_path))) == 40
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert r.commit_hash({}, cwd=str(plain)) == "N/A"  # no repository: SGLang's placeholder
+    repo = tmp_path / "repo"
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "-C", str(repo)]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True, timeout=30)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "x"], check=True, timeout=30)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    assert len(head) == 40 and r.commit_hash({}, cwd=str(repo)) == head
 
 
 def test_perf_dump_report(tmp_path: Path) -> None:
@@ -167,7 +185,8 @@ def test_perf_dump_report(tmp_path: Path) -> None:
     assert json.loads(rep.to_json()) == json.loads(text)
     assert r.PerfDumpReport.from_json(rep.to_json()) == rep
     msg = r.write_perf_dump(tmp_path / "d" / "perf.json", rep)
-    assert msg == f"Metrics dumped to: {tmp_path / 'd' / 'perf.json'}"
+    assert msg == f"Metrics dumped to: \x1b[1;36m{tmp_path / 'd' / 'perf.json'}\x1b[0;0m"
+    assert (tmp_path / "d" / "perf.json").stat().st_mode & 0o777 == 0o600
     assert r.parse_line(r.format_log_line(msg)) == r.MetricsDumped(str(tmp_path / "d" / "perf.json"))
 
 
@@ -195,7 +214,7 @@ def test_sglang_stdout_sample() -> None:
         "CudaError",
         "CudaError",
         "CudaError",
-        None,
+        "GenerationDone",
         "OutputSaved",
         "MetricsDumped",
         "ProfilerTracesSaved",
@@ -215,9 +234,14 @@ def test_sglang_stdout_sample() -> None:
         "https://bucket.s3.us-east-1.amazonaws.com/a_cat_20260501-123501_1a2b3c4d.png",
     )
     assert got[23] == r.Uploaded("outputs/clip.mp4", "presigned URL")
+    assert got[17] == r.GenerationDone(6.81)
     assert r.parse_line(r.output_saved_message("o/x.png")) == r.OutputSaved("o/x.png")
-    assert r.parse_line("RuntimeError: shapes do not match") == r.CudaError(
-        "RuntimeError: shapes do not match", "runtime"
+    assert r.output_saved_message("o/x.png") == "Output saved to \x1b[1;36mo/x.png\x1b[0;0m"
+    assert r.generation_completed_message(0.0612) == "Pixel data generated successfully in \x1b[92m0.06\x1b[0;0m seconds"
+    assert r.parse_line(r.format_log_line(r.generation_completed_message(1.5))) == r.GenerationDone(1.5)
+    # A CPU RuntimeError is an exception line, not a CUDA error: the class name decides nothing.
+    assert r.parse_line("RuntimeError: shapes do not match") == r.ExceptionRaised(
+        "RuntimeError", "shapes do not match", None
     )
 
 

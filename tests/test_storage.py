@@ -12,7 +12,15 @@ import pytest
 
 from backend import envs
 from backend.exit_codes import BackendError, ExitCode
-from backend.storage import CloudStorage, StorageConfig, content_type_for, validate_storage
+from backend.storage import (
+    TIMEOUT_VARIABLE,
+    CloudStorage,
+    StorageConfig,
+    content_type_for,
+    upload_timeout,
+    validate_storage,
+)
+from tests.fixtures_hostile import HostileServer
 from tests.fixtures_s3 import S3Bucket, S3Credentials, s3_client, unused_loopback_port
 
 SECRET = "Sup3rS3cretValue+ZZZ/abc123"
@@ -156,6 +164,37 @@ def test_transient_errors_are_retried(tmp_path: Path, log: pytest.LogCaptureFixt
     config = StorageConfig("outputs", "http://127.0.0.1:9", access_key_id="AKID", secret_access_key=SECRET)
     result = CloudStorage(config, client=Flaky(), sleep=lambda s: None).upload(_output(tmp_path))
     assert result.ok and result.attempts == 3 and not _warnings(log)
+
+
+@pytest.mark.parametrize(("mode", "kind", "says"), [
+    ("slow", "timeout", "no answer from"), ("drop", "dropped", "closed the connection during the upload")])
+def test_stalled_or_dropping_endpoint_is_bounded_and_named(
+    hostile_s3: dict[str, HostileServer], mode: str, kind: str, says: str, tmp_path: Path,
+    log: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A server that never answers costs the read timeout per attempt, one that drops mid-upload one
+    connection per attempt; both stop the batch with one line, and every local file is kept."""
+    server = hostile_s3[mode]
+    paths = [_output(tmp_path, f"img_{i}.png") for i in range(2)]
+    storage = _storage(_settings(server.endpoint, "outputs"), read_timeout_s=0.5, max_attempts=3)
+    report = storage.upload_all(paths)
+    first = report.results[0]
+    assert first.kind == kind and 1 <= first.attempts <= 3 and report.results[1].attempts == 0
+    assert server.connections == first.attempts  # botocore does not retry behind our back
+    (line,) = _warnings(log)
+    assert says in line and server.endpoint in line and "2 outputs not uploaded, all kept" in line
+    assert all(p.exists() and p.stat().st_size == 4096 for p in paths)
+    assert report.exit_code == ExitCode.UPLOAD_FAILED
+    _assert_no_secret(log, capsys, storage, first)
+
+
+def test_upload_timeout_knob() -> None:
+    assert upload_timeout({}) == 30.0 and upload_timeout({TIMEOUT_VARIABLE: "2.5"}) == 2.5
+    for bad in ("abc", "0", "-1", "nan", "inf", "99999"):
+        with pytest.raises(BackendError) as info:
+            upload_timeout({TIMEOUT_VARIABLE: bad})
+        assert info.value.code == ExitCode.BAD_ENV and TIMEOUT_VARIABLE in info.value.message
+        assert repr(bad) in info.value.message and "greater than 0" in info.value.message
 
 
 def test_storage_on_without_bucket_fails_at_startup() -> None:

@@ -26,8 +26,11 @@ def make_app(session: str | None = None, command: Sequence[str] | None = None, *
         command: the backend command line to launch (our ``sgl-backend`` when None).
         options: passed through to :class:`tui.app.ConsoleApp`.
     """
+    from tui import upstream_registry
     from tui.app import ConsoleApp
 
+    # the variables of the sglang that command runs (spec alone otherwise), before any pane is built
+    upstream_registry.activate(command, environ=options.get("environ"))
     return ConsoleApp(session_name=session, command=list(command) if command else None, **options)
 
 
@@ -42,11 +45,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--images", choices=("half-block", "auto"), default=os.environ.get("SGL_CONSOLE_IMAGES", "half-block"),
         help="image previews: half-block (default: any terminal, no start-up cost) or auto (sixel/kitty "
              "where the terminal has them; asks the terminal at start, about 0.4 s)")
+    parser.add_argument("--strict", action="store_true",
+                        help="accept only the documented spellings of each variable (also: SGL_CONSOLE_STRICT=1); "
+                        "by default values are read as the sglang runtime reads them")  # fmt: skip
     sub = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
-    from tui import cli_env, cli_run
+    from tui import cli_env, cli_logs, cli_run
 
     cli_env.register(sub)
     cli_run.register(sub)
+    cli_logs.register(sub)
     return parser
 
 
@@ -54,6 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``sgl-console``; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.strict:
+        from backend.envs import STRICT_VAR
+
+        os.environ[STRICT_VAR] = "1"  # the console, its env commands and the child read it alike
     handler = getattr(args, "handler", None)
     if handler is not None:
         return int(handler(args) or 0)
@@ -61,8 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.images == "auto":
         import textual_image.widget  # noqa: F401 - asks the terminal now, before Textual owns it
-    app = make_app(session=args.session, command=shlex.split(args.command) if args.command else None,
-                   half_block=args.images != "auto")
+    command = shlex.split(args.command) if args.command else None
+    app = make_app(session=args.session, command=command, half_block=args.images != "auto")
     app.run()
     return int(app.return_code or 0)
 

@@ -366,10 +366,19 @@ class ConsoleApp(App[int]):
             self._start_config_watch()
 
     def action_save(self) -> None:
-        from tui.session import SessionError
+        from tui.session import SessionConflict, SessionError
 
         try:
             path = self.session.save()
+        except SessionConflict:  # another writer saved meanwhile: ask, never overwrite silently
+            from tui.screens.conflict_screen import ask_about_conflict
+
+            def done(what: str) -> None:
+                self.notify(f"session {self.session.name!r}: {what}")
+                self.post_message(SessionChanged(None))
+
+            ask_about_conflict(self, self.session, done)
+            return
         except SessionError as exc:
             self.notify(str(exc), severity="error")
             return

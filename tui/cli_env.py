@@ -30,12 +30,15 @@ import argparse
 import json
 import os
 import re
+import shlex
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 from backend import envs
-from tui.session import DEFAULTS_NAME, Session, SessionError, list_sessions
+from tui import upstream_registry
+from tui.session import DEFAULTS_NAME, Session, SessionError, list_sessions, session_path
+from tui.session_file import session_lock
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -62,6 +65,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     env.set_defaults(handler=lambda args: _usage(env))
     sub = env.add_subparsers(dest="env_command", metavar="COMMAND")
 
+    def strict_opt(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--strict", action="store_true", default=None,
+                       help=f"accept only the documented spellings (as {envs.STRICT_VAR}=1 does); by default "
+                       "values are read as the sglang runtime reads them")  # fmt: skip
+
+    def python_opt(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--python", metavar="PY",
+                       help="also cover the variables of the sglang installed for interpreter PY (read from its "
+                       "source, never imported); default: the sglang of the top-level --command, if any")  # fmt: skip
+
     def session_opt(p: argparse.ArgumentParser) -> None:
         p.add_argument("--session", "-s", dest="env_session", metavar="N",
                        help="session name (default: the top-level --session, else 'default')")  # fmt: skip
@@ -70,6 +83,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                        description="List every managed variable with its effective value (secrets masked) and "
                        "source: session, environment, inherited (secondary from primary) or default.")  # fmt: skip
     session_opt(p)
+    strict_opt(p)
+    python_opt(p)
     p.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
     p.add_argument(
         "--all",
@@ -82,13 +97,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                        description="Check every value and the cross-variable rules. Errors, then warnings, one "
                        "per line. Exit 1 when there is an error; warnings alone exit 0.")  # fmt: skip
     session_opt(p)
+    strict_opt(p)
+    python_opt(p)
     p.set_defaults(handler=cmd_check)
 
     p = sub.add_parser("set", help="set variables in a session (created if missing)",
                        description="Set NAME=VALUE pairs in session N, creating it if needed. If any value "
                        "is invalid nothing is written. An empty VALUE unsets.")  # fmt: skip
     p.add_argument("name", metavar="N", help="session name")
-    p.add_argument("assignments", nargs="+", metavar="NAME=VALUE")
+    p.add_argument("assignments", nargs="+", metavar="NAME=VALUE",
+                   help="NAME=VALUE; a bare NAME reads its value from --stdin or a hidden prompt "
+                   "(secrets then never appear on the command line)")  # fmt: skip
+    p.add_argument("--stdin", action="store_true", help="read the value of the one bare NAME from standard input")
+    strict_opt(p)
+    python_opt(p)
     p.set_defaults(handler=cmd_set)
 
     p = sub.add_parser(
@@ -132,6 +154,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Print the registry as a Markdown table (generated, never hand-kept).",
     )
     p.add_argument("--pane", choices=[pane.value for pane in envs.Pane], help="only one pane")
+    python_opt(p)
     p.set_defaults(handler=cmd_docs)
 
 
@@ -164,11 +187,35 @@ def _guarded(func: Any) -> Any:
 # ---------------------------------------------------------------------------------------
 
 
+def _activate_registry(args: argparse.Namespace) -> upstream_registry.RegistryState:
+    """The registry for ``--python`` or the top-level ``--command`` (spec alone when neither names an sglang)."""
+    python = upstream_registry.python_for_cli(getattr(args, "python", None))
+    command = getattr(args, "command", None)
+    return upstream_registry.activate(shlex.split(command) if command else None, python=python)
+
+
+def _registry_line(state: upstream_registry.RegistryState) -> str:
+    if state.release is None:
+        return f"# registry: spec only ({state.reason})"
+    return f"# registry: {state.label()} ({len(state.release.variables)} variables read from {state.package_dir})"
+
+
+def _not_read_problems(session: Session) -> list[envs.Problem]:
+    """Warnings for spec variables the session sets that the sglang in force never reads."""
+    out = []
+    for name in session.values:
+        var = envs.REGISTRY.get(name)
+        note = upstream_registry.not_read_note(var) if var is not None else None
+        if note:
+            out.append(envs.Problem("warning", (name,), f"{name}: {note}"))
+    return out
+
+
 def _session_for(args: argparse.Namespace) -> Session:
     name = getattr(args, "env_session", None) or getattr(args, "session", None)
-    if name:
-        return Session.load(name)
-    return Session.open("default")
+    session = Session.load(name) if name else Session.open("default")
+    session.strict = getattr(args, "strict", None)
+    return session
 
 
 def mask_unmanaged(name: str, raw: str) -> str:
@@ -211,6 +258,7 @@ def _warn_problems(session: Session) -> None:
 @_guarded
 def cmd_show(args: argparse.Namespace) -> int:
     """``env show``: every variable's effective value and source."""
+    state = _activate_registry(args)
     session = _session_for(args)
     resolved = session.resolved()
     extras: list[tuple[str, str, str]] = []
@@ -228,15 +276,20 @@ def cmd_show(args: argparse.Namespace) -> int:
         rows: list[dict[str, Any]] = envs.to_json_safe(resolved)
         for row, r in zip(rows, resolved.values(), strict=True):
             row["source_detail"] = _source_text(r)
+            row["runtime_note"] = upstream_registry.not_read_note(r.var)
         rows += [{"name": n, "pane": None, "value": v, "source": s, "default": None, "secret": False,
                   "error": None, "source_detail": s} for n, v, s in extras]  # fmt: skip
-        json.dump({"session": session.name, "variables": rows}, sys.stdout, indent=2)
+        json.dump({"session": session.name, "registry": state.label(), "variables": rows}, sys.stdout, indent=2)
         print()
         return EXIT_OK
     table = [("NAME", "VALUE", "SOURCE")]
-    table += [(name, r.shown(), _source_text(r)) for name, r in resolved.items()]
+    for name, r in resolved.items():
+        note = upstream_registry.not_read_note(r.var)
+        origin = "" if r.var.origin == "spec" else f" [{r.var.origin}]"
+        table.append((name, r.shown(), _source_text(r) + origin + (f" ({note})" if note else "")))
     table += extras
     print(f"# session {session.name!r}" + ("" if session.exists else " (not saved yet)"))
+    print(_registry_line(state))
     _table(table, sys.stdout)
     return EXIT_OK
 
@@ -244,8 +297,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 @_guarded
 def cmd_check(args: argparse.Namespace) -> int:
     """``env check``: errors, then warnings; exit 1 on any error."""
+    state = _activate_registry(args)
     session = _session_for(args)
-    problems = session.problems()
+    problems = session.problems() + _not_read_problems(session)
     errors = [p for p in problems if p.is_error]
     warnings = [p for p in problems if not p.is_error]
     if errors:
@@ -258,16 +312,35 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"  {p.message}")
     if not problems:
         print(f"session {session.name!r}: no problems")
+    if state.release is not None:
+        print(_registry_line(state))
     return EXIT_PROBLEMS if errors else EXIT_OK
 
 
-def _parse_assignments(items: Sequence[str]) -> dict[str, str]:
+def _read_secret_value(name: str, from_stdin: bool) -> str:
+    """The value of a bare NAME: standard input (one line, newline dropped) or a hidden prompt."""
+    if from_stdin or not sys.stdin.isatty():
+        text = sys.stdin.readline()
+        if not text:
+            raise _Refused(f"{name}: no value on standard input")
+        return text.removesuffix("\n").removesuffix("\r")
+    import getpass
+
+    return getpass.getpass(f"{name}: ")
+
+
+def _parse_assignments(items: Sequence[str], from_stdin: bool = False) -> dict[str, str]:
     out: dict[str, str] = {}
+    bare = [item for item in items if "=" not in item]
+    if len(bare) > 1:
+        raise _Refused(f"only one NAME may take its value from stdin or a prompt, got {', '.join(bare)}")
+    if from_stdin and not bare:
+        raise _Refused("--stdin needs one bare NAME (without =VALUE)")
     for item in items:
         name, eq, raw = item.partition("=")
-        if not eq or not name:
+        if not name:
             raise _Refused(f"expected NAME=VALUE, got {item.split('=')[0]!r}")
-        out[name] = raw
+        out[name] = raw if eq else _read_secret_value(name, from_stdin)
     return out
 
 
@@ -295,11 +368,14 @@ def _apply(session: Session, assignments: Mapping[str, str]) -> list[str]:
 @_guarded
 def cmd_set(args: argparse.Namespace) -> int:
     """``env set N NAME=VALUE...``: all or nothing."""
-    assignments = _parse_assignments(args.assignments)
-    session = Session.open(args.name)
-    created = not session.exists
-    notes = _apply(session, assignments)
-    path = session.save()
+    assignments = _parse_assignments(args.assignments, args.stdin)
+    _activate_registry(args)  # a release's own variables (SGLANG_CACHE_DIT_DMD...) can be set too
+    with session_lock(session_path(args.name)):  # read-modify-write: no concurrent update is lost
+        session = Session.open(args.name)
+        session.strict = args.strict
+        created = not session.exists
+        notes = _apply(session, assignments)
+        path = session.save()
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     what = "created" if created else "updated"
@@ -313,13 +389,14 @@ def cmd_set(args: argparse.Namespace) -> int:
 @_guarded
 def cmd_unset(args: argparse.Namespace) -> int:
     """``env unset N NAME...``."""
-    session = Session.load(args.name)
-    for name in args.names:
-        if session.get(name) is None:
-            print(f"note: {name} is not set in session {session.name!r}", file=sys.stderr)
-        session.unset(name)
-    if session.dirty:
-        session.save()
+    with session_lock(session_path(args.name)):
+        session = Session.load(args.name)
+        for name in args.names:
+            if session.get(name) is None:
+                print(f"note: {name} is not set in session {session.name!r}", file=sys.stderr)
+            session.unset(name)
+        if session.dirty:
+            session.save()
     print(f"updated session {session.name!r}: unset " + ", ".join(args.names))
     return EXIT_OK
 
@@ -392,13 +469,14 @@ def cmd_import(args: argparse.Namespace) -> int:
     imported = Session.from_environ(args.name, os.environ)
     if imported.load_problems:
         raise _Refused("nothing written:\n  " + "\n  ".join(p.message for p in imported.load_problems))
-    session = Session.open(args.name)
-    if session.exists and not args.merge:
-        raise _Refused(f"session {args.name!r} exists; pass --merge to update it")
-    for name, raw in imported.values.items():
-        session.values[name] = raw  # explicit in the environment: kept even when equal to the default
-    session.dirty = True
-    session.save()
+    with session_lock(session_path(args.name)):
+        session = Session.open(args.name)
+        if session.exists and not args.merge:
+            raise _Refused(f"session {args.name!r} exists; pass --merge to update it")
+        for name, raw in imported.values.items():
+            session.values[name] = raw  # explicit in the environment: kept even when equal to the default
+        session.dirty = True
+        session.save()
     print(f"imported {len(imported.values)} variable(s) into session {session.name!r}: "
           + (", ".join(imported.values) or "none"))  # fmt: skip
     return EXIT_OK
@@ -407,6 +485,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 @_guarded
 def cmd_docs(args: argparse.Namespace) -> int:
     """``env docs``: the registry as Markdown."""
+    _activate_registry(args)
     print(envs.docs_table(envs.Pane(args.pane) if args.pane else None))
     return EXIT_OK
 

@@ -1,4 +1,5 @@
-"""Headless twins of the console's run, log and crash views: ``run``, ``logs parse``, ``crash-report``.
+"""Headless twin of the console's run view: ``run`` (``logs parse`` and ``crash-report`` are in
+:mod:`tui.cli_logs`).
 
 * ``sgl-console run [--session N] [--] CMD...`` launches ``CMD`` (our backend when empty) with the
   session's environment through the same supervisor, router and tailer as the TUI, streams the
@@ -6,34 +7,24 @@
   NaN/Inf, outputs) on stderr at the end, and exits with the child's code (``128+N`` when killed
   by signal N).  On an abnormal end it writes ``crash_report.txt`` / ``.json`` into the run dir and
   prints their path.  Ctrl-C stops the child with the usual escalation.
-* ``sgl-console logs parse FILE... [--json]`` prints the records found (stage lines, progress,
-  performance.log records, notable lines, kernel API blocks), one per line.
-* ``sgl-console crash-report [--log F ...] [--dump-dir D ...] [--json]`` prints the crash analysis
-  of logs and dumps on disk (ours or a real SGLang's).
-
-Exit codes of ``logs`` and ``crash-report``: 0 done, 2 refused (missing file, bad arguments).
 Errors go to stderr.  Nothing here imports textual or rich.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import os
 import signal
 import sys
 import threading
-import time
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, TextIO
 
 EXIT_REFUSED = 2
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``run``, ``logs`` and ``crash-report`` to ``sgl-console``."""
+    """Add ``run`` to ``sgl-console``."""
     p = subparsers.add_parser(
         "run", help="launch a command with a session's environment, headless",
         description="Launch CMD (default: our backend) with the session's environment in its own process "
@@ -55,33 +46,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--quiet", "-q", action="store_true", help="do not echo the child's output (summary only)")
     p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="CMD", help="command line (after an optional --)")
     p.set_defaults(handler=run_main)
-
-    p = subparsers.add_parser("logs", help="parse log files", description="Parse log files.")
-    sub = p.add_subparsers(dest="logs_command", metavar="{parse}")
-    sub.required = True
-    q = sub.add_parser(
-        "parse", help="print the records found in log files",
-        description="Recognise stage lines, progress, performance.log records, notable lines (outputs, "
-        "uploads, CUDA errors) and kernel API blocks in FILEs (ANSI colours allowed); a --perf-dump-path "
-        "report (one JSON file) is read whole. Print one record per line.",
-    )  # fmt: skip
-    q.add_argument("files", nargs="+", metavar="FILE")
-    q.add_argument("--json", action="store_true", help="JSON Lines output")
-    q.set_defaults(handler=logs_parse_main)
-
-    p = subparsers.add_parser(
-        "crash-report", help="analyse logs and kernel API dumps on disk",
-        description="How the run ended (as far as the logs tell), the kernel API call in flight (from log "
-        "blocks and from dump folders still 'inputs_saved'), its arguments, dump path and the last 50 lines.",
-    )  # fmt: skip
-    p.add_argument("--log", action="append", default=[], metavar="F",
-                   help="console output, kernel API log file or performance.log (repeatable)")
-    p.add_argument("--dump-dir", action="append", default=[], metavar="D",
-                   help="kernel API dump root, or one call folder (repeatable)")
-    p.add_argument("--exit-code", type=int, default=None, metavar="N",
-                   help="the exit code the run had (a shell's 128+N is read as signal N)")
-    p.add_argument("--json", action="store_true", help="JSON output")
-    p.set_defaults(handler=crash_report_main)
 
 
 def _err(text: str) -> None:
@@ -240,138 +204,3 @@ def run_main(args: argparse.Namespace) -> int:
         if sv.running:
             sv.stop()
         tailer.stop(flush=False)
-
-
-# ---------------------------------------------------------------------------------------
-# logs parse
-# ---------------------------------------------------------------------------------------
-
-
-def _jsonable(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: _jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(x) for x in obj]
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, datetime):
-        return obj.isoformat(sep=" ")
-    return obj
-
-
-def _record_text(record: Any) -> str:
-    parts = []
-    for f in dataclasses.fields(record):
-        value = getattr(record, f.name)
-        if value is None or value == () or value == {}:
-            continue
-        if f.name == "inputs":
-            value = ", ".join(n for n, _ in value)
-        elif isinstance(value, datetime):
-            value = value.isoformat(sep=" ")
-        text = str(value)
-        parts.append(f"{f.name}={text if len(text) <= 120 else text[:117] + '...'}")
-    return f"{type(record).__name__} " + " ".join(parts)
-
-
-def _perf_dump_report(path: str) -> Any:
-    """The ``--perf-dump-path`` report (one pretty-printed JSON file), or None if ``path`` is not one."""
-    from backend.records import PerfDumpReport
-
-    try:
-        if os.path.getsize(path) > 16 << 20:
-            return None
-        with open(path, "rb") as fh:
-            text = fh.read().decode("utf-8", "replace")
-    except OSError:
-        return None
-    if not text.lstrip().startswith("{") or "\n" not in text.strip():
-        return None
-    try:
-        data = json.loads(text)
-        if not isinstance(data, dict) or "denoise_steps_ms" not in data:
-            return None
-        return PerfDumpReport.from_json(text)
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
-def iter_file_records(path: str) -> Any:
-    """Yield ``(line_number, record)`` for one file, in order; kernel API blocks come when they
-    complete (line number of the line that completed them), blocks still open at the end last."""
-    from backend.records import KernelApiLogParser, parse_line
-    from tui.lines import LineSplitter
-
-    report = _perf_dump_report(path)
-    if report is not None:
-        yield 1, report
-        return
-    parser = KernelApiLogParser()
-    splitter = LineSplitter()
-    n = 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            for text, _trunc, _cr in splitter.feed(chunk):
-                n += 1
-                record = parse_line(text)
-                if record is not None:
-                    yield n, record
-                for call in parser.feed(text):
-                    yield n, call
-    for text, _trunc, _cr in splitter.flush():
-        n += 1
-        record = parse_line(text)
-        if record is not None:
-            yield n, record
-        for call in parser.feed(text):
-            yield n, call
-    for call in parser.flush():
-        yield n, call
-
-
-def logs_parse_main(args: argparse.Namespace) -> int:
-    missing = [f for f in args.files if not os.path.isfile(f)]
-    if missing:
-        _err("no such file: " + ", ".join(missing))
-        return EXIT_REFUSED
-    try:
-        for path in args.files:
-            for n, record in iter_file_records(path):
-                if args.json:
-                    print(json.dumps({"file": path, "line": n, "type": type(record).__name__,
-                                      "record": _jsonable(record)}, default=str))  # fmt: skip
-                else:
-                    print(f"{path}:{n}: {_record_text(record)}")
-    except BrokenPipeError:
-        return 0
-    except OSError as exc:
-        _err(f"cannot read: {exc}")
-        return EXIT_REFUSED
-    return 0
-
-
-# ---------------------------------------------------------------------------------------
-# crash-report
-# ---------------------------------------------------------------------------------------
-
-
-def crash_report_main(args: argparse.Namespace) -> int:
-    from tui.crash import analyze_files
-    from tui.supervisor import ExitStatus
-
-    if not args.log and not args.dump_dir:
-        _err("crash-report needs --log F and/or --dump-dir D")
-        return EXIT_REFUSED
-    missing = [f for f in args.log if not os.path.isfile(f)] + [d for d in args.dump_dir if not os.path.isdir(d)]
-    if missing:
-        _err("not found: " + ", ".join(missing))
-        return EXIT_REFUSED
-    exit_status = None
-    if args.exit_code is not None:
-        exit_status = ExitStatus.decode(args.exit_code, shell=args.exit_code > 128)
-    started = time.monotonic()
-    report = analyze_files(args.log, args.dump_dir, exit=exit_status)
-    print(report.to_json() if args.json else report.to_text(), end="" if not args.json else "\n")
-    if time.monotonic() - started > 5:
-        _err(f"analysis took {time.monotonic() - started:.1f} s")
-    return 0

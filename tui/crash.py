@@ -1,5 +1,7 @@
-"""Crash analysis: how the child died, which kernel API call was in flight, its arguments,
-its dump folder, and the last output lines.
+"""Crash analysis: how the child died, in which request, stage and denoising step, which kernel
+API call was in flight (or only the last one logged, at level 1), its arguments, its dump folder,
+the first NaN/Inf, the errors that killed it (apart from those an earlier request survived), and
+the last output lines.
 
 Inputs (all optional, so the same analysis serves a live run and files on disk, real
 SGLang's included): the exit status (or a stall), the output tail, CUDA error lines, the
@@ -16,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,16 +28,44 @@ from backend.records import (
     ArgDesc,
     DumpEntry,
     KernelApiCall,
+    ProgressRecord,
     TensorDesc,
     ValueDesc,
     render_value,
     scan_dump_root,
+    split_log_prefix,
 )
-from tui.lines import LineSplitter
-from tui.router import STDERR, STDOUT, Router
+from tui.crash_calls import (
+    IN_FLIGHT,
+    RAISED,
+    KernelSource,
+    finite_or_text,
+    first_non_finite,
+    kernel_source,
+)
+from tui.crash_evidence import (
+    attribute_first_non_finite,
+    call_stamp,
+    dump_history,
+    group_sources,
+    pick_dead,
+    request_summary,
+    scoped_errors,
+)
+from tui.crash_scope import (
+    SourceLine,
+    Timeline,
+    build_timeline,
+    merge_by_time,
+    read_source,
+    stamp_lines,
+)
+from tui.router import STDERR, STDOUT, Line, Router
 from tui.supervisor import ExitStatus
 
 TAIL_LINES = 50
+LIVE_LOG_BYTES = 8 << 20
+"""How much of the end of a live run's stdout/stderr logs the crash view reads (it must open fast)."""
 RERUN_LEVELS = (3, 5, 10)
 PENDING_STATUSES = ("inputs_saved", "exception")
 
@@ -83,17 +113,36 @@ class InFlightCall:
 
 @dataclass
 class CrashReport:
-    """Everything the crash view and ``sgl-console crash-report`` show."""
+    """Everything the crash view and ``sgl-console crash-report`` show.
+
+    Scoped to the process and request that died: ``request`` is the last request the logs show
+    (label, id when logged, stage in flight, denoising step), ``fatal_errors`` the errors nothing
+    ran after, ``handled_errors`` those an earlier request survived (history, never the headline).
+    ``call_status`` says how sure the call is: ``in_flight`` (level >= 3 block without ``Output:``,
+    or a dump still ``inputs_saved``), ``last_logged`` (level 1: it may have returned) or
+    ``between_calls`` (level >= 3, every call returned).
+    """
 
     how: str
-    """E.g. ``killed by SIGSEGV (segmentation fault)``, ``stalled: ...``, ``exited with code 3``."""
     abnormal: bool
     exit: dict[str, Any] | None = None
     stalled_for: float | None = None
     cuda_errors: list[str] = field(default_factory=list)
+    """CUDA / accelerator errors (judged by their text) of the request that died."""
     in_flight: InFlightCall | None = None
+    call_status: str | None = None
+    last_call: InFlightCall | None = None
+    """The last call logged when it is not known to be in flight (level 1, or between calls)."""
     other_pending_dumps: list[dict[str, Any]] = field(default_factory=list)
     last_exception_call: dict[str, str] | None = None
+    """The kernel exception nothing ran after (a survived one is in ``handled_errors``)."""
+    request: dict[str, Any] | None = None
+    fatal_errors: list[dict[str, Any]] = field(default_factory=list)
+    handled_errors: list[dict[str, Any]] = field(default_factory=list)
+    first_non_finite: dict[str, Any] | None = None
+    process: dict[str, Any] | None = None
+    """The process that died: ``pid``, ``source`` (its kernel API log), ``why`` (how it was told)."""
+    processes: list[dict[str, Any]] = field(default_factory=list)
     api_counts: dict[str, int] = field(default_factory=dict)
     kernel_calls_seen: int = 0
     tail: list[str] = field(default_factory=list)
@@ -111,67 +160,24 @@ class CrashReport:
         return (self.exit or {}).get("exit_code")  # type: ignore[return-value]
 
     def headline(self) -> str:
-        """One line: how it died and the call in flight."""
-        text = self.how
-        if self.in_flight is not None:
-            text += f"; in flight: {self.in_flight.api_name}"
-        if self.cuda_errors:
-            text += f"; {self.cuda_errors[-1]}"
-        return text
+        """One line: how it died, where (request, stage, step), the call, and the fatal error."""
+        from tui.crash_text import headline
+
+        return headline(self)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["headline"] = self.headline()
-        return data
+        return finite_or_text(data)  # type: ignore[no-any-return]
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, default=str)
+        """Strict JSON: NaN/Inf are the strings ``nan``/``inf`` (``allow_nan=False`` guards it)."""
+        return json.dumps(self.to_dict(), indent=2, default=str, allow_nan=False)
 
     def to_text(self) -> str:
-        out = ["CRASH REPORT" if self.abnormal else "RUN REPORT", f"How: {self.how}"]
-        if self.exit is not None:
-            out.append(f"Exit: code {self.exit.get('exit_code')}"
-                       + (f", signal {self.exit.get('signal_name')}" if self.exit.get("signal") else ""))  # fmt: skip
-        if self.command:
-            out.append(f"Command: {self.command}")
-        if self.run_dir:
-            out.append(f"Run dir: {self.run_dir}")
-        if self.cuda_errors:
-            out.append("CUDA errors:")
-            out += [f"  {e}" for e in self.cuda_errors[-5:]]
-        call = self.in_flight
-        if call is None:
-            out.append("Kernel API call in flight: none found"
-                       + ("" if self.kernel_calls_seen else " (no kernel API log; re-run with level 3/5/10)"))  # fmt: skip
-        else:
-            where = f" [{call.stream}]" if call.stream else ""
-            out.append(f"Kernel API call in flight: {call.api_name} (from {call.source}{where})")
-            if call.timestamp:
-                out.append(f"  started: {call.timestamp}")
-            if call.enclosing:
-                out.append(f"  inside: {' > '.join(call.enclosing)}")
-            if call.exception:
-                out.append(f"  raised: {call.exception[0]}: {call.exception[1]}")
-            if call.args:
-                out.append("  arguments:")
-                out += [f"    {a.name}: {a.text}" for a in call.args]
-            if call.dump_path:
-                out.append(f"  dump: {call.dump_path} (status {call.dump_status})")
-            if call.dump_exception:
-                out.append(f"  dump exception: {call.dump_exception.get('type')}: {call.dump_exception.get('message')}")
-        if self.last_exception_call and (call is None or call.api_name != self.last_exception_call.get("api_name")):
-            e = self.last_exception_call
-            out.append(f"Last kernel API exception: {e['api_name']} ({e['type']}: {e['message']})")
-        if self.other_pending_dumps:
-            out.append("Other dumps not completed:")
-            out += [f"  {d['path']} ({d['status']})" for d in self.other_pending_dumps[-5:]]
-        if self.api_counts:
-            top = sorted(self.api_counts.items(), key=lambda kv: -kv[1])[:8]
-            out.append("Kernel API calls: " + ", ".join(f"{k} x{v}" for k, v in top))
-        if self.tail:
-            out.append(f"Last {len(self.tail)} output lines:")
-            out += [f"  | {line}" for line in self.tail]
-        return "\n".join(out) + "\n"
+        from tui.crash_text import render_text
+
+        return render_text(self)
 
     def write(self, directory: str | os.PathLike[str]) -> tuple[str, str]:
         """Write ``crash_report.txt`` and ``crash_report.json`` into ``directory``; returns both paths."""
@@ -223,21 +229,6 @@ def arg_info(name: str, value: ValueDesc) -> ArgInfo:
     return ArgInfo(name, value.kind, text)
 
 
-def _stamp(call: KernelApiCall) -> str:
-    return call.timestamp.strftime("%Y-%m-%d %H:%M:%S") if call.timestamp else ""
-
-
-def find_in_flight(calls: Sequence[tuple[str, KernelApiCall]]) -> tuple[str, KernelApiCall, list[str]] | None:
-    """The innermost, most recent call with ``completed=False``, its stream and enclosing call names."""
-    pending = [(s, c) for s, c in calls if not c.completed]
-    if not pending:
-        return None
-    stream, call = max(pending, key=lambda sc: (_stamp(sc[1]), sc[1].depth, sc[1].index))
-    enclosing = sorted((c for s, c in pending if s == stream and c.depth < call.depth and c.index < call.index),
-                       key=lambda c: c.depth)  # fmt: skip
-    return stream, call, [c.api_name for c in enclosing]
-
-
 def pending_dumps(roots: Sequence[str]) -> list[DumpEntry]:
     """Dump folders under ``roots`` whose status is ``inputs_saved`` or ``exception``, oldest first."""
     out: list[DumpEntry] = []
@@ -271,6 +262,23 @@ def _dump_args(entry: DumpEntry) -> tuple[ArgInfo, ...]:
 # ---------------------------------------------------------------------------------------
 
 
+def _call_info(stream: str, call: KernelApiCall, enclosing: Sequence[str], dumps: Sequence[DumpEntry],
+               pid: int | None) -> tuple[InFlightCall, DumpEntry | None]:  # fmt: skip
+    match = next((d for d in reversed(dumps) if _same_path(d.path, call.dumped_inputs_dir)), None)
+    if match is None and call.dumped_inputs_dir is None:
+        # Level < 10 log but dumps present: the newest pending dump of the same API.
+        match = next((d for d in reversed(dumps) if d.metadata is not None
+                      and d.metadata.function_name == call.api_name), None)  # fmt: skip
+    info = InFlightCall(
+        call.api_name, "log+dump" if match else "log", stream, call_stamp(call) or None, call.depth,
+        tuple(enclosing), tuple(arg_info(n, v) for n, v in call.inputs),
+        match.path if match else call.dumped_inputs_dir, match.status if match else None,
+        match.metadata.exception if match and match.metadata else None,
+        match.pid if match else pid, call.exception,
+    )  # fmt: skip
+    return info, match
+
+
 def analyze(
     *,
     exit: ExitStatus | None = None,
@@ -283,6 +291,8 @@ def analyze(
     command: str | None = None,
     run_dir: str | None = None,
     sources: Sequence[str] = (),
+    timeline: Timeline | None = None,
+    kernel_sources: Sequence[KernelSource] | None = None,
 ) -> CrashReport:
     """Build a :class:`CrashReport` from what is known.
 
@@ -290,64 +300,87 @@ def analyze(
         exit: the exit status (None when analysing files only).
         stalled_for: seconds of stall when the run was declared stalled.
         tail: the last output lines (ANSI-free); the last 50 are kept.
-        cuda_errors: CUDA error lines seen on the output.
-        calls: ``(stream, call)`` kernel API calls; calls still open at the end must be included with
-            ``completed=False`` (``KernelApiLogParser.flush`` / ``Router.end_stream`` do that).
+        cuda_errors: CUDA error lines seen on the output (used only without a ``timeline``).
+        calls: ``(stream, call)`` kernel API calls, open ones with ``completed=False``; ignored when
+            ``kernel_sources`` is given.
         dump_roots: kernel API dump roots to scan for folders still ``inputs_saved`` / ``exception``.
+        timeline: requests, stages, steps and scoped errors (:mod:`tui.crash_scope`).
+        kernel_sources: kernel API blocks per process (:mod:`tui.crash_calls`).
     """
-    found = find_in_flight(calls)
+    abnormal = is_abnormal(exit, stalled_for)
+    ksources = list(kernel_sources) if kernel_sources is not None else group_sources(calls)
     dumps = pending_dumps(dump_roots)
-    in_flight: InFlightCall | None = None
+    all_dumps = [e for root in dump_roots for e in scan_dump_root(root)]
+    dead = pick_dead(ksources, dumps)
+    in_flight = last_call = None
+    call_status: str | None = None
     used_dump: DumpEntry | None = None
-    if found is not None:
-        stream, call, enclosing = found
-        match = next((d for d in reversed(dumps) if _same_path(d.path, call.dumped_inputs_dir)), None)
-        if match is None and call.dumped_inputs_dir is None:
-            # Level < 10 log but dumps present: the newest pending dump of the same API.
-            match = next((d for d in reversed(dumps) if d.metadata is not None
-                          and d.metadata.function_name == call.api_name), None)  # fmt: skip
-        used_dump = match
-        in_flight = InFlightCall(
-            call.api_name, "log+dump" if match else "log", stream, _stamp(call) or None, call.depth,
-            tuple(enclosing), tuple(arg_info(n, v) for n, v in call.inputs),
-            match.path if match else call.dumped_inputs_dir,
-            match.status if match else None,
-            match.metadata.exception if match and match.metadata else None,
-            match.pid if match else None, call.exception,
-        )  # fmt: skip
+    if dead is not None:
+        status, call, enclosing = dead.verdict()
+        if call is not None:
+            info, used_dump = _call_info(dead.source, call, enclosing, dumps, dead.pid)
+            if status == IN_FLIGHT or (used_dump is not None and used_dump.status == "inputs_saved"
+                                       and used_dump.path == info.dump_path):  # fmt: skip
+                in_flight, call_status = info, IN_FLIGHT
+            else:
+                last_call, call_status = info, status
+                if status != RAISED:
+                    used_dump = None
     elif dumps:
-        # No log (or level 0 on the stream): the newest hard-crash dump wins over an exception one.
+        # No kernel log: the newest hard-crash dump wins over an exception one.
         hard = [d for d in dumps if d.status == "inputs_saved"]
         used_dump = (hard or dumps)[-1]
         meta = used_dump.metadata
         assert meta is not None
         in_flight = InFlightCall(meta.function_name, "dump", None, meta.timestamp, 0, (), _dump_args(used_dump),
                                  used_dump.path, used_dump.status, meta.exception, meta.process_id)  # fmt: skip
+        call_status = IN_FLIGHT if used_dump.status == "inputs_saved" else RAISED
+    fatal, handled = scoped_errors(timeline) if timeline is not None else ([], [])
     last_exc = None
-    for _, call in reversed(calls):
-        if call.exception is not None:
-            last_exc = {"api_name": call.api_name, "type": call.exception[0], "message": call.exception[1]}
-            break
+    for src in ksources:
+        for call, is_fatal in src.exceptions():
+            exc = call.exception or ("", "")
+            entry = {"api_name": call.api_name, "type": exc[0], "message": exc[1]}
+            if is_fatal and (dead is None or src is dead):
+                last_exc = entry
+            else:
+                handled.append({"request": None, "kind": "kernel", "stage": None, "step": None,
+                                "text": f"{call.api_name}: {exc[0]}: {exc[1]}", "source": src.source})  # fmt: skip
+    known = {e["text"] for e in handled}
+    handled += [e for e in dump_history(dumps, all_dumps) if e["text"] not in known]
+    if timeline is not None:
+        cuda = [e["text"] for e in fatal if e["cuda"]]
+    else:
+        cuda = list(cuda_errors)
+    first = first_non_finite(ksources)
+    attribute_first_non_finite(first, timeline)
+    process = None
+    if dead is not None:
+        why = ("its kernel API log ends inside a call" if call_status == IN_FLIGHT
+               else "its kernel API log ends with a call that raised" if call_status == RAISED
+               else "it logged the last call")  # fmt: skip
+        process = {"pid": dead.pid, "source": dead.source, "why": why if len(ksources) > 1 else "the only process logged"}
+    elif used_dump is not None:
+        process = {"pid": used_dump.pid, "source": used_dump.path, "why": "its dump folder"}
     counts = dict(api_counts) if api_counts is not None else {}
     if api_counts is None:
-        for _, call in calls:
-            counts[call.api_name] = counts.get(call.api_name, 0) + 1
+        for src in ksources:
+            for call in src.calls:
+                counts[call.api_name] = counts.get(call.api_name, 0) + 1
     return CrashReport(
-        how=describe(exit, stalled_for),
-        abnormal=is_abnormal(exit, stalled_for),
-        exit=exit.to_dict() if exit is not None else None,
-        stalled_for=stalled_for,
-        cuda_errors=list(dict.fromkeys(cuda_errors)),
-        in_flight=in_flight,
+        how=describe(exit, stalled_for), abnormal=abnormal, exit=exit.to_dict() if exit is not None else None,
+        stalled_for=stalled_for, cuda_errors=list(dict.fromkeys(cuda)), in_flight=in_flight,
+        call_status=call_status, last_call=last_call,
         other_pending_dumps=[{"path": d.path, "status": d.status, "api_name": d.metadata.function_name
                               if d.metadata else d.api_name} for d in dumps if d is not used_dump],
         last_exception_call=last_exc,
-        api_counts=counts,
-        kernel_calls_seen=len(calls),
-        tail=list(tail)[-TAIL_LINES:],
-        command=command,
-        run_dir=run_dir,
-        sources=list(sources),
+        request=request_summary(timeline.last if timeline is not None else None, abnormal),
+        fatal_errors=fatal, handled_errors=handled, first_non_finite=first, process=process,
+        processes=[{"source": s.source, "pid": s.pid, "level": s.level_text, "calls": len(s.calls),
+                    "ends": s.verdict()[0], "last_call": s.calls[-1].api_name if s.calls else None}
+                   for s in ksources],
+        api_counts=counts, kernel_calls_seen=sum(len(s.calls) for s in ksources), tail=list(tail)[-TAIL_LINES:],
+        command=command, run_dir=run_dir, sources=list(sources),
     )  # fmt: skip
 
 
@@ -364,38 +397,54 @@ def analyze_router(
 
     Streams that ended were flushed by the supervisor / tailer (their open calls are among the
     recent calls with ``completed=False``); calls still open on live streams (a stall) are added.
+    The requests and their errors come from the run's whole ``stdout.log`` / ``stderr.log`` when
+    ``run_dir`` has them, else from the router's tail (arrival order).
     """
     calls = router.recent_kernel_calls()
     for stream, open_calls in router.open_kernel_calls().items():
         calls += [(stream, c) for c in open_calls]
     tail = router.tail(TAIL_LINES, output_only=True) or router.tail(TAIL_LINES)
+    logs = [os.path.join(run_dir, n) for n in ("stdout.log", "stderr.log")] if run_dir else []
+    logs = [p for p in logs if os.path.isfile(p)]
+    if logs:
+        named = zip(logs, (STDOUT, STDERR), strict=False)
+        timeline = build_timeline(merge_by_time([read_source(p, name, LIVE_LOG_BYTES) for p, name in named]))
+    else:
+        # Arrival order across streams is the truth here; stamps are only carried within a stream.
+        lines = router.tail(10_000, output_only=True)
+        by_stream: dict[str, list[Line]] = {}
+        for ln in lines:
+            by_stream.setdefault(ln.stream, []).append(ln)
+        stamped: dict[int, SourceLine] = {}
+        for stream, group in by_stream.items():
+            for ln, sl in zip(group, stamp_lines(stream, [g.plain for g in group]), strict=True):
+                stamped[ln.seq] = sl
+        timeline = build_timeline([stamped[ln.seq] for ln in lines])
     return analyze(
         exit=exit, stalled_for=stalled_for, tail=[ln.plain for ln in tail],
         cuda_errors=[ln.plain.strip() for ln in router.cuda_error_lines()], calls=calls, dump_roots=dump_roots,
-        api_counts=router.stats()["api_counts"], command=command, run_dir=run_dir,
+        api_counts=router.stats()["api_counts"], command=command, run_dir=run_dir, timeline=timeline,
     )  # fmt: skip
 
 
-def feed_file(router: Router, path: str, stream: str | None = None, max_line_bytes: int = 16 * 1024) -> int:
-    """Feed a whole file into ``router`` as one stream (split like the live pipes) and end the stream.
-
-    ``stream`` defaults to ``file:<path>``; pass ``stdout`` / ``stderr`` for captured console output.
-    Returns the number of lines.
-    """
-    from tui.router import file_stream
-
-    name = stream or file_stream(path)
-    splitter = LineSplitter(max_line_bytes)
-    count = 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            lines = splitter.feed(chunk)
-            count += len(lines)
-            router.feed(name, lines)
-    tail = splitter.flush()
-    router.feed(name, tail)
-    router.end_stream(name)
-    return count + len(tail)
+def merged_tail(lines: Sequence[SourceLine], n: int = TAIL_LINES, brief: Collection[str] = ()) -> list[str]:
+    """The last ``n`` non-blank lines of several files merged by time; a run of tqdm fragments of
+    one file shows only its last one (as a terminal would). Sources in ``brief`` (kernel API log
+    files) give only their call / exception / dump lines, so their argument dumps do not push the
+    console's own lines out (the call in flight is shown whole elsewhere)."""
+    out: list[tuple[str, str, bool]] = []
+    for line in lines:
+        if not line.text.strip():
+            continue
+        if line.source in brief and not line.text.startswith(("[", "Dumped ")):
+            continue
+        bar = "%|" in line.text
+        record = ProgressRecord.parse(line.text) if bar else None
+        if bar and record is not None and record.step > 0 and out and out[-1][2] and out[-1][0] == line.source:
+            out[-1] = (line.source, line.text, True)
+        else:
+            out.append((line.source, line.text, bar))
+    return [text for _, text, _ in out[-n:]]
 
 
 def analyze_files(
@@ -405,19 +454,20 @@ def analyze_files(
 ) -> CrashReport:
     """The same analysis for logs and dumps on disk (ours or a real SGLang's).
 
-    Each log is read whole: a console capture (stdout/stderr), a kernel API ``LOGDEST`` file or
-    ``performance.log``; blocks left open at the end of a file are in flight.  A dump dir may be
-    the dump root or one call folder (its parent is scanned then).
+    Each log is read whole: console captures (stdout/stderr), kernel API ``LOGDEST`` files (one per
+    process with ``%i``) or ``performance.log``; they are merged by time for the requests and the
+    tail. A dump dir may be the dump root or one call folder (its parent is scanned then).
     """
-    router = Router(max_pending=10, tail_size=TAIL_LINES)
-    for path in logs:
-        feed_file(router, path)
+    per = [read_source(p) for p in logs]
+    merged = merge_by_time(per)
+    ksources = [k for p, lines in zip(logs, per, strict=True) if (k := kernel_source(p, lines)) is not None]
     roots = []
     for d in dump_dirs:
         roots.append(os.path.dirname(os.path.abspath(d)) if os.path.isfile(os.path.join(d, "metadata.json")) else d)
-    report = analyze_router(router, exit, dump_roots=roots)
-    report.sources = [*logs, *dump_dirs]
-    return report
+    ordinary = {ln.source for ln in merged if split_log_prefix(ln.text)[0] is not None}
+    kernel_only = {k.source for k in ksources if k.source not in ordinary}
+    return analyze(exit=exit, tail=merged_tail(merged, brief=kernel_only), dump_roots=roots, sources=[*logs, *dump_dirs],
+                   timeline=build_timeline(merged) if logs else None, kernel_sources=ksources)  # fmt: skip
 
 
 def rerun_env(session_env: Mapping[str, str], level: int) -> dict[str, str]:
@@ -438,6 +488,5 @@ def rerun_env(session_env: Mapping[str, str], level: int) -> dict[str, str]:
 
 __all__ = [
     "ArgInfo", "CrashReport", "InFlightCall", "RERUN_LEVELS", "STDERR", "STDOUT", "analyze", "analyze_files",
-    "analyze_router", "arg_info", "describe", "feed_file", "find_in_flight", "is_abnormal", "pending_dumps",
-    "rerun_env",
+    "analyze_router", "arg_info", "describe", "is_abnormal", "merged_tail", "pending_dumps", "rerun_env",
 ]  # fmt: skip

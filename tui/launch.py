@@ -36,6 +36,11 @@ SGLANG_TRANSLATIONS: tuple[tuple[str, str], ...] = (
 """(variable, flag) pairs translated for a real SGLang; the table in the module docstring says how."""
 
 
+def translated_flag(name: str) -> str | None:
+    """The flag a real SGLang gets for ``name`` (a documented variable it does not read), or None."""
+    return dict(SGLANG_TRANSLATIONS).get(name)
+
+
 @dataclass
 class RunRequest:
     """What the run bar holds."""

@@ -40,6 +40,7 @@ from typing import Any
 from backend import envs
 from backend.envs import REGISTRY, EnvError, Problem, Resolved
 from tui.atomic_file import atomic_write, clean_stale_temp_files
+from tui.session_file import Stamp, crlf_problem, session_lock, shell_hazard
 
 SESSION_SUFFIX = ".env"
 """File name suffix of a session file."""
@@ -57,6 +58,10 @@ _IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 class SessionError(Exception):
     """A session cannot be named, found, read or written; the message says which and why."""
+
+
+class SessionConflict(SessionError):
+    """The file changed on disk since this session was read: saving would lose the other writer's update."""
 
 
 @dataclass(frozen=True)
@@ -297,6 +302,12 @@ class Session:
         """True when there are changes not yet saved."""
         self._lines: list[_Line] = []
         self._line_problems: list[Problem] = []
+        self.strict: bool | None = None
+        """Strict parsing for this session; None follows ``SGL_CONSOLE_STRICT``."""
+        self._stamp: Stamp | None = None
+        """The file as read (None: never read, so a save does not check for another writer)."""
+        self._base: dict[str, str] = {}
+        """Values and unknown names as read, to merge local changes onto a newer file."""
 
     # -- construction -------------------------------------------------------------------
 
@@ -317,7 +328,9 @@ class Session:
         session = cls(name, environ)
         try:
             # bytes, not read_text(): universal newlines would turn a quoted "\r" into "\n"
-            text = session.path.read_bytes().decode("utf-8", errors="surrogateescape")
+            data = session.path.read_bytes()
+            text = data.decode("utf-8", errors="surrogateescape")
+            session._stamp = Stamp.of_bytes(data)
         except FileNotFoundError:
             raise SessionError(f"no session named {name!r} (looked for {session.path})") from None
         except OSError as exc:
@@ -333,7 +346,9 @@ class Session:
         except SessionError:
             if session_path(name, environ).exists():
                 raise
-            return cls.new(name, environ)
+            session = cls.new(name, environ)
+            session._stamp = Stamp("")  # read as absent: a file created meanwhile is another writer's
+            return session
 
     @classmethod
     def from_environ(cls, name: str, environ: Mapping[str, str]) -> Session:
@@ -370,6 +385,10 @@ class Session:
                 kind = "header" if stripped.startswith(HEADER) or stripped == _HEADER_NOTE else "comment"
                 self._lines.append(_Line(kind, line))
                 continue
+            unsafe = crlf_problem(line) or shell_hazard(line)
+            if unsafe:
+                self._unsafe_line(number, line, unsafe)
+                continue
             try:
                 pairs, used = _parse_logical_line(lines, number - 1)
                 line = "\n".join(lines[number - 1 : number - 1 + used])
@@ -379,6 +398,10 @@ class Session:
                 self._line_problems.append(
                     _problem("error", f"{self.path.name} line {number}: cannot parse ({exc}); kept as is")
                 )
+                continue
+            unsafe = crlf_problem(line) or shell_hazard(line)
+            if unsafe:
+                self._unsafe_line(number, line, unsafe)
                 continue
             for name, raw in pairs:
                 if name in seen:
@@ -410,6 +433,14 @@ class Session:
                     self._lines.append(_Line("assign", _assign_text(name, raw), name, raw))
         self.load_problems = self._line_problems + self._value_problems()
         self.dirty = False
+        self._base = {**self.unknown, **self.values}
+
+    def _unsafe_line(self, number: int, line: str, unsafe: str) -> None:
+        """Keep a line bash would not read as a plain assignment, unread, and report it as an error."""
+        self._lines.append(_Line("raw", line))
+        self._line_problems.append(_problem(
+            "error", f"{self.path.name} line {number} is not a plain assignment: {unsafe} when the file is "
+            "sourced; not read, kept as is"))  # fmt: skip
 
     def _value_problems(self) -> list[Problem]:
         problems = []
@@ -417,7 +448,7 @@ class Session:
             if raw == "":
                 continue
             try:
-                REGISTRY[name].parse(raw)
+                envs.settings.read_value(REGISTRY[name], raw, self.is_strict())
             except EnvError as exc:
                 problems.append(_problem("error", str(exc), name))
         return problems
@@ -438,6 +469,10 @@ class Session:
         return f"Session({self.name!r}, values={len(self.values)}, unknown={len(self.unknown)}, dirty={self.dirty})"
 
     # -- values -------------------------------------------------------------------------
+
+    def is_strict(self) -> bool:
+        """Strict parsing (``--strict`` sets ``self.strict``; else ``SGL_CONSOLE_STRICT``)."""
+        return envs.strict_mode(self._env(), self.strict)
 
     def _env(self, environ: Mapping[str, str] | None = None) -> Mapping[str, str]:
         if environ is not None:
@@ -472,7 +507,7 @@ class Session:
                 self.unknown[name] = raw
                 self.dirty = True
             return
-        value = var.parse(raw)
+        value = envs.settings.read_value(var, raw, self.is_strict()).value
         if self._is_plain_default(name, value):
             self.unset(name)
             return
@@ -528,6 +563,7 @@ class Session:
         other.unknown = dict(self.unknown)
         other.load_problems = list(self.load_problems)
         other.dirty = self.dirty
+        other.strict = self.strict
         other._lines = [_Line(x.kind, x.text, x.name, x.raw) for x in self._lines]
         other._line_problems = list(self._line_problems)
         return other
@@ -544,7 +580,8 @@ class Session:
             host_platforms: platforms present (detected when None).
         """
         layer = {**self.unknown, **self.values}
-        found = self._line_problems + envs.check(layer, self._env(environ), host_platforms)
+        env = self._env(environ)
+        found = self._line_problems + envs.check(layer, env, host_platforms, envs.strict_mode(env, self.strict))
         unique = list(dict.fromkeys(found))
         return sorted(unique, key=lambda p: 0 if p.is_error else 1)
 
@@ -555,7 +592,8 @@ class Session:
 
     def resolved(self, environ: Mapping[str, str] | None = None) -> dict[str, Resolved]:
         """Effective value and source of every variable (session over environment over default)."""
-        return envs.resolve(self.values, self._env(environ))
+        env = self._env(environ)
+        return envs.resolve(self.values, env, envs.strict_mode(env, self.strict))
 
     def child_env(self, environ: Mapping[str, str] | None = None) -> dict[str, str]:
         """The environment for a launched process: the inherited one with this session on top."""
@@ -627,8 +665,48 @@ class Session:
         body += [_assign_text(n, current[n]) for n in new]
         return "\n".join(out + body) + "\n"
 
-    def save(self) -> Path:
+    def changed_on_disk(self) -> bool:
+        """True when the file is no longer what this session read (another writer saved it)."""
+        return self._stamp is not None and Stamp.of(self.path) != self._stamp
+
+    def local_changes(self) -> dict[str, str | None]:
+        """Names changed since the file was read: name -> new raw value, None for unset."""
+        now = {**self.unknown, **self.values}
+        changes: dict[str, str | None] = {n: v for n, v in now.items() if self._base.get(n) != v}
+        changes.update({n: None for n in self._base if n not in now})
+        return changes
+
+    def reload(self) -> None:
+        """Drop local changes and read the file as it is now on disk."""
+        fresh = Session.load(self.name, self.environ)
+        self.__dict__.update(fresh.__dict__)
+
+    def merge_from_disk(self) -> list[str]:
+        """Read the file as it is now and re-apply this session's local changes on top.
+
+        Returns:
+            The names that both this session and the other writer changed (this session's value wins).
+        """
+        changes = self.local_changes()
+        base = dict(self._base)
+        self.reload()
+        disk = {**self.unknown, **self.values}
+        both = sorted(n for n in changes if disk.get(n) != base.get(n) and disk.get(n) != changes[n])
+        for name, raw in changes.items():
+            target = self.values if name in REGISTRY else self.unknown
+            if raw is None:
+                self.values.pop(name, None)
+                self.unknown.pop(name, None)
+            else:
+                target[name] = raw
+        self.dirty = bool(changes)
+        return both
+
+    def save(self, force: bool = False) -> Path:
         """Write the session file atomically (mode 0600) and mark the session clean.
+
+        Holds the session's lock, and refuses (:class:`SessionConflict`) when the file changed on
+        disk since it was read, unless ``force``: another writer's update is never lost silently.
 
         A temp file in the same directory (created 0600, O_EXCL) is written, flushed and
         fsynced, then renamed over the file, and the directory is fsynced: a kill at any
@@ -640,12 +718,19 @@ class Session:
         """
         path = self.path
         text = self.file_text()
+        data = text.encode("utf-8", errors="surrogateescape")
         try:
-            atomic_write(path, text.encode("utf-8", errors="surrogateescape"))
+            with session_lock(path):
+                if not force and self.changed_on_disk():
+                    raise SessionConflict(
+                        f"session {self.name!r} changed on disk since it was loaded ({path}); "
+                        "reload it or merge your changes, nothing was written")  # fmt: skip
+                atomic_write(path, data)
         except OSError as exc:
             raise SessionError(
                 f"cannot save session {self.name!r} to {path}: {exc.strerror or exc}"
             ) from None
+        self._stamp = Stamp.of_bytes(data)
         # Re-read what was written so line numbers and kept lines match the file on disk.
         self.values, self.unknown, self._lines, self._line_problems = {}, {}, [], []
         self._read(text)
@@ -655,6 +740,7 @@ class Session:
         """Rename the session to ``name`` and save it there (the old file stays)."""
         validate_name(name)
         self.name = name
+        self._stamp = None  # a new file: the save-as screen already asked before replacing one
         return self.save()
 
     def delete(self) -> None:
@@ -671,7 +757,7 @@ def _same(var: envs.EnvVar[Any], left: str | None, right: str | None) -> bool:
     if left is None or right is None:
         return False
     try:
-        return bool(var.parse(left) == var.parse(right))
+        return bool(var.read(left).value == var.read(right).value)  # equal as the runtime reads them
     except EnvError:
         return False
 
@@ -684,6 +770,6 @@ def _side(var: envs.EnvVar[Any], raw: str | None) -> str:
 
 
 __all__ = [
-    "DEFAULTS_NAME", "DiffRow", "Session", "SessionError", "clean_stale_temp_files", "config_root",
+    "DEFAULTS_NAME", "DiffRow", "Session", "SessionConflict", "SessionError", "clean_stale_temp_files", "config_root",
     "list_sessions", "session_path", "sessions_dir", "validate_name",
 ]  # fmt: skip

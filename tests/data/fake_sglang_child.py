@@ -49,7 +49,7 @@ def main() -> int:
             time.sleep(args.step_s)
             if args.crash == "stall" and f" {args.steps // 2}/{args.steps} " in line:
                 time.sleep(3600)
-        if "Saved output to:" in line:
+        if "Output saved to" in line or "Saved output to:" in line:
             write_png(args.output)
     if crash_in:
         os.kill(os.getpid(), signal.SIGSEGV if args.crash == "segv" else signal.SIGABRT)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from textual.widgets import DataTable, Input, Switch
 
-from backend.envs import REGISTRY, Pane, by_pane
+from backend.envs import REGISTRY, STRICT_VAR, Pane, by_pane
 from tui.screens.diff_screen import DiffScreen
 from tui.screens.settings_pane import SettingsPane
 from tui.session import Session
@@ -26,6 +26,13 @@ CASES = [
     (Pane.STORAGE, "SGLANG_S3_BUCKET_NAME", "A_B", "my-bucket", "S3 bucket name"),
     (Pane.DEBUG, "SGLANG_KERNEL_API_DUMP_INCLUDE", "a,,b", "backend.attention.*", "empty pattern"),
 ]
+
+
+@pytest.fixture(autouse=True)
+def strict(ui_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """These cases are the strict refusals (``--strict``); the upstream reading is tested in test_envs_upstream."""
+    ui_env[STRICT_VAR] = "1"
+    monkeypatch.setenv(STRICT_VAR, "1")
 
 
 def field(app: Any, name: str) -> VarField:

@@ -114,3 +114,32 @@ async def test_buffer_is_bounded(tmp_path: Path) -> None:
         for chunk in range(5):
             app.feed("stdout", [f"{chunk}-{i}" for i in range(500)])
         assert len(log.shown_lines) <= 1100 and log.shown_lines[-1].plain == "4-499"
+
+
+async def test_carriage_return_redraws_the_line_like_a_terminal(tmp_path: Path) -> None:
+    """tqdm's ``\\r`` fragments (split by the real splitter) stay one moving line per stream, even with
+    another stream's lines in between; the router keeps every fragment (the full log)."""
+    from tui.lines import LineSplitter
+
+    app = OutputApp(str(tmp_path))
+    async with app.run_test(size=(80, 20)) as pilot:
+        log = app.query_one(OutputLog)
+        splitter = LineSplitter()
+        app.feed("stdout", ["[12-01 10:00:00] [DenoisingStage] started..."])
+        app.router.feed("stderr", splitter.feed(b"\r  0%|          | 0/3 [00:00<?, ?it/s]\r 33%|###"))
+        app.query_one(OutputView).add_lines(app.router.drain().lines)
+        app.feed("stdout", ["[12-01 10:00:01] a log line between two redraws"])
+        app.router.feed("stderr", splitter.feed(b"   | 1/3 [00:01<00:02,  1.00it/s]\r100%|##########| 3/3 [00:03<00:00]\n"))
+        app.query_one(OutputView).add_lines(app.router.drain().lines)
+        app.feed("stderr", ["an ordinary stderr line"])
+        await pilot.pause()
+        shown = [line.plain for line in log.shown_lines]
+        assert shown == [
+            "[12-01 10:00:00] [DenoisingStage] started...",
+            "100%|##########| 3/3 [00:03<00:00]",
+            "[12-01 10:00:01] a log line between two redraws",
+            "an ordinary stderr line",
+        ]
+        texts = ["".join(seg.text for seg in log.render_line(y)) for y in range(4)]
+        assert "3/3" in texts[1] and "0/3" not in "".join(texts)
+        assert sum("/3 [" in line.plain for line in app.router.tail(50)) == 3  # every fragment kept upstream

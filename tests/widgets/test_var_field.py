@@ -105,3 +105,20 @@ async def test_switch_and_select_edits_are_reported_and_reset_restores_the_defau
         await pilot.pause()
         assert isinstance(switch, Switch) and switch.value is False
         assert app.changes[-1].raw is None
+
+
+@pytest.mark.parametrize(("raw", "on"), [("y", True), ("T", True), ("n", False), ("off", False)])
+async def test_switch_shows_what_sglang_reads(raw: str, on: bool) -> None:
+    app = FieldApp("SGLANG_CACHE_DIT_ENABLED", raw)
+    async with app.run_test(size=(80, 8)):
+        assert app.field.editor.value is on
+        assert not app.field.has_class("-invalid")
+
+
+@pytest.mark.parametrize(("name", "raw"), [("SGLANG_KERNEL_API_LOGLEVEL", "2"),
+                                           ("SGLANG_CACHE_DIT_SCM_PRESET", "Fast")])  # fmt: skip
+async def test_an_undocumented_value_the_runtime_accepts_is_shown_picked(name: str, raw: str) -> None:
+    app = FieldApp(name, raw)
+    async with app.run_test(size=(80, 8)):
+        assert not app.field.has_class("-invalid")
+        assert app.field.editor.value == raw

@@ -2,7 +2,9 @@
 
 Why generated: the registry is the one list of variables (design.md, "One source of
 truth"); this pane walks ``by_pane(pane)`` and asks each entry to draw itself as a
-:class:`VarField`, with a sub-heading wherever the entry's ``group`` changes.
+:class:`VarField`, with a sub-heading wherever the entry's ``group`` changes.  With an sglang
+release in force (``tui.upstream_registry``) its variables follow the spec's under their own
+headings, and a spec variable that release never reads says so in its head.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from textual.widgets import Label
 
 from backend.envs import EnvError, Pane, Problem, Resolved, by_pane
 from tui.messages import SessionChanged
+from tui.upstream_registry import not_read_note
 from tui.widgets.var_field import VarField
 
 
@@ -79,7 +82,8 @@ class SettingsPane(VerticalScroll, can_focus=False):
                 yield Label(group, classes="group")
             present = not var.platforms or bool(self.host_platforms.intersection(var.platforms))
             yield VarField(var, self.session.values.get(var.name),  # type: ignore[attr-defined]
-                           present=present, inherited=_inherited(var.name, resolved))  # fmt: skip
+                           present=present, inherited=_inherited(var.name, resolved),
+                           runtime_note=not_read_note(var) or "")  # fmt: skip
 
     @property
     def fields(self) -> list[VarField]:

@@ -5,6 +5,10 @@ notes' trap) and neither keeps per-line stream marks.  This widget stores the ro
 ``Line`` records in a bounded list (appends are O(1) per batch), and renders only the
 visible rows with the Line API, converting ANSI colours lazily through a small cache.
 It never parses: the router already split streams and stripped ANSI into ``plain``.
+
+A line ended by a bare ``\\r`` (``Line.cr``: a tqdm redraw) is overwritten by the next line of its
+stream, as a terminal would: a progress bar stays one line that moves, not one line per fragment.
+Only the view folds them; the log on disk and the router keep every fragment.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ from textual.widget import Widget
 
 MAX_DISPLAY_CHARS = 2000
 """A longer line is cut on screen (the log on disk keeps it whole)."""
+REDRAW_LOOKBACK = 512
+"""How far back a ``\\r`` line is looked for when its stream redraws it (other streams' lines may
+have come in between); an older one is left in place and the new line appended."""
 
 
 class OutputLog(ScrollView, can_focus=True):
@@ -67,12 +74,22 @@ class OutputLog(ScrollView, can_focus=True):
         self._cache: OrderedDict[tuple[int, int], Strip] = OrderedDict()
         self._behind = False
         """Lines arrived while hidden and the scroll geometry has not caught up yet."""
+        self._redrawing: dict[str, Any] = {}
+        """Per stream, its last line if that ended in a bare ``\\r``: the next line of the stream replaces it."""
 
     # ---- data in ------------------------------------------------------------------------
     def add_lines(self, lines: Sequence[Any]) -> None:
-        """Append router ``Line`` records (one call per batch, never per line)."""
+        """Append router ``Line`` records (one call per batch, never per line); ``\\r`` lines are redrawn."""
         if not lines:
             return
+        if self._redrawing or any(getattr(line, "cr", False) for line in lines):
+            lines = self._fold_redraws(lines)
+            if not lines:  # every line redrew one already shown
+                if self.is_on_screen:
+                    self._grow()
+                else:
+                    self._behind = True
+                return
         self._lines.extend(lines)
         if len(self._lines) > self.max_lines + self.max_lines // 10:
             cut = len(self._lines) - self.max_lines
@@ -94,6 +111,45 @@ class OutputLog(ScrollView, can_focus=True):
             return
         self._catch_up()
 
+    def _fold_redraws(self, lines: Sequence[Any]) -> list[Any]:
+        """Put each line that follows a ``\\r`` line of its stream in that line's place; return the rest."""
+        fresh: list[Any] = []
+        for line in lines:
+            previous = self._redrawing.pop(line.stream, None)
+            if previous is None or not (self._replace_in(fresh, previous, line) or self._replace_shown(previous, line)):
+                fresh.append(line)
+            if getattr(line, "cr", False):
+                self._redrawing[line.stream] = line
+        return fresh
+
+    @staticmethod
+    def _replace_in(lines: list[Any], old: Any, new: Any) -> bool:
+        for i in range(len(lines) - 1, max(-1, len(lines) - 1 - REDRAW_LOOKBACK), -1):
+            if lines[i] is old:
+                lines[i] = new
+                return True
+        return False
+
+    def _replace_shown(self, old: Any, new: Any) -> bool:
+        """Replace ``old`` in the stored lines (and the filtered view) by ``new``."""
+        if not self._replace_in(self._lines, old, new):
+            return False
+        if self._shown is not self._lines:
+            for i in range(len(self._shown) - 1, max(-1, len(self._shown) - 1 - REDRAW_LOOKBACK), -1):
+                if self._shown[i] is old:
+                    if self._keep(new):
+                        self._shown[i] = new
+                    else:
+                        del self._shown[i]
+                    break
+            else:
+                if self._keep(new):
+                    self._shown.append(new)
+        self._matches = []
+        self._width = max(self._width, min(len(new.plain), MAX_DISPLAY_CHARS) + 2)
+        self.refresh()
+        return True
+
     def _catch_up(self) -> None:
         self._behind = False
         self._grow()
@@ -106,6 +162,7 @@ class OutputLog(ScrollView, can_focus=True):
 
     def clear(self) -> None:
         self._lines.clear()
+        self._redrawing.clear()
         self._shown = self._lines if self._filter is None else []
         self._cache.clear()
         self._matches = []

@@ -6,9 +6,11 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from tui.upstream_registry import current as current_registry
+
 
 class SessionHeader(Widget):
-    """One line at the top: ``session default ● unsaved · 1 error · 2 warnings · idle``."""
+    """One line at the top: ``session default ● unsaved · 1 error · 2 warnings · idle  registry: spec only``."""
 
     DEFAULT_CSS = """
     SessionHeader {
@@ -21,6 +23,8 @@ class SessionHeader(Widget):
     dirty: reactive[bool] = reactive(False)
     errors: reactive[int] = reactive(0)
     warnings: reactive[int] = reactive(0)
+    registry: reactive[str] = reactive(lambda: current_registry().label())
+    """Which registry is in force: ``spec only`` or ``spec + sglang 0.5.23``."""
     run_state: reactive[str] = reactive("idle")
     """The supervisor's visible state (``running``, ``stopping: SIGTERM (3s)`` ...)."""
 
@@ -39,4 +43,5 @@ class SessionHeader(Widget):
         plural = "" if self.warnings == 1 else "s"
         text.append(f" · {self.warnings} warning{plural}", style="yellow" if self.warnings else "dim")
         text.append(f"  [{self.run_state}]", style="bold" if self.run_state != "idle" else "dim")
+        text.append(f"  registry: {self.registry}", style="dim")
         return text

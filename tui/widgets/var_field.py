@@ -19,7 +19,8 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Input, Select, Static, Switch
 
-from backend.envs import EnumKind, EnvError, EnvVar, IntKind, OneKind
+from backend.envs import EnumKind, EnvError, EnvVar, IntKind, LevelKind, OneKind, strict_mode
+from backend.envs.settings import read_value
 
 
 class VarField(Vertical, can_focus=False):
@@ -65,15 +66,18 @@ class VarField(Vertical, can_focus=False):
     """A secret is shown in clear only after an explicit key press."""
 
     def __init__(self, var: EnvVar[Any], raw: str | None = None, *, present: bool = True,
-                 inherited: str = "", warning: str = "") -> None:
+                 inherited: str = "", warning: str = "", runtime_note: str = "") -> None:
         """Args:
             var: the registry entry.
             raw: the session's current string, None when unset.
             present: False when the variable's platform is absent on this host.
             inherited: display value of the primary twin for secondary fields.
             warning: a non-blocking problem to show under the field.
+            runtime_note: what the runtime in force does with it when that is nothing
+                ("not read by sglang 0.5.23; ..."), shown in the field's head.
         """
         self.var = var
+        self._runtime_note = runtime_note
         self._present = present
         self._warning = warning
         self._echo: object = _NONE
@@ -87,7 +91,7 @@ class VarField(Vertical, can_focus=False):
 
     # ---- composition -----------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        yield _Head(self.var, self._present, classes="head")
+        yield _Head(self.var, self._present, classes="head", runtime_note=self._runtime_note)
         yield self._make_editor()
         yield Static("", classes="message", markup=False)
 
@@ -95,9 +99,12 @@ class VarField(Vertical, can_focus=False):
         var, kind = self.var, self.var.kind
         if kind.widget == "switch":
             return Switch(value=self._switch_value(), classes="editor", id="editor")
-        if kind.widget == "select" or (isinstance(kind, IntKind) and kind.choices):
-            choices = kind.choices if isinstance(kind, (EnumKind, IntKind)) else ()
+        if kind.widget == "select" or (isinstance(kind, IntKind) and kind.choices) or isinstance(kind, LevelKind):
+            choices: tuple[Any, ...] = kind.levels if isinstance(kind, LevelKind) else (
+                kind.choices if isinstance(kind, (EnumKind, IntKind)) else ())
             options = [(str(c), str(c)) for c in choices]
+            if self.raw and not self.error and not any(v == self.raw for _, v in options):
+                options.append((f"{self.raw} (not documented; accepted by the runtime)", self.raw))
             value = self._select_value(options)
             return Select(options, value=value, prompt=self._placeholder(), allow_blank=True,
                           compact=True, classes="editor", id="editor")
@@ -115,7 +122,7 @@ class VarField(Vertical, can_focus=False):
         text = self.raw if self.raw is not None else (
             self.inherited if self.var.inherits_from else self.var.format(self.var.default_value()))
         try:
-            return bool(self.var.parse(text)) if text else False
+            return bool(read_value(self.var, text, strict_mode()).value) if text else False
         except EnvError:
             return False
 
@@ -123,10 +130,13 @@ class VarField(Vertical, can_focus=False):
         if self.raw is None:
             return Select.NULL
         try:
-            value = str(self.var.parse(self.raw))
+            value = str(read_value(self.var, self.raw, strict_mode()).value)
         except EnvError:
             return Select.NULL
-        return value if any(v == value for _, v in options) else Select.NULL
+        for candidate in (value, self.raw):
+            if any(v == candidate for _, v in options):
+                return candidate
+        return Select.NULL
 
     @property
     def editor(self) -> Widget:
@@ -219,11 +229,12 @@ class VarField(Vertical, can_focus=False):
         return False
 
     def _validate(self, raw: str | None) -> str | None:
-        """Validation as you type, by the registry's own strict parser (the widget never parses)."""
+        """Validation as you type, by the registry's own reading (upstream, or strict under
+        ``--strict``); the widget never parses."""
         if raw is None or raw == "":
             return None
         try:
-            self.var.parse(raw)
+            read_value(self.var, raw, strict_mode())
         except EnvError as exc:
             return str(exc)
         return None
@@ -280,17 +291,22 @@ class _Head(Widget):
 
     COMPONENT_CLASSES = {"head--name", "head--default", "head--badge", "head--doc"}
 
-    def __init__(self, var: EnvVar[Any], present: bool, classes: str) -> None:
+    def __init__(self, var: EnvVar[Any], present: bool, classes: str, runtime_note: str = "") -> None:
         super().__init__(classes=classes)
         self.var = var
         self.present = present
+        self.runtime_note = runtime_note
 
     def render(self) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(self.var.name, style=self.get_component_rich_style("head--name"))
         text.append(f"  default: {self.var.describe_default()}", style=self.get_component_rich_style("head--default"))
+        if self.var.origin != "spec":
+            text.append(f"  [{self.var.origin}]", style=self.get_component_rich_style("head--default"))
         if not self.present:
             text.append("  no effect on this host", style=self.get_component_rich_style("head--badge"))
+        if self.runtime_note:
+            text.append(f"  {self.runtime_note}", style=self.get_component_rich_style("head--badge"))
         doc = Text("  " + self.var.doc, style=self.get_component_rich_style("head--doc"), no_wrap=True,
                    overflow="ellipsis")
         doc.truncate(max(1, self.size.width), overflow="ellipsis")
