@@ -4,7 +4,8 @@
 #   ./run.sh test [PYTEST ARGS]  set up .venv if needed, then run the whole test suite
 #   ./run.sh drills [--long] [PYTEST ARGS]  the reliability drills (tests/reliability), one figure line
 #                                each; --long runs the long variants (./run.sh test runs the short ones)
-# Also: ./run.sh setup (only the venv), ./run.sh bench (every benchmark in bench/).
+# Also: ./run.sh setup (only the venv), ./run.sh bench [--quick] (the console through a real terminal,
+# beside its anchors -> bench/RESULTS.md; see bench/run_all.py).
 #
 # torch: by default the CPU wheel torch==2.13.0 is installed (small; no multi-GB CUDA
 # download).  On a GPU host set SGL_TORCH to the requirement you want (for example

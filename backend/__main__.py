@@ -91,6 +91,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BackendError as exc:
         log.error(exc.message)
         return int(exc.code)
+    except Exception as exc:  # noqa: BLE001 - only an allocation failure is ours to name; a bug re-raises
+        from backend.runtime import is_out_of_memory
+
+        if not is_out_of_memory(exc):
+            raise
+        log.error("Out of memory: %s", f"{type(exc).__name__}: {exc}".splitlines()[0])
+        return int(ExitCode.OUT_OF_MEMORY)
     finally:
         flush_all()
 

@@ -110,7 +110,7 @@ def validate_for_steps(settings: envs.Settings, steps: int, pipe: Any = None) ->
         model = getattr(pipe, name, None)
         if model is None:
             continue
-        blocks = len(_blocks_of(model))
+        blocks = len(block_layout(model).blocks)
         for var, value in ((family.FN, cfg.fn), (family.BN, cfg.bn)):
             if value > blocks:
                 raise CacheConfigError(
@@ -126,6 +126,38 @@ def _blocks_of(transformer: Any) -> Any:
             ExitCode.MODEL_ERROR,
         )
     return blocks
+
+
+@dataclass(frozen=True)
+class BlockLayout:
+    """What cache-dit wraps in one transformer: one run of blocks, the attribute it stands in for,
+    the attributes emptied while it runs, and the blocks' ``ForwardPattern`` name."""
+
+    blocks: Any
+    name: str
+    pattern: str
+    dummies: tuple[str, ...] = ()
+
+
+def block_layout(transformer: Any) -> BlockLayout:
+    """How ``transformer``'s blocks are cached: one list, so that Fn/Bn count over all of them.
+
+    Our shapes transformer (and PixArt-like ones) have one list whose blocks return only the hidden
+    states (``Pattern_3``).  Flux-family transformers add ``single_transformer_blocks``; in the
+    diffusers we run, both kinds take and return ``(encoder_hidden_states, hidden_states)``
+    (``Pattern_1``) and nothing runs between the two loops, so the 19 + 38 blocks are cached as one
+    run standing in for ``transformer_blocks`` while ``single_transformer_blocks`` is empty, as
+    cache-dit's own Flux adapter does.  Two separate lists would each compute their own first
+    ``Fn`` blocks on a cached step (measured on an H200: 6.8 ms per cached step instead of 3.8 ms).
+    """
+    blocks = _blocks_of(transformer)
+    single = getattr(transformer, "single_transformer_blocks", None)
+    if single is not None:
+        import torch
+
+        return BlockLayout(torch.nn.ModuleList([*blocks, *single]), "transformer_blocks", "Pattern_1",
+                           ("single_transformer_blocks",))  # fmt: skip
+    return BlockLayout(blocks, "transformer_blocks", "Pattern_3")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -325,15 +357,18 @@ class CacheController:
                 cache_dit.ParamsModifier(cache_config=cache_config, calibrator_config=calibrator)
             )
         base_config, _ = self._configs(plan, 0, shares[0], masks[0])
+        layouts = [block_layout(t) for t in transformers]
+
+        def one(items: list[Any]) -> Any:  # cache-dit's nesting: a bare item where there is one
+            return items[0] if len(items) == 1 else items
+
         adapter = cache_dit.BlockAdapter(
             pipe=None,  # transformer-only: persistent contexts, no patching of ShapesPipeline.__call__
-            transformer=transformers if len(transformers) > 1 else transformers[0],
-            blocks=[_blocks_of(t) for t in transformers]
-            if len(transformers) > 1
-            else _blocks_of(transformers[0]),
-            forward_pattern=[cache_dit.ForwardPattern.Pattern_3] * len(transformers)
-            if len(transformers) > 1
-            else cache_dit.ForwardPattern.Pattern_3,
+            transformer=one(transformers),
+            blocks=one([lay.blocks for lay in layouts]),
+            blocks_name=one([lay.name for lay in layouts]),
+            dummy_blocks_names=one([list(lay.dummies) for lay in layouts]),
+            forward_pattern=one([getattr(cache_dit.ForwardPattern, lay.pattern) for lay in layouts]),
             params_modifiers=modifiers,
             check_forward_pattern=True,
             has_separate_cfg=False,
@@ -462,6 +497,6 @@ def stats_line(stats: dict[str, Any]) -> str:
 
 
 __all__ = [
-    "CacheConfigError", "CacheController", "CachePlan", "ExpertCacheConfig", "expert_split",
+    "CacheConfigError", "CacheController", "CachePlan", "BlockLayout", "ExpertCacheConfig", "block_layout", "expert_split",
     "import_cache_dit", "preload", "stats_line", "validate_for_steps",
 ]  # fmt: skip

@@ -46,12 +46,23 @@ def install_faults(specs: list[str] | None) -> None:
     log.warning("Fault injection armed: %s", ", ".join(specs))
 
 
+_HOST_OOM_TEXTS = ("out of memory", "can't allocate memory", "cannot allocate memory")
+"""A device OOM, and the CPU allocator's failure (``DefaultCPUAllocator: can't allocate memory ...
+Error code 12 (Cannot allocate memory)``) under a memory or address-space limit."""
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for a device or host allocation failure, whatever the class (torch raises RuntimeError)."""
+    if isinstance(exc, MemoryError):
+        return True
+    text = f"{type(exc).__name__}: {exc}".lower()
+    return type(exc).__name__ == "OutOfMemoryError" or any(t in text for t in _HOST_OOM_TEXTS)
+
+
 def classify(exc: BaseException) -> tuple[ExitCode, str]:
     """Exit code and one-line message for an unexpected exception during a request."""
     text = f"{type(exc).__name__}: {exc}".splitlines()[0]
-    import torch
-
-    if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in text.lower():
+    if is_out_of_memory(exc):
         return ExitCode.OUT_OF_MEMORY, f"Out of memory: {text}"
     if isinstance(exc, RuntimeError):
         return ExitCode.RUNTIME_ERROR, f"Generation failed: {text}"

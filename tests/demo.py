@@ -178,7 +178,7 @@ def fill_console(app: Any, *, runs: int = 2) -> None:
     for run in range(runs):
         feed(app.router, run_lines(8, nan_step=2 if run == 0 else None, output=output, cache=run > 0,
                                    base_ms=10.0 if run == 0 else 7.5))  # fmt: skip
-    app._drain()
+    app.engine.dispatch_now()
     process = app.views.process
     process.show_snapshot(process_snapshot())
     process.show_exit(None, "running: pid 4242 (sampled every second)")

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -106,3 +107,27 @@ def test_a_stop_while_loading_is_honoured_at_once(tmp_path: Path) -> None:
         proc.wait(10)
     text = out.read_text()
     assert "Stopped during start-up" in text and "[InputValidationStage] started" not in text
+
+
+@pytest.mark.slow
+def test_serve_refuses_work_over_its_limits_with_400_and_keeps_serving(tmp_path: Path, serve_process: Any) -> None:
+    server = serve_process(clean_env(tmp_path), "--max-batch-size", "2", "--max-request-memory", "64K")
+    status, body = server.http("POST", "/v1/images/generations", {"prompt": "a red circle", "n": 3})
+    assert status == 400 and "'n' must be an integer from 1 to 2" in body["error"]["message"]
+    status, body = server.http("POST", "/v1/images/generations", {"prompt": "a red circle", "n": 2, "steps": 2})
+    assert status == 400 and "over --max-request-memory 64.0 KiB" in body["error"]["message"]
+    status, body = server.http("POST", "/v1/images/generations", {"prompt": "a red circle", "steps": 100000000})
+    assert status == 400 and "'steps' must be an integer from 1 to 1000" in body["error"]["message"]
+    assert server.proc.poll() is None
+    assert server.stop() == 0
+
+
+def test_allocation_failures_are_out_of_memory() -> None:
+    """The CPU allocator under a memory limit raises RuntimeError; the text, not the class, decides."""
+    from backend.runtime import classify
+
+    cpu = RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
+                       "you tried to allocate 3145728 bytes. Error code 12 (Cannot allocate memory)")
+    assert classify(cpu)[0] == ExitCode.OUT_OF_MEMORY
+    assert classify(MemoryError())[0] == ExitCode.OUT_OF_MEMORY
+    assert classify(RuntimeError("shape mismatch"))[0] == ExitCode.RUNTIME_ERROR

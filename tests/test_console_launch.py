@@ -38,6 +38,11 @@ def rows(app: Any, selector: str) -> list[tuple[Any, ...]]:
     return [tuple(table.get_row_at(i)) for i in range(table.row_count)]
 
 
+def crash_screen_up(app: Any) -> bool:
+    """The crash screen is on top and composed (a key pressed before that would race its mount)."""
+    return isinstance(app.screen, CrashScreen) and bool(app.screen.query("#report-text"))
+
+
 def set_session(app: Any, **values: str) -> None:
     for name, raw in values.items():
         app.session.set(name, raw)
@@ -78,6 +83,7 @@ async def test_crash_report_opens_by_itself_and_rerun_raises_the_level(console: 
         exited = time.monotonic()
         await wait_for(pilot, lambda: isinstance(app.screen, CrashScreen), timeout=1.0)
         assert time.monotonic() - exited < 1.0
+        await wait_for(pilot, lambda: crash_screen_up(app))
         text = app.screen.report_text
         assert signame in app.screen.title_text and "backend.vae.decode_conv" in text
         first_pid = app.supervisor.pid
@@ -86,7 +92,7 @@ async def test_crash_report_opens_by_itself_and_rerun_raises_the_level(console: 
         assert app._last_plan.env["SGLANG_KERNEL_API_LOGLEVEL"] == "3"
         assert "SGLANG_KERNEL_API_LOGLEVEL" not in app.session.values or app.session.values[
             "SGLANG_KERNEL_API_LOGLEVEL"] == "1", "the re-run does not change the session"
-        await wait_for(pilot, lambda: isinstance(app.screen, CrashScreen))
+        await wait_for(pilot, lambda: crash_screen_up(app))
 
 
 async def test_stop_shows_escalation_and_leaves_no_process(console: Any) -> None:
@@ -96,9 +102,12 @@ async def test_stop_shows_escalation_and_leaves_no_process(console: Any) -> None
                   stop_policy=StopPolicy(sigint_timeout=1.0, sigterm_timeout=1.0, sigkill_timeout=1.0))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f5")
-        await wait_for(pilot, lambda: app._supervisor is not None and app.supervisor.pid is not None
+        await wait_for(pilot, lambda: app._engine is not None and app.supervisor.pid is not None
                        and app.query_one(SessionHeader).run_state == "running")
         pid = app.supervisor.pid
+        # The child ignores SIGINT from its first line on: wait for that line, not a fixed time.
+        await wait_for(pilot, lambda: any("kernel API level" in ln.plain
+                                          for ln in app.views.output.log_widget.shown_lines))
         await pilot.press("f6")
         # The header says "stopping: ..." only for the escalation's second or two, which a loaded
         # machine may not let this poll catch; the Output view's history lines below keep every step.
@@ -115,7 +124,7 @@ async def test_stall_opens_the_crash_report(console: Any) -> None:
     app = console(command=fake_child("--steps", "4", "--crash", "stall"), stall_timeout=1.0)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f5")
-        await wait_for(pilot, lambda: isinstance(app.screen, CrashScreen), timeout=15)
+        await wait_for(pilot, lambda: crash_screen_up(app), timeout=15)
         assert "stalled" in app.screen.title_text
         await pilot.press("escape")
         await pilot.press("f6")

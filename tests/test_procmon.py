@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from tests.console_helpers import wait_until
-from tui.procmon import ProcessMonitor, snapshot_tree
+from tui.procmon import ProcessMonitor
 
 
 def test_tree_snapshot_and_vanishing_processes() -> None:
@@ -25,4 +25,4 @@ def test_tree_snapshot_and_vanishing_processes() -> None:
     finally:
         proc.kill()
         proc.wait(10)
-    assert not mon.snapshot().alive and snapshot_tree(proc.pid).procs == ()
+    assert not mon.snapshot().alive and ProcessMonitor(proc.pid).snapshot().procs == ()

@@ -129,7 +129,8 @@ class TestStop:
         sv.start([PY, "-c", STUBBORN], dict(os.environ))
         line = wait_until(lambda: next((ln for ln in sv.router.tail() if ln.text.startswith("pids")), None))
         a, b = (int(x) for x in line.text.split()[1:])
-        wait_until(lambda: sum(ln.text == "up" for ln in sv.router.tail()) == 2,
+        # Both children print "up" to one pipe; their writes may interleave ("upup", ""), so count words.
+        wait_until(lambda: "".join(ln.text for ln in sv.router.tail()).count("up") == 2,
                    describe=lambda: ([ln.text for ln in sv.router.tail()], sv.status(), [pid_running(p) for p in (a, b)]))
         assert os.getpgid(b) != os.getpgid(sv.pid)  # b left the group: killpg alone would miss it
         tree = [sv.pid, a, b]

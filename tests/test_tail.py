@@ -12,7 +12,13 @@ from pathlib import Path
 
 from tests.console_helpers import wait_until
 from tui.router import Router, file_stream
-from tui.tail import FileFollower, Tailer, expand_pid_pattern, pid_of
+from tui.tail import FileFollower, Tailer, expand_pid_pattern
+
+
+def pid_of(path: str, pattern: str) -> int | None:
+    """The pid a ``%i`` pattern matched in ``path`` (first ``%i``), or None."""
+    m = expand_pid_pattern(pattern)[1].match(path)
+    return int(m.group(1)) if m else None
 
 
 def texts(router: Router, stream: str | None = None) -> list[str]:
@@ -120,3 +126,59 @@ def test_thread_follows_and_stop_flushes(tmp_path: Path) -> None:
     finally:
         tailer.stop()
     assert [ln.text for ln in router.drain().lines] == ["hello", "unterminated"]
+
+
+class Seen:
+    """Every line drained so far (draining in a wait loop must not lose what it took)."""
+
+    def __init__(self, router: Router) -> None:
+        self.router = router
+        self.lines: list[str] = []
+
+    def __call__(self) -> list[str]:
+        self.lines += texts(self.router)
+        return self.lines
+
+
+def test_events_not_polls_bring_new_lines(tmp_path: Path) -> None:
+    """With the fallback read every 60 s, only file events can bring these lines within the wait:
+    an append, a truncation, a rotation and a late ``%i`` file of a known pid."""
+    log = tmp_path / "perf.log"
+    log.write_bytes(b"old\n")
+    router = Router()
+    seen = Seen(router)
+    tailer = Tailer(router, interval=60.0, glob_interval=60.0, pids=lambda: {os.getpid()})
+    tailer.add(str(log))
+    tailer.add(str(tmp_path / "kernel_%i.log"))
+    tailer.start()
+    try:
+        assert tailer.watching.wait(10)
+        append(log, b"appended\n")
+        wait_until(lambda: seen() == ["appended"], timeout=10, describe=seen)
+        log.write_bytes(b"after truncation\n")
+        wait_until(lambda: seen()[-1:] == ["after truncation"], timeout=10, describe=seen)
+        os.rename(log, tmp_path / "perf.log.1")
+        log.write_bytes(b"rotated\n")
+        wait_until(lambda: seen()[-1:] == ["rotated"], timeout=10, describe=seen)
+        (tmp_path / f"kernel_{os.getpid()}.log").write_bytes(b"late pid file\n")
+        wait_until(lambda: "late pid file" in seen(), timeout=10, describe=seen)
+    finally:
+        tailer.stop()
+
+
+def test_a_directory_that_appears_later_is_watched(tmp_path: Path) -> None:
+    later = tmp_path / "later" / "performance.log"
+    router = Router()
+    seen = Seen(router)
+    tailer = Tailer(router, interval=0.1)
+    tailer.add(str(later))
+    tailer.start()
+    try:
+        later.parent.mkdir()
+        later.write_bytes(b"first\n")
+        wait_until(lambda: seen() == ["first"], timeout=10, describe=seen)
+        assert tailer.watching.wait(10)
+        append(later, b"second\n")
+        wait_until(lambda: seen() == ["first", "second"], timeout=10, describe=seen)
+    finally:
+        tailer.stop()

@@ -49,11 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="accept only the documented spellings of each variable (also: SGL_CONSOLE_STRICT=1); "
                         "by default values are read as the sglang runtime reads them")  # fmt: skip
     sub = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
-    from tui import cli_env, cli_logs, cli_run
+    from tui import cli_attach, cli_env, cli_logs, cli_run, cli_web
 
     cli_env.register(sub)
     cli_run.register(sub)
     cli_logs.register(sub)
+    cli_web.register(sub)
+    cli_attach.register(sub)
     return parser
 
 

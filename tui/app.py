@@ -1,9 +1,10 @@
 """ConsoleApp: the wiring of the console — layout, bindings, command palette, data flow.
 
-Why "wiring only": every piece is small and tested alone (panes, views, session,
-router, supervisor, tailer, watcher); this module connects them.  One ~50 ms timer
-drains the router and hands each view its part of the batch, so output never
-arrives at the screen line by line (stack notes: the ``Log.write_line`` trap).
+Why "wiring only": every piece is small and tested alone (panes, views, session, the run
+engine, watcher); this module connects them.  The run engine (``tui.engine``, shared with
+``sgl-console run``) posts its events as :class:`~tui.messages.RunEvent` messages from its
+own thread, already batched per frame, so output never arrives at the screen line by line
+(stack notes: the ``Log.write_line`` trap) and nothing here polls.
 
 Global actions use F-keys and ctrl keys with ``priority=True``: the first Input of a
 pane has focus and would otherwise swallow printable-key bindings.
@@ -11,7 +12,6 @@ pane has focus and would otherwise swallow printable-key bindings.
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import os
 import time
@@ -20,7 +20,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from textual import work
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.screen import Screen
@@ -28,6 +28,7 @@ from textual.widgets import TabbedContent, TabPane
 
 from backend.envs import ATTENTION_BACKEND, ATTENTION_CONFIG, CACHE_ROOT, Pane
 from tui.messages import SessionChanged
+from tui.run_wiring import RunningApp
 from tui.screens.settings_pane import SettingsPane
 from tui.widgets.console_footer import ConsoleFooter
 from tui.widgets.run_bar import RunBar
@@ -72,40 +73,7 @@ def few_colours(environ: Mapping[str, str]) -> bool:
 FIRST_SCREEN_FIELDS = 5
 """Widgets of the first pane composed with the first frame (what fits at 80x24); the rest follow."""
 
-SLOW_VIEW_INTERVAL = 0.25
-"""Seconds between updates of the kernel API and timings views while a run streams."""
-
-
-class _SlowLane:
-    """What the kernel API and timings views have not been shown yet (see ``_drain_batch``)."""
-
-    def __init__(self) -> None:
-        self.flushed_at = 0.0
-        self.reset(0.0)
-
-    def reset(self, now: float) -> None:
-        self.calls: list[Any] = []
-        self.totals: tuple[Any, int, int] = ({}, 0, 0)
-        self.finished: list[Any] = []
-        self.current: Any = None
-        self.timings_changed = False
-        self.flushed_at = now
-
-    @property
-    def pending(self) -> bool:
-        return bool(self.calls) or self.timings_changed
-
-    def add(self, batch: Any) -> None:
-        if batch.kernel_calls:
-            self.calls.extend(batch.kernel_calls)
-            self.totals = (batch.api_counts, batch.nan_total, batch.inf_total)
-        if batch.timings_changed or batch.finished_requests:
-            self.finished.extend(batch.finished_requests)
-            self.current = batch.current if batch.current is not None else self.current
-            self.timings_changed = True
-
-
-class ConsoleApp(App[int]):
+class ConsoleApp(RunningApp):
     """The console.  Built by :func:`tui.__main__.make_app` (the one factory, shared with tests)."""
 
     CSS_PATH = "app.tcss"
@@ -139,7 +107,6 @@ class ConsoleApp(App[int]):
         host_platforms: frozenset[str] | None = None,
         half_block: bool = False,
         stall_timeout: float | None = 30.0,
-        drain_interval: float = 0.02,
         watch_config: bool = True,
         stop_policy: Any = None,
         theme: str | None = None,
@@ -152,8 +119,6 @@ class ConsoleApp(App[int]):
             host_platforms: platforms present (detected when None).
             half_block: force half-block image previews (tests, screenshots).
             stall_timeout: seconds with no output and no CPU before a run counts as stalled.
-            drain_interval: seconds between router drains (the batch period): 20 ms keeps a line's
-                way to the screen under the 50 ms budget while still writing in batches.
             watch_config: watch the attention config file for hot reload.
             stop_policy: the stop escalation's timeouts (``tui.supervisor.StopPolicy``).
             theme: a Textual theme; None picks ``$SGL_CONSOLE_THEME``, else ``ansi-dark`` on a
@@ -169,20 +134,16 @@ class ConsoleApp(App[int]):
         self.command = command
         self.half_block = half_block
         self.stall_timeout = stall_timeout
-        self.drain_interval = drain_interval
         self.watch_config = watch_config
         self.stop_policy = stop_policy
         self.ready_at: float | None = None
         """``time.time()`` when the first frame was up and keys were answered (benchmarks)."""
         self.pane_ready_at: float | None = None
         """``time.time()`` when the first settings pane's fields were on screen too."""
-        self._router: Any = None
-        self._supervisor: Any = None
-        self._tailer: Any = None
+        self._engine: Any = None
         self._last_plan: Any = None
         self._last_request: dict[str, Any] | None = None
         self._last_exit: Any = None
-        self._slow = _SlowLane()
         self._crash: tuple[str, str] | None = None
         self._watched_config: str | None = None
         self._views: Any = None
@@ -212,7 +173,7 @@ class ConsoleApp(App[int]):
 
     async def on_mount(self) -> None:
         self._refresh_session(reload_values=False)
-        self.set_interval(self.drain_interval, self._drain)
+        self._catch_stop_signals()
         self.call_after_refresh(self._first_frame)
 
     async def _load_pane(self, tab_id: str) -> None:
@@ -322,24 +283,6 @@ class ConsoleApp(App[int]):
     def _cache_dir(self, *parts: str) -> str:
         root = self.session.resolved(self.environ)[CACHE_ROOT.name].value
         return os.path.join(str(root), "console", *parts)
-
-    # ---- engine (created on first run, so start-up stays light) -------------------------------
-    @property
-    def router(self) -> Any:
-        if self._router is None:
-            from tui.router import Router
-
-            self._router = Router()
-        return self._router
-
-    @property
-    def supervisor(self) -> Any:
-        if self._supervisor is None:
-            from tui.supervisor import Supervisor
-
-            self._supervisor = Supervisor(self.router, stall_timeout=self.stall_timeout,
-                                          stop_policy=self.stop_policy)
-        return self._supervisor
 
     # ---- the session -------------------------------------------------------------------------
     def invalid_fields(self) -> dict[str, str]:
@@ -506,268 +449,6 @@ class ConsoleApp(App[int]):
         for view, label in VIEWS:
             yield SystemCommand(f"Show view {label}", f"Live: {label}", lambda v=view: self.action_show(v))
 
-    # ---- running -----------------------------------------------------------------------------
-    def run_problems(self) -> list[str]:
-        """Why a run would be refused now (session errors, fields that do not parse, the run bar)."""
-        found = [p.message for p in self.session.problems(self.environ, self.host_platforms) if p.is_error]
-        found += [msg for name, msg in self.invalid_fields().items() if not any(name in m for m in found)]
-        found += self._main_query(RunBar).problems()
-        return found
-
-    def action_run(self) -> None:
-        self._launch(restart=False)
-
-    def _plan(self, fields: Mapping[str, Any], kernel_level: int | None = None) -> Any:
-        from tui.launch import RunRequest, build_launch
-
-        env = self.session.child_env(self.environ)
-        if kernel_level is not None:
-            from tui.crash import rerun_env
-
-            env = rerun_env(env, kernel_level)
-        return build_launch(RunRequest(**fields), env, base_environ=self.environ)
-
-    def action_preview(self) -> None:
-        """Show the final command line (and the SGLang translations) without running."""
-        bar = self._main_query(RunBar)
-        problems = bar.problems()
-        if problems:
-            bar.show_status("; ".join(problems), error=True)
-            return
-        plan = self._plan(bar.request_fields())
-        bar.show_status(f"would run: $ {plan.display}")
-        if plan.translations:
-            self.notify("\n".join(plan.translations), title=f"sglang {plan.sglang_mode}: translated")
-
-    def on_run_bar_preview_requested(self, event: RunBar.PreviewRequested) -> None:
-        self.action_preview()
-
-    def action_restart(self) -> None:
-        self._launch(restart=True)
-
-    def action_rerun(self, level: int) -> None:
-        self._launch(restart=True, kernel_level=level, same_request=True)
-
-    def _launch(self, restart: bool, kernel_level: int | None = None, same_request: bool = False) -> None:
-        bar = self._main_query(RunBar)
-        if self._views is None:  # pressed within the first frame: run once the views are there
-            self.set_timer(0.05, lambda: self._launch(restart, kernel_level, same_request))
-            return
-        if self._supervisor is not None and self.supervisor.running and not restart:
-            self.notify("already running: F6 stops, F7 restarts", severity="warning")
-            return
-        problems = self.run_problems()
-        if problems:
-            bar.show_status(f"refused: {len(problems)} error(s): " + "; ".join(problems), error=True)
-            self.notify("\n".join(problems), title="Run refused", severity="error", timeout=6)
-            return
-        fields = dict(self._last_request) if same_request and self._last_request else bar.request_fields()
-        self._last_request = fields
-        plan = self._plan(fields, kernel_level)
-        self._last_plan = plan
-        bar.show_status(f"$ {plan.display}")
-        self.views.process.show_exit(None, "starting…")
-        self.views.kernel.clear()  # per run: a level-3 run's calls never pile up across runs
-        self.views.timings.clear()
-        self._slow.reset(time.monotonic())
-        self._start_run(plan, restart)
-
-    @work(thread=True, exclusive=True, group="launch")
-    def _start_run(self, plan: Any, restart: bool) -> None:
-        from tui.launch import followed_files
-        from tui.router import CONSOLE
-
-        sup = self.supervisor
-        try:
-            if sup.running:
-                sup.stop()
-            self.router.reset_run()
-            self.router.feed(CONSOLE, [f"── run: {plan.display}", *(f"   {t}" for t in plan.translations)])
-            sup.start(plan.argv, plan.env)
-        except (OSError, RuntimeError, ValueError) as exc:
-            self.call_from_thread(self._main_query(RunBar).show_status, f"cannot start: {exc}", True)
-            return
-        self._follow_files(plan.env, followed_files)
-        self.call_from_thread(self._monitor_process)
-
-    def _follow_files(self, env: Mapping[str, str], followed_files: Any) -> None:
-        from tui.tail import Tailer
-
-        if self._tailer is not None:
-            self._tailer.stop(timeout=1.0)
-        cache_root = self.session.resolved(self.environ)[CACHE_ROOT.name].value
-        files = followed_files(env, perf_fallback=os.path.join(str(cache_root), "logs"))
-        if not files:
-            self._tailer = None
-            return
-        self._tailer = Tailer(self.router, pids=self.supervisor.known_pids)
-        for pattern, _kind in files:
-            self._tailer.add(pattern)
-        self._tailer.start()
-
-    def action_stop(self) -> None:
-        if self._supervisor is None or not self.supervisor.running:
-            self.notify("nothing is running")
-            return
-        self.supervisor.stop_in_background()
-
-    @work(thread=True, exclusive=True, group="procmon")
-    def _monitor_process(self) -> None:
-        """Sample the process tree once a second while the run lives (and once after)."""
-        from tui.procmon import ProcessMonitor
-
-        sup = self.supervisor
-        pid = sup.pid
-        if pid is None:
-            return
-        monitor = ProcessMonitor(pid, extra_pids=sup.known_pids)
-        view = self.views.process
-        while True:
-            snap = monitor.snapshot()
-            self.call_from_thread(view.show_snapshot, snap)
-            if not sup.running or sup.pid != pid:
-                break
-            sup.wait(1.0)
-
-    # ---- the batch loop ----------------------------------------------------------------------
-    def _drain(self) -> None:
-        if self._router is None or self._views is None or not self.is_running:
-            return
-        self._drain_batch()
-
-    def _guarded(self, update: Any, *args: Any) -> bool:
-        """Run one view update; False when a widget it needs is not there (a view still being
-        composed, or the app closing).  One view must never cost the others their batch, and
-        above all never cost the supervisor's events (the exit)."""
-        try:
-            update(*args)
-        except NoMatches:
-            return False
-        return True
-
-    def _drain_batch(self) -> None:
-        """One router batch to the views.  Output lines go straight to the Output view (its
-        line-to-screen budget is 50 ms); the table-heavy views (kernel API, timings) are fed
-        at most every ``SLOW_VIEW_INTERVAL`` seconds, and at once when the child exits, so a
-        flood of kernel API blocks costs a few re-layouts a second, not fifty, and the
-        console stays out of the child's way on a small machine."""
-        assert self._router is not None
-        batch = self._router.drain(max_lines=20_000)
-        slow = self._slow
-        if batch.empty and not batch.outputs and not batch.uploads and not slow.pending:
-            if self._supervisor is not None and self._supervisor.stop_progress is not None \
-                    and self._supervisor.state.value == "stopping":
-                self._show_state()
-            return
-        if batch.lines:
-            self._guarded(self.views.output.add_lines, batch.lines)
-        slow.add(batch)
-        exiting = any(e.kind in ("exited", "stalled") for e in batch.events)
-        now = time.monotonic()
-        if slow.pending and (exiting or now - slow.flushed_at >= SLOW_VIEW_INTERVAL):
-            if self._show_slow_views():
-                slow.reset(now)
-        if batch.outputs:
-            self._guarded(self.views.image.show_output, batch.outputs[-1])
-        for path, url in batch.uploads:
-            self._guarded(self.views.image.show_upload, path, url)
-        for event in batch.events:
-            if not self._guarded(self._on_event, event) and self.is_running:
-                self.router.post(event)  # a widget it needs is not there yet: try again next tick
-
-    def _show_slow_views(self) -> bool:
-        """Timings and kernel API views, each cleared from the slow lane once it took its share."""
-        slow = self._slow
-        done = True
-        if slow.timings_changed:
-            timings = self.views.timings
-            if self._guarded(timings.show_history, slow.finished):
-                slow.finished = []
-                if self._guarded(timings.show_current, slow.current):
-                    slow.timings_changed = False
-            done = done and not slow.timings_changed
-        if slow.calls:
-            kernel = self.views.kernel
-            if self._guarded(kernel.add_calls, slow.calls):
-                slow.calls = []
-                self._guarded(kernel.show_totals, *slow.totals)
-            done = done and not slow.calls
-        return done
-
-    def _show_state(self, text: str = "") -> None:
-        sup = self.supervisor
-        state = sup.state.value
-        if state == "stopping" and sup.stop_progress is not None:
-            state = f"stopping: {sup.stop_progress.text()}"
-        self._main_query(SessionHeader).run_state = state
-        if text:
-            self._main_query(RunBar).show_status(text, error=False)
-
-    def _on_event(self, event: Any) -> None:
-        kind = event.kind
-        self._show_state(event.text if kind in ("stopping", "stalled", "error") else "")
-        if kind == "stopping":
-            self._main_query(SessionHeader).run_state = f"stopping: {event.text}"
-        if kind in ("started", "stopping", "stalled", "resumed", "exited", "error"):
-            from tui.router import CONSOLE
-
-            self.router.feed(CONSOLE, [f"── {kind}: {event.text}"])  # the history stays in the output
-        if kind == "started":
-            self.views.process.show_exit(None, event.text)
-        elif kind == "exited":
-            self._last_exit = event.data
-            self.views.process.show_exit(event.data)
-            if self._tailer is not None:
-                self._tailer.stop(timeout=1.0)
-            if event.data is not None and not event.data.ok and self.supervisor.stop_progress is None:
-                self._open_crash(event.data)
-            elif self._last_plan is not None:
-                self._main_query(RunBar).show_status(f"{event.text} · $ {self._last_plan.display}")
-        elif kind == "stalled":
-            self._open_crash(None, stalled_for=self.supervisor.status().stalled_for or 0.0)
-        elif kind == "error":
-            self._main_query(RunBar).show_status(event.text, error=True)
-
-    # ---- crash report ------------------------------------------------------------------------
-    def _open_crash(self, exit_status: Any, stalled_for: float | None = None) -> None:
-        """Build the report (``tui.crash``: no parsing here) and show it; called within one drain
-        period of the ``exited`` / ``stalled`` event, so well inside a second."""
-        from tui import crash
-        from tui.launch import dump_roots
-
-        sup = self.supervisor
-        env = self._last_plan.env if self._last_plan is not None else {}
-        try:
-            report = crash.analyze_router(
-                self.router, exit_status, stalled_for=stalled_for,
-                dump_roots=dump_roots(env, sorted(sup.known_pids())),
-                command=self._last_plan.display if self._last_plan is not None else None,
-                run_dir=sup.run.run_dir if sup.run is not None else None,
-            )  # fmt: skip
-            self.show_crash(report.headline(), report.to_text())
-        except Exception as exc:  # the report must never take the console down with the child
-            self.show_crash(crash.describe(exit_status, stalled_for), f"(crash analysis failed: {exc})")
-
-    def show_crash(self, title: str, text: str) -> None:
-        """Keep this report (F10 shows it again) and open the crash screen."""
-        self._crash = (title, text)
-        self.action_crash_report()
-
-    def action_crash_report(self) -> None:
-        if self._crash is None:
-            self.notify("no crash so far")
-            return
-        from tui.screens.crash_screen import CrashScreen
-
-        if isinstance(self.screen, CrashScreen):
-            return
-
-        def done(level: int | None) -> None:
-            if level is not None:
-                self.action_rerun(level)
-
-        self.push_screen(CrashScreen(*self._crash), done)
-
     # ---- output actions (palette) ------------------------------------------------------------
     def action_save_output(self) -> None:
         if self._views is not None:
@@ -801,31 +482,7 @@ class ConsoleApp(App[int]):
         watcher = ConfigWatcher(path, backend)
         try:
             async for event in watcher.awatch():
-                resident = self._supervisor is not None and self._supervisor.running
+                resident = self._engine is not None and self._engine.running
                 self.views.attention.show_event(event, resident)
         finally:
             watcher.stop()
-
-    # ---- leaving -----------------------------------------------------------------------------
-    async def action_quit(self) -> None:
-        deadline = time.monotonic() + 2.0
-        while not self.settled and time.monotonic() < deadline:  # never tear down a pane mid-mount
-            await asyncio.sleep(0.01)
-        if self._supervisor is not None and self._supervisor.running:
-            self.notify("stopping the backend…")
-            await self._stop_for_quit().wait()
-        self.exit(0)
-
-    @work(thread=True, group="quit")
-    def _stop_for_quit(self) -> None:
-        from tui.supervisor import StopPolicy
-
-        self.supervisor.stop(StopPolicy(sigint_timeout=1.0, sigterm_timeout=1.0, sigkill_timeout=1.0))
-
-    def on_unmount(self) -> None:
-        if self._tailer is not None:
-            self._tailer.stop(timeout=0.5)
-        if self._supervisor is not None and self._supervisor.running:
-            from tui.supervisor import StopPolicy
-
-            self._supervisor.stop(StopPolicy(sigint_timeout=0.5, sigterm_timeout=0.5, sigkill_timeout=0.5))

@@ -2,23 +2,27 @@
 :mod:`tui.cli_logs`).
 
 * ``sgl-console run [--session N] [--] CMD...`` launches ``CMD`` (our backend when empty) with the
-  session's environment through the same supervisor, router and tailer as the TUI, streams the
+  session's environment through the same run engine as the TUI (``tui.engine``), streams the
   child's stdout/stderr to ours unchanged, prints a summary (stages, steps, kernel API calls,
   NaN/Inf, outputs) on stderr at the end, and exits with the child's code (``128+N`` when killed
   by signal N).  On an abnormal end it writes ``crash_report.txt`` / ``.json`` into the run dir and
-  prints their path.  Ctrl-C stops the child with the usual escalation.
+  prints their path.  Ctrl-C, SIGTERM and SIGHUP stop the child with the usual escalation; the
+  child's bytes are echoed as they come (masked), at pipe speed: the engine parses them off that
+  path.
+
 Errors go to stderr.  Nothing here imports textual or rich.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
 import threading
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import Any
 
 EXIT_REFUSED = 2
 
@@ -44,6 +48,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="for a real 'sglang generate|serve', do not translate documented-but-unread variables")
     p.add_argument("--force", action="store_true", help="run even if the session has errors")
     p.add_argument("--quiet", "-q", action="store_true", help="do not echo the child's output (summary only)")
+    p.add_argument("--events", metavar="FILE", default=None,
+                   help="write the run engine's events (kind, text, what they carry) as JSON Lines to FILE")
     p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="CMD", help="command line (after an optional --)")
     p.set_defaults(handler=run_main)
 
@@ -62,10 +68,6 @@ def _session(args: argparse.Namespace) -> Any:
 
     name = getattr(args, "run_session", None) or getattr(args, "session", None)
     return Session.load(name) if name else Session.open("default")
-
-
-def _write_line(out: TextIO, text: str, truncated: bool, cr: bool, tty: bool) -> None:
-    out.write(text + (" [line truncated]" if truncated else "") + ("\r" if cr and tty else "\n"))
 
 
 def summary_lines(stats: dict[str, Any], timings: Any, outputs: Sequence[str], uploads: Sequence[tuple[str, str]],
@@ -93,17 +95,78 @@ def summary_lines(stats: dict[str, Any], timings: Any, outputs: Sequence[str], u
     return out
 
 
-def run_main(args: argparse.Namespace) -> int:
-    from tui.crash import analyze_router
-    from tui.launch import RunRequest, build_launch, dump_roots, followed_files
-    from tui.router import STDERR, STDOUT, Router
-    from tui.session import SessionError
-    from tui.supervisor import RunState, StopPolicy, Supervisor, default_cache_root
-    from tui.tail import Tailer
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+"""Ctrl-C, ``kill``, a closed terminal (``tmux kill-session``): each stops the child with the escalation."""
+
+
+def _plan(args: argparse.Namespace, session: Any) -> Any:
+    from tui.launch import RunRequest, build_launch
 
     cmd = list(args.cmd)
     if cmd and cmd[0] == "--":
         cmd = cmd[1:]
+    req = RunRequest(command=cmd or None, translate_sglang=not args.no_translate)
+    if args.prompt is not None:
+        req.prompt = args.prompt
+    if args.steps is not None:
+        req.steps = args.steps
+    return build_launch(req, session.child_env(os.environ))
+
+
+class _Face:
+    """What ``sgl-console run`` does with the engine's events: notes on stderr, outputs kept for
+    the summary, a stall stops the run.  Called from the engine's threads."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.engine: Any = None
+        self.outputs: list[str] = []
+        self.uploads: list[tuple[str, str]] = []
+        self.stopping = False
+
+    def __call__(self, event: Any) -> None:
+        from tui.engine.events import EventKind
+
+        kind = event.kind
+        if kind in (EventKind.LINES, EventKind.KERNEL, EventKind.TIMINGS):
+            self.engine.ack()
+        elif kind is EventKind.OUTPUT:
+            self.outputs.append(event.data)
+        elif kind is EventKind.UPLOAD:
+            self.uploads.append(event.data)
+        elif kind is EventKind.STALLED and not self.stopping:
+            self.stopping = True
+            _err(f"{event.text}; stopping it")
+            self.engine.stop_in_background()
+        elif kind in (EventKind.STOPPING, EventKind.ERROR, EventKind.SAMPLED):
+            if kind is not EventKind.STOPPING or event.text != getattr(self, "_last_stop", None):
+                _err(event.text)
+            self._last_stop = event.text if kind is EventKind.STOPPING else None
+
+
+def _events_writer(path: str) -> Any:
+    """A listener writing each event's summary as one JSON line (``--events``), 0600."""
+    from tui.engine.events import event_summary
+
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    out = os.fdopen(fd, "w", encoding="utf-8")
+    lock = threading.Lock()
+
+    def write(event: Any) -> None:
+        with lock:
+            out.write(json.dumps(event_summary(event)) + "\n")
+            out.flush()
+
+    write.close = out.close  # type: ignore[attr-defined]
+    return write
+
+
+def run_main(args: argparse.Namespace) -> int:
+    from tui.engine.masking import shown_command
+    from tui.engine.run import RunEngine
+    from tui.session import SessionError
+    from tui.supervisor import StopPolicy, default_cache_root
+
     try:
         session = _session(args)
     except SessionError as exc:
@@ -115,92 +178,57 @@ def run_main(args: argparse.Namespace) -> int:
         for p in errors:
             print(f"  {p.line()}", file=sys.stderr)
         return EXIT_REFUSED
-    env = session.child_env(os.environ)
-    req = RunRequest(command=cmd or None, translate_sglang=not args.no_translate)
-    if args.prompt is not None:
-        req.prompt = args.prompt
-    if args.steps is not None:
-        req.steps = args.steps
-    plan = build_launch(req, env)
-    _err(f"running: {plan.display}")
+    plan = _plan(args, session)
+    _err(f"running: {shown_command(plan)}")
     for note in plan.translations:
         _err(f"translated: {note}")
 
-    router = Router()
     cache_root = default_cache_root(plan.env)
-    pol = StopPolicy(args.stop_timeout, args.stop_timeout, args.stop_timeout)
-    sv = Supervisor(router, cache_root=cache_root, stop_policy=pol, stall_timeout=args.stall_timeout)
-    tailer = Tailer(router, pids=sv.known_pids)
-    for pattern, _kind in followed_files(plan.env, perf_fallback=os.path.join(cache_root, "logs")):
-        tailer.add(pattern)
+    face = _Face(args)
+    echo = None if args.quiet else {"stdout": sys.stdout.buffer, "stderr": sys.stderr.buffer}
+    sys.stdout.flush()
+    sys.stderr.flush()
+    engine = RunEngine(face, stop_policy=StopPolicy(args.stop_timeout, args.stop_timeout, args.stop_timeout),
+                       stall_timeout=args.stall_timeout, cache_root=cache_root, echo=echo,
+                       sample_processes=False, report_stalls=False,
+                       perf_fallback=os.path.join(cache_root, "logs"))  # fmt: skip
+    face.engine = engine
+    events = _events_writer(args.events) if args.events else None
+    if events is not None:
+        engine.add_listener(events)
     interrupted = threading.Event()
-
-    def on_signal(signum: int, frame: object) -> None:
-        interrupted.set()
-
-    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    old = {s: signal.signal(s, lambda signum, frame: interrupted.set()) for s in STOP_SIGNALS}
     try:
         try:
-            info = sv.start(plan.argv, plan.env)
+            info = engine.start(plan)
         except OSError as exc:
             _err(f"cannot start {plan.argv[0]}: {exc.strerror or exc}")
             return 127 if isinstance(exc, FileNotFoundError) else 126
-        tailer.start()
-        out_tty, err_tty = sys.stdout.isatty(), sys.stderr.isatty()
-        stalled_for: float | None = None
-        stopper: threading.Thread | None = None
-        outputs: list[str] = []
-        uploads: list[tuple[str, str]] = []
-
-        def pump() -> None:
-            batch = router.drain()
-            if not args.quiet:
-                for line in batch.lines:
-                    if line.stream == STDOUT:
-                        _write_line(sys.stdout, line.text, line.truncated, line.cr, out_tty)
-                    elif line.stream == STDERR:
-                        _write_line(sys.stderr, line.text, line.truncated, line.cr, err_tty)
-                sys.stdout.flush()
-                sys.stderr.flush()
-            outputs.extend(batch.outputs)
-            uploads.extend(batch.uploads)
-            if batch.dropped and not args.quiet:
-                _err(f"{batch.dropped} lines not echoed (output too fast); the full log is in {info.run_dir}")
-            nonlocal stalled_for, stopper
-            for ev in batch.events:
-                if ev.kind == "stalled" and stopper is None:
-                    stalled_for = float(ev.data or 0.0)
-                    _err(f"{ev.text}; stopping it")
-                    stopper = sv.stop_in_background()
-                elif ev.kind == "stopping":
-                    _err(ev.text)
-
-        while sv.state in (RunState.RUNNING, RunState.STALLED, RunState.STOPPING):
-            if interrupted.is_set() and stopper is None:
+        sv = engine.supervisor
+        while sv.running:
+            if interrupted.is_set() and not face.stopping:
+                face.stopping = True
                 _err("interrupted; stopping the child")
-                stopper = sv.stop_in_background()
-            pump()
+                engine.stop_in_background()
             sv.wait(0.05)
-        tailer.stop()
-        pump()
+        if not engine.wait_finished(60.0):  # the crash analysis reads logs and dumps: bounded, but not instant
+            _err("the run's last events did not arrive within 60 s")
         status = sv.exit_status
         assert status is not None
         _err(f"child {status.description}")
-        current = router.current()
-        for line in summary_lines(router.stats(), current, outputs, uploads,
+        router = engine.router
+        for line in summary_lines(router.stats(), router.current(), face.outputs, face.uploads,
                                   [ln.plain.strip() for ln in router.cuda_error_lines()]):  # fmt: skip
             _err(line)
         _err(f"full logs: {info.run_dir}")
-        if not status.ok or stalled_for is not None:
-            report = analyze_router(router, status, stalled_for=stalled_for,
-                                    dump_roots=dump_roots(plan.env, sorted(sv.known_pids())),
-                                    command=plan.display, run_dir=info.run_dir)  # fmt: skip
-            txt, _js = report.write(info.run_dir)
-            _err(f"crash report: {txt} (and .json): {report.headline()}")
+        if engine.report_paths is not None and engine.last_report is not None:
+            _err(f"crash report: {engine.report_paths[0]} (and .json): {engine.last_report.headline()}")
         return status.exit_code
     finally:
         for s, h in old.items():
             signal.signal(s, h)
-        if sv.running:
-            sv.stop()
-        tailer.stop(flush=False)
+        if engine.running:
+            engine.stop()
+        engine.close()
+        if events is not None:
+            events.close()

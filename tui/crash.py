@@ -150,6 +150,16 @@ class CrashReport:
     run_dir: str | None = None
     sources: list[str] = field(default_factory=list)
     generated_at: float = field(default_factory=time.time)
+    gpu_memory: dict[str, Any] | None = None
+    """The last NVML sample and the peaks (``tui.gpu.GpuMemoryRecord.to_dict()``); None where no
+    GPU was sampled (no NVIDIA GPU, or a report built from files)."""
+
+    @property
+    def out_of_memory(self) -> bool:
+        """Our backend's exit code 8, or an out-of-memory error in the output (SGLang's too)."""
+        if self.exit_code == 8:
+            return True
+        return any("out of memory" in line.lower() for line in (*self.cuda_errors, *self.tail))
 
     @property
     def signal_name(self) -> str | None:

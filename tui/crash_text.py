@@ -167,6 +167,10 @@ def render_text(report: CrashReport) -> str:
     if report.api_counts:
         top = sorted(report.api_counts.items(), key=lambda kv: -kv[1])[:8]
         out.append("Kernel API calls: " + ", ".join(f"{k} x{v}" for k, v in top))
+    if report.gpu_memory:
+        from tui.gpu import report_lines
+
+        out += report_lines(report.gpu_memory, oom=report.out_of_memory)
     if report.tail:
         out.append(f"Last {len(report.tail)} output lines:")
         out += [f"  | {line}" for line in report.tail]

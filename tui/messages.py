@@ -7,9 +7,12 @@ the newest instead of replaying every stale one (toolong's habit).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from textual.message import Message
+
+if TYPE_CHECKING:
+    from tui.engine.events import EngineEvent
 
 
 class SessionChanged(Message):
@@ -21,55 +24,20 @@ class SessionChanged(Message):
         """The variable that changed, or None when many did (load, save as)."""
 
 
-class RunRequested(Message):
-    """Start (or restart) the backend with the run bar's request."""
+class RunEvent(Message):
+    """One event of the run engine (``tui.engine``), posted from the engine's threads.
 
-    def __init__(self, restart: bool = False, kernel_level: int | None = None) -> None:
-        super().__init__()
-        self.restart = restart
-        self.kernel_level = kernel_level
-        """When set, re-run with SGLANG_KERNEL_API_LOGLEVEL raised to this level."""
+    Batches (lines, kernel API calls, timings) are never replaced: the engine already coalesces
+    them and waits for the app's acknowledgement.  Snapshots (process tree, stop countdown) are:
+    only the newest pending one of a kind is handled.
+    """
 
-
-class StopRequested(Message):
-    """Stop the running backend (SIGINT, SIGTERM, SIGKILL escalation)."""
-
-
-class RunStateChanged(Message):
-    """The supervisor's visible state changed: ``idle``, ``running``, ``stopping: SIGTERM`` ..."""
-
-    def __init__(self, state: str, detail: str = "") -> None:
-        super().__init__()
-        self.state = state
-        self.detail = detail
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, RunStateChanged)
-
-
-class ProcessSampled(Message):
-    """A fresh process-tree snapshot (once a second); only the newest matters."""
-
-    def __init__(self, snapshot: Any) -> None:
-        super().__init__()
-        self.snapshot = snapshot
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, ProcessSampled)
-
-
-class ConfigReloaded(Message):
-    """The attention config file was saved and re-validated (a ``tui.watch`` reload event)."""
-
-    def __init__(self, event: Any) -> None:
+    def __init__(self, event: EngineEvent) -> None:
         super().__init__()
         self.event = event
 
+    def can_replace(self, message: Message) -> bool:
+        from tui.engine.events import SNAPSHOTS
 
-class ChildExited(Message):
-    """The backend process ended; ``abnormal`` opens the crash report."""
-
-    def __init__(self, exit_info: Any, abnormal: bool) -> None:
-        super().__init__()
-        self.exit_info = exit_info
-        self.abnormal = abnormal
+        return (isinstance(message, RunEvent) and message.event.kind is self.event.kind
+                and self.event.kind in SNAPSHOTS)  # fmt: skip

@@ -67,44 +67,22 @@ class TreeSnapshot:
         return sum(p.threads or 0 for p in self.procs)
 
 
+ATTRS = ("ppid", "name", "cmdline", "status", "cpu_percent", "memory_info", "num_threads", "open_files",
+         "create_time")  # fmt: skip
+
+
 def _info(p: psutil.Process, depth: int) -> ProcInfo | None:
+    """One process, read in one ``as_dict`` pass; fields it may not read are None."""
     try:
-        with p.oneshot():
-            name = p.name()
-            status = p.status()
-            try:
-                ppid: int | None = p.ppid()
-            except psutil.AccessDenied:
-                ppid = None
-            try:
-                cmdline = tuple(p.cmdline())
-            except (psutil.AccessDenied, psutil.ZombieProcess):
-                cmdline = ()
-            try:
-                cpu: float | None = p.cpu_percent(None)
-            except psutil.AccessDenied:
-                cpu = None
-            try:
-                rss: int | None = p.memory_info().rss
-            except psutil.AccessDenied:
-                rss = None
-            try:
-                threads: int | None = p.num_threads()
-            except psutil.AccessDenied:
-                threads = None
-            try:
-                files: int | None = len(p.open_files())
-            except (psutil.AccessDenied, OSError):
-                files = None
-            try:
-                created: float | None = p.create_time()
-            except psutil.AccessDenied:
-                created = None
+        d = p.as_dict(ATTRS, ad_value=None)
     except _GONE:
         return None
-    except psutil.AccessDenied:
+    if d["name"] is None and d["status"] is None:
         return ProcInfo(p.pid, None, "?", (), "denied", None, None, None, None, depth)
-    return ProcInfo(p.pid, ppid, name, cmdline, status, cpu, rss, threads, files, depth, created)
+    mem, files = d["memory_info"], d["open_files"]
+    return ProcInfo(p.pid, d["ppid"], d["name"] or "?", tuple(d["cmdline"] or ()), d["status"] or "?",
+                    d["cpu_percent"], mem.rss if mem is not None else None, d["num_threads"],
+                    len(files) if files is not None else None, depth, d["create_time"])  # fmt: skip
 
 
 class ProcessMonitor:
@@ -173,7 +151,3 @@ class ProcessMonitor:
                 self._procs.pop(pid, None)
         return TreeSnapshot(time.time(), self.root_pid, tuple(out))
 
-
-def snapshot_tree(root_pid: int) -> TreeSnapshot:
-    """One-off snapshot (CPU % reads 0.0: there is no previous sample)."""
-    return ProcessMonitor(root_pid).snapshot()

@@ -1,13 +1,14 @@
-"""The one router between the feeders (supervisor pipes, file tailers) and the views.
+"""The one router between the feeders (the supervisor's line pump, file tailers) and the views.
 
 Why one router: every view (output, timings, kernel API, crash report) must see the same
 lines in the same order, parsed once.  Feeder threads call :meth:`Router.feed` with the
-lines they read; the UI calls :meth:`Router.drain` on a ~50 ms timer and gets one
-:class:`Batch` with everything new.  Parsing happens in the feeder's thread (via
-``backend.records``; this module parses nothing itself), under a short lock, so the UI
-thread only swaps buffers.  Memory is bounded: pending lines live in a ring buffer (the
-oldest are dropped and counted when the UI falls behind), and the full output stays on
-disk (the supervisor writes it).
+lines they read (never the pipe readers themselves: the line pump, off the read path); the
+run engine's dispatcher calls :meth:`Router.drain` when :attr:`Router.on_change` wakes it and
+gets one :class:`Batch` with everything new.  Parsing happens in the feeder's thread (via
+``backend.records``; this module parses nothing itself), under a short lock, so a drain only
+swaps buffers.  Memory is bounded: pending lines live in a ring buffer (the oldest are dropped
+and counted when the face falls behind), and the full output stays on disk (the supervisor
+writes it).
 
 Imports neither textual nor rich.
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
@@ -177,11 +178,14 @@ class Batch:
     cuda_errors: tuple[Line, ...] = ()
     total_lines: int = 0
     """Cumulative lines received (including dropped ones)."""
+    skipped_bytes: int = 0
+    """Bytes of the child's output left unparsed since the previous drain (it wrote faster than
+    the console parses; the run log on disk has them)."""
 
     @property
     def empty(self) -> bool:
         return not (self.lines or self.dropped or self.records or self.kernel_calls or self.events
-                    or self.finished_requests or self.timings_changed)  # fmt: skip
+                    or self.finished_requests or self.timings_changed or self.skipped_bytes)  # fmt: skip
 
 
 class Router:
@@ -238,8 +242,12 @@ class Router:
         self._last_perf: PerfRecord | None = None
         self._last_progress_at: float | None = None
         self._last_output: str | None = None
+        self._skipped_bytes = 0
         self.last_line_at: float | None = None
         """``time.monotonic()`` of the latest line from a child stream (stall detection)."""
+        self.on_change: Callable[[], None] | None = None
+        """Called (from the feeding thread, outside the lock) after every feed, post or skip: the
+        engine's dispatcher waits on it instead of polling."""
 
     # ---- feeding (any thread) -----------------------------------------------------------------
 
@@ -303,6 +311,8 @@ class Router:
                 self._on_calls(stream, calls)
             if stream != CONSOLE:
                 self.last_line_at = time.monotonic()
+        if self.on_change is not None:
+            self.on_change()
 
     def feed_line(self, stream: str, text: str) -> None:
         """Convenience: one line."""
@@ -316,6 +326,17 @@ class Router:
                 # The process is gone: its last request is over even without a performance.log
                 # record (stage logging off), so it joins the run history.
                 self._finish_request(self._current)
+        if self.on_change is not None:
+            self.on_change()
+
+    def skip(self, stream: str, nbytes: int) -> None:
+        """``nbytes`` of ``stream`` were left unparsed (flood): its kernel API parser restarts
+        (a block cut in two is no block) and the next :class:`Batch` says how much was skipped."""
+        with self._lock:
+            self._parsers.pop(stream, None)
+            self._skipped_bytes += nbytes
+        if self.on_change is not None:
+            self.on_change()
 
     def end_stream(self, stream: str) -> list[KernelApiCall]:
         """The stream ended (EOF): flush its kernel API parser; calls still open come back
@@ -448,6 +469,7 @@ class Router:
             cuda = tuple(self._cuda)
             self._cuda.clear()
             dropped, self._dropped = self._dropped, 0
+            skipped, self._skipped_bytes = self._skipped_bytes, 0
             changed, self._timings_changed = self._timings_changed, False
             current = self._current.copy() if self._current is not None else None
             return Batch(
@@ -455,7 +477,7 @@ class Router:
                 finished_requests=finished, current=current, timings_changed=changed,
                 api_counts=dict(self._api_counts), nan_total=self._nan, inf_total=self._inf,
                 last_perf=self._last_perf, outputs=outputs, uploads=uploads, cuda_errors=cuda,
-                total_lines=self._total,
+                total_lines=self._total, skipped_bytes=skipped,
             )  # fmt: skip
 
     # ---- queries (any thread) -----------------------------------------------------------------

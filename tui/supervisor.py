@@ -4,315 +4,72 @@ stop escalation, exit decoding, stall detection.
 Why this shape (watchfiles ``CombinedProcess``, uvicorn #2943): the child starts with
 ``start_new_session=True`` and an explicit ``env=``, so one ``killpg`` reaches the whole
 group; descendants are also collected with psutil *before* each signal so a worker that
-left the group (``setsid``) is still killed.  Every wait has a timeout.  Readers are
-threads that turn bytes into lines (split on ``\\n`` and ``\\r`` for tqdm, capped, decoded
-with replacement) and append the raw bytes to ``<cache root>/console/runs/<run id>/``
-``stdout.log`` / ``stderr.log``.  State changes are posted to the router as
-:class:`~tui.router.Event` and passed to an optional callback (from a supervisor thread:
-the UI must use ``call_from_thread``).
+left the group (``setsid``) is still killed.  Every wait has a timeout.  The child gets
+``PR_SET_PDEATHSIG`` (``tui.engine.child``): it dies with us even when we are SIGKILLed.
+
+Readers only move bytes, at pipe speed, so the console never slows the child down: pipe ->
+secrets masked (``tui.engine.masking``) -> ``<cache root>/console/runs/<run id>/``
+``stdout.log`` / ``stderr.log`` (0600 in 0700 directories) -> optional echo -> the line pump
+(``tui.engine.pump``), whose thread splits and parses into the router.  State changes are
+posted to the router as :class:`~tui.router.Event` and passed to an optional callback (from a
+supervisor thread: a UI must hand them over to its own thread).
 
 Imports neither textual nor rich.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from enum import Enum
-from pathlib import Path
-from typing import IO
+from collections.abc import Callable, Mapping, Sequence
+from typing import IO, BinaryIO
 
 import psutil
 
-from tui.lines import MAX_LINE_BYTES, LineSplitter
-from tui.router import STDERR, STDOUT, Event, Router
+from tui.engine import proctree
+from tui.engine.child import spawn
+from tui.engine.exit_status import ExitStatus, decode_exit, signal_name
+from tui.engine.masking import StreamMasker, secret_values
+from tui.engine.pump import MAX_BACKLOG, LinePump
+from tui.engine.run_state import (
+    PRIVATE_FILE,
+    RunInfo,
+    RunState,
+    StopPolicy,
+    StopProgress,
+    SupervisorStatus,
+    default_cache_root,
+    new_run_id,
+    private_run_dir,
+)
+from tui.lines import MAX_LINE_BYTES
+from tui.router import CONSOLE, STDERR, STDOUT, Event, Router
 
-SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "ash", "busybox", "fish"})
-
-_SIGNAL_TEXT = {
-    "SIGSEGV": "segmentation fault", "SIGABRT": "aborted", "SIGKILL": "killed", "SIGTERM": "terminated",
-    "SIGINT": "interrupted", "SIGBUS": "bus error", "SIGFPE": "floating-point exception",
-    "SIGILL": "illegal instruction", "SIGHUP": "hangup", "SIGPIPE": "broken pipe", "SIGQUIT": "quit",
-    "SIGTRAP": "trace trap", "SIGSYS": "bad system call", "SIGXCPU": "CPU time limit exceeded",
-    "SIGUSR1": "user signal 1", "SIGUSR2": "user signal 2", "SIGALRM": "alarm clock",
-}  # fmt: skip
+__all__ = ["ExitStatus", "RunInfo", "RunState", "StopPolicy", "StopProgress", "Supervisor", "SupervisorStatus",
+           "decode_exit", "default_cache_root"]  # fmt: skip
 
 
-def signal_name(signum: int) -> str:
-    """``11`` -> ``"SIGSEGV"``; unknown numbers -> ``"SIG<n>"``."""
+READ_BYTES = 1 << 20
+"""Most bytes one read takes: a reader that waited for the GIL empties the whole pipe at once."""
+PIPE_BYTES = 1 << 20
+"""Pipe buffer asked for (Linux ``F_SETPIPE_SZ``; 1 MiB is the unprivileged maximum): the child
+keeps writing while the reader waits its turn for the interpreter."""
+
+
+def widen_pipe(fd: int) -> None:
+    """Grow the pipe's buffer to :data:`PIPE_BYTES` where the platform allows (else keep it)."""
+    setsize = getattr(fcntl, "F_SETPIPE_SZ", 1031 if sys.platform.startswith("linux") else None)
+    if setsize is None:
+        return
     try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return f"SIG{signum}"
-
-
-# ---------------------------------------------------------------------------------------
-# Exit decoding
-# ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ExitStatus:
-    """How a process ended.
-
-    ``signal`` is set when it was killed by a signal: from a negative ``returncode``
-    (Popen's convention) or, when ``via_shell``, from a shell's ``128+N`` exit code.
-    """
-
-    returncode: int
-    signal: int | None = None
-    via_shell: bool = False
-    """True when the signal was inferred from a ``128+N`` code (the command was a shell)."""
-    meaning: str | None = None
-    """What the code means for the program that exited (our backend documents every code)."""
-
-    @classmethod
-    def decode(cls, returncode: int, shell: bool = False) -> ExitStatus:
-        """Decode Popen's ``returncode``.
-
-        Args:
-            returncode: negative ``-N`` means killed by signal N.
-            shell: the command was a shell (``sh -c ...``): ``128+N`` is read as signal N.
-        """
-        if returncode < 0:
-            return cls(returncode, -returncode)
-        if shell and 128 < returncode < 128 + 65:
-            return cls(returncode, returncode - 128, via_shell=True)
-        return cls(returncode)
-
-    @property
-    def signal_name(self) -> str | None:
-        return signal_name(self.signal) if self.signal is not None else None
-
-    @property
-    def ok(self) -> bool:
-        return self.returncode == 0
-
-    @property
-    def exit_code(self) -> int:
-        """The code a shell would report: ``128+N`` when killed by signal N, else the return code."""
-        return 128 + self.signal if self.signal is not None else self.returncode
-
-    @property
-    def description(self) -> str:
-        """E.g. ``"killed by SIGSEGV (segmentation fault)"``, ``"exited with code 3"``."""
-        if self.signal is not None:
-            name = self.signal_name or ""
-            what = _SIGNAL_TEXT.get(name)
-            text = f"killed by {name}" + (f" ({what})" if what else "")
-            if self.via_shell:
-                text += f"; the shell exited with {self.returncode} (128+{self.signal})"
-            return text
-        if self.returncode == 0:
-            return "exited normally (code 0)"
-        return f"exited with code {self.returncode}" + (f": {self.meaning}" if self.meaning else "")
-
-    def to_dict(self) -> dict[str, object]:
-        return {"returncode": self.returncode, "exit_code": self.exit_code, "signal": self.signal,
-                "signal_name": self.signal_name, "via_shell": self.via_shell, "meaning": self.meaning,
-                "description": self.description}  # fmt: skip
-
-
-def is_our_backend(argv: Sequence[str]) -> bool:
-    """``sgl-backend ...`` or ``python -m backend ...``."""
-    args = [str(a) for a in argv]
-    if not args:
-        return False
-    if os.path.basename(args[0]) == "sgl-backend":
-        return True
-    return any(a == "-m" and b == "backend" for a, b in zip(args, args[1:], strict=False))
-
-
-def decode_exit(returncode: int, argv: Sequence[str] | None = None) -> ExitStatus:
-    """Decode ``returncode``; ``128+N`` counts as signal N when ``argv[0]`` is a shell.  For our
-    backend a non-zero code gets its documented meaning (``backend.exit_codes``)."""
-    shell = bool(argv) and os.path.basename(str(argv[0])) in SHELLS  # type: ignore[index]
-    status = ExitStatus.decode(returncode, shell=shell)
-    if argv and returncode > 0 and status.signal is None and is_our_backend(argv):
-        try:
-            from backend.exit_codes import EXIT_CODES
-        except ImportError:  # pragma: no cover - ships with the package
-            return status
-        meaning = EXIT_CODES.get(returncode)  # type: ignore[call-overload]
-        if meaning:
-            status = ExitStatus(returncode, None, False, meaning)
-    return status
-
-
-# ---------------------------------------------------------------------------------------
-# States, policies, progress
-# ---------------------------------------------------------------------------------------
-
-
-class RunState(str, Enum):
-    IDLE = "idle"
-    RUNNING = "running"
-    STALLED = "stalled"
-    """No output and no CPU in the process tree for ``stall_timeout`` seconds."""
-    STOPPING = "stopping"
-    EXITED = "exited"
-    FAILED = "failed"
-    """The command could not be started (not found, permission ...)."""
-
-
-@dataclass(frozen=True)
-class StopPolicy:
-    """Timeouts of the stop escalation, in seconds: SIGINT, then SIGTERM, then SIGKILL."""
-
-    sigint_timeout: float = 5.0
-    sigterm_timeout: float = 5.0
-    sigkill_timeout: float = 5.0
-    send_sigint: bool = True
-
-
-@dataclass(frozen=True)
-class StopProgress:
-    """Where a stop is: the signal just sent and when the next one follows."""
-
-    signal: str
-    """``SIGINT``, ``SIGTERM``, ``SIGKILL`` or ``done``."""
-    sent_at: float
-    next_signal: str | None
-    deadline: float | None
-    """``time.monotonic()`` when the next signal is sent (or the stop gives up)."""
-
-    def text(self, now: float | None = None) -> str:
-        """E.g. ``"SIGTERM sent, SIGKILL in 3.0 s"``."""
-        if self.signal == "done":
-            return "stopped"
-        if self.next_signal is None or self.deadline is None:
-            return f"{self.signal} sent, waiting"
-        left = max(0.0, self.deadline - (time.monotonic() if now is None else now))
-        return f"{self.signal} sent, {self.next_signal} in {left:.1f} s"
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    """Facts about one started run."""
-
-    run_id: str
-    pid: int
-    argv: tuple[str, ...]
-    run_dir: str
-    started_at: float
-    stdout_log: str
-    stderr_log: str
-
-
-@dataclass(frozen=True)
-class SupervisorStatus:
-    """A snapshot for the UI (poll it, or listen to the events)."""
-
-    state: RunState
-    run: RunInfo | None
-    exit: ExitStatus | None
-    stop: StopProgress | None
-    stalled_for: float | None
-    """Seconds without output and CPU, while stalled."""
-    error: str | None = None
-
-
-def default_cache_root(environ: Mapping[str, str] | None = None) -> str:
-    """``SGLANG_DIFFUSION_CACHE_ROOT`` as the registry resolves it (XDG default included)."""
-    from backend import envs
-
-    env = os.environ if environ is None else environ
-    value = envs.resolve({}, env)[envs.CACHE_ROOT.name].value
-    return os.path.expanduser(str(value))
-
-
-def new_run_id() -> str:
-    return datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3] + f"-{os.getpid() % 100000}"
-
-
-# ---------------------------------------------------------------------------------------
-# Process tree helpers (psutil, errors tolerated)
-# ---------------------------------------------------------------------------------------
-
-
-def _proc(pid: int) -> psutil.Process | None:
-    try:
-        return psutil.Process(pid)
-    except (psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError):
-        return None
-
-
-def descendants(pid: int) -> list[psutil.Process]:
-    """Recursive children of ``pid`` (empty when gone)."""
-    p = _proc(pid)
-    if p is None:
-        return []
-    try:
-        return p.children(recursive=True)
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return []
-
-
-def _alive(p: psutil.Process) -> bool:
-    try:
-        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return False
-
-
-def _signal_procs(procs: Iterable[psutil.Process], sig: int) -> None:
-    for p in procs:
-        try:
-            p.send_signal(sig)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError):
-            pass
-
-
-def _killpg(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _pgid(pid: int) -> int | None:
-    try:
-        return os.getpgid(pid)
-    except (ProcessLookupError, PermissionError):
-        return None
-
-
-def _group_members(pgid: int) -> list[psutil.Process]:
-    out = []
-    for p in psutil.process_iter(["pid"]):
-        try:
-            if os.getpgid(p.pid) == pgid:
-                out.append(p)
-        except (ProcessLookupError, PermissionError, psutil.NoSuchProcess):
-            continue
-    return out
-
-
-def tree_cpu_seconds(procs: Iterable[psutil.Process]) -> float:
-    """Sum of user+system CPU seconds of ``procs`` (gone ones count 0)."""
-    total = 0.0
-    for p in procs:
-        try:
-            t = p.cpu_times()
-            total += t.user + t.system
-        except (psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError):
-            continue
-    return total
-
-
-# ---------------------------------------------------------------------------------------
-# Line splitting
-# ---------------------------------------------------------------------------------------
-
-# ---------------------------------------------------------------------------------------
-# The supervisor
-# ---------------------------------------------------------------------------------------
+        fcntl.fcntl(fd, setsize, PIPE_BYTES)
+    except OSError:
+        pass  # over /proc/sys/fs/pipe-max-size or the user's pipe quota: the default still works
 
 
 class Supervisor:
@@ -330,6 +87,9 @@ class Supervisor:
         reap_on_exit: when the main process exits, stop what is left of its tree (group and known
             descendants) with the stop escalation (SIGTERM, SIGKILL).
         poll_interval: seconds between monitor checks (exit, descendants, stall).
+        echo: per stream (``stdout``/``stderr``), a binary file the child's (masked) bytes are also
+            written to as they arrive (``sgl-console run``); the child then waits on it as on a pipe.
+        max_backlog: bytes waiting to be parsed before the oldest are left out of the views.
     """
 
     def __init__(
@@ -343,6 +103,8 @@ class Supervisor:
         on_event: Callable[[Event], None] | None = None,
         reap_on_exit: bool = True,
         poll_interval: float = 0.1,
+        echo: Mapping[str, BinaryIO] | None = None,
+        max_backlog: int = MAX_BACKLOG,
     ) -> None:
         self.router = router
         self.cache_root = cache_root
@@ -352,6 +114,7 @@ class Supervisor:
         self.on_event = on_event
         self.reap_on_exit = reap_on_exit
         self.poll_interval = poll_interval
+        self.echo = dict(echo or {})
         self._lock = threading.RLock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._run: RunInfo | None = None
@@ -368,10 +131,13 @@ class Supervisor:
         self._argv: tuple[str, ...] = ()
         self._env: dict[str, str] = {}
         self._cwd: str | None = None
+        self._secrets: list[str] = []
+        self._route_failed = False
+        self.last_bytes_at: float | None = None
+        """``time.monotonic()`` when a reader last got bytes (stall detection: parsing may lag)."""
+        self.pump = LinePump(self._route, self._end_stream, self._skipped, max_line_bytes, max_backlog)
 
     # ---- properties ------------------------------------------------------------------------
-        self._route_failed = False
-
     @property
     def state(self) -> RunState:
         return self._state
@@ -396,6 +162,11 @@ class Supervisor:
     def running(self) -> bool:
         return self._state in (RunState.RUNNING, RunState.STALLED, RunState.STOPPING)
 
+    @property
+    def secrets(self) -> list[str]:
+        """The run's secret values (masked in its output), longest first."""
+        return list(self._secrets)
+
     def status(self) -> SupervisorStatus:
         stalled = None
         if self._state == RunState.STALLED and self._stall_since is not None:
@@ -406,12 +177,6 @@ class Supervisor:
         """Every pid seen in the process tree during this run (live or not): for ``%i`` log files."""
         with self._lock:
             return set(self._known)
-
-    def live_pids(self) -> list[int]:
-        """Pids of the tree still alive (main process first)."""
-        with self._lock:
-            procs = list(self._known.values())
-        return [p.pid for p in procs if _alive(p)]
 
     # ---- start -------------------------------------------------------------------------------
 
@@ -441,41 +206,45 @@ class Supervisor:
             if not argv:
                 raise ValueError("empty command line")
             self._argv, self._env, self._cwd = argv, dict(env), cwd
+            self._secrets = secret_values(env)
             rid = run_id or new_run_id()
-            root = self.cache_root or default_cache_root(env)
-            run_dir = Path(root) / "console" / "runs" / rid
-            run_dir.mkdir(parents=True, exist_ok=True)
+            run_dir = private_run_dir(self.cache_root or default_cache_root(env), rid)
             self._exit = None
             self._stop = None
             self._error = None
             self._stall_since = None
             self._exited.clear()
             self._known = {}
+            logs = {STDOUT: str(run_dir / "stdout.log"), STDERR: str(run_dir / "stderr.log")}
+            sinks = {s: os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE) for s, path in logs.items()}
             try:
-                proc = subprocess.Popen(
+                proc = spawn(
                     list(argv), env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE, start_new_session=True, close_fds=True, bufsize=0,
                 )  # fmt: skip
             except OSError as exc:
+                for fd in sinks.values():
+                    os.close(fd)
                 self._state = RunState.FAILED
                 self._error = f"cannot start {argv[0]}: {exc.strerror or exc}"
                 raise
             self._proc = proc
-            info = RunInfo(rid, proc.pid, argv, str(run_dir), time.time(),
-                           str(run_dir / "stdout.log"), str(run_dir / "stderr.log"))  # fmt: skip
+            info = RunInfo(rid, proc.pid, argv, str(run_dir), time.time(), logs[STDOUT], logs[STDERR])
             self._run = info
-            me = _proc(proc.pid)
+            me = proctree.proc(proc.pid)
             if me is not None:
                 self._known[proc.pid] = me
             self._state = RunState.RUNNING
-            self.router.last_line_at = time.monotonic()
+            self.last_bytes_at = time.monotonic()
+            self._route_failed = False
             assert proc.stdout is not None and proc.stderr is not None
-            self._readers = [
-                threading.Thread(target=self._read, args=(proc.stdout, STDOUT, info.stdout_log),
-                                 name=f"sv-read-out-{proc.pid}", daemon=True),
-                threading.Thread(target=self._read, args=(proc.stderr, STDERR, info.stderr_log),
-                                 name=f"sv-read-err-{proc.pid}", daemon=True),
-            ]  # fmt: skip
+            self._readers = []
+            for stream, pipe in ((STDOUT, proc.stdout), (STDERR, proc.stderr)):
+                widen_pipe(pipe.fileno())
+                self.pump.open(stream)
+                self._readers.append(threading.Thread(
+                    target=self._read, args=(pipe, stream, sinks[stream]), name=f"sv-read-{stream}-{proc.pid}",
+                    daemon=True))  # fmt: skip
             for t in self._readers:
                 t.start()
             self._monitor = threading.Thread(target=self._watch, args=(proc,), name=f"sv-mon-{proc.pid}",
@@ -495,50 +264,78 @@ class Supervisor:
 
     # ---- threads -----------------------------------------------------------------------------
 
-    def _read(self, pipe: IO[bytes], stream: str, log_path: str) -> None:
-        splitter = LineSplitter(self.max_line_bytes)
+    def _read(self, pipe: IO[bytes], stream: str, log_fd: int) -> None:
+        """Move bytes, nothing else: pipe -> masked -> run log -> echo -> pump.  No parsing here,
+        so the child is never slowed by the console (a full pipe would block its writes)."""
+        masker = StreamMasker(self._secrets)
+        echo = self.echo.get(stream)
         fd = pipe.fileno()
+        push = self.pump.push
         try:
-            with open(log_path, "ab", buffering=0) as log:
-                while True:
-                    try:
-                        data = os.read(fd, 65536)
-                    except OSError:
-                        break
+            while True:
+                try:
+                    data = os.read(fd, READ_BYTES)
+                except OSError:
+                    break
+                if not data:
+                    break
+                self.last_bytes_at = time.monotonic()
+                if masker.active:
+                    data = masker.feed(data)
                     if not data:
-                        break
-                    try:
-                        log.write(data)
-                    except OSError:
-                        pass
-                    lines = splitter.feed(data)
-                    if lines:
-                        self._route(stream, lines)
+                        continue
+                if not self._pass_on(log_fd, echo, data):
+                    echo = None
+                push(stream, data)
         finally:
-            tail = splitter.flush()
-            if tail:
-                self.router.feed(stream, tail)
+            rest = masker.flush()
+            if rest:
+                self._pass_on(log_fd, echo, rest)
+                push(stream, rest)
+            self.pump.close_stream(stream)
+            for close in (lambda: os.close(log_fd), pipe.close):
+                try:
+                    close()
+                except OSError:
+                    pass
+
+    @staticmethod
+    def _pass_on(log_fd: int, echo: BinaryIO | None, data: bytes) -> bool:
+        """Run log, then echo; False when the echo failed (closed: the reader stops echoing)."""
+        try:
+            os.write(log_fd, data)
+        except OSError:
+            pass
+        if echo is not None:
             try:
-                pipe.close()
-            except OSError:
-                pass
+                echo.write(data)
+                echo.flush()
+            except (OSError, ValueError):
+                return False
+        return True
 
     def _route(self, stream: str, lines: list[tuple[str, bool, bool]]) -> None:
-        """Hand lines to the router; a parser bug must never stop the reader (the child would
-        block on a full pipe), so it is reported once as an ``error`` event and the raw lines
-        still go through unparsed."""
+        """Hand lines to the router (pump thread); a parser bug is reported once as an ``error``
+        event and the raw lines still go through unparsed."""
         try:
             self.router.feed(stream, lines)
-        except Exception as exc:  # noqa: BLE001 - the reader thread must survive anything
+        except Exception as exc:  # noqa: BLE001 - the pump must survive anything
             if not self._route_failed:
                 self._route_failed = True
                 self._emit("error", f"could not parse {stream} output: {exc.__class__.__name__}: {exc}")
-            from tui.router import CONSOLE
-
             self.router.feed(CONSOLE, [text for text, _, _ in lines])
 
+    def _end_stream(self, stream: str) -> None:
+        try:
+            self.router.end_stream(stream)
+        except Exception as exc:  # noqa: BLE001 - a parser surprise must not hide the exit
+            self._emit("error", f"could not finish parsing {stream}: {exc.__class__.__name__}: {exc}")
+
+    def _skipped(self, stream: str, nbytes: int) -> None:
+        self.router.skip(stream, nbytes)
+
     def _refresh_tree(self, pid: int) -> list[psutil.Process]:
-        found = descendants(pid)
+        found = proctree.descendants(pid)
         with self._lock:
             for p in found:
                 self._known.setdefault(p.pid, p)
@@ -582,9 +379,9 @@ class Supervisor:
             procs = self._refresh_tree(proc.pid)
             if self.stall_timeout is None or self._state == RunState.STOPPING:
                 continue
-            cpu = tree_cpu_seconds(p for p in procs if _alive(p))
-            last_line = self.router.last_line_at or 0.0
-            if cpu - last_cpu > 0.02 or last_line > quiet_since:
+            cpu = proctree.tree_cpu_seconds(p for p in procs if proctree.alive(p))
+            last_bytes = self.last_bytes_at or 0.0
+            if cpu - last_cpu > 0.02 or last_bytes > quiet_since:
                 last_cpu = cpu
                 quiet_since = now
                 if self._state == RunState.STALLED:
@@ -601,19 +398,16 @@ class Supervisor:
         if self.reap_on_exit:
             # What is left of the tree gets SIGTERM now (it may hold our pipes open); the rest of
             # the escalation runs after the exit is reported, so the crash view opens at once.
-            leftovers = [p for p in self._refresh_tree(proc.pid) if p.pid != proc.pid and _alive(p)]
-            leftovers += [p for p in _group_members(proc.pid) if p.pid != proc.pid and _alive(p)]
+            leftovers = [p for p in self._refresh_tree(proc.pid) if p.pid != proc.pid and proctree.alive(p)]
+            leftovers += [p for p in proctree.group_members(proc.pid) if p.pid != proc.pid and proctree.alive(p)]
             if leftovers:
-                _killpg(proc.pid, signal.SIGTERM)
-                _signal_procs(leftovers, signal.SIGTERM)
+                proctree.killpg(proc.pid, signal.SIGTERM)
+                proctree.signal_procs(leftovers, signal.SIGTERM)
         deadline = time.monotonic() + 0.5
         for t in self._readers:
             t.join(timeout=max(0.05, deadline - time.monotonic()))  # never wait for ever on a held pipe
-        for stream in (STDOUT, STDERR):
-            try:
-                self.router.end_stream(stream)
-            except Exception as exc:  # noqa: BLE001 - a parser surprise must not hide the exit
-                self._emit("error", f"could not finish parsing {stream}: {exc.__class__.__name__}: {exc}")
+        # The pump parses at most its end-of-stream backlog after EOF: the exit follows the last lines.
+        self.pump.wait_done(timeout=0.8)
         with self._lock:
             self._exit = status
             self._state = RunState.EXITED
@@ -649,7 +443,7 @@ class Supervisor:
         try:
             with self._lock:
                 self._state = RunState.STOPPING
-            procs = [p for p in self._refresh_tree(proc.pid) if _alive(p)]
+            procs = [p for p in self._refresh_tree(proc.pid) if proctree.alive(p)]
             pol = policy or self.stop_policy
             first = signal.SIGINT if pol.send_sigint else signal.SIGTERM
             self._terminate(procs, proc.pid, first=first, policy=pol, main=proc)
@@ -678,8 +472,8 @@ class Supervisor:
         for i, (sig, timeout) in enumerate(ladder):
             # Re-collect before each signal: workers spawned meanwhile, or that left the group.
             if main is not None:
-                procs = [p for p in {*procs, *self._refresh_tree(main.pid)} if _alive(p)]
-            alive = [p for p in procs if _alive(p)]
+                procs = [p for p in {*procs, *self._refresh_tree(main.pid)} if proctree.alive(p)]
+            alive = [p for p in procs if proctree.alive(p)]
             if not alive and (main is None or main.poll() is not None):
                 break
             name = signal_name(sig)
@@ -688,21 +482,35 @@ class Supervisor:
             self._stop = StopProgress(name, time.monotonic(), nxt, deadline)
             if main is not None:
                 self._emit("stopping", self._stop.text(), self._stop)
-            _killpg(pgid, sig)
+            proctree.killpg(pgid, sig)
             # Each process gets the signal once: a second SIGINT would interrupt a Python child's
             # KeyboardInterrupt handler.  Those that left the group (setsid) are signalled directly.
-            _signal_procs([p for p in alive if _pgid(p.pid) != pgid], sig)
-            while time.monotonic() < deadline:
-                still = [p for p in alive if _alive(p)]
-                main_alive = main is not None and main.poll() is None and not self._exited.is_set()
-                if not still and not main_alive:
-                    break
-                time.sleep(0.02)
-            else:
+            proctree.signal_procs([p for p in alive if proctree.pgid(p.pid) != pgid], sig)
+            if not self._wait_gone(alive, main, deadline):
                 continue
             # Everyone we knew is gone; make sure the group is empty too, else escalate further.
-            if not [p for p in _group_members(pgid) if _alive(p)]:
+            if not [p for p in proctree.group_members(pgid) if proctree.alive(p)]:
                 break
+
+    def _wait_gone(self, procs: list[psutil.Process], main: subprocess.Popen[bytes] | None, deadline: float) -> bool:
+        """Wait until ``procs`` and the main process are gone, or ``deadline``; True when gone.
+
+        The main process is ours (Popen reaps it: psutil must not, or its exit code is lost), the
+        others are waited for with ``psutil.wait_procs``."""
+        main_pid = main.pid if main is not None else None
+        others = [p for p in procs if p.pid != main_pid]
+        while True:
+            left = deadline - time.monotonic()
+            if others:
+                _gone, others = psutil.wait_procs(others, timeout=max(0.0, min(left, 0.1)))
+                others = [p for p in others if proctree.alive(p)]
+            main_alive = main is not None and main.poll() is None and not self._exited.is_set()
+            if not others and not main_alive:
+                return True
+            if left <= 0:
+                return False
+            if not others:
+                self._exited.wait(min(left, 0.05))
 
     # ---- events ------------------------------------------------------------------------------
 
@@ -721,4 +529,3 @@ class Supervisor:
             return self._exit
         self._exited.wait(timeout)
         return self._exit
-

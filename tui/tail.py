@@ -1,13 +1,13 @@
 """Follow log files into the router: truncation, rotation, late files, ``%i`` per-pid files.
 
-Strategy: polling (``os.stat`` + read to EOF) every ``interval`` seconds, in one thread.
-Why polling rather than watchfiles here: the facts that matter (inode changed = rotated,
-size shrank = truncated, file appeared) come from ``stat`` anyway, polling works the same
-on every filesystem (NFS, overlay, bind mounts where inotify misses writes from other
-mounts), and tests can step it deterministically with :meth:`Tailer.poll_once`.  Cost: one
-``stat`` per followed file per tick and one directory listing per ``%i`` pattern every
-``glob_interval``; at the 0.1 s default that is well under 1 % of a core.  Latency is at most
-``interval`` (the UI draws every ~50 ms anyway).
+Strategy: event-driven.  One thread waits on inotify (``watchfiles``) for the directories of
+the followed files; a change wakes it within a few milliseconds and it reads what is new
+(``os.stat`` + read to EOF: the facts that matter, inode changed = rotated, size shrank =
+truncated, file appeared, come from ``stat`` anyway).  Under a flood of writes the events are
+coalesced for at most ``debounce_ms``.  Every ``interval`` seconds without events it also
+reads everything once, so filesystems where inotify misses writes (NFS, some bind mounts) and
+directories that do not exist yet still work, only slower.  Tests step it deterministically
+with :meth:`Tailer.poll_once`.
 
 Rules:
     * a missing file is "not yet": followed from its first byte once it appears;
@@ -39,10 +39,13 @@ from dataclasses import dataclass
 from typing import IO
 
 import psutil
+from watchfiles.main import RustNotify  # watchfiles' engine: see Tailer._watch
 
 from tui.lines import MAX_LINE_BYTES, LineSplitter
 from tui.router import Router, file_stream
 
+TRUNCATION_PROBE = 64
+"""Bytes before the read offset compared on each read, to see a truncate-and-rewrite."""
 READ_CHUNK = 256 * 1024
 """Most bytes read from one file per tick, so one busy file cannot starve the others."""
 
@@ -64,6 +67,7 @@ class FileFollower:
         self._fh: IO[bytes] | None = None
         self._ident: tuple[int, int] | None = None
         self._offset = 0
+        self._seen = b""
         self._splitter = LineSplitter(max_line_bytes, split_cr=False)
         self.rotations = 0
         self.truncations = 0
@@ -87,10 +91,6 @@ class FileFollower:
         f._start_mark = mark
         return f
 
-    @property
-    def exists(self) -> bool:
-        return self._fh is not None
-
     def _open(self, at_end: bool) -> bool:
         try:
             fh = open(self.path, "rb")  # noqa: SIM115 - held across polls
@@ -105,6 +105,7 @@ class FileFollower:
         else:
             self._offset = st.st_size if at_end and mark is None else 0
         fh.seek(self._offset)
+        self._seen = b""
         self._splitter = LineSplitter(self.max_line_bytes, split_cr=False)
         return True
 
@@ -119,6 +120,7 @@ class FileFollower:
                 return
             self._offset += len(data)
             budget -= len(data)
+            self._seen = (self._seen + data)[-TRUNCATION_PROBE:]
             out += self._splitter.feed(data)
 
     def poll(self) -> list[tuple[str, bool, bool]]:
@@ -140,15 +142,26 @@ class FileFollower:
             if self._open(at_end=False):
                 self._read_available(out)
             return out
-        if st is not None and st.st_size < self._offset:
+        if st is not None and (st.st_size < self._offset or self._rewritten()):
             self.truncations += 1
             out += self._splitter.flush()
             self._splitter = LineSplitter(self.max_line_bytes, split_cr=False)
             assert self._fh is not None
             self._fh.seek(0)
             self._offset = 0
+            self._seen = b""
         self._read_available(out)
         return out
+
+    def _rewritten(self) -> bool:
+        """The bytes just before the read offset are not those we read: the file was truncated and
+        written past our offset again before we looked (size alone cannot tell)."""
+        if not self._seen or self._fh is None:
+            return False
+        try:
+            return os.pread(self._fh.fileno(), len(self._seen), self._offset - len(self._seen)) != self._seen
+        except OSError:
+            return False
 
     def flush(self) -> list[tuple[str, bool, bool]]:
         """Read what is left and return the unterminated last line too."""
@@ -192,19 +205,14 @@ def expand_pid_pattern(pattern: str) -> tuple[str, re.Pattern[str]]:
     return "*".join(glob.escape(p) for p in parts), re.compile(f"^{regex}$")
 
 
-def pid_of(path: str, pattern: str) -> int | None:
-    """The pid a ``%i`` pattern matched in ``path`` (first ``%i``), or None."""
-    m = expand_pid_pattern(pattern)[1].match(path)
-    return int(m.group(1)) if m else None
-
-
 class Tailer:
-    """Follows any number of files/patterns in one polling thread, feeding ``router``.
+    """Follows any number of files/patterns in one thread, feeding ``router``.
 
     Args:
         router: destination; each file is the stream ``file:<path>``.
-        interval: seconds between polls.
-        glob_interval: seconds between re-expansions of ``%i`` patterns (late files).
+        interval: seconds between full reads when no event came (missed events, missing directories).
+        glob_interval: seconds between re-expansions of ``%i`` patterns when no event names a new file.
+        debounce_ms: longest a flood of change events is coalesced before the files are read.
         pids: callable returning the pids whose ``%i`` files to follow (e.g.
             ``supervisor.known_pids``); None follows every match.
         max_line_bytes: line cap.
@@ -213,13 +221,15 @@ class Tailer:
     def __init__(
         self,
         router: Router,
-        interval: float = 0.1,
+        interval: float = 0.25,
         glob_interval: float = 0.5,
         pids: Callable[[], Iterable[int]] | None = None,
         max_line_bytes: int = MAX_LINE_BYTES,
+        debounce_ms: int = 30,
     ) -> None:
         self.router = router
         self.interval = interval
+        self.debounce_ms = debounce_ms
         self.glob_interval = glob_interval
         self.pids = pids
         self.max_line_bytes = max_line_bytes
@@ -229,6 +239,8 @@ class Tailer:
         self._next_glob = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.watching = threading.Event()
+        """Set once file events are watched (before the first read): later writes are never missed."""
 
     def add(self, pattern: str, stream: str | None = None, from_start: bool | None = None) -> None:
         """Follow ``pattern`` (a path, ``%i`` allowed; ``~`` expanded).
@@ -248,14 +260,6 @@ class Tailer:
             elif pattern not in self._files:
                 self._files[pattern] = (FileFollower(pattern, from_start, self.max_line_bytes),
                                         stream or file_stream(pattern))  # fmt: skip
-
-    def remove(self, pattern: str) -> None:
-        pattern = os.path.expanduser(pattern)
-        with self._lock:
-            self._patterns.pop(pattern, None)
-            entry = self._files.pop(pattern, None)
-        if entry is not None:
-            entry[0].close()
 
     def followed(self) -> list[str]:
         """Paths currently followed (including ones not created yet)."""
@@ -302,19 +306,74 @@ class Tailer:
                 count += len(lines)
         return count
 
+    def _directories(self) -> tuple[frozenset[str], bool]:
+        """Existing directories of the followed files and patterns; True when one is missing."""
+        with self._lock:
+            paths = [*self._files, *self._patterns]
+        found, missing = set(), False
+        for path in paths:
+            directory = os.path.dirname(path) or "."
+            if os.path.isdir(directory):
+                found.add(directory)
+            else:
+                missing = True
+        return frozenset(found), missing
+
+    def _poll_safely(self, changed: Iterable[str] = ()) -> None:
+        with self._lock:
+            if any(path not in self._files for path in changed):
+                self._next_glob = 0.0  # a new file named by an event: match the %i patterns now
+        try:
+            self.poll_once()
+        except Exception as exc:  # keep following the other files
+            self.router.feed_line("console", f"[tail] error: {type(exc).__name__}: {exc}")
+
     def _loop(self) -> None:
         while not self._stop.is_set():
+            dirs, missing = self._directories()
+            if not dirs:
+                self._poll_safely()
+                self._stop.wait(self.interval)
+                continue
             try:
-                self.poll_once()
-            except Exception as exc:  # keep following the other files
-                self.router.feed_line("console", f"[tail] error: {type(exc).__name__}: {exc}")
-            self._stop.wait(self.interval)
+                self._watch(dirs, missing)
+            except (OSError, RuntimeError) as exc:  # a watched directory vanished, inotify limits...
+                self.router.feed_line("console", f"[tail] watching stopped ({exc}); reading every {self.interval} s")
+                self._poll_safely()
+                self._stop.wait(self.interval)
+
+    def _watch(self, dirs: frozenset[str], missing: bool) -> None:
+        """Watch ``dirs`` until the set of existing directories changes (or stop).
+
+        ``RustNotify`` (watchfiles' own engine, what ``watchfiles.watch`` wraps) is used directly
+        so the watch is in place *before* the files are read once: nothing written in between is
+        missed, and :attr:`watching` can tell tests and benchmarks when the tailer is live."""
+        with RustNotify(sorted(dirs), False, False, 300, False, False) as notify:
+            self.watching.set()
+            self._poll_safely()
+            while not self._stop.is_set():
+                changes = notify.watch(self.debounce_ms, 2, int(self.interval * 1000), self._stop)
+                if changes == "stop":
+                    return
+                if isinstance(changes, set):
+                    self._poll_safely(path for _change, path in changes)
+                else:  # timeout: read everything once (missed events), look for new directories
+                    self._poll_safely()
+                    now, now_missing = self._directories()
+                    if now != dirs:
+                        return
+                    missing = now_missing
+                if missing:
+                    now, missing = self._directories()
+                    if now != dirs:
+                        return
 
     def start(self) -> None:
         """Start the polling thread (idempotent)."""
         if self._thread is not None and self._thread.is_alive():
             return
         self._stop.clear()
+        self.watching.clear()
         self._thread = threading.Thread(target=self._loop, name="tailer", daemon=True)
         self._thread.start()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -214,6 +215,10 @@ def version_of(package_dir: Path) -> str:
     return "unknown"
 
 
+_MENTION_RE = re.compile(rb"""["'](SGLANG_[A-Z0-9_]+)["']""")
+_READER_RE = re.compile(rb"getenv\(|environ\.get\(|get_bool_env_var\(|_get_env\(")
+
+
 def _runtime_files(root: Path) -> Iterable[Path]:
     for path in sorted(root.rglob("*.py")):
         if not any(part in SKIPPED_DIRS for part in path.relative_to(root).parts):
@@ -237,6 +242,9 @@ def extract(package_dir: Path) -> Release:
         data = path.read_bytes()
         if b"SGLANG_" not in data:
             continue
+        reads |= {m.decode() for m in _MENTION_RE.findall(data)}
+        if not _READER_RE.search(data):
+            continue  # mentions only: no need to parse it (parsing every file is most of the time)
         try:
             direct, mentioned = parse_direct_reads(data.decode("utf-8", "replace"), str(path.relative_to(package_dir)))
         except SyntaxError:

@@ -14,8 +14,6 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from tests.fixtures_session import REPO_ROOT
 from tests.reliability.support import size, wait_until
 from tui.session import Session
@@ -35,7 +33,6 @@ print(failed)
 """
 
 
-@pytest.mark.xfail(strict=True, reason="needs registry: env set holds a lock over read-modify-write (issue 10 defect 3)")
 def test_concurrent_env_set(tmp_path: Path, clean_env: dict[str, str], config_root: Path,
                             figure: Callable[[str, str], None]) -> None:  # fmt: skip
     writers, each = size(2, 4), size(60, 200)

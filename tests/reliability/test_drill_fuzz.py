@@ -1,7 +1,8 @@
 """Drill: fuzz every variable's parser and the session-file reader (hypothesis), then source what
 was written in a real bash.
 
-Required: no exception but the variable's own ``EnvError``; nothing invalid ever written; sourcing a
+Values are read the way the session reads them: upstream's semantics by default, ours in strict mode
+(both are drawn).  Required: no exception but the variable's own ``EnvError``; nothing invalid ever written; sourcing a
 saved session (or a hand-edited one that the reader finds clean) executes nothing (a sandbox folder
 stays empty and no marker file appears) and gives bash exactly the values the console holds.
 """
@@ -13,11 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backend import envs
+from backend.envs.settings import read_value
 from tests.reliability.support import size
 from tui.session import Session
 
@@ -70,14 +71,16 @@ def test_fuzz_parsers_and_saved_sessions(tmp_path: Path, clean_env: dict[str, st
 
     @settings(max_examples=size(150, 2000), deadline=None, database=None,
               suppress_health_check=list(HealthCheck))  # fmt: skip
-    @given(st.lists(st.tuples(st.sampled_from(variables), st.data()), min_size=1, max_size=6), st.data())
-    def run(picks: list[tuple[envs.EnvVar[Any], Any]], data: Any) -> None:
+    @given(st.lists(st.tuples(st.sampled_from(variables), st.data()), min_size=1, max_size=6), st.data(),
+           st.booleans())
+    def run(picks: list[tuple[envs.EnvVar[Any], Any]], data: Any, strict: bool) -> None:
         session = Session.new("fuzz", clean_env)
+        session.strict = strict  # upstream's reading by default, ours with --strict: both are fuzzed
         for var, _ in picks:
             raw = data.draw(_raw_values(var))
             tally.tried += 1
             try:
-                var.parse(raw)
+                read_value(var, raw, strict)
             except envs.EnvError:
                 pass
             except Exception as exc:  # noqa: BLE001 - the figure counts what escapes
@@ -94,7 +97,7 @@ def test_fuzz_parsers_and_saved_sessions(tmp_path: Path, clean_env: dict[str, st
         reread = Session.load("fuzz", clean_env)
         for name, raw in reread.values.items():
             try:
-                envs.REGISTRY[name].parse(raw)
+                read_value(envs.REGISTRY[name], raw, strict)
             except envs.EnvError:
                 tally.invalid_written += 1
                 tally.note(f"{name} written invalid", raw)
@@ -127,7 +130,6 @@ LINE_TEMPLATES = [
 """Lines a hand edit may leave: plain assignments, quoting, and ones that run commands when sourced."""
 
 
-@pytest.mark.xfail(strict=True, reason="needs registry: lines that are not plain assignments are errors (issue 10 defect 6)")
 def test_fuzz_hand_edited_session_files(tmp_path: Path, clean_env: dict[str, str], sessions_path: Path,
                                         figure: Callable[[str, str], None]) -> None:  # fmt: skip
     tally = Tally()

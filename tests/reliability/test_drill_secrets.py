@@ -95,8 +95,8 @@ def _storage_pane(tmp: Path, env: dict[str, str]) -> str:
         tmux("kill-server")
 
 
-@pytest.mark.xfail(strict=True, reason="needs engine: masking of child output and private run dirs; "
-                                       "backend: URL password masked (issue 10 defect 5)")  # fmt: skip
+@pytest.mark.xfail(strict=True, reason="needs engine: masking of child output and private run dirs; views: "
+                                       "the endpoint URL's password masked in the Storage pane (issue 10 defect 5)")  # fmt: skip
 def test_no_secret_on_disk(tmp_path: Path, s3_bucket: Any, figure: Callable[[str, str], None]) -> None:
     config, cache, out = tmp_path / "config", tmp_path / "cache", tmp_path / "out"
     env = clean_env(tmp_path, SGLANG_DIFFUSION_CONFIG_ROOT=str(config), PYTHONPATH=str(REPO_ROOT),

@@ -129,7 +129,7 @@ async def test_run_refuses_while_the_session_has_errors_and_says_which(console: 
         await pilot.pause()
         status = str(app.query_one("#run-status").render())
         assert "refused" in status and "SGLANG_S3_BUCKET_NAME" in status
-        assert app._supervisor is None, "nothing was started"
+        assert app._engine is None, "nothing was started"
 
 
 async def test_global_keys_work_while_an_input_has_focus(console: Any) -> None:
@@ -178,4 +178,4 @@ async def test_preview_shows_the_sglang_translation_before_running(console: Any)
         await pilot.press("enter")
         await pilot.pause()
         assert "--log-level" not in str(app.query_one("#run-status").render())
-        assert app._supervisor is None
+        assert app._engine is None

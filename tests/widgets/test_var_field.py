@@ -86,6 +86,27 @@ async def test_secret_is_masked_and_revealed_only_on_the_explicit_key() -> None:
         assert editor.password
 
 
+async def test_endpoint_url_with_a_password_is_hidden_until_revealed() -> None:
+    """A URL is no secret variable, but its userinfo is: typed or loaded, the field shows dots."""
+    app = FieldApp("SGLANG_S3_ENDPOINT_URL", "http://127.0.0.1:9000")
+    async with app.run_test(size=(80, 8)) as pilot:
+        editor = app.field.editor
+        assert isinstance(editor, Input) and not editor.password
+        editor.focus()
+        editor.value = "http://op:pw-1@127.0.0.1:9000"
+        await pilot.pause()
+        assert editor.password and app.changes[-1].raw == "http://op:pw-1@127.0.0.1:9000"
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        assert not editor.password
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        assert editor.password
+    loaded = FieldApp("SGLANG_S3_ENDPOINT_URL", "http://op:pw-1@127.0.0.1:9000")
+    async with loaded.run_test(size=(80, 8)):
+        assert loaded.field.editor.password
+
+
 async def test_platform_field_of_an_absent_platform_says_no_effect() -> None:
     app = FieldApp("SGLANG_USE_ROCM_VAE", present=False)
     async with app.run_test(size=(80, 8)):

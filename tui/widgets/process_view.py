@@ -14,6 +14,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
+from tui.widgets.gpu_view import GpuView
 from tui.widgets.ring_table import Column, RingTable
 from tui.widgets.status_line import StatusLine
 
@@ -21,12 +22,14 @@ COLUMNS = (Column("pid", 7, right=True), Column("process"), Column("status", 9),
            Column("RSS MiB", 8, right=True), Column("thr", 4, right=True), Column("files", 5, right=True))  # fmt: skip
 
 
+
 def _mib(rss: int | None) -> str:
     return "?" if rss is None else f"{rss / 2**20:.1f}"
 
 
 class ProcessView(Vertical):
-    """A summary line, the tree table (one row per process, indented by depth), the exit line."""
+    """A summary line, the tree table (one row per process, indented by depth), the exit line,
+    and the GPUs (NVML; one line where there is none)."""
 
     DEFAULT_CSS = """
     ProcessView {
@@ -43,15 +46,22 @@ class ProcessView(Vertical):
         self._table.follow = False
         self._summary = "no process yet"
         self._exit: Text = Text("")
+        self._gpu = GpuView(id="gpu-view")
 
     def compose(self) -> ComposeResult:
         yield StatusLine(self._summary, classes="summary", id="summary")
         yield self._table
         yield Static(self._exit, classes="exit", id="exit", markup=False)
+        yield self._gpu
 
     @property
     def table(self) -> RingTable:
         return self._table
+
+    @property
+    def gpu(self) -> GpuView:
+        """The GPU panel (exists before the view is first shown; samples once composed)."""
+        return self._gpu
 
     def show_snapshot(self, snap: Any) -> None:
         """A ``procmon.TreeSnapshot``; the table is refilled (trees are small), the cursor stays."""
@@ -67,6 +77,7 @@ class ProcessView(Vertical):
         )  # fmt: skip
         if table.row_count:
             table.move_cursor(max(0, min(cursor, table.row_count - 1)))
+        self._gpu.watch_run(snap.root_pid, (p.pid for p in snap.procs))
         alive = "alive" if snap.alive else "gone"
         self._summary = (f"root pid {snap.root_pid} ({alive}) · {len(snap.procs)} processes · CPU "
                          f"{snap.total_cpu_percent:.0f}% · RSS {_mib(snap.total_rss)} MiB · {snap.total_threads} threads")  # fmt: skip

@@ -19,7 +19,16 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Input, Select, Static, Switch
 
-from backend.envs import EnumKind, EnvError, EnvVar, IntKind, LevelKind, OneKind, strict_mode
+from backend.envs import (
+    EnumKind,
+    EnvError,
+    EnvVar,
+    IntKind,
+    LevelKind,
+    OneKind,
+    mask_url_userinfo,
+    strict_mode,
+)
 from backend.envs.settings import read_value
 
 
@@ -96,7 +105,7 @@ class VarField(Vertical, can_focus=False):
         yield Static("", classes="message", markup=False)
 
     def _make_editor(self) -> Widget:
-        var, kind = self.var, self.var.kind
+        kind = self.var.kind
         if kind.widget == "switch":
             return Switch(value=self._switch_value(), classes="editor", id="editor")
         if kind.widget == "select" or (isinstance(kind, IntKind) and kind.choices) or isinstance(kind, LevelKind):
@@ -108,7 +117,7 @@ class VarField(Vertical, can_focus=False):
             value = self._select_value(options)
             return Select(options, value=value, prompt=self._placeholder(), allow_blank=True,
                           compact=True, classes="editor", id="editor")
-        return Input(value=self.raw or "", placeholder=self._placeholder(), password=var.secret,
+        return Input(value=self.raw or "", placeholder=self._placeholder(), password=self._hidden(self.raw),
                      compact=True, classes="editor", id="editor", select_on_focus=False)
 
     def _placeholder(self) -> str:
@@ -204,6 +213,7 @@ class VarField(Vertical, can_focus=False):
         editor = self.editor
         if isinstance(editor, Input):
             self._set_editor(editor, self.raw or "")
+            self._sync_password()
         elif isinstance(editor, Switch):
             self._set_editor(editor, self._switch_value())
         elif isinstance(editor, Select):
@@ -212,9 +222,19 @@ class VarField(Vertical, can_focus=False):
         self.error = self._validate(self.raw)
         self._show_state()
 
+    def _hidden(self, raw: str | None) -> bool:
+        """Whether the editor shows dots: a secret, or a URL carrying a password (``http://u:pw@host``)."""
+        if self.revealed:
+            return False
+        return self.var.secret or bool(raw) and mask_url_userinfo(raw or "") != raw
+
+    def _sync_password(self) -> None:
+        if self.is_mounted:
+            for editor in self.query(Input):
+                editor.password = self._hidden(self.raw)
+
     def watch_revealed(self, revealed: bool) -> None:
-        if self.var.secret and self.is_mounted:
-            self.query_one(Input).password = not revealed
+        self._sync_password()
 
     def _set_editor(self, editor: Any, value: Any) -> None:
         """Show ``value`` in the editor; the Changed event that follows is marked as an echo."""
@@ -243,6 +263,7 @@ class VarField(Vertical, can_focus=False):
         raw = raw if raw != "" else None
         self.error = self._validate(raw)
         self.set_reactive(VarField.raw, raw)
+        self._sync_password()
         self._show_state()
         self.post_message(self.Changed(self, self.var.name, raw, self.error))
 
@@ -277,7 +298,7 @@ class VarField(Vertical, can_focus=False):
         self.post_message(self.Changed(self, self.var.name, None, None))
 
     def action_reveal(self) -> None:
-        if self.var.secret:
+        if self.revealed or self._hidden(self.raw):
             self.revealed = not self.revealed
             self.notify("secret shown" if self.revealed else "secret hidden", timeout=2)
 
