@@ -2,7 +2,7 @@
 
 Usage: ``python scripts/screenshots.py [--out screenshots] [--size 80x24] [SCENE ...]``
 
-Content is deterministic (``tui.demo``: fixed lines, times, pids; every path under the
+Content is deterministic (``tests.demo``: fixed lines, times, pids; every path under the
 neutral ``/tmp/sgl-demo``), no secret is shown, and previews are forced to half-blocks.
 """
 
@@ -15,7 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
-from tui.demo import SCENES, scene_app, stage  # noqa: E402
+from tests.demo import SCENES, scene_app, stage  # noqa: E402
 
 
 async def shoot(scene: str, out: str, size: tuple[int, int]) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tui.demo import demo_environ
+from tests.demo import demo_environ
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FAKE_CHILD = REPO_ROOT / "tests" / "data" / "fake_sglang_child.py"

@@ -35,9 +35,7 @@ async def test_saves_are_validated_and_shown(console: Any, tmp_path: Path) -> No
 
         app.post_message(SessionChanged("SGLANG_DIFFUSION_ATTENTION_CONFIG"))
         app.action_show("attention")
-        while app.views is None:  # the live views are mounted just after the first frame
-            await pilot.pause(0.02)
-        view = app.query_one(AttentionView)
+        view = app.views.attention  # composed on its first show; takes events from the start
         await wait_seq(pilot, view, 0)
         assert view.last_event.ok and view.last_event.initial
         for i in range(5):

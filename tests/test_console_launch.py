@@ -15,12 +15,11 @@ from typing import Any
 
 import psutil
 import pytest
-from textual.widgets import DataTable
 
 from tests.fixtures_ui import fake_child
 from tui.screens.crash_screen import CrashScreen
 from tui.widgets.image_view import ImageView
-from tui.widgets.output_log import OutputLog
+from tui.widgets.ring_table import RingTable
 from tui.widgets.session_header import SessionHeader
 
 
@@ -35,7 +34,7 @@ async def wait_for(pilot: Any, predicate: Callable[[], Any], timeout: float = 20
 
 
 def rows(app: Any, selector: str) -> list[tuple[Any, ...]]:
-    table = app.query_one(selector, DataTable)
+    table = app.query_one(selector, RingTable)
     return [tuple(table.get_row_at(i)) for i in range(table.row_count)]
 
 
@@ -53,6 +52,8 @@ async def test_run_shows_timings_kernel_blocks_image_and_exit(console: Any) -> N
     app = console(command=fake_child("--steps", "4", "--nan"))
     async with app.run_test(size=(80, 24)) as pilot:
         set_session(app, SGLANG_KERNEL_API_LOGLEVEL="5", SGLANG_CACHE_DIT_ENABLED="true")
+        await pilot.press(*["f3"] * 6)  # every live view shown once (each is composed on its first show)
+        await wait_for(pilot, lambda: app.shown_view is app.views.attention)
         await pilot.press("f5")
         await wait_for(pilot, lambda: app.query_one(SessionHeader).run_state == "exited")
         await pilot.pause(0.2)
@@ -106,13 +107,13 @@ async def test_stop_shows_escalation_and_leaves_no_process(console: Any) -> None
         pid = app.supervisor.pid
         # The child ignores SIGINT from its first line on: wait for that line, not a fixed time.
         await wait_for(pilot, lambda: any("kernel API level" in ln.plain
-                                          for ln in app.query_one(OutputLog).shown_lines))
+                                          for ln in app.views.output.log_widget.shown_lines))
         await pilot.press("f6")
         # The header says "stopping: ..." only for the escalation's second or two, which a loaded
         # machine may not let this poll catch; the Output view's history lines below keep every step.
         await wait_for(pilot, lambda: app.query_one(SessionHeader).run_state == "exited", timeout=20)
         await pilot.pause(0.2)
-        history = [ln.plain for ln in app.query_one(OutputLog).shown_lines if ln.plain.startswith("──")]
+        history = [ln.plain for ln in app.views.output.log_widget.shown_lines if ln.plain.startswith("──")]
         assert any("SIGINT sent, SIGTERM in" in line for line in history), history
         assert any("SIGTERM sent, SIGKILL in" in line for line in history), history
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
@@ -137,6 +138,8 @@ async def test_real_backend_run_shows_timings_and_kernel_blocks(console: Any, tm
     app = console(command=cmd)
     async with app.run_test(size=(80, 24)) as pilot:
         set_session(app, SGLANG_KERNEL_API_LOGLEVEL="3", SGLANG_DIFFUSION_STAGE_LOGGING="true")
+        await pilot.press(*["f3"] * 6)  # every live view shown once (each is composed on its first show)
+        await wait_for(pilot, lambda: app.shown_view is app.views.attention)
         await pilot.press("f5")
         await wait_for(pilot, lambda: app.query_one(SessionHeader).run_state == "exited", timeout=120)
         await pilot.pause(0.3)

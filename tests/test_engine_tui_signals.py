@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from tests.console_helpers import wait_until
+from tests.demo import demo_environ
 from tests.fixtures_ui import REPO_ROOT
 from tests.test_tmux_smoke import Tmux
-from tui.demo import demo_environ
 from tui.engine import proctree
 
 TMUX = shutil.which("tmux") or "/usr/bin/tmux"

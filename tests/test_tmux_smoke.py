@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.demo import demo_environ
 from tests.fixtures_ui import FAKE_CHILD, REPO_ROOT
-from tui.demo import demo_environ
 
 TMUX = shutil.which("tmux") or "/usr/bin/tmux"
 pytestmark = pytest.mark.skipif(not os.path.exists(TMUX), reason="tmux is not installed")

@@ -22,13 +22,15 @@ from typing import Any
 from textual import work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Footer, TabbedContent, TabPane
+from textual.widgets import TabbedContent, TabPane
 
 from backend.envs import ATTENTION_BACKEND, ATTENTION_CONFIG, CACHE_ROOT, Pane
 from tui.messages import SessionChanged
 from tui.run_wiring import RunningApp
 from tui.screens.settings_pane import SettingsPane
+from tui.widgets.console_footer import ConsoleFooter
 from tui.widgets.run_bar import RunBar
 from tui.widgets.session_header import SessionHeader
 from tui.widgets.var_field import VarField
@@ -67,6 +69,9 @@ def few_colours(environ: Mapping[str, str]) -> bool:
     term = environ.get("TERM", "")
     return bool(term) and "256" not in term and "direct" not in term and not environ.get("TEXTUAL_COLOR_SYSTEM")
 
+
+FIRST_SCREEN_FIELDS = 5
+"""Widgets of the first pane composed with the first frame (what fits at 80x24); the rest follow."""
 
 class ConsoleApp(RunningApp):
     """The console.  Built by :func:`tui.__main__.make_app` (the one factory, shared with tests)."""
@@ -142,7 +147,13 @@ class ConsoleApp(RunningApp):
         self._crash: tuple[str, str] | None = None
         self._watched_config: str | None = None
         self._views: Any = None
+        self._wanted_view = VIEWS[0][0]
+        """The live view to open with when the live tabs are first composed."""
         self._pane_names = [p.name.lower() for p in Pane]
+        if "TEXTUAL_ANIMATIONS" not in self.environ:
+            # A console watching a run spends no CPU on animations (each tab switch animated its
+            # underline for 0.3 s, about 18 extra frames); TEXTUAL_ANIMATIONS=full brings them back.
+            self.animation_level = "none"
         theme = theme or os.environ.get("SGL_CONSOLE_THEME") or ("ansi-dark" if few_colours(os.environ) else "")
         if theme in self.available_themes:
             self.theme = theme
@@ -153,15 +164,12 @@ class ConsoleApp(RunningApp):
         with TabbedContent(id="main-tabs", initial="settings"):
             with TabPane("Settings", id="settings"):
                 with TabbedContent(id="settings-tabs"):
-                    for pane in Pane:
+                    for i, pane in enumerate(Pane):
                         with TabPane(pane.value, id=f"tab-{pane.name.lower()}"):
-                            yield SettingsPane(pane, self.session, self.host_platforms)
-            with TabPane("Live", id="live"):
-                with TabbedContent(id="live-tabs"):
-                    for view, label in VIEWS:
-                        yield TabPane(label, id=f"tab-{view}")
+                            yield SettingsPane(pane, self.session, self.host_platforms, eager=FIRST_SCREEN_FIELDS if i == 0 else 0)
+            yield TabPane("Live", id="live")  # its tabs and views are composed on first show
         yield RunBar(command=self.command, id="run-bar")
-        yield Footer()
+        yield ConsoleFooter()
 
     async def on_mount(self) -> None:
         self._refresh_session(reload_values=False)
@@ -172,30 +180,70 @@ class ConsoleApp(RunningApp):
         """Build a settings pane's fields the first time it is shown (keeps start-up fast)."""
         pane = self._main_query(f"#{tab_id}").query_one(SettingsPane)
         mounting = pane.ensure_loaded()
-        if mounting is not None:
+        if mounting is not None:  # a pane already shown is in sync: switching back costs no sync
             await mounting
-        self._refresh_session(reload_values=False)
+            self._refresh_session(reload_values=False)
 
     async def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        if event.tabbed_content.id == "settings-tabs" and event.pane.id and self.ready_at is not None:
-            await self._load_pane(event.pane.id)
+        tabs, pane = event.tabbed_content.id, event.pane.id
+        if tabs == "settings-tabs" and pane and self.ready_at is not None:
+            await self._load_pane(pane)
+        elif tabs == "main-tabs" and pane == "live":
+            await self._show_view(None)
+        elif tabs == "live-tabs" and pane:
+            await self._show_view(pane.removeprefix("tab-"))
 
     async def _first_frame(self) -> None:
-        """After the first frame (header, tabs, run bar, footer: keys already work), build the
-        visible pane's fields, then the live views: start-up stays within its budget."""
+        """After the first frame (header, tabs, the first pane's fields, run bar, footer: keys
+        already work).  Every other pane and view is composed when first shown."""
         self.ready_at = time.time()
         await self._load_pane(self._main_query("#settings-tabs", TabbedContent).active)
         self.pane_ready_at = time.time()
-        await self._mount_live_views()
+        self._views = self._make_views()
         self._start_config_watch()
         # The widgets made at start-up live as long as the app: move them out of the garbage
         # collector's way, so its full passes (tens of ms) do not stall streaming output.
         gc.collect()
         gc.freeze()
 
-    async def _mount_live_views(self) -> None:
-        """The live views are built right after the first frame (start-up stays under budget);
-        the router keeps their lines meanwhile, so nothing is lost."""
+    def _live_tabs(self) -> TabbedContent | None:
+        """The live views' tabs; None until the Live tab was first shown and they are composed."""
+        try:
+            tabs: TabbedContent = self._main_query("#live-tabs", TabbedContent)
+        except NoMatches:
+            return None
+        return tabs if tabs.is_mounted else None
+
+    async def _show_view(self, view: str | None) -> None:
+        """Compose live view ``view`` (None: the active one) in its tab the first time it is shown,
+        and the live tabs themselves the first time Live is shown.  A view's widget object
+        exists from the start and keeps what it was given meanwhile."""
+        tabs = self._live_tabs()
+        if tabs is None:
+            tabs = TabbedContent(id="live-tabs", initial=f"tab-{view or self._wanted_view}")
+            for name, label in VIEWS:
+                tabs.compose_add_child(TabPane(label, id=f"tab-{name}"))
+            await self._main_query("#live", TabPane).mount(tabs)
+            if tabs.active != f"tab-{self._wanted_view}":  # F3 pressed again while composing
+                tabs.active = f"tab-{self._wanted_view}"
+            self._focus_tabs(tabs)
+        view = view or tabs.active.removeprefix("tab-")
+        widget = getattr(self.views, view, None)
+        if widget is not None and not widget.is_attached:
+            await self._main_query(f"#tab-{view}", TabPane).mount(widget)
+
+    @property
+    def shown_view(self) -> Any:
+        """The live view on screen now (composed), or None while the settings are shown."""
+        tabs = self._live_tabs()
+        if tabs is None or self._main_query("#main-tabs", TabbedContent).active != "live":
+            return None
+        widget = getattr(self.views, tabs.active.removeprefix("tab-"), None)
+        return widget if widget is not None and widget.is_mounted else None
+
+    def _make_views(self) -> SimpleNamespace:
+        """The six live views, not mounted: cheap objects whose update methods work before they are
+        composed (the engine feeds them from the first run on)."""
         from tui.widgets.attention_view import AttentionView
         from tui.widgets.image_view import ImageView
         from tui.widgets.kernel_api_view import KernelApiView
@@ -210,9 +258,27 @@ class ConsoleApp(RunningApp):
             "image": ImageView(half_block=self.half_block, id="image-view"),
             "attention": AttentionView(id="attention-view"),
         }  # fmt: skip
-        for key, widget in made.items():
-            await self._main_query(f"#tab-{key}", TabPane).mount(widget)
-        self._views = SimpleNamespace(**made)
+        return SimpleNamespace(**made)
+
+    @property
+    def settled(self) -> bool:
+        """True once the visible pane's fields are mounted (tests wait for it)."""
+        return self.pane_ready_at is not None
+
+    @property
+    def views(self) -> Any:
+        """The live views by name (``output``, ``timings``, ``kernel``, ``process``, ``image``,
+        ``attention``); each is composed on its first show but takes updates from the start."""
+        if self._views is None:
+            self._views = self._make_views()
+        return self._views
+
+    def _main_query(self, selector: Any, expect_type: Any = None) -> Any:
+        """``query_one`` on the main screen.  ``App.query_one`` searches the *active* screen, so
+        while a modal (diff, crash report, load) is open it would not find the header or the run
+        bar, and an exit arriving then would be lost."""
+        main = self.screen_stack[0] if self.screen_stack else self.screen
+        return main.query_one(selector) if expect_type is None else main.query_one(selector, expect_type)
 
     def _cache_dir(self, *parts: str) -> str:
         root = self.session.resolved(self.environ)[CACHE_ROOT.name].value
@@ -326,8 +392,12 @@ class ConsoleApp(RunningApp):
 
     # ---- navigation --------------------------------------------------------------------------
     def _show(self, outer: str, inner_id: str, inner: str) -> None:
+        tabs = self._live_tabs() if inner_id == "live-tabs" else self._main_query(f"#{inner_id}", TabbedContent)
+        if tabs is None:  # the live tabs before their first show: composed with this one active
+            self._wanted_view = inner.removeprefix("tab-")
+        else:
+            tabs.active = inner
         self._main_query("#main-tabs", TabbedContent).active = outer
-        self._main_query(f"#{inner_id}", TabbedContent).active = inner
 
     def action_settings(self) -> None:
         main = self._main_query("#main-tabs", TabbedContent)
@@ -340,7 +410,13 @@ class ConsoleApp(RunningApp):
 
     def action_live(self) -> None:
         main = self._main_query("#main-tabs", TabbedContent)
-        tabs = self._main_query("#live-tabs", TabbedContent)
+        tabs = self._live_tabs()
+        if tabs is None:  # first show: the tabs are composed (and focused) by ``_show_view``
+            if main.active == "live":  # F3 again while they are being composed: the next view
+                names = [n for n, _ in VIEWS]
+                self._wanted_view = names[(names.index(self._wanted_view) + 1) % len(names)]
+            main.active = "live"
+            return
         if main.active == "live":
             names = [f"tab-{n}" for n, _ in VIEWS]
             tabs.active = names[(names.index(tabs.active) + 1) % len(names)]

@@ -1,6 +1,6 @@
 """A stand-in generation child for UI tests and benchmarks (no torch): SGLang-shaped output.
 
-It prints the lines of ``tui.demo.run_lines`` (written by ``backend.records``' own writers)
+It prints the lines of ``tests.demo.run_lines`` (written by ``backend.records``' own writers)
 with a real delay per step, writes a small PNG, and can end the way a broken backend does:
 a real SIGSEGV or SIGABRT inside a kernel API call, a non-zero exit, or a silent stall.
 
@@ -18,7 +18,7 @@ import time
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 
-from tui.demo import run_lines, write_png  # noqa: E402
+from tests.demo import run_lines, write_png  # noqa: E402
 
 
 def main() -> int:

@@ -1,4 +1,4 @@
-"""Snapshots of the six live views at 80x24, filled by ``tui.demo`` (no process, fixed content).
+"""Snapshots of the six live views at 80x24, filled by ``tests.demo`` (no process, fixed content).
 
 Baselines: ``pytest tests/snapshots --snapshot-update`` (look at them before committing).
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tui.demo import demo_app, stage
+from tests.demo import demo_app, stage
 
 SIZE = (80, 24)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tui.demo import demo_app, stage
+from tests.demo import demo_app, stage
 
 SIZE = (80, 24)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.app import App, ComposeResult
 
-from tui.demo import reload_event
+from tests.demo import reload_event
 from tui.widgets.attention_view import RESIDENT_NOTE, AttentionView
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from textual.app import App, ComposeResult
 
-from tui.demo import write_png
+from tests.demo import write_png
 from tui.widgets.half_block_picture import HalfBlockPicture
 from tui.widgets.image_view import ImageView
 

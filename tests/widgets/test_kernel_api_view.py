@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from textual.app import App, ComposeResult
-from textual.widgets import DataTable
 
-from tui.demo import feed, run_lines
+from tests.demo import feed, run_lines
 from tui.router import Router
 from tui.widgets.kernel_api_view import KernelApiView
+from tui.widgets.ring_table import RingTable
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -33,9 +33,11 @@ async def test_blocks_nan_totals_in_flight_call_and_filter() -> None:
         app.show(router)
         await pilot.pause()
         view = app.query_one(KernelApiView)
-        table = view.query_one("#calls", DataTable)
+        table = view.query_one("#calls", RingTable)
         rows = [table.get_row_at(i) for i in range(table.row_count)]
-        assert [str(r[1]).strip() for r in rows] == ["backend.attention.sdpa"] * 4 + ["backend.vae.decode_conv"]
+        assert [str(r[1]).strip() for r in rows] == ["backend.attention.sdpa"] * 4 + [
+            "backend.vae.decode_conv"
+        ]
         assert str(rows[-1][2]) == "IN FLIGHT" and str(rows[1][3]) == "6"
         assert view.has_class("-nonfinite") and "NaN 6" in str(view.query_one("#totals").render())
         assert "backend.attention.sdpa ×4" in str(view.query_one("#counts").render())
@@ -55,4 +57,4 @@ async def test_real_sglang_level10_log_parses_into_blocks() -> None:
         router.end_stream("file:kernel.log")
         app.show(router)
         await pilot.pause()
-        assert app.query_one("#calls", DataTable).row_count >= 2
+        assert app.query_one("#calls", RingTable).row_count >= 2

@@ -5,11 +5,11 @@ from __future__ import annotations
 import signal
 
 from textual.app import App, ComposeResult
-from textual.widgets import DataTable
 
-from tui.demo import process_snapshot
+from tests.demo import process_snapshot
 from tui.supervisor import ExitStatus
 from tui.widgets.process_view import ProcessView
+from tui.widgets.ring_table import RingTable
 
 
 class Host(App[None]):
@@ -24,7 +24,7 @@ async def test_tree_rows_and_decoded_signal_exit() -> None:
         view.show_snapshot(process_snapshot(100))
         view.show_exit(ExitStatus.decode(-signal.SIGSEGV))
         await pilot.pause()
-        table = view.query_one(DataTable)
+        table = view.query_one(RingTable)
         assert table.row_count == 3 and str(table.get_row_at(1)[1]) == "  worker-0"
         assert str(table.get_row_at(0)[4]) == "812.5" and str(table.get_row_at(0)[5]) == "14"
         assert "3 processes" in str(view.query_one("#summary").render())

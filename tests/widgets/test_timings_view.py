@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from textual.app import App, ComposeResult
-from textual.widgets import DataTable, ProgressBar, Sparkline
+from textual.widgets import ProgressBar, Sparkline
 
-from tui.demo import feed, run_lines
+from tests.demo import feed, run_lines
 from tui.router import Router
+from tui.widgets.ring_table import RingTable
 from tui.widgets.timings_view import TimingsView, cache_hit_text
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -46,12 +47,12 @@ async def test_two_runs_give_stage_table_chart_history_deltas_and_cache_ratio() 
         feed(router, run_lines(8, kernel=False, base_ms=5.0, cache=True))
         app.show(router)
         await pilot.pause()
-        stages = app.query_one("#stages", DataTable)
+        stages = app.query_one("#stages", RingTable)
         names = [str(stages.get_row_at(i)[0]) for i in range(stages.row_count)]
         assert names == ["InputValidationStage", "TextEncodingStage", "DenoisingStage", "DecodingStage"]
         denoise = stages.get_row_at(2)
         assert denoise[1] == "done" and denoise[3] == "-50%", "delta against the previous run"
-        history = app.query_one("#history", DataTable)
+        history = app.query_one("#history", RingTable)
         assert history.row_count == 2 and str(history.get_row_at(1)[2]).startswith("-")
         assert str(history.get_row_at(1)[4]) == "25% (2/8 steps)"
         assert len(app.query_one(Sparkline).data) == 8
@@ -64,12 +65,48 @@ async def test_real_sglang_performance_log_shows_exact_steps() -> None:
         router.feed("file:performance.log", (DATA / "sglang_performance.log").read_text().splitlines())
         app.show(router)
         await pilot.pause()
-        assert app.query_one("#history", DataTable).row_count == 2
+        assert app.query_one("#history", RingTable).row_count == 2
         assert list(app.query_one(Sparkline).data) == [500.0, 500.0]
 
 
 def test_cache_hit_text_shapes() -> None:
     assert cache_hit_text(None) == ""
     assert cache_hit_text({"hit_ratio": 0.4}) == "cache hit 40%"
-    assert cache_hit_text({"hit_ratio": 0.25, "cached_steps": 2, "computed_steps": 6}) == "cache hit 25% (2/8 steps)"
+    assert (
+        cache_hit_text({"hit_ratio": 0.25, "cached_steps": 2, "computed_steps": 6})
+        == "cache hit 25% (2/8 steps)"
+    )
     assert cache_hit_text({"cached_steps": 3, "total_steps": 12}) == "cache hit 25% (3/12 steps)"
+
+
+async def test_updates_before_the_view_is_shown_are_drawn_when_it_is_composed() -> None:
+    """The console composes a view on its first show: what arrived before is not lost."""
+    router = Router()
+    view = TimingsView()
+    feed(router, run_lines(8, kernel=False, base_ms=10.0))
+    batch = router.drain()
+    view.show_history(batch.finished_requests)
+    view.show_current(batch.current)
+
+    class Late(App[None]):
+        def compose(self) -> ComposeResult:
+            yield view
+
+    async with Late().run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert view.query_one("#history", RingTable).row_count == 1
+        assert view.query_one("#stages", RingTable).row_count == 4
+        assert "request #1 done" in str(view.query_one("#progress-label").render())
+        view.clear()
+        await pilot.pause()
+        assert view.query_one("#stages", RingTable).row_count == 0, "a new run starts with no stages"
+        assert view.query_one("#history", RingTable).row_count == 1, "the session's history stays"
+
+
+def test_history_is_bounded() -> None:
+    router, view = Router(), TimingsView(max_history=5)
+    for _ in range(8):
+        feed(router, run_lines(2, kernel=False))
+        view.show_history(router.drain().finished_requests)
+    table = view.history_table
+    assert table.total_rows <= 6 and table.payloads()[-1].index == 7

@@ -37,33 +37,41 @@ class SettingsPane(VerticalScroll, can_focus=False):
     }
     """
 
-    def __init__(self, pane: Pane, session: object, host_platforms: frozenset[str], **kwargs: object) -> None:
+    def __init__(self, pane: Pane, session: object, host_platforms: frozenset[str], *, eager: int = 0,
+                 **kwargs: object) -> None:
         """Args:
             pane: which registry pane to show.
             session: the :class:`tui.session.Session` edited here (shared with the app).
             host_platforms: platforms present on this host (fields of absent ones are marked).
+            eager: how many widgets (fields and group headings) to compose with the pane: the
+                pane visible at start composes the ones that fit on the first screen, and
+                :meth:`ensure_loaded` mounts the rest just after the first frame.
         """
         super().__init__(id=f"pane-{pane.name.lower()}", classes="settings-pane", **kwargs)  # type: ignore[arg-type]
         self.pane = pane
         self.session = session
         self.host_platforms = host_platforms
-        self._loaded = False
+        self._eager = eager
+        self._rest: list[Label | VarField] | None = None
+        """The widgets still to mount (None: not made yet)."""
 
     def compose(self) -> ComposeResult:
-        """Nothing until :meth:`ensure_loaded`: styling ~50 fields per pane is the bulk of start-up
-        time, so a pane builds its fields the first time it is shown."""
-        yield from ()
+        """Only the first ``eager`` widgets: styling ~50 fields per pane is the bulk of start-up
+        time, so a hidden pane builds its fields the first time it is shown."""
+        if self._eager:
+            made = list(self._make_fields())
+            self._rest = made[self._eager :]
+            yield from made[: self._eager]
 
     @property
     def loaded(self) -> bool:
-        return self._loaded
+        return self._rest == []
 
     def ensure_loaded(self) -> AwaitMount | None:
-        """Mount the fields (once); returns the mount to await, or None when already there."""
-        if self._loaded:
-            return None
-        self._loaded = True
-        return self.mount_all(list(self._make_fields()))
+        """Mount the fields not composed yet; returns the mount to await, or None when all are there."""
+        rest = list(self._make_fields()) if self._rest is None else self._rest
+        self._rest = []
+        return self.mount_all(rest) if rest else None
 
     def _make_fields(self) -> Iterable[Label | VarField]:
         resolved: dict[str, Resolved] = self.session.resolved()  # type: ignore[attr-defined]

@@ -30,24 +30,35 @@ class AttentionView(Vertical):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.last_event: Any = None
+        self._last_resident = False
+        self._watching: str | None = None
         self.shown_at: float | None = None
         """``time.time()`` when the latest event reached the screen (benchmarks read it)."""
 
     def compose(self) -> ComposeResult:
-        yield Label("SGLANG_DIFFUSION_ATTENTION_CONFIG is not set: nothing to watch", classes="status",
-                    id="status", markup=False)
+        yield Label(_watching_text(self._watching), classes="status", id="status", markup=False)
         yield Label("", classes="note", id="note", markup=False)
         with VerticalScroll():
             yield Static("", classes="diff", id="diff", markup=False)
             yield Static("", classes="config", id="config", markup=False)
 
+    def on_mount(self) -> None:
+        """What arrived before the view was first shown (the console composes it then)."""
+        if self.last_event is not None:
+            self._paint_event(self.last_event, self._last_resident)
+
     def show_watching(self, path: str | None) -> None:
-        status = f"watching {path}" if path else "SGLANG_DIFFUSION_ATTENTION_CONFIG is not set: nothing to watch"
-        self.query_one("#status", Label).update(status)
+        self._watching = path
+        if self.is_mounted:
+            self.query_one("#status", Label).update(_watching_text(path))
 
     def show_event(self, event: Any, resident: bool) -> None:
         """A ``tui.watch.ReloadEvent``; ``resident`` says a backend is running now."""
-        self.last_event = event
+        self.last_event, self._last_resident = event, resident
+        if self.is_mounted:
+            self._paint_event(event, resident)
+
+    def _paint_event(self, event: Any, resident: bool) -> None:
         stamp = time.strftime("%H:%M:%S", time.localtime(event.time))
         status = Text(f"{event.path} · ")
         if event.ok:
@@ -70,3 +81,7 @@ class AttentionView(Vertical):
         config = json.dumps(event.config, indent=2, sort_keys=True) if event.config is not None else "(none)"
         self.query_one("#config", Static).update("config in force:\n" + config)
         self.shown_at = time.time()
+
+
+def _watching_text(path: str | None) -> str:
+    return f"watching {path}" if path else "SGLANG_DIFFUSION_ATTENTION_CONFIG is not set: nothing to watch"

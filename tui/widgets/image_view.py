@@ -38,9 +38,12 @@ class ImageView(Vertical):
         self.url: str | None = None
 
     def compose(self) -> ComposeResult:
-        yield Label("no output yet", classes="path", id="path", markup=False)
-        yield Label("", classes="url", id="url", markup=False)
-        yield Vertical(classes="picture", id="picture")
+        """Shows what arrived before the view was first shown (the console composes it then)."""
+        yield Label(f"output: {self.path}" if self.path else "no output yet", classes="path", id="path", markup=False)
+        yield Label(f"uploaded: {self.url}" if self.url else "", classes="url", id="url", markup=False)
+        with Vertical(classes="picture", id="picture"):
+            if self.path:
+                yield self._preview(self.path)
 
     def _picture(self, path: str) -> Widget:
         if not path.lower().endswith((".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")):
@@ -53,17 +56,20 @@ class ImageView(Vertical):
         except Exception as exc:  # a broken file or a missing renderer: say so, never crash the view
             return Static(f"(cannot preview: {exc})")
 
+    def _preview(self, path: str) -> Widget:
+        return self._picture(path) if os.path.exists(path) else Static("(file not found yet)")
+
     def show_output(self, path: str) -> None:
         """A new output was saved: show its path and preview."""
         self.path = path
+        if not self.is_mounted:
+            return
         self.query_one("#path", Label).update(f"output: {path}")
         picture = self.query_one("#picture", Vertical)
         picture.remove_children()
-        if os.path.exists(path):
-            picture.mount(self._picture(path))
-        else:
-            picture.mount(Static("(file not found yet)"))
+        picture.mount(self._preview(path))
 
     def show_upload(self, path: str, url: str) -> None:
         self.url = url
-        self.query_one("#url", Label).update(f"uploaded: {url}")
+        if self.is_mounted:
+            self.query_one("#url", Label).update(f"uploaded: {url}")

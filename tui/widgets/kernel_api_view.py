@@ -2,24 +2,30 @@
 
 Blocks come parsed from the router (``KernelApiCall``); the detail pane formats a
 call's arguments with ``backend.records.render_value``, the writer's own renderer.
+A level-3 run logs tens of thousands of calls: the rows live in a :class:`RingTable`
+(bounded, O(1) per call at any count) and are cleared at each run.
 """
 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import DataTable, Input, Label, Static
+from textual.widgets import Input, Static
 
 from backend.records import render_value
+from tui.widgets.ring_table import Column, RingTable
 from tui.widgets.status_line import StatusLine
 
 MAX_CALLS = 5000
+"""Calls kept on screen (the run log on disk keeps them all; the totals count them all)."""
+COLUMNS = (Column("#", 5, right=True), Column("API"), Column("status", 9), Column("NaN", 4, right=True),
+           Column("Inf", 4, right=True))  # fmt: skip
 
 
 def call_status(call: Any) -> str:
@@ -55,7 +61,10 @@ def call_detail(stream: str, call: Any) -> Text:
 
 
 class KernelApiView(Vertical):
-    """Filter box and totals on top; calls list on the left, the selected block on the right."""
+    """Filter box and totals on top; calls list on the left, the selected block on the right.
+
+    Update methods work before the view is first shown: what they are given is kept and
+    drawn when it is composed (the console composes a view on its first show)."""
 
     DEFAULT_CSS = """
     KernelApiView {
@@ -63,33 +72,36 @@ class KernelApiView(Vertical):
         & > .toolbar { height: 1; }
         & > .toolbar > Input { width: 30; }
         & > .toolbar > .totals { width: 1fr; padding-left: 1; }
-        & > .counts { height: auto; max-height: 2; width: 1fr; }
+        & > .counts { height: 1; width: 1fr; }
         & > Horizontal { height: 1fr; }
-        & DataTable { width: 3fr; height: 1fr; }
+        & RingTable { width: 3fr; height: 1fr; }
         & VerticalScroll { width: 2fr; height: 1fr; }
     }
     """
     BINDINGS = [Binding("slash", "focus_filter", "Filter API")]
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, max_calls: int = MAX_CALLS, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._calls: dict[int, tuple[str, Any]] = {}
-        """Bounded, in arrival order: row key -> (stream, call)."""
-        self._counter = 0
+        self._table = RingTable(COLUMNS, max_rows=max_calls, id="calls")
         self._pattern = ""
+        self._totals: tuple[Mapping[str, int], int, int] = ({}, 0, 0)
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
             yield Input(placeholder="/ filter API (e.g. *attention*)", id="api-filter", compact=True)
             yield StatusLine("no calls yet", classes="totals", id="totals")
-        yield Label("", classes="counts", id="counts", markup=False)
+        yield StatusLine("", classes="counts", id="counts")
         with Horizontal():
-            yield DataTable(id="calls", cursor_type="row")
+            yield self._table
             with VerticalScroll():
-                yield Static("", id="detail", markup=False)
+                yield Static("select a call (↑/↓, click) to see its block", id="detail", markup=False)
 
     def on_mount(self) -> None:
-        self.query_one("#calls", DataTable).add_columns("#", "API", "status", "NaN", "Inf")
+        self._paint_totals()
+
+    @property
+    def table(self) -> RingTable:
+        return self._table
 
     def _matches(self, name: str) -> bool:
         pattern = self._pattern
@@ -99,78 +111,62 @@ class KernelApiView(Vertical):
             return fnmatch.fnmatch(name, pattern)
         return pattern.lower() in name.lower()
 
-    def _add_row(self, table: DataTable[Any], key: int, stream: str, call: Any) -> None:
-        nan, inf = call.nan_total(), call.inf_total()
-        bad = "bold red"
-        status = call_status(call)
-        table.add_row(
-            str(call.index), "  " * call.depth + call.api_name,
-            Text(status, style=bad if status != "ok" else ""),
-            Text(str(nan), style=bad if nan else "dim"), Text(str(inf), style=bad if inf else "dim"),
-            key=str(key),
-        )  # fmt: skip
-
     def add_calls(self, calls: Iterable[tuple[str, Any]]) -> None:
         """Completed (or flushed in-flight) calls from the router batch, with their stream."""
-        table = self.query_one("#calls", DataTable)
-        follow = table.row_count == 0 or table.cursor_row >= table.row_count - 1
-        added = False
-        for stream, call in calls:
-            self._counter += 1
-            self._calls[self._counter] = (stream, call)
-            if self._matches(call.api_name):
-                self._add_row(table, self._counter, stream, call)
-                added = True
-        while len(self._calls) > MAX_CALLS:
-            oldest = next(iter(self._calls))
-            del self._calls[oldest]
-            if str(oldest) in table.rows:
-                table.remove_row(str(oldest))
-        if added and follow:
-            table.move_cursor(row=table.row_count - 1)
+        self._table.append_rows(((stream, call), call_cells(call)) for stream, call in calls)
+
+    def clear(self) -> None:
+        """A new run: no calls, no totals."""
+        self._table.clear()
+        self._totals = ({}, 0, 0)
+        if self.is_mounted:
+            self.show_totals({}, 0, 0)
+            self.query_one("#detail", Static).update("")
 
     @property
     def calls(self) -> list[tuple[str, Any]]:
-        return list(self._calls.values())
+        """The calls kept (oldest first), before the filter."""
+        return self._table.payloads()
 
     def show_totals(self, api_counts: Mapping[str, int], nan_total: int, inf_total: int) -> None:
         """Cumulative counters from the router (calls per API, NaN/Inf over all tensors)."""
+        self._totals = (api_counts, nan_total, inf_total)
+        self.set_class(bool(nan_total or inf_total), "-nonfinite")
+        if self.is_mounted:
+            self._paint_totals()
+
+    def _paint_totals(self) -> None:
+        api_counts, nan_total, inf_total = self._totals
         total = sum(api_counts.values())
-        totals = Text(f"{total} calls · ")
+        totals = Text(f"{total} calls · " if total else "no calls yet · ")
         totals.append(f"NaN {nan_total}", style="bold red reverse" if nan_total else "")
         totals.append(" · ")
         totals.append(f"Inf {inf_total}", style="bold red reverse" if inf_total else "")
         self.query_one("#totals", StatusLine).update(totals)
-        self.set_class(bool(nan_total or inf_total), "-nonfinite")
         top = sorted(api_counts.items(), key=lambda kv: -kv[1])
-        counts = " · ".join(f"{name} ×{count}" for name, count in top)
-        label = self.query_one("#counts", Label)
-        if str(label.content) != counts:  # a Label update relayouts: only when it changed
-            label.update(counts)
-
-    def _rebuild(self) -> None:
-        table = self.query_one("#calls", DataTable)
-        table.clear()
-        for key, (stream, call) in self._calls.items():
-            if self._matches(call.api_name):
-                self._add_row(table, key, stream, call)
+        self.query_one("#counts", StatusLine).update(" · ".join(f"{name} ×{count}" for name, count in top))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
         self._pattern = event.value.strip()
-        self._rebuild()
+        self._table.set_filter(None if not self._pattern else lambda p: self._matches(p[1].api_name))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        self.query_one("#calls", DataTable).focus()
+        self._table.focus()
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    def on_ring_table_highlighted(self, event: RingTable.Highlighted) -> None:
         event.stop()
-        if event.row_key is None or event.row_key.value is None:
-            return
-        found = self._calls.get(int(event.row_key.value))
-        if found is not None:
-            self.query_one("#detail", Static).update(call_detail(*found))
+        self.query_one("#detail", Static).update(call_detail(*event.payload))
 
     def action_focus_filter(self) -> None:
         self.query_one("#api-filter", Input).focus()
+
+
+def call_cells(call: Any) -> Sequence[Text | str]:
+    """One call as table cells: index, API (indented by depth), status, NaN and Inf counts."""
+    nan, inf = call.nan_total(), call.inf_total()
+    bad = "bold red"
+    status = call_status(call)
+    return (str(call.index), "  " * call.depth + call.api_name, Text(status, style=bad if status != "ok" else ""),
+            Text(str(nan), style=bad if nan else "dim"), Text(str(inf), style=bad if inf else "dim"))  # fmt: skip

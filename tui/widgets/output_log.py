@@ -26,6 +26,7 @@ from textual.geometry import Size
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.widget import Widget
 
 MAX_DISPLAY_CHARS = 2000
 """A longer line is cut on screen (the log on disk keeps it whole)."""
@@ -174,7 +175,14 @@ class OutputLog(ScrollView, can_focus=True):
         return self._shown
 
     def _grow(self) -> None:
-        self.virtual_size = Size(self._width, len(self._shown))
+        size = Size(self._width, len(self._shown))
+        if size != self.virtual_size:
+            # Only the scroll extent changes (the log's own region is 1fr): setting the reactive
+            # would ask for a layout of the whole screen at every batch.  A scrollbar appearing
+            # still relayouts once (``_scroll_update`` sees it).
+            self.set_reactive(Widget.virtual_size, size)
+            if self.is_mounted:
+                self._scroll_update(size)
         self.refresh()
 
     # ---- filter and search ----------------------------------------------------------------

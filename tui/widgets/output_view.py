@@ -47,6 +47,8 @@ class OutputView(Vertical):
         """
         super().__init__(**kwargs)
         self.save_dir = save_dir
+        self._log = OutputLog(id="log")
+        """Built here so lines given before the view is first shown are kept (composed on first show)."""
         self._filter_error = ""
         self._search_text = ""
         self._match_info = ""
@@ -56,17 +58,17 @@ class OutputView(Vertical):
             yield Input(placeholder="/ filter (regex)", id="filter", compact=True)
             yield Checkbox("invert", id="invert", compact=True)
             yield Input(placeholder="s search (enter: next)", id="search", compact=True)
-        yield OutputLog(id="log")
+        yield self._log
         yield StatusLine(classes="status", id="status")
 
     @property
     def log_widget(self) -> OutputLog:
-        return self.query_one(OutputLog)
+        return self._log
 
     def on_mount(self) -> None:
         self.watch(self.log_widget, "follow", self._show_status)
         self.watch(self.log_widget, "unseen", self._show_status)
-        self._show_status()
+        self._paint_status()
 
     def add_lines(self, lines: Sequence[Any]) -> None:
         """Lines from the router's batch (already split by stream)."""
@@ -75,6 +77,10 @@ class OutputView(Vertical):
 
     # ---- status ---------------------------------------------------------------------------
     def _show_status(self, *_: object) -> None:
+        if self.is_mounted:  # before the first show the status is drawn on mount
+            self._paint_status()
+
+    def _paint_status(self) -> None:
         log = self.log_widget
         parts = ["follow ●" if log.follow else f"paused: {log.unseen} new lines (End: follow)"]
         parts.append(f"{len(log.shown_lines)} lines")

@@ -1,4 +1,9 @@
-"""ProcessView: the child's process tree (CPU, RSS, threads, open files), and how it ended."""
+"""ProcessView: the child's process tree (CPU, RSS, threads, open files), and how it ended.
+
+A snapshot arrives every second: the tree is a :class:`RingTable` and the summary a
+:class:`StatusLine`, so an update repaints without a layout of the screen.  Updates given
+before the view is first shown are kept and drawn when it is composed.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,15 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import DataTable, Label
+from textual.widgets import Static
 
 from tui.widgets.gpu_view import GpuView
+from tui.widgets.ring_table import Column, RingTable
+from tui.widgets.status_line import StatusLine
+
+COLUMNS = (Column("pid", 7, right=True), Column("process"), Column("status", 9), Column("CPU %", 6, right=True),
+           Column("RSS MiB", 8, right=True), Column("thr", 4, right=True), Column("files", 5, right=True))  # fmt: skip
+
 
 
 def _mib(rss: int | None) -> str:
@@ -25,46 +36,65 @@ class ProcessView(Vertical):
         height: 1fr;
         & > .summary { height: 1; width: 1fr; }
         & > .exit { height: auto; width: 1fr; }
-        & > DataTable { height: 1fr; }
+        & > RingTable { height: 1fr; }
     }
     """
 
-    def compose(self) -> ComposeResult:
-        yield Label("no process yet", classes="summary", id="summary", markup=False)
-        yield DataTable(id="procs", cursor_type="row")
-        yield Label("", classes="exit", id="exit")
-        yield GpuView(id="gpu-view")
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._table = RingTable(COLUMNS, max_rows=2000, id="procs")
+        self._table.follow = False
+        self._summary = "no process yet"
+        self._exit: Text = Text("")
+        self._gpu = GpuView(id="gpu-view")
 
-    def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns("pid", "process", "status", "CPU %", "RSS MiB", "thr", "files")
+    def compose(self) -> ComposeResult:
+        yield StatusLine(self._summary, classes="summary", id="summary")
+        yield self._table
+        yield Static(self._exit, classes="exit", id="exit", markup=False)
+        yield self._gpu
+
+    @property
+    def table(self) -> RingTable:
+        return self._table
+
+    @property
+    def gpu(self) -> GpuView:
+        """The GPU panel (exists before the view is first shown; samples once composed)."""
+        return self._gpu
 
     def show_snapshot(self, snap: Any) -> None:
-        """A ``procmon.TreeSnapshot``; the table is rebuilt (trees are small)."""
-        table = self.query_one(DataTable)
+        """A ``procmon.TreeSnapshot``; the table is refilled (trees are small), the cursor stays."""
+        table = self._table
         cursor = table.cursor_row
         table.clear()
-        for p in snap.procs:
-            cpu = "?" if p.cpu_percent is None else f"{p.cpu_percent:.0f}"
-            table.add_row(str(p.pid), "  " * p.depth + p.name, p.status, cpu, _mib(p.rss),
-                          "?" if p.threads is None else str(p.threads),
-                          "?" if p.open_files is None else str(p.open_files), key=str(p.pid))  # fmt: skip
+        table.follow = False
+        table.append_rows(
+            (p.pid, (str(p.pid), "  " * p.depth + p.name, p.status, "?" if p.cpu_percent is None else f"{p.cpu_percent:.0f}",
+                     _mib(p.rss), "?" if p.threads is None else str(p.threads),
+                     "?" if p.open_files is None else str(p.open_files)))
+            for p in snap.procs
+        )  # fmt: skip
         if table.row_count:
-            table.move_cursor(row=min(cursor, table.row_count - 1))
-        self.query_one(GpuView).watch_run(snap.root_pid, (p.pid for p in snap.procs))
+            table.move_cursor(max(0, min(cursor, table.row_count - 1)))
+        self._gpu.watch_run(snap.root_pid, (p.pid for p in snap.procs))
         alive = "alive" if snap.alive else "gone"
-        self.query_one("#summary", Label).update(
-            f"root pid {snap.root_pid} ({alive}) · {len(snap.procs)} processes · CPU "
-            f"{snap.total_cpu_percent:.0f}% · RSS {_mib(snap.total_rss)} MiB · {snap.total_threads} threads")
+        self._summary = (f"root pid {snap.root_pid} ({alive}) · {len(snap.procs)} processes · CPU "
+                         f"{snap.total_cpu_percent:.0f}% · RSS {_mib(snap.total_rss)} MiB · {snap.total_threads} threads")  # fmt: skip
+        if self.is_mounted:
+            self.query_one("#summary", StatusLine).update(self._summary)
 
     def show_exit(self, status: Any | None, text: str = "") -> None:
         """The decoded exit (``supervisor.ExitStatus``), or a state line such as ``running``."""
-        label = self.query_one("#exit", Label)
         if status is None:
-            label.update(Text(text))
-            self.remove_class("-failed")
+            line, failed = Text(text), False
+        else:
+            failed = not status.ok
+            code = "" if status.ok or status.signal is None else f" · shell exit code {status.exit_code}"
+            line = Text(f"exit: {status.description}{code}", style="bold red" if failed else "bold")
+        self.set_class(failed, "-failed")
+        if line == self._exit:
             return
-        ok = bool(status.ok)
-        code = "" if ok or status.signal is None else f" · shell exit code {status.exit_code}"
-        line = Text(f"exit: {status.description}{code}", style="bold" if ok else "bold red")
-        label.update(line)
-        self.set_class(not ok, "-failed")
+        self._exit = line
+        if self.is_mounted:
+            self.query_one("#exit", Static).update(line)

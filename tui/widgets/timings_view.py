@@ -1,7 +1,8 @@
 """TimingsView: per-stage table, per-step chart, denoising progress, run history with deltas.
 
 It renders the router's ``RequestTimings`` snapshots (stage rows, progress, perf record);
-it parses nothing.
+it parses nothing.  Both tables are :class:`RingTable` (bounded, no relayout per update), and
+the update methods work before the view is first shown (the console composes it then).
 """
 
 from __future__ import annotations
@@ -11,9 +12,16 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, ProgressBar, Sparkline
+from textual.widgets import ProgressBar, Sparkline
 
+from tui.widgets.ring_table import Column, RingTable
 from tui.widgets.status_line import StatusLine
+
+MAX_HISTORY = 1000
+"""Finished requests kept in the history table (a long session's oldest go first)."""
+STAGE_COLUMNS = (Column("stage"), Column("state", 7), Column("seconds", 8, right=True), Column("Δ prev", 6, right=True))
+HISTORY_COLUMNS = (Column("run", 4), Column("total s", 7, right=True), Column("Δ", 5, right=True),
+                   Column("step ms", 7, right=True), Column("cache"))  # fmt: skip
 
 
 def cache_hit_text(cache_stats: dict[str, Any] | None) -> str:
@@ -54,73 +62,107 @@ class TimingsView(Vertical):
         & > .summary { height: 1; width: 1fr; }
         & > Sparkline { height: 3; margin: 0 1; }
         & > Horizontal { height: 1fr; }
-        & DataTable { width: 1fr; height: 1fr; }
+        & RingTable { width: 1fr; height: 1fr; }
     }
     """
 
+    def __init__(self, max_history: int = MAX_HISTORY, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._stages = RingTable(STAGE_COLUMNS, max_rows=200, id="stages")
+        self._history_table = RingTable(HISTORY_COLUMNS, max_rows=max_history, id="history")
+        self._history: list[Any] = []
+        self._max_history = max_history
+        self._current: Any = None
+        self._shown_label = ""
+
     def compose(self) -> ComposeResult:
         with Horizontal(classes="progress-row"):
-            yield ProgressBar(total=None, show_eta=False, id="progress")
+            # total=1, not None: an indeterminate bar animates at 15 frames a second while idle
+            yield ProgressBar(total=1, show_eta=False, id="progress")
             yield StatusLine("no request yet", classes="progress-label", id="progress-label")
         yield StatusLine(classes="summary", id="summary")
         yield Sparkline([], id="steps")
         with Horizontal():
-            yield DataTable(id="stages", cursor_type="row")
-            yield DataTable(id="history", cursor_type="row")
+            yield self._stages
+            yield self._history_table
 
     def on_mount(self) -> None:
-        self.query_one("#stages", DataTable).add_columns("stage", "state", "seconds", "Δ prev")
-        self.query_one("#history", DataTable).add_columns("run", "total s", "Δ", "step ms", "cache")
-        self._history: list[Any] = []
+        if self._current is not None:
+            self._paint_current(self._current)
+
+    @property
+    def history_table(self) -> RingTable:
+        return self._history_table
 
     def show_history(self, finished: Iterable[Any]) -> None:
         """Append finished requests (``RequestTimings``) to the history table."""
-        table = self.query_one("#history", DataTable)
+        rows = []
         for req in finished:
             before = self._history[-1].total_s if self._history else None
             steps = req.steps_ms
             mean = f"{sum(steps) / len(steps):.1f}" if steps else ""
             total = req.total_s
             cache = cache_hit_text(req.perf.cache_stats if req.perf else None)
-            table.add_row(f"#{req.index + 1}", f"{total:.3f}" if total is not None else "?",
-                          _delta(total, before), mean, cache.removeprefix("cache hit "))  # fmt: skip
+            rows.append((req, (f"#{req.index + 1}", f"{total:.3f}" if total is not None else "?",
+                               _delta(total, before), mean, cache.removeprefix("cache hit "))))  # fmt: skip
             self._history.append(req)
-        if table.row_count:
-            table.move_cursor(row=table.row_count - 1)
+        if len(self._history) > self._max_history * 2:
+            del self._history[: len(self._history) - self._max_history]
+        self._history_table.append_rows(rows)
+
+    def clear(self) -> None:
+        """A new run: forget the current request (the history of the session stays)."""
+        self._current = None
+        self._stages.clear()
+        if self.is_mounted:
+            self.query_one("#progress", ProgressBar).update(total=1, progress=0)
+            self.query_one("#progress-label", StatusLine).update("no request yet")
+            self.query_one("#summary", StatusLine).update("")
+            self.query_one(Sparkline).data = []
 
     def show_current(self, req: Any | None) -> None:
         """Show the current request's stages, steps and progress."""
         if req is None:
             return
+        self._current = req
+        previous = self._previous_seconds(req)
+        seconds = req.stage_seconds()
+        self._stages.clear()
+        self._stages.append_rows(
+            (row.name, (row.name, row.state, f"{value:.4f}" if value is not None else "…",
+                        _delta(value, previous.get(row.name))))
+            for row in req.stages for value in (seconds.get(row.name),)
+        )  # fmt: skip
+        if self.is_mounted:
+            self._paint_current(req)
+
+    def _paint_current(self, req: Any) -> None:
         progress = req.progress
-        bar = self.query_one("#progress", ProgressBar)
-        label = self.query_one("#progress-label", StatusLine)
+        label = ""
         if progress is not None:
-            bar.update(total=max(1, progress.total), progress=progress.step)
+            self.query_one("#progress", ProgressBar).update(
+                total=max(1, progress.total), progress=progress.step
+            )
             rate = f" · {progress.rate_its:.2f} it/s" if progress.rate_its else ""
-            label.update(f"denoising step {progress.step}/{progress.total}{rate}")
+            label = f"denoising step {progress.step}/{progress.total}{rate}"
         running = [s.name for s in req.stages if s.state == "running"]
         if running and (progress is None or progress.step >= progress.total):
-            label.update(f"running {running[-1]}")
+            label = f"running {running[-1]}"
         elif req.finished and req.total_s is not None:
-            label.update(f"request #{req.index + 1} done in {req.total_s:.3f} s")
+            label = f"request #{req.index + 1} done in {req.total_s:.3f} s"
+        if label:
+            self.query_one("#progress-label", StatusLine).update(label)
         steps = req.steps_ms
         self.query_one(Sparkline).data = steps or [0.0]
         summary = f"{len(steps)} steps" if steps else "no steps yet"
         if steps:
-            summary += f" · min {min(steps):.1f} · mean {sum(steps) / len(steps):.1f} · max {max(steps):.1f} ms"
+            summary += (
+                f" · min {min(steps):.1f} · mean {sum(steps) / len(steps):.1f} · max {max(steps):.1f} ms"
+            )
         cache = cache_hit_text(req.perf.cache_stats if req.perf else None)
         if cache:
             summary += f" · {cache}"
         self.query_one("#summary", StatusLine).update(summary)
-        previous = self._previous_seconds(req)
-        table = self.query_one("#stages", DataTable)
-        table.clear()
-        seconds = req.stage_seconds()
-        for row in req.stages:
-            value = seconds.get(row.name)
-            table.add_row(row.name, row.state, f"{value:.4f}" if value is not None else "…",
-                          _delta(value, previous.get(row.name)))  # fmt: skip
 
     def _previous_seconds(self, req: Any) -> dict[str, float]:
         for old in reversed(self._history):

@@ -1,7 +1,8 @@
 """Deterministic demo content: the lines a generation run prints, and a console filled with them.
 
 Why: screenshots, snapshot tests, the UI benchmarks and the test child all need the same
-SGLang-shaped output without torch or a GPU.  The lines are written with
+SGLang-shaped output without torch or a GPU.  Test and tooling scaffolding, not product code:
+it lives under ``tests/`` (``scripts/screenshots.py`` imports it from there).  The lines are written with
 ``backend.records``' own writers (so they are exactly what the parsers expect), and the
 filled console uses no clock, pid or machine path, so its images are stable.
 """
@@ -173,18 +174,15 @@ def fill_console(app: Any, *, runs: int = 2) -> None:
     Two requests (the second faster, as after a Cache-DiT change) so the history shows a delta;
     a NaN in one kernel call; a fixed process tree; an attention-config reload.
     """
-    from tui.widgets.attention_view import AttentionView
-    from tui.widgets.process_view import ProcessView
-
     output = write_png(f"{DEMO_ROOT}/outputs/demo.png")
     for run in range(runs):
         feed(app.router, run_lines(8, nan_step=2 if run == 0 else None, output=output, cache=run > 0,
                                    base_ms=10.0 if run == 0 else 7.5))  # fmt: skip
     app.engine.dispatch_now()
-    process = app.query_one(ProcessView)
+    process = app.views.process
     process.show_snapshot(process_snapshot())
     process.show_exit(None, "running: pid 4242 (sampled every second)")
-    attention = app.query_one(AttentionView)
+    attention = app.views.attention
     attention.show_watching(f"{DEMO_ROOT}/attention.json")
     attention.show_event(reload_event(), resident=True)
 
@@ -278,16 +276,43 @@ def scene_app(scene: str) -> Any:
     return demo_app(theme="ansi-dark" if scene.startswith("ansi-") else "textual-dark")
 
 
+async def wait_until(pilot: Any, condition: Any, timeout: float = 30.0) -> None:
+    """Pause until ``condition()`` holds (a deadline, never a fixed sleep)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"demo: {condition} still false after {timeout} s")
+        await pilot.pause(0.01)
+
+
+def no_blink(app: Any) -> None:
+    """Stop every Input's cursor from blinking: a snapshot must not depend on when it is taken."""
+    from textual.widgets import Input
+
+    for screen in app.screen_stack:
+        for field in screen.query(Input):
+            field.cursor_blink = False
+
+
 async def stage(pilot: Any, scene: str) -> None:
-    """Bring the demo app of ``pilot`` to ``scene`` (one of :data:`SCENES`)."""
+    """Bring the demo app of ``pilot`` to ``scene`` (one of :data:`SCENES`), by key presses from
+    the app's real start where an operator would use keys (F2 cycles panes, F3 views)."""
+    from backend.envs import Pane
+
     app = pilot.app
     scene = scene.removeprefix("ansi-")
-    while not app.settled:
-        await pilot.pause(0.01)
+    await wait_until(pilot, lambda: app.settled)
     kind, _, name = scene.partition("-")
+    panes = [p.name.lower() for p in Pane]
+    from tui.app import VIEWS
+
+    views = [view for view, _ in VIEWS]
     if kind == "pane":
         fill_settings(app)
-        app.action_show(name)
+        await pilot.press(*["f2"] * panes.index(name))
+        await wait_until(pilot, lambda: app.query_one(f"#pane-{name}").loaded)
         await pilot.pause()
         type_invalid(app)
         await pilot.pause()
@@ -299,12 +324,10 @@ async def stage(pilot: Any, scene: str) -> None:
             typed[0].scroll_visible(animate=False, top=True)
     elif kind == "view":
         fill_console(app)
-        app.action_show(name)
-        await pilot.pause()
+        await pilot.press(*["f3"] * (views.index(name) + 1))
+        await wait_until(pilot, lambda: app.shown_view is getattr(app.views, name))
         if name == "kernel":
-            from textual.widgets import DataTable
-
-            app.query_one("#calls", DataTable).move_cursor(row=1)
+            app.views.kernel.table.move_cursor(1)
     elif scene == "screen-crash":
         fill_crash(app)
     elif scene == "screen-diff":
@@ -318,8 +341,9 @@ async def stage(pilot: Any, scene: str) -> None:
 
         app.post_message(SessionChanged(None))
         await pilot.pause()
-        app.action_show("storage")
-        await pilot.pause()
-        app.action_run()
+        await pilot.press(*["f2"] * panes.index("storage"))
+        await wait_until(pilot, lambda: app.query_one("#pane-storage").loaded)
+        await pilot.press("f5")
     await pilot.pause()
+    no_blink(app)
     await pilot.pause()
