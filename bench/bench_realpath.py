@@ -54,10 +54,7 @@ class Env:
 
     def __init__(self) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="sgl-bench-"))
-        try:  # the demo helpers move from tui/ to tests/ (views branch); either is the same function
-            from tests.demo import demo_environ
-        except ImportError:
-            from tui.demo import demo_environ  # type: ignore[no-redef]
+        from tests.demo import demo_environ
 
         self.env = demo_environ(str(self.root))
         self.env["PYTHONPATH"] = os.pathsep.join([str(ROOT), self.env.get("PYTHONPATH", "")]).rstrip(os.pathsep)

@@ -234,15 +234,11 @@ class RunningApp(App[int]):
         self.show_crash(event.text, report.to_text())
 
     def _gpu_memory(self) -> dict[str, Any] | None:
-        """GPU memory at death and the peaks from the Process view's sampler (None: no GPU)."""
-        from textual.css.query import NoMatches
+        """GPU memory at death and the peaks from the Process view's sampler (None: no GPU).
 
-        from tui.widgets.gpu_view import GpuView
-
-        try:
-            record = self.views.process.query_one(GpuView).sampler.memory_record()
-        except NoMatches:
-            return None
+        Read through the view object (built up front), not a DOM query: the Process tab may never
+        have been shown, and its widgets are composed on first show."""
+        record = self.views.process.gpu.sampler.memory_record()
         return record.to_dict() if record is not None else None
 
     def _show_state(self, state: str, text: str = "") -> None:
