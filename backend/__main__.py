@@ -13,11 +13,12 @@ import sys
 from argparse import Namespace
 from collections.abc import Sequence
 
-from backend import cli, envs
+from backend import envs
 from backend.envs import EnvError, load_settings
 from backend.exit_codes import BackendError, ExitCode
 from backend.logging_setup import configure, effective_level, flush_all, get_logger, redact_settings
-from backend.request import CancelToken, GenerationRequest
+from backend.pipeline.request import CancelToken, GenerationRequest
+from backend.server import cli
 
 log = get_logger()
 
@@ -47,10 +48,10 @@ def install_stop_handlers(on_stop: CancelToken) -> None:
 
 def generate_main(args: Namespace, settings: envs.Settings) -> int:
     if args.num_workers > 1:
-        from backend.workers import run_workers
+        from backend.server.workers import run_workers
 
         return run_workers(args, settings)
-    from backend.runtime import Runtime
+    from backend.pipeline.runtime import Runtime
 
     cancel = CancelToken(immediate=True)
     install_stop_handlers(cancel)
@@ -80,19 +81,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     redact_settings(settings)  # before anything can quote a secret (an endpoint URL's password, a key)
     os.umask(0o077)  # run outputs (images, perf logs, traces, kernel API logs, dumps) are private
     try:
-        from backend.runtime import install_faults
+        from backend.pipeline.runtime import install_faults
 
         install_faults(args.inject_fault)
         if args.command == "generate":
             return generate_main(args, settings)
-        from backend.serve import serve_main
+        from backend.server.serve import serve_main
 
         return serve_main(args, settings)
     except BackendError as exc:
         log.error(exc.message)
         return int(exc.code)
     except Exception as exc:  # noqa: BLE001 - only an allocation failure is ours to name; a bug re-raises
-        from backend.runtime import is_out_of_memory
+        from backend.pipeline.runtime import is_out_of_memory
 
         if not is_out_of_memory(exc):
             raise

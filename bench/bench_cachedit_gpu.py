@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from backend import envs  # noqa: E402
-from backend.caching import CacheController, import_cache_dit  # noqa: E402
+from backend.caching.controller import CacheController, import_cache_dit  # noqa: E402
 
 FLUX_DEV: dict[str, Any] = dict(
     patch_size=1, in_channels=64, num_layers=19, num_single_layers=38, attention_head_dim=128,

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from backend import envs  # noqa: E402
-from backend.caching import CacheController  # noqa: E402
+from backend.caching.controller import CacheController  # noqa: E402
 from backend.models.shapes_pipeline import ShapesPipeline, build_untrained_pipeline  # noqa: E402
 
 ON = {"SGLANG_CACHE_DIT_ENABLED": "true"}

@@ -21,7 +21,7 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from backend.models.cache_adapter import scm_cache_config, shapes_block_adapter  # noqa: E402
+from backend.caching.adapter import scm_cache_config, shapes_block_adapter  # noqa: E402
 from backend.models.shapes_pipeline import DEFAULT_GUIDANCE, DEFAULT_STEPS, load_pipeline  # noqa: E402
 
 

@@ -1,4 +1,4 @@
-"""backend.attention: SDPA kernel choice, fallbacks, and equivalence with diffusers' own processor."""
+"""backend.pipeline.attention: SDPA kernel choice, fallbacks, and equivalence with diffusers' own processor."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from backend import attention
 from backend.exit_codes import BackendError, ExitCode
+from backend.pipeline import attention
 
 
 class _Collect(logging.Handler):

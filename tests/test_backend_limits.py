@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from backend.exit_codes import BackendError, ExitCode
-from backend.limits import Limits, estimate_request_bytes, parse_bytes
-from backend.request_body import request_from_body
+from backend.pipeline.limits import Limits, estimate_request_bytes, parse_bytes
+from backend.server.request_body import request_from_body
 from tests.fixtures_backend import backend_command, clean_env, run_backend
 
 
@@ -124,7 +124,7 @@ def test_serve_refuses_work_over_its_limits_with_400_and_keeps_serving(tmp_path:
 
 def test_allocation_failures_are_out_of_memory() -> None:
     """The CPU allocator under a memory limit raises RuntimeError; the text, not the class, decides."""
-    from backend.runtime import classify
+    from backend.pipeline.runtime import classify
 
     cpu = RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
                        "you tried to allocate 3145728 bytes. Error code 12 (Cannot allocate memory)")

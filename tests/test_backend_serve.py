@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from backend.exit_codes import BackendError, ExitCode
-from backend.request_body import request_from_body
+from backend.server.request_body import request_from_body
 from tests.fixtures_backend import DEVICE, clean_env
 
 

@@ -16,7 +16,7 @@ from PIL import Image
 
 from backend.exit_codes import ExitCode
 from backend.records import OutputSaved, parse_line
-from backend.workers import split_batch
+from backend.server.workers import split_batch
 from tests.fixtures_backend import backend_command, clean_env, run_backend
 
 

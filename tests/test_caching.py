@@ -1,4 +1,4 @@
-"""backend/caching.py + backend/scm.py: Cache-DiT on the bundled ShapesPipeline (untrained weights, CPU).
+"""backend/caching/controller.py + backend/caching/scm.py: Cache-DiT on the bundled ShapesPipeline (untrained weights, CPU).
 
 Counts only, never wall time (that is bench/bench_caching.py).  With random weights the residual
 gate almost never fires, so the counts below use the ``static`` SCM policy, where a masked step is
@@ -17,9 +17,9 @@ import pytest
 import torch
 
 from backend import envs
-from backend.caching import CacheController, stats_line, validate_for_steps
+from backend.caching.controller import CacheController, stats_line, validate_for_steps
+from backend.caching.scm import CacheConfigError
 from backend.models.shapes_pipeline import ShapesPipeline, build_untrained_pipeline
-from backend.scm import CacheConfigError
 
 ON = {"SGLANG_CACHE_DIT_ENABLED": "true"}
 STATIC_FAST = {**ON, "SGLANG_CACHE_DIT_SCM_PRESET": "fast", "SGLANG_CACHE_DIT_SCM_POLICY": "static"}

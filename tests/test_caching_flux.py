@@ -1,4 +1,4 @@
-"""backend/caching.py on a Flux-family transformer (diffusers' ``FluxTransformer2DModel``, tiny, CPU).
+"""backend/caching/controller.py on a Flux-family transformer (diffusers' ``FluxTransformer2DModel``, tiny, CPU).
 
 Why: the controller must adapt the model that the GPU benchmark measures (bench/bench_cachedit_gpu.py)
 the way cache-dit's own Flux adapter does: the double and single blocks as ONE cached run, so that a
@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from backend import envs
-from backend.caching import CacheController, block_layout
+from backend.caching.controller import CacheController, block_layout
 
 STATIC_FAST = {"SGLANG_CACHE_DIT_ENABLED": "true", "SGLANG_CACHE_DIT_SCM_PRESET": "fast",
                "SGLANG_CACHE_DIT_SCM_POLICY": "static"}  # fmt: skip

@@ -1,4 +1,4 @@
-"""backend.config_watch: rename saves are staged, validated and applied between requests only."""
+"""backend.server.config_watch: rename saves are staged, validated and applied between requests only."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import json
 import os
 from pathlib import Path
 
-from backend.attention import AttentionState
-from backend.config_watch import ConfigWatcher
+from backend.pipeline.attention import AttentionState
+from backend.server.config_watch import ConfigWatcher
 
 
 def _rename_save(path: Path, text: str) -> None:

@@ -90,10 +90,10 @@ def test_real_sigsegv_child_printing_kernel_blocks(tmp_path: Path) -> None:
 
 DRILL = """
 import sys
-from backend import faults
+from backend.kernel_api import faults
 faults.install(faults.parse_fault_spec(sys.argv[1]))
 import torch
-from backend.kernel_api import debug_kernel_api
+from backend.kernel_api.api_logging import debug_kernel_api
 
 @debug_kernel_api(name="backend.attention.sdpa")
 def sdpa(q, k):

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from backend import faults
 from backend import records as r
+from backend.kernel_api import faults
 
 ROOT = Path(__file__).resolve().parents[1]
 
 DRILL = """\
 import os, signal, sys, torch
-from backend import faults
-from backend.kernel_api import debug_kernel_api
+from backend.kernel_api import faults
+from backend.kernel_api.api_logging import debug_kernel_api
 faults.install(faults.FaultPlan.parse(sys.argv[1:]))
 signal.signal(signal.SIGTERM, lambda *_: None)  # a handler that only notes the signal must not keep a hang alive
 DEVICE = os.environ.get("DRILL_DEVICE", "cpu")

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from backend import faults, kernel_api
 from backend import records as r
+from backend.kernel_api import api_logging as kernel_api
+from backend.kernel_api import faults
 
 
 @pytest.fixture
@@ -60,7 +61,7 @@ def test_api_names() -> None:
         return inner
 
     assert kernel_api.api_name_of(outer()) == "tests.test_kernel_api.test_api_names.outer.inner"
-    assert kernel_api.api_name_of(kernel_api.tensor_stats) == "backend.kernel_api.tensor_stats"
+    assert kernel_api.api_name_of(kernel_api.tensor_stats) == "backend.kernel_api.api_logging.tensor_stats"
 
 
 def test_level1_block_shape(kapi) -> None:  # type: ignore[no-untyped-def]

@@ -1,4 +1,4 @@
-"""backend.loader: weight reader choice, reading, and model directory errors."""
+"""backend.pipeline.loader: weight reader choice, reading, and model directory errors."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from backend import loader
 from backend.exit_codes import BackendError, ExitCode
+from backend.pipeline import loader
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""backend.outputs: SGLang's default output file names; images written whole or not at all."""
+"""backend.artifacts.images: SGLang's default output file names; images written whole or not at all."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from backend.artifacts.images import default_stem, output_name, sanitize
 from backend.atomic_files import atomic_open, atomic_write_bytes
 from backend.exit_codes import ExitCode
-from backend.outputs import default_stem, output_name, sanitize
 from tests.fixtures_backend import RUN_TIMEOUT, backend_command, clean_env
 
 

@@ -1,12 +1,13 @@
-"""backend.platform_effects: one line per set platform variable, applied only where the platform exists."""
+"""backend.pipeline.platform_effects: one line per set platform variable, applied only where the platform exists."""
 
 from __future__ import annotations
 
 import torch
 
-from backend import envs, platform_effects
-from backend.device import DeviceChoice
+from backend import envs
 from backend.models.shapes_pipeline import build_untrained_pipeline
+from backend.pipeline import platform_effects
+from backend.pipeline.device import DeviceChoice
 
 
 def test_no_effect_lines_on_a_cpu_host() -> None:

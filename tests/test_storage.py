@@ -1,4 +1,4 @@
-"""backend/storage.py against a real S3-compatible HTTP server on loopback (tests/fixtures_s3.py)."""
+"""backend/artifacts/storage.py against a real S3-compatible HTTP server on loopback (tests/fixtures_s3.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 
 from backend import envs
-from backend.exit_codes import BackendError, ExitCode
-from backend.storage import (
+from backend.artifacts.storage import (
     TIMEOUT_VARIABLE,
     CloudStorage,
     StorageConfig,
@@ -20,6 +19,7 @@ from backend.storage import (
     upload_timeout,
     validate_storage,
 )
+from backend.exit_codes import BackendError, ExitCode
 from tests.fixtures_hostile import HostileServer
 from tests.fixtures_s3 import S3Bucket, S3Credentials, s3_client, unused_loopback_port
 

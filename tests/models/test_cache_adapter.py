@@ -5,7 +5,7 @@ from __future__ import annotations
 import cache_dit
 import torch
 
-from backend.models.cache_adapter import scm_cache_config, shapes_block_adapter
+from backend.caching.adapter import scm_cache_config, shapes_block_adapter
 from backend.models.shapes_pipeline import ShapesPipeline, load_pipeline
 
 

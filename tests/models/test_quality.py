@@ -7,7 +7,7 @@ from typing import Literal
 
 import pytest
 
-from backend.models.cache_adapter import scm_cache_config, shapes_block_adapter
+from backend.caching.adapter import scm_cache_config, shapes_block_adapter
 from backend.models.classifier import ShapeClassifier, load_classifier
 from backend.models.quality import QualityReport, evaluate, quality_prompts
 from backend.models.shapes_pipeline import ShapesPipeline, load_pipeline

@@ -17,7 +17,7 @@ Kinds:
 process; the fault fires once. Examples: ``segfault@backend.attention.*``, ``nan@*decode*:2``,
 ``exit=3@backend.transformer.*.Linear.forward:10``.
 
-The fault fires inside the wrapper of :func:`backend.kernel_api.debug_kernel_api`, after the call's
+The fault fires inside the wrapper of :func:`backend.kernel_api.api_logging.debug_kernel_api`, after the call's
 inputs were logged and dumped, so the kernel API log and the dump folder show the call in flight.
 At ``SGLANG_KERNEL_API_LOGLEVEL=0`` the decorator normally returns the function untouched; when a
 plan is installed it instead gives the *targeted* APIs (only those) a minimal wrapper that fires the

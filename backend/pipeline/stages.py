@@ -5,11 +5,11 @@ What is printed follows SGLang 0.5.23's ``StageProfiler`` line for line (referen
 ``[Stage] Error during execution after X ms: <str(exc)>`` at ERROR with its traceback (the whole
 thing red), and, when timing is on, a ``[denoising_step_N] Error during execution ...`` line for the
 failing step first.  The progress bar is real ``tqdm`` on stderr (``\r`` fragments from ``0/N``),
-shown by rank 0 only.  Saving is not a stage, as upstream: :mod:`backend.runtime` saves after
+shown by rank 0 only.  Saving is not a stage, as upstream: :mod:`backend.pipeline.runtime` saves after
 :func:`run_stages`.  The denoising stage is marked ``is_denoising`` in the metrics.
 
 A stop (:class:`CancelToken`) is honoured at every stage boundary and every step boundary, and the
-request's size is checked against :mod:`backend.limits` (bounds and a memory estimate) before any
+request's size is checked against :mod:`backend.pipeline.limits` (bounds and a memory estimate) before any
 tensor of the request is allocated.
 
 Hooks for the neighbouring rooms (looked up at run time, optional): see :class:`CacheHooks` for
@@ -28,17 +28,17 @@ from typing import Any
 
 import torch
 
-from backend import limits
-from backend.device import synchronize
 from backend.exit_codes import BackendError, ExitCode
 from backend.logging_setup import get_logger
+from backend.pipeline import limits
+from backend.pipeline.device import synchronize
+from backend.pipeline.request import CancelToken, GenerationRequest, RequestMetrics
 from backend.records import (
     StageTiming,
     stage_error_message,
     stage_finished_message,
     stage_started_message,
 )
-from backend.request import CancelToken, GenerationRequest, RequestMetrics
 
 log = get_logger("stages")
 
@@ -111,7 +111,7 @@ class InputValidationStage(PipelineStage):
                 pipe.check_size(ctx.height, ctx.width)
         except ValueError as exc:
             raise BackendError(ExitCode.BAD_REQUEST, f"Bad request: {exc}") from None
-        from backend import caching
+        from backend.caching import controller as caching
 
         caching.validate_for_steps(ctx.settings, ctx.num_steps, pipe)  # refuse before any step runs
         estimate = limits.estimate_request_bytes(pipe, ctx.num_steps, req.batch_size, ctx.height, ctx.width,
@@ -138,7 +138,7 @@ class LatentPreparationStage(PipelineStage):
 
 
 class CacheHooks:
-    """The denoising stage's view of :mod:`backend.caching` (cache-dit), whichever API that room offers.
+    """The denoising stage's view of :mod:`backend.caching.controller` (cache-dit), whichever API that room offers.
 
     Preferred: ``caching.CacheController`` (one per pipeline, kept for the process) with
     ``prepare(pipe, settings, num_steps, timesteps)`` and ``stats() -> dict | None``.  Also accepted:
@@ -175,9 +175,9 @@ class CacheHooks:
 
 
 def caching_hooks(pipe: Any) -> CacheHooks | None:
-    """Hooks into ``backend.caching`` when that room is present, else None (no caching)."""
+    """Hooks into ``backend.caching.controller`` when that room is present, else None (no caching)."""
     try:
-        module = importlib.import_module("backend.caching")
+        module = importlib.import_module("backend.caching.controller")
     except ImportError:
         return None
     if hasattr(module, "CacheController") or callable(getattr(module, "prepare", None)):

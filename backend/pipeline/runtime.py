@@ -1,7 +1,7 @@
 """The loaded backend: settings, device, attention, pipeline; runs one request at a time.
 
 Start-up order matters: fault drills are installed *before* any decorated module is imported
-(:mod:`backend.faults` decides wrapping at decoration time), the device is resolved before the model
+(:mod:`backend.kernel_api.faults` decides wrapping at decoration time), the device is resolved before the model
 loads, and the platform variables are applied to the loaded model.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 from backend import envs
 from backend.exit_codes import BackendError, ExitCode
 from backend.logging_setup import get_logger
-from backend.request import CancelToken, GenerationRequest, GenerationResult
+from backend.pipeline.request import CancelToken, GenerationRequest, GenerationResult
 
 log = get_logger()
 
@@ -34,10 +34,10 @@ def setup_cache_dirs(cache_root: str) -> None:
 
 
 def install_faults(specs: list[str] | None) -> None:
-    """Install ``--inject-fault`` drills; must run before backend.attention is imported."""
+    """Install ``--inject-fault`` drills; must run before backend.pipeline.attention is imported."""
     if not specs:
         return
-    from backend import faults
+    from backend.kernel_api import faults
 
     try:
         faults.install(faults.FaultPlan.parse(specs))
@@ -94,12 +94,12 @@ class Runtime:
     def start(self) -> None:
         """Resolve device and attention, load the model, apply platform variables."""
         setup_cache_dirs(self.cache_root)
-        from backend.storage import CloudStorage
+        from backend.artifacts.storage import CloudStorage
 
         self.storage = CloudStorage.from_settings(self.settings)  # storage on without a bucket: BAD_ENV now
-        from backend import attention, loader, platform_effects
-        from backend.device import default_dtype, pick_device
-        from backend.kernel_api import instrument_pipeline
+        from backend.kernel_api.api_logging import instrument_pipeline
+        from backend.pipeline import attention, loader, platform_effects
+        from backend.pipeline.device import default_dtype, pick_device
 
         self.device_choice = pick_device(self.settings[envs.TARGET_DEVICE])
         self.device = self.device_choice.device
@@ -115,17 +115,18 @@ class Runtime:
         if count:
             log.debug("Kernel API instrumentation wrapped %d callables", count)
         platform_effects.apply(self.settings, self.device_choice, self.pipe)
-        from backend import caching
+        from backend.caching import controller as caching
 
         caching.preload(self.settings)  # the cache-dit import stays out of the first request's timings
 
     def generate(self, req: GenerationRequest, cancel: CancelToken | None = None) -> GenerationResult:
         """Run one request through every stage; never raises for request-level failures."""
-        from backend import attention, perf, profiler
-        from backend.limits import Limits
-        from backend.outputs import save_images
+        from backend.artifacts import perf, profiler
+        from backend.artifacts.images import save_images
+        from backend.pipeline import attention
+        from backend.pipeline.limits import Limits
+        from backend.pipeline.stages import Cancelled, StageContext, run_stages
         from backend.records import generation_completed_message
-        from backend.stages import Cancelled, StageContext, run_stages
 
         started = time.perf_counter()
         stage_logging = bool(self.settings[envs.STAGE_LOGGING])
@@ -160,7 +161,7 @@ class Runtime:
         return result
 
     def _upload(self, result: GenerationResult) -> None:
-        """Upload after saving through ``backend.storage`` (only when ``SGLANG_CLOUD_STORAGE_TYPE=s3``).
+        """Upload after saving through ``backend.artifacts.storage`` (only when ``SGLANG_CLOUD_STORAGE_TYPE=s3``).
 
         ``CloudStorage.upload_all(paths) -> UploadReport`` logs ``Uploaded <path> to <url>`` or one
         warning per failed file and never deletes the local file; a failure sets ``UPLOAD_FAILED``

@@ -26,9 +26,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from backend import envs
-from backend.exit_codes import ExitCode
-from backend.logging_setup import get_logger
-from backend.scm import (
+from backend.caching.scm import (
     CacheConfigError,
     ScmSpec,
     build_mask,
@@ -37,6 +35,8 @@ from backend.scm import (
     scm_from_settings,
     split_mask,
 )
+from backend.exit_codes import ExitCode
+from backend.logging_setup import get_logger
 
 logger = get_logger("caching")
 

@@ -22,9 +22,9 @@ import stat
 import threading
 from typing import Any
 
-from backend.attention import AttentionState
 from backend.attention_config import AttentionConfigError, diff_configs, parse_attention_config
 from backend.logging_setup import get_logger
+from backend.pipeline.attention import AttentionState
 
 log = get_logger("attention")
 MAX_CONFIG_BYTES = 1 << 20

@@ -31,7 +31,7 @@ from backend.attention_config import (
     parse_config_arg,
 )
 from backend.exit_codes import BackendError, ExitCode
-from backend.kernel_api import debug_kernel_api
+from backend.kernel_api.api_logging import debug_kernel_api
 from backend.logging_setup import get_logger
 
 log = get_logger("attention")
@@ -148,7 +148,7 @@ def resolve(flag_backend: str | None, env_backend: str | None, flag_config: str 
     return st
 
 
-@debug_kernel_api
+@debug_kernel_api(name="backend.attention.sdpa_attention")  # the log contract's name, not the file's
 def sdpa_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                    attn_mask: torch.Tensor | None = None, scale: float | None = None) -> torch.Tensor:
     """Scaled dot-product attention with the kernels the current backend allows."""

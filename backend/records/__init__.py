@@ -16,8 +16,8 @@ Shapes:
       :class:`KernelApiLogParser`) and their dump folders (:func:`dump_dir_name`, :class:`DumpMetadata`,
       :func:`scan_dump_root`).
 
-This module is the one import point: the log-line helpers live in :mod:`backend.log_lines`, the
-kernel blocks in :mod:`backend.kernel_records` and the dump folders in :mod:`backend.dump_records`,
+This module is the one import point: the log-line helpers live in :mod:`backend.records.log_lines`, the
+kernel blocks in :mod:`backend.records.kernel_records` and the dump folders in :mod:`backend.records.dump_records`,
 and every public name of those is re-exported here (see ``__all__``). They import nothing from this
 module, so there is no cycle.
 """
@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from backend.atomic_files import append_private, atomic_write_bytes
-from backend.dump_records import (
+from backend.records.dump_records import (
     DUMP_METADATA_FILE,
     DUMP_TIME_FORMAT,
     DumpEntry,
@@ -45,7 +45,7 @@ from backend.dump_records import (
     read_dump_metadata,
     scan_dump_root,
 )
-from backend.kernel_records import (
+from backend.records.kernel_records import (
     GRAPH_CAPTURE_NOTE,
     KERNEL_API_SEPARATOR,
     KERNEL_API_TIME_FORMAT,
@@ -64,13 +64,8 @@ from backend.kernel_records import (
     render_section,
     render_value,
 )
-from backend.log_lines import (
-    LOG_DATE_FORMAT,
-    format_log_line,
-    split_log_prefix,
-    strip_ansi,
-)
-from backend.request_records import (
+from backend.records.log_lines import LOG_DATE_FORMAT, format_log_line, split_log_prefix, strip_ansi
+from backend.records.request_records import (
     ExceptionRaised,
     GenerationDone,
     GenerationFailed,

@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from backend.logging_setup import get_logger
+from backend.pipeline.request import GenerationRequest, RequestMetrics
 from backend.records import (
     PERF_RECORD_TAG,
     PerfDumpReport,
@@ -23,7 +24,6 @@ from backend.records import (
     utc_timestamp,
     write_perf_dump,
 )
-from backend.request import GenerationRequest, RequestMetrics
 
 log = get_logger("perf")
 

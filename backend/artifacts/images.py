@@ -30,7 +30,7 @@ from backend.logging_setup import get_logger
 from backend.records import output_saved_message
 
 if TYPE_CHECKING:
-    from backend.stages import StageContext
+    from backend.pipeline.stages import StageContext
 
 log = get_logger("outputs")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")

@@ -3,7 +3,7 @@
 Public API:
     ``debug_kernel_api(fn=None, *, name=None)``
         Decorator (bare or called). At level 0 it returns ``fn`` itself (zero overhead) unless an
-        installed fault plan (:mod:`backend.faults`) targets the API; then a minimal wrapper that only
+        installed fault plan (:mod:`backend.kernel_api.faults`) targets the API; then a minimal wrapper that only
         fires the fault is returned. At level >= 1 each call writes a block in SGLang's exact shape
         (see :mod:`backend.records`): level 1 the call name, 3 arguments and return value, 5 tensor
         statistics (computed in float32), 10 input/output dumps.
@@ -51,7 +51,7 @@ from typing import Any, TypeVar, overload
 
 import torch
 
-from backend import faults
+from backend.kernel_api import faults
 from backend.records import (
     GRAPH_CAPTURE_NOTE,
     ArgDesc,

@@ -19,8 +19,8 @@ from typing import Any
 import torch
 
 from backend import envs
-from backend.device import DeviceChoice
 from backend.logging_setup import get_logger
+from backend.pipeline.device import DeviceChoice
 
 log = get_logger("platform")
 

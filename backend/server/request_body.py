@@ -13,8 +13,8 @@ import os
 from typing import Any
 
 from backend.exit_codes import BackendError, ExitCode
-from backend.limits import MAX_SIDE, Limits
-from backend.request import GenerationRequest
+from backend.pipeline.limits import MAX_SIDE, Limits
+from backend.pipeline.request import GenerationRequest
 
 MAX_N = 16
 """Images per body unless the server's ``--max-batch-size`` is lower."""

@@ -10,8 +10,8 @@ import argparse
 import math
 from collections.abc import Sequence
 
-from backend import limits
 from backend.envs import ATTENTION_BACKEND, LOG_LEVELS, EnvError
+from backend.pipeline import limits
 
 DEFAULT_SEED = 42
 DEFAULT_OUTPUT_PATH = "outputs/"
@@ -89,7 +89,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output-path", default=DEFAULT_OUTPUT_PATH,
                    help="directory for the PNG files (default: outputs/)")
     p.add_argument("--inject-fault", action="append", default=None, metavar="SPEC",
-                   help="deliberately fail: KIND[=CODE][@API_PATTERN][:CALL_N] (repeatable; see backend/faults.py)")  # fmt: skip
+                   help="deliberately fail: KIND[=CODE][@API_PATTERN][:CALL_N] (repeatable; see backend/kernel_api/faults.py)")  # fmt: skip
     bounds = p.add_argument_group("limits", "a request over one of these is refused before anything is allocated")
     bounds.add_argument("--max-steps", type=_positive, default=DEFAULT_MAX_STEPS,
                         help=f"most denoising steps per request (default {DEFAULT_MAX_STEPS})")

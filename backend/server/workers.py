@@ -30,7 +30,7 @@ from typing import Any
 from backend import envs
 from backend.exit_codes import ExitCode
 from backend.logging_setup import get_logger
-from backend.request import CancelToken, new_request_id
+from backend.pipeline.request import CancelToken, new_request_id
 
 log = get_logger("workers")
 STOP_GRACE_S = 20.0
@@ -81,7 +81,7 @@ def _worker_main(rank: int, args: dict[str, Any], offset: int, size: int, reques
         os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
     from backend.exit_codes import BackendError
     from backend.logging_setup import configure, effective_level, flush_all, redact_settings
-    from backend.runtime import Runtime, install_faults
+    from backend.pipeline.runtime import Runtime, install_faults
 
     ns = Namespace(**args)
     settings = envs.load_settings()

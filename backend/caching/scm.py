@@ -132,7 +132,9 @@ def build_mask(spec: ScmSpec, steps: int) -> list[int] | None:
     check_steps(spec, steps)
     if not spec.active:
         return None
-    from backend.caching import import_cache_dit  # deferred: heavy import, only when a mask is needed
+    from backend.caching.controller import (
+        import_cache_dit,  # deferred: heavy import, only when a mask is needed
+    )
 
     cache_dit = import_cache_dit()
 

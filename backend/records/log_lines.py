@@ -1,7 +1,7 @@
 """Ordinary log lines ``[MM-DD HH:MM:SS] message``: the prefix writer and splitter, and ANSI stripping.
 
 Split out of :mod:`backend.records` (which re-exports every name here) so that it and
-:mod:`backend.kernel_records` can both use these helpers without an import cycle. Standard library only.
+:mod:`backend.records.kernel_records` can both use these helpers without an import cycle. Standard library only.
 """
 
 from __future__ import annotations

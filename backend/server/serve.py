@@ -40,11 +40,11 @@ from typing import Any
 
 from backend import envs
 from backend.exit_codes import BackendError, ExitCode
-from backend.limits import Limits
 from backend.logging_setup import emit_raw, flush_all, get_logger
-from backend.request import CancelToken, GenerationRequest, GenerationResult
-from backend.request_body import request_from_body
-from backend.runtime import Runtime
+from backend.pipeline.limits import Limits
+from backend.pipeline.request import CancelToken, GenerationRequest, GenerationResult
+from backend.pipeline.runtime import Runtime
+from backend.server.request_body import request_from_body
 
 log = get_logger("serve")
 MAX_BODY = 1 << 20
@@ -195,8 +195,8 @@ class Server:
         return 0
 
     def _start_watcher(self) -> None:
-        from backend.attention import state
-        from backend.config_watch import ConfigWatcher
+        from backend.pipeline.attention import state
+        from backend.server.config_watch import ConfigWatcher
 
         st = state()
         path = st.source if st.source and st.source != "--attention-backend-config" else None
@@ -228,7 +228,7 @@ class Server:
             return error_answer(409, "no attention config file to reload (set SGLANG_DIFFUSION_ATTENTION_CONFIG or "
                                 "pass a file to --attention-backend-config)", ExitCode.BAD_ATTENTION_CONFIG)
         changes = self.watcher.apply_pending(force=True)
-        from backend.attention import state
+        from backend.pipeline.attention import state
 
         if self.watcher.last_error:
             return 400, {"error": {"message": self.watcher.last_error, "type": "bad_attention_config",
@@ -271,7 +271,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _route(self, method: str) -> None:
-        from backend import devserver
+        from backend.server import devserver
 
         path = self.path.split("?", 1)[0]
         dev = devserver.handle(self.server_ref, method, path)

@@ -3,7 +3,7 @@
 The writers render plain descriptions (:class:`TensorDesc`, :class:`ArgDesc`) exactly as SGLang's
 ``_serialize_value`` / ``_log_section`` do, so this module needs no torch; :class:`KernelApiLogParser`
 reads the blocks back from a ``LOGDEST`` file or a stdout/stderr stream. The level-10 dump folders live
-in :mod:`backend.dump_records`. :mod:`backend.records`, the contract module, re-exports every public
+in :mod:`backend.records.dump_records`. :mod:`backend.records`, the contract module, re-exports every public
 name here; callers import from there. Standard library only.
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from backend.log_lines import split_log_prefix, strip_ansi
+from backend.records.log_lines import split_log_prefix, strip_ansi
 
 KERNEL_API_SEPARATOR = "=" * 80
 KERNEL_API_TIME_FORMAT = "[%Y-%m-%d %H:%M:%S]"

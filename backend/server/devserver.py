@@ -14,7 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from backend.serve import Server
+    from backend.server.serve import Server
 
 ROUTES = {("GET", "/health"), ("GET", "/dev/settings"), ("GET", "/dev/memory"),
           ("POST", "/dev/reload-attention-config"), ("GET", "/dev/last-request")}  # fmt: skip
