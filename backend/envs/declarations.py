@@ -17,6 +17,7 @@ from enum import Enum
 from typing import Any, ClassVar, Generic, TypeVar
 
 from backend.envs.kinds import (
+    SECRET_NAMES,
     BoolKind,
     BucketKind,
     EnumKind,
@@ -82,9 +83,15 @@ class EnvVar(Generic[T]):
     prefix: str | None = field(default=None, compare=False)
     """Overrides the family's prefix for one variable (a family mixes ``SGLANG_`` and ``SGLANG_DIFFUSION_``)."""
 
+    def __post_init__(self) -> None:
+        if self.secret and self.name:  # a discovered variable: named at construction
+            SECRET_NAMES.add(self.name)
+
     def __set_name__(self, owner: type, attr: str) -> None:
         prefix = self.prefix if self.prefix is not None else getattr(owner, "PREFIX", "")
         object.__setattr__(self, "name", prefix + attr)
+        if self.secret:
+            SECRET_NAMES.add(self.name)
         if self.pane is None:
             object.__setattr__(self, "pane", getattr(owner, "PANE", Pane.RUNTIME))
 

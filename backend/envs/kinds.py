@@ -28,6 +28,9 @@ _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _REGION_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _URL_RE = re.compile(r"^https?://[^\s/?#]+(:\d+)?(/[^\s]*)?$", re.IGNORECASE)
 MASK = "********"
+SECRET_NAMES: set[str] = set()
+"""Names of the secret variables, added as each is declared (``EnvVar``), so that an :class:`EnvError`
+raised down here for one of them masks its value without asking the registry above (no import cycle)."""
 
 
 def mask_secret(raw: str) -> str:
@@ -65,9 +68,7 @@ class EnvError(ValueError):
         self.allowed = allowed
         self.reason = reason
         if secret is None:
-            from backend.envs.declarations import is_secret  # lazy: declarations import this module
-
-            secret = is_secret(name)
+            secret = name in SECRET_NAMES
         shown = mask_secret(value) if secret else mask_url_userinfo(value)
         why = f" ({reason})" if reason else ""
         super().__init__(f"{name}={shown!r} is not valid{why}; allowed: {allowed}")
