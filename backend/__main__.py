@@ -8,7 +8,6 @@ has no torch thread pools to inherit.
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from argparse import Namespace
 from collections.abc import Sequence
@@ -17,33 +16,12 @@ from backend import envs
 from backend.envs import EnvError, load_settings
 from backend.exit_codes import BackendError, ExitCode
 from backend.logging_setup import configure, effective_level, flush_all, get_logger, redact_settings
-from backend.pipeline.request import CancelToken, GenerationRequest
+from backend.pipeline.request import CancelToken
 from backend.server import cli
+from backend.server.cli import request_from_args
+from backend.server.stop_signals import install_stop_handlers
 
 log = get_logger()
-
-
-def request_from_args(args: Namespace) -> GenerationRequest:
-    return GenerationRequest(
-        prompt=args.prompt, negative_prompt=args.negative_prompt, num_inference_steps=args.num_inference_steps,
-        height=args.height, width=args.width, seed=args.seed, batch_size=args.batch_size,
-        guidance_scale=args.guidance_scale, output_path=args.output_path, output_file_name=args.output_file_name,
-        perf_dump_path=args.perf_dump_path, total_batch=args.batch_size,
-    )  # fmt: skip
-
-
-def install_stop_handlers(on_stop: CancelToken) -> None:
-    """SIGTERM/SIGINT set an event: a request abandons at its next stage or step boundary.  Before
-    one runs (``on_stop.immediate``: still loading) the handler ends the process at once with 143."""
-
-    def handler(signum: int, frame: object) -> None:
-        on_stop.cancel()
-        if on_stop.immediate:
-            on_stop.immediate = False  # a second signal during the unwinding changes nothing
-            raise SystemExit(int(ExitCode.CANCELLED))
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
 
 
 def generate_main(args: Namespace, settings: envs.Settings) -> int:

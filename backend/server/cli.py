@@ -1,17 +1,20 @@
 """The ``sgl-backend`` command line: ``generate`` (one batch, then exit) and ``serve`` (resident).
 
 Flag names follow ``sglang generate`` where the two overlap (reference notes, section 7), so muscle
-memory carries over.  Only argparse lives here: no torch, so ``--help`` and usage errors are instant.
+memory carries over.  Only argparse and the mapping of its namespace to a request live here: no torch,
+so ``--help`` and usage errors are instant.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+from argparse import Namespace
 from collections.abc import Sequence
 
 from backend.envs import ATTENTION_BACKEND, LOG_LEVELS, EnvError
 from backend.pipeline import limits
+from backend.pipeline.request import GenerationRequest
 
 DEFAULT_SEED = 42
 DEFAULT_OUTPUT_PATH = "outputs/"
@@ -150,3 +153,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         if found:
             parser.error("; ".join(found))
     return args
+
+
+def request_from_args(args: Namespace) -> GenerationRequest:
+    """The request of a ``generate`` command line (the whole batch; workers narrow it)."""
+    return GenerationRequest(
+        prompt=args.prompt, negative_prompt=args.negative_prompt, num_inference_steps=args.num_inference_steps,
+        height=args.height, width=args.width, seed=args.seed, batch_size=args.batch_size,
+        guidance_scale=args.guidance_scale, output_path=args.output_path, output_file_name=args.output_file_name,
+        perf_dump_path=args.perf_dump_path, total_batch=args.batch_size,
+    )  # fmt: skip

@@ -72,7 +72,8 @@ def die_with_parent(parent_pid: int, signum: int = signal.SIGTERM) -> bool:
 
 def _worker_main(rank: int, args: dict[str, Any], offset: int, size: int, request_id: str, results: Any,
                  workers: int = 1, parent_pid: int | None = None) -> None:
-    from backend.__main__ import install_stop_handlers, request_from_args
+    from backend.server.cli import request_from_args
+    from backend.server.stop_signals import install_stop_handlers
 
     cancel = CancelToken(immediate=True)  # first: a fork child still has the parent's handlers
     install_stop_handlers(cancel)
