@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backend import envs
+from backend.caching.quiet_import import import_cache_dit
 from backend.exit_codes import BackendError, ExitCode
 from backend.logging_setup import get_logger
 
@@ -132,11 +133,7 @@ def build_mask(spec: ScmSpec, steps: int) -> list[int] | None:
     check_steps(spec, steps)
     if not spec.active:
         return None
-    from backend.caching.controller import (
-        import_cache_dit,  # deferred: heavy import, only when a mask is needed
-    )
-
-    cache_dit = import_cache_dit()
+    cache_dit = import_cache_dit()  # only now: a heavy import, needed only when there is a mask
 
     mask: list[int] = cache_dit.steps_mask(
         compute_bins=list(spec.compute_bins) if spec.custom else None,  # type: ignore[arg-type]
