@@ -11,10 +11,24 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from backend.server.serve import Server
+
+class ServerState(Protocol):
+    """What the dev endpoints read of the running server (``serve.Server`` is one).
+
+    Why a protocol: the server routes requests here, so this module must not import it back.
+    """
+
+    dev_mode: bool
+    stopping: bool
+    started: float
+    served: int
+    busy: bool
+    runtime: Any
+
+    def request_reload(self) -> tuple[int, dict[str, Any]]: ...
+
 
 ROUTES = {("GET", "/health"), ("GET", "/dev/settings"), ("GET", "/dev/memory"),
           ("POST", "/dev/reload-attention-config"), ("GET", "/dev/last-request")}  # fmt: skip
@@ -43,7 +57,7 @@ def memory(device: Any) -> dict[str, Any]:
     return out
 
 
-def handle(server: Server, method: str, path: str) -> tuple[int, dict[str, Any]] | None:
+def handle(server: ServerState, method: str, path: str) -> tuple[int, dict[str, Any]] | None:
     """Answer a dev route, or None when dev mode is off or the route is not one of ours."""
     if not server.dev_mode or (method, path) not in ROUTES:
         return None

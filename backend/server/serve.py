@@ -44,6 +44,7 @@ from backend.logging_setup import emit_raw, flush_all, get_logger
 from backend.pipeline.limits import Limits
 from backend.pipeline.request import CancelToken, GenerationRequest, GenerationResult
 from backend.pipeline.runtime import Runtime
+from backend.server import devserver
 from backend.server.request_body import request_from_body
 
 log = get_logger("serve")
@@ -271,8 +272,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _route(self, method: str) -> None:
-        from backend.server import devserver
-
         path = self.path.split("?", 1)[0]
         dev = devserver.handle(self.server_ref, method, path)
         if dev is not None:
