@@ -20,17 +20,14 @@ import os
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PIL.PngImagePlugin import PngInfo
 
 from backend.atomic_files import atomic_open, make_private_dirs
 from backend.exit_codes import BackendError, ExitCode
 from backend.logging_setup import get_logger
+from backend.pipeline.context import StageContext
 from backend.records import output_saved_message
-
-if TYPE_CHECKING:
-    from backend.pipeline.stages import StageContext
 
 log = get_logger("outputs")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")

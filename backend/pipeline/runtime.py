@@ -124,8 +124,9 @@ class Runtime:
         from backend.artifacts import perf, profiler
         from backend.artifacts.images import save_images
         from backend.pipeline import attention
+        from backend.pipeline.context import StageContext
         from backend.pipeline.limits import Limits
-        from backend.pipeline.stages import Cancelled, StageContext, run_stages
+        from backend.pipeline.stages import Cancelled, run_stages
         from backend.records import generation_completed_message
 
         started = time.perf_counter()

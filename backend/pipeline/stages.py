@@ -12,27 +12,26 @@ A stop (:class:`CancelToken`) is honoured at every stage boundary and every step
 request's size is checked against :mod:`backend.pipeline.limits` (bounds and a memory estimate) before any
 tensor of the request is allocated.
 
-Hooks for the neighbouring rooms (looked up at run time, optional): see :class:`CacheHooks` for
-cache-dit (prepare before the denoising loop, stats after it -> ``cache_stats`` in ``performance.log``).
+Cache-DiT (:mod:`backend.caching`): one controller per pipeline, prepared before the denoising loop;
+its stats after the loop become ``cache_stats`` in ``performance.log``.
 """
 
 from __future__ import annotations
 
-import importlib
 import sys
 import time
 import traceback
-from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any
 
 import torch
 
+from backend.caching.controller import CacheController, validate_for_steps
 from backend.exit_codes import BackendError, ExitCode
 from backend.logging_setup import get_logger
+from backend.models.shapes_pipeline import DEFAULT_GUIDANCE, DEFAULT_STEPS
 from backend.pipeline import limits
+from backend.pipeline.context import StageContext
 from backend.pipeline.device import synchronize
-from backend.pipeline.request import CancelToken, GenerationRequest, RequestMetrics
 from backend.records import (
     StageTiming,
     stage_error_message,
@@ -45,34 +44,6 @@ log = get_logger("stages")
 
 class Cancelled(Exception):
     """The request was abandoned at a step boundary (SIGTERM)."""
-
-
-@dataclass
-class StageContext:
-    """Everything one request's stages share: inputs, intermediates and metrics."""
-
-    pipe: Any
-    request: GenerationRequest
-    settings: Any
-    device: torch.device
-    timing: bool
-    cancel: CancelToken = field(default_factory=CancelToken)
-    limits: limits.Limits = field(default_factory=limits.Limits)
-    rank: int = 0
-    """Worker rank; only rank 0 draws the progress bar, as upstream's main rank."""
-    metrics: RequestMetrics = field(default_factory=RequestMetrics)
-    extra_metadata: dict[str, str] = field(default_factory=dict)
-    prompts: list[str] = field(default_factory=list)
-    negatives: list[str] | None = None
-    num_steps: int = 0
-    height: int = 0
-    width: int = 0
-    guidance_scale: float = 1.0
-    cond: Any = None
-    timesteps: Any = None
-    latents: torch.Tensor | None = None
-    images: list[Any] = field(default_factory=list)
-    paths: list[str] = field(default_factory=list)
 
 
 class PipelineStage:
@@ -92,12 +63,9 @@ class PipelineStage:
 class InputValidationStage(PipelineStage):
     def forward(self, ctx: StageContext) -> None:
         req, pipe = ctx.request, ctx.pipe
-        from backend.models import shapes_pipeline as sp
-
-        ctx.num_steps = req.num_inference_steps or int(getattr(sp, "DEFAULT_STEPS", 8))
-        native = int(getattr(pipe, "native_size", 64))
-        ctx.height, ctx.width = req.height or native, req.width or native
-        ctx.guidance_scale = req.guidance_scale if req.guidance_scale is not None else getattr(sp, "DEFAULT_GUIDANCE", 1.0)
+        ctx.num_steps = req.num_inference_steps or DEFAULT_STEPS
+        ctx.height, ctx.width = req.height or pipe.native_size, req.width or pipe.native_size
+        ctx.guidance_scale = req.guidance_scale if req.guidance_scale is not None else DEFAULT_GUIDANCE
         if not req.prompt or not req.prompt.strip():
             raise BackendError(ExitCode.BAD_REQUEST, "Bad request: the prompt is empty")
         if ctx.num_steps < 1 or req.batch_size < 1:
@@ -107,13 +75,10 @@ class InputValidationStage(PipelineStage):
             pipe.validate_prompt(req.prompt)
             if req.negative_prompt:
                 pipe.validate_prompt(req.negative_prompt)
-            if hasattr(pipe, "check_size"):
-                pipe.check_size(ctx.height, ctx.width)
+            pipe.check_size(ctx.height, ctx.width)
         except ValueError as exc:
             raise BackendError(ExitCode.BAD_REQUEST, f"Bad request: {exc}") from None
-        from backend.caching import controller as caching
-
-        caching.validate_for_steps(ctx.settings, ctx.num_steps, pipe)  # refuse before any step runs
+        validate_for_steps(ctx.settings, ctx.num_steps, pipe)  # refuse before any step runs
         estimate = limits.estimate_request_bytes(pipe, ctx.num_steps, req.batch_size, ctx.height, ctx.width,
                                                  guided=ctx.guidance_scale > 1.0)
         limits.check_memory(ctx.limits, estimate, ctx.device)
@@ -137,52 +102,15 @@ class LatentPreparationStage(PipelineStage):
         ctx.latents = ctx.pipe.prepare_latents(len(ctx.prompts), ctx.height, ctx.width, generators)
 
 
-class CacheHooks:
-    """The denoising stage's view of :mod:`backend.caching.controller` (cache-dit), whichever API that room offers.
-
-    Preferred: ``caching.CacheController`` (one per pipeline, kept for the process) with
-    ``prepare(pipe, settings, num_steps, timesteps)`` and ``stats() -> dict | None``.  Also accepted:
-    module-level ``caching.prepare(pipe, settings, num_steps)`` / ``caching.finish() -> dict | None``.
-    """
-
-    _controllers: dict[int, Any] = {}
-
-    def __init__(self, module: ModuleType, pipe: Any) -> None:
-        self.module = module
-        self.controller = None
-        if hasattr(module, "CacheController"):
-            key = id(pipe)
-            if key not in self._controllers:
-                self._controllers[key] = module.CacheController()
-            self.controller = self._controllers[key]
-
-    def prepare(self, pipe: Any, settings: Any, num_steps: int, timesteps: Any) -> None:
-        if self.controller is not None:
-            self.controller.prepare(pipe, settings, num_steps, timesteps)
-        else:
-            self.module.prepare(pipe, settings, num_steps)
-
-    def before_step(self, index: int, t: Any) -> None:
-        hook = getattr(self.module, "before_step", None)
-        if hook is not None:
-            hook(index, t)
-
-    def finish(self) -> dict[str, Any] | None:
-        if self.controller is not None:
-            return self.controller.stats()  # type: ignore[no-any-return]
-        finish = getattr(self.module, "finish", None)
-        return finish() if callable(finish) else None
+_CONTROLLERS: dict[int, CacheController] = {}
 
 
-def caching_hooks(pipe: Any) -> CacheHooks | None:
-    """Hooks into ``backend.caching.controller`` when that room is present, else None (no caching)."""
-    try:
-        module = importlib.import_module("backend.caching.controller")
-    except ImportError:
-        return None
-    if hasattr(module, "CacheController") or callable(getattr(module, "prepare", None)):
-        return CacheHooks(module, pipe)
-    return None
+def cache_controller(pipe: Any) -> CacheController:
+    """The pipeline's cache-dit controller, kept for the process: cache-dit stays mounted between requests."""
+    controller = _CONTROLLERS.get(id(pipe))
+    if controller is None:
+        controller = _CONTROLLERS[id(pipe)] = CacheController()
+    return controller
 
 
 class DenoisingStage(PipelineStage):
@@ -191,30 +119,27 @@ class DenoisingStage(PipelineStage):
     def forward(self, ctx: StageContext) -> None:
         from tqdm import tqdm
 
-        hooks = caching_hooks(ctx.pipe)
+        controller = cache_controller(ctx.pipe)
         total = len(ctx.timesteps)
-        if hooks is not None:
-            hooks.prepare(ctx.pipe, ctx.settings, total, ctx.timesteps)
+        controller.prepare(ctx.pipe, ctx.settings, total, ctx.timesteps)
         completed = False
         try:
             with tqdm(total=total, file=sys.stderr, disable=ctx.rank != 0) as bar:
                 for index, t in enumerate(ctx.timesteps):
                     if ctx.cancel.cancelled:
                         raise Cancelled(f"abandoned before step {index + 1}/{total}: the backend is stopping")
-                    self._step(ctx, hooks, index, t)
+                    self._step(ctx, index, t)
                     bar.update()
             completed = True
         finally:
-            if hooks is not None and completed:
-                ctx.metrics.cache_stats = hooks.finish()
+            if completed:
+                ctx.metrics.cache_stats = controller.stats()
 
     @staticmethod
-    def _step(ctx: StageContext, hooks: CacheHooks | None, index: int, t: Any) -> None:
+    def _step(ctx: StageContext, index: int, t: Any) -> None:
         """One step, timed like upstream's ``StageProfiler("denoising_step_<i>", record_as_step=True)``."""
         step_start = time.perf_counter()
         try:
-            if hooks is not None:
-                hooks.before_step(index, t)
             ctx.latents = ctx.pipe.denoise_step(ctx.latents, t, index, ctx.cond, ctx.guidance_scale)
             if ctx.timing:
                 synchronize(ctx.device)
