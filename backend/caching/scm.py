@@ -136,8 +136,8 @@ def build_mask(spec: ScmSpec, steps: int) -> list[int] | None:
     cache_dit = import_cache_dit()  # only now: a heavy import, needed only when there is a mask
 
     mask: list[int] = cache_dit.steps_mask(
-        compute_bins=list(spec.compute_bins) if spec.custom else None,  # type: ignore[arg-type]
-        cache_bins=list(spec.cache_bins) if spec.custom else None,  # type: ignore[arg-type]
+        compute_bins=list(spec.compute_bins or ()) if spec.custom else None,
+        cache_bins=list(spec.cache_bins or ()) if spec.custom else None,
         total_steps=steps,
         mask_policy=spec.preset if spec.preset != "none" else "medium",
     )

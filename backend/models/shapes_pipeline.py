@@ -92,7 +92,7 @@ class PromptEmbeds:
 class ShapesPipeline(DiffusionPipeline):
     """Coloured shapes from prompts such as "a small green triangle at the top left" (64x64 native)."""
 
-    model_cpu_offload_seq = "text_encoder->transformer->transformer_2->vae"  # type: ignore[assignment]
+    model_cpu_offload_seq = "text_encoder->transformer->transformer_2->vae"  # type: ignore[assignment]  # diffusers types it None
     _optional_components = ["transformer_2"]
 
     transformer: PixArtTransformer2DModel

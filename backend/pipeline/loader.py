@@ -85,12 +85,12 @@ def _resolve_class(library: str, class_name: str) -> type:
 
 def _load_component(folder: Path, cls: type, reader: str) -> Any:
     if any(folder.glob("*.safetensors")) and hasattr(cls, "from_config") and issubclass(cls, torch.nn.Module):
-        model = cls.from_config(cls.load_config(str(folder)))  # type: ignore[attr-defined]
+        model = cls.from_config(cls.load_config(str(folder)))  # type: ignore[attr-defined]  # a class found by name
         model.load_state_dict(read_weights(folder, reader), strict=True)
         return model.eval()
     if any(folder.glob("*.bin")) or any(folder.glob("*.pt")):
         raise BackendError(ExitCode.MODEL_ERROR, f"{folder}: only safetensors weights are supported (no pickles)")
-    return cls.from_pretrained(str(folder))  # type: ignore[attr-defined]
+    return cls.from_pretrained(str(folder))  # type: ignore[attr-defined]  # a class found by name in model_index
 
 
 def default_model_dir() -> Path:
