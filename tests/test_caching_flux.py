@@ -16,7 +16,8 @@ import pytest
 import torch
 
 from backend import envs
-from backend.caching.controller import CacheController, block_layout
+from backend.caching.adapter import block_layout
+from backend.caching.controller import CacheController
 
 STATIC_FAST = {"SGLANG_CACHE_DIT_ENABLED": "true", "SGLANG_CACHE_DIT_SCM_PRESET": "fast",
                "SGLANG_CACHE_DIT_SCM_POLICY": "static"}  # fmt: skip

@@ -1,85 +1,190 @@
-"""How cache-dit finds the transformer blocks of a `ShapesPipeline`, and its SCM presets for it.
+r"""The one builder of cache-dit's adapter and configuration, for the runtime and for the model's own tools.
 
-cache-dit's registry keys adapters by pipeline class name, and `ShapesPipeline` is not in it, so the
-backend passes `shapes_block_adapter(pipe)` to `cache_dit.enable_cache`. The blocks are diffusers'
-`BasicTransformerBlock` (PixArt), which return only hidden states: `ForwardPattern.Pattern_3`, the same
-contract cache-dit's own PixArt adapter uses. The dual variant lists both experts, the way cache-dit's
-Wan2.2 adapter does, so per-transformer `ParamsModifier`s (secondary-transformer settings) apply to
-`transformer_2`.
+The runtime's controller (:mod:`backend.caching.controller`) and the embedded model's quality check,
+training script and bench all hand cache-dit the same two things: a ``BlockAdapter`` over the
+transformer(s) and a ``DBCacheConfig`` per transformer.  Both are built here, so what the quality
+number measures is what the runtime mounts.
+
+Why ``BlockAdapter`` and not cache-dit's registry: the registry keys adapters by pipeline class name and
+``ShapesPipeline`` is not in it.  The shapes blocks are diffusers' ``BasicTransformerBlock`` (PixArt),
+which return only hidden states (``ForwardPattern.Pattern_3``, the contract of cache-dit's own PixArt
+adapter); the dual variant lists both experts, the way cache-dit's Wan2.2 adapter does, so per-transformer
+``ParamsModifier``\ s (the secondary-transformer settings) apply to ``transformer_2``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from backend.models.shapes_pipeline import ShapesPipeline
+from backend import envs
+from backend.caching.quiet_import import import_cache_dit
+from backend.caching.scm import CacheConfigError
+from backend.exit_codes import ExitCode
 
 
-def shapes_block_adapter(pipe: ShapesPipeline, stagewise: bool = False, **kwargs: Any) -> Any:
-    """A `cache_dit.BlockAdapter` over the pipeline's transformer(s).
+@dataclass(frozen=True)
+class ExpertCacheConfig:
+    """DBCache settings of one transformer (the primary or the secondary expert)."""
 
-    cache-dit resets its cache context by wrapping the pipeline class's `__call__` (class-wide: undo
-    with `cache_dit.disable_cache(pipe)`). Code that drives the stages itself never enters that
-    wrapper, so with `stagewise=True` the adapter is built without the pipeline, which gives each
-    transformer a persistent context; call `cache_dit.refresh_context(t, cache_config=...)` on every
-    transformer before each generation.
+    fn: int
+    bn: int
+    warmup: int
+    rdt: float
+    mc: int
+    taylorseer: bool
+    ts_order: int
+
+    @classmethod
+    def from_settings(cls, settings: envs.Settings, secondary: bool = False) -> ExpertCacheConfig:
+        """Read the primary variables, or their ``SECONDARY_*`` twins (already inherited when unset)."""
+        v = envs.CacheDitSecondary if secondary else envs.CacheDit
+        return cls(
+            fn=settings[v.FN], bn=settings[v.BN], warmup=settings[v.WARMUP], rdt=float(settings[v.RDT]),
+            mc=settings[v.MC], taylorseer=bool(settings[v.TAYLORSEER]), ts_order=settings[v.TS_ORDER],
+        )
+
+    @classmethod
+    def defaults(cls) -> ExpertCacheConfig:
+        """The registry's defaults (F1B0, warm-up 4, threshold 0.24, at most 3 cached in a row, no TaylorSeer)."""
+        return cls.from_settings(envs.load_settings({}))
+
+    def describe(self) -> str:
+        ts = f"TaylorSeer=on(order={self.ts_order})" if self.taylorseer else "TaylorSeer=off"
+        return f"Fn={self.fn}, Bn={self.bn}, W={self.warmup}, R={self.rdt:g}, MC={self.mc}, {ts}"
+
+
+def _blocks_of(transformer: Any) -> Any:
+    blocks = getattr(transformer, "transformer_blocks", None)
+    if blocks is None:
+        raise CacheConfigError(
+            f"{type(transformer).__name__} has no transformer_blocks; cache-dit cannot adapt it",
+            ExitCode.MODEL_ERROR,
+        )
+    return blocks
+
+
+@dataclass(frozen=True)
+class BlockLayout:
+    """What cache-dit wraps in one transformer: one run of blocks, the attribute it stands in for,
+    the attributes emptied while it runs, and the blocks' ``ForwardPattern`` name."""
+
+    blocks: Any
+    name: str
+    pattern: str
+    dummies: tuple[str, ...] = ()
+
+
+def block_layout(transformer: Any) -> BlockLayout:
+    """How ``transformer``'s blocks are cached: one list, so that Fn/Bn count over all of them.
+
+    Our shapes transformer (and PixArt-like ones) have one list whose blocks return only the hidden
+    states (``Pattern_3``).  Flux-family transformers add ``single_transformer_blocks``; in the
+    diffusers we run, both kinds take and return ``(encoder_hidden_states, hidden_states)``
+    (``Pattern_1``) and nothing runs between the two loops, so the 19 + 38 blocks are cached as one
+    run standing in for ``transformer_blocks`` while ``single_transformer_blocks`` is empty, as
+    cache-dit's own Flux adapter does.  Two separate lists would each compute their own first
+    ``Fn`` blocks on a cached step (measured on an H200: 6.8 ms per cached step instead of 3.8 ms).
+    """
+    blocks = _blocks_of(transformer)
+    single = getattr(transformer, "single_transformer_blocks", None)
+    if single is not None:
+        import torch
+
+        return BlockLayout(torch.nn.ModuleList([*blocks, *single]), "transformer_blocks", "Pattern_1",
+                           ("single_transformer_blocks",))  # fmt: skip
+    return BlockLayout(blocks, "transformer_blocks", "Pattern_3")
+
+
+def cache_configs(cfg: ExpertCacheConfig, steps: int, mask: list[int] | None, policy: str,
+                  **overrides: Any) -> tuple[Any, Any]:  # fmt: skip
+    """cache-dit's ``DBCacheConfig`` for one transformer, and its TaylorSeer calibrator config (or None).
 
     Args:
-        pipe: A shapes pipeline, single or dual.
-        stagewise: Build for stage-by-stage driving (see above) instead of `pipe(...)`.
-        **kwargs: Passed to `BlockAdapter` (e.g. `params_modifiers`, one per transformer for the dual
-            variant).
+        cfg: the transformer's DBCache settings.
+        steps: denoising steps this transformer runs per request.
+        mask: its step computation mask (1 compute, 0 cache), or None without SCM.
+        policy: ``dynamic`` or ``static`` (``steps_computation_policy``).
+        **overrides: any other ``DBCacheConfig`` field.
+    """
+    cache_dit = import_cache_dit()
+    fields: dict[str, Any] = {
+        "Fn_compute_blocks": cfg.fn,
+        "Bn_compute_blocks": cfg.bn,
+        "max_warmup_steps": cfg.warmup,
+        "residual_diff_threshold": cfg.rdt,
+        "max_continuous_cached_steps": cfg.mc,
+        "num_inference_steps": steps,
+        "steps_computation_mask": mask,
+        "steps_computation_policy": policy,
+        "enable_separate_cfg": False,  # ShapesPipeline runs guidance as one batch of 2B
+    }
+    fields.update(overrides)
+    calibrator = cache_dit.TaylorSeerCalibratorConfig(taylorseer_order=cfg.ts_order) if cfg.taylorseer else None
+    return cache_dit.DBCacheConfig(**fields), calibrator
+
+
+def block_adapter(transformers: Sequence[Any], pipe: Any = None, **kwargs: Any) -> Any:
+    """A ``cache_dit.BlockAdapter`` over one transformer or several experts, from their block layouts.
+
+    Args:
+        transformers: the transformer, or the experts in the order they run.
+        pipe: the pipeline whose ``__call__`` cache-dit wraps to reset its contexts (class-wide: undo with
+            ``cache_dit.disable_cache(pipe)``), or None for persistent contexts that the caller refreshes
+            (``cache_dit.refresh_context``) before each request: what a caller that drives the stages
+            itself needs, since it never enters that wrapper.
+        **kwargs: passed to ``BlockAdapter`` (``params_modifiers``: one per transformer).
 
     Returns:
-        The adapter, for `cache_dit.enable_cache(adapter, cache_config=...)`. Typed `Any` because
+        The adapter, for ``cache_dit.enable_cache(adapter, cache_config=...)``; typed ``Any`` because
         cache-dit ships no type information.
     """
-    from cache_dit import BlockAdapter, ForwardPattern
+    cache_dit = import_cache_dit()
+    layouts = [block_layout(t) for t in transformers]
 
-    owner = None if stagewise else pipe
-    if pipe.transformer_2 is None:
-        return BlockAdapter(
-            pipe=owner,
-            transformer=pipe.transformer,
-            blocks=pipe.transformer.transformer_blocks,
-            forward_pattern=ForwardPattern.Pattern_3,
-            check_forward_pattern=True,
-            has_separate_cfg=False,  # negative and positive share one batched forward
-            **kwargs,
-        )
-    return BlockAdapter(
-        pipe=owner,
-        transformer=[pipe.transformer, pipe.transformer_2],
-        blocks=[pipe.transformer.transformer_blocks, pipe.transformer_2.transformer_blocks],
-        forward_pattern=[ForwardPattern.Pattern_3, ForwardPattern.Pattern_3],
+    def one(items: list[Any]) -> Any:  # cache-dit's nesting: a bare item where there is one
+        return items[0] if len(items) == 1 else items
+
+    return cache_dit.BlockAdapter(
+        pipe=pipe,
+        transformer=one(list(transformers)),
+        blocks=one([lay.blocks for lay in layouts]),
+        blocks_name=one([lay.name for lay in layouts]),
+        dummy_blocks_names=one([list(lay.dummies) for lay in layouts]),
+        forward_pattern=one([getattr(cache_dit.ForwardPattern, lay.pattern) for lay in layouts]),
         check_forward_pattern=True,
-        has_separate_cfg=False,
+        has_separate_cfg=False,  # negative and positive share one batched forward
         **kwargs,
     )
 
 
-def scm_cache_config(preset: str = "fast", num_steps: int = 8, **overrides: Any) -> Any:
-    """A `DBCacheConfig` using cache-dit's step computation mask preset for `num_steps` steps.
-
-    The other fields default to the runtime's documented defaults (F1B0, warm-up 4, threshold 0.24, at
-    most 3 consecutive cached steps, dynamic policy); with a mask set, the mask decides which steps
-    compute, so cache-dit's own warm-up default of 8 would not turn an 8-step run into a no-op.
+def shapes_block_adapter(pipe: Any, stagewise: bool = False, **kwargs: Any) -> Any:
+    """:func:`block_adapter` over a ``ShapesPipeline``'s transformer(s), single or dual.
 
     Args:
-        preset: "slow", "medium", "fast" or "ultra" (cache-dit's `steps_mask` policies).
-        num_steps: Denoising steps of the runs it will serve.
-        **overrides: Any other `DBCacheConfig` field.
+        pipe: a shapes pipeline.
+        stagewise: for stage-by-stage driving (persistent contexts, see :func:`block_adapter`) instead
+            of ``pipe(...)``.
+        **kwargs: passed to ``BlockAdapter``.
     """
-    from cache_dit import DBCacheConfig, steps_mask
+    experts = [t for t in (pipe.transformer, pipe.transformer_2) if t is not None]
+    return block_adapter(experts, pipe=None if stagewise else pipe, **kwargs)
 
-    fields: dict[str, Any] = {
-        "Fn_compute_blocks": 1,
-        "Bn_compute_blocks": 0,
-        "max_warmup_steps": 4,
-        "residual_diff_threshold": 0.24,
-        "max_continuous_cached_steps": 3,
-        "steps_computation_mask": steps_mask(mask_policy=preset, total_steps=num_steps),
-        "steps_computation_policy": "dynamic",
-    }
-    fields.update(overrides)
-    return DBCacheConfig(**fields)
+
+def scm_cache_config(preset: str = "fast", num_steps: int = 8, **overrides: Any) -> Any:
+    """A ``DBCacheConfig`` with cache-dit's step computation mask preset for ``num_steps`` steps.
+
+    The other fields are the registry's defaults (:meth:`ExpertCacheConfig.defaults`, dynamic policy);
+    with a mask set, the mask decides which steps compute, so cache-dit's own warm-up default of 8
+    would not turn an 8-step run into a no-op.
+
+    Args:
+        preset: "slow", "medium", "fast" or "ultra" (cache-dit's ``steps_mask`` policies).
+        num_steps: denoising steps of the runs it will serve.
+        **overrides: any other ``DBCacheConfig`` field.
+    """
+    cache_dit = import_cache_dit()
+    mask = [int(m) for m in cache_dit.steps_mask(mask_policy=preset, total_steps=num_steps)]
+    config, _ = cache_configs(ExpertCacheConfig.defaults(), num_steps, mask, "dynamic", **overrides)
+    return config

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from backend import envs
+from backend.caching.adapter import ExpertCacheConfig, block_adapter, block_layout, cache_configs
 from backend.caching.quiet_import import import_cache_dit
 from backend.caching.scm import (
     CacheConfigError,
@@ -40,32 +41,6 @@ from backend.logging_setup import get_logger
 logger = get_logger("caching")
 
 EXPERTS = ("transformer", "transformer_2")
-
-
-@dataclass(frozen=True)
-class ExpertCacheConfig:
-    """DBCache settings of one transformer (the primary or the secondary expert)."""
-
-    fn: int
-    bn: int
-    warmup: int
-    rdt: float
-    mc: int
-    taylorseer: bool
-    ts_order: int
-
-    @classmethod
-    def from_settings(cls, settings: envs.Settings, secondary: bool = False) -> ExpertCacheConfig:
-        """Read the primary variables, or their ``SECONDARY_*`` twins (already inherited when unset)."""
-        v = envs.CacheDitSecondary if secondary else envs.CacheDit
-        return cls(
-            fn=settings[v.FN], bn=settings[v.BN], warmup=settings[v.WARMUP], rdt=float(settings[v.RDT]),
-            mc=settings[v.MC], taylorseer=bool(settings[v.TAYLORSEER]), ts_order=settings[v.TS_ORDER],
-        )
-
-    def describe(self) -> str:
-        ts = f"TaylorSeer=on(order={self.ts_order})" if self.taylorseer else "TaylorSeer=off"
-        return f"Fn={self.fn}, Bn={self.bn}, W={self.warmup}, R={self.rdt:g}, MC={self.mc}, {ts}"
 
 
 @dataclass(frozen=True)
@@ -113,48 +88,6 @@ def validate_for_steps(settings: envs.Settings, steps: int, pipe: Any = None) ->
                 raise CacheConfigError(
                     f"{var.name}={value} exceeds the {blocks} blocks of {name}", ExitCode.BAD_ENV
                 )
-
-
-def _blocks_of(transformer: Any) -> Any:
-    blocks = getattr(transformer, "transformer_blocks", None)
-    if blocks is None:
-        raise CacheConfigError(
-            f"{type(transformer).__name__} has no transformer_blocks; cache-dit cannot adapt it",
-            ExitCode.MODEL_ERROR,
-        )
-    return blocks
-
-
-@dataclass(frozen=True)
-class BlockLayout:
-    """What cache-dit wraps in one transformer: one run of blocks, the attribute it stands in for,
-    the attributes emptied while it runs, and the blocks' ``ForwardPattern`` name."""
-
-    blocks: Any
-    name: str
-    pattern: str
-    dummies: tuple[str, ...] = ()
-
-
-def block_layout(transformer: Any) -> BlockLayout:
-    """How ``transformer``'s blocks are cached: one list, so that Fn/Bn count over all of them.
-
-    Our shapes transformer (and PixArt-like ones) have one list whose blocks return only the hidden
-    states (``Pattern_3``).  Flux-family transformers add ``single_transformer_blocks``; in the
-    diffusers we run, both kinds take and return ``(encoder_hidden_states, hidden_states)``
-    (``Pattern_1``) and nothing runs between the two loops, so the 19 + 38 blocks are cached as one
-    run standing in for ``transformer_blocks`` while ``single_transformer_blocks`` is empty, as
-    cache-dit's own Flux adapter does.  Two separate lists would each compute their own first
-    ``Fn`` blocks on a cached step (measured on an H200: 6.8 ms per cached step instead of 3.8 ms).
-    """
-    blocks = _blocks_of(transformer)
-    single = getattr(transformer, "single_transformer_blocks", None)
-    if single is not None:
-        import torch
-
-        return BlockLayout(torch.nn.ModuleList([*blocks, *single]), "transformer_blocks", "Pattern_1",
-                           ("single_transformer_blocks",))  # fmt: skip
-    return BlockLayout(blocks, "transformer_blocks", "Pattern_3")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -264,24 +197,9 @@ class CacheController:
         self._request = {"enabled": True, "steps": num_inference_steps, "experts": experts,
                          "shares": shares, "masks": masks, "mask": whole, "plan": plan}  # fmt: skip
 
-    def _configs(self, plan: CachePlan, index: int, steps: int, mask: list[int] | None) -> tuple[Any, Any]:
-        cache_dit = import_cache_dit()
-        cfg = plan.primary if index == 0 else plan.secondary
-        cache_config = cache_dit.DBCacheConfig(
-            Fn_compute_blocks=cfg.fn,
-            Bn_compute_blocks=cfg.bn,
-            max_warmup_steps=cfg.warmup,
-            residual_diff_threshold=cfg.rdt,
-            max_continuous_cached_steps=cfg.mc,
-            num_inference_steps=steps,
-            steps_computation_mask=mask,
-            steps_computation_policy=plan.scm.policy,
-            enable_separate_cfg=False,  # ShapesPipeline runs guidance as one batch of 2B
-        )
-        calibrator = (
-            cache_dit.TaylorSeerCalibratorConfig(taylorseer_order=cfg.ts_order) if cfg.taylorseer else None
-        )
-        return cache_config, calibrator
+    @staticmethod
+    def _configs(plan: CachePlan, index: int, steps: int, mask: list[int] | None) -> tuple[Any, Any]:
+        return cache_configs(plan.primary if index == 0 else plan.secondary, steps, mask, plan.scm.policy)
 
     def _mount(self, pipe: Any, plan: CachePlan, experts: list[str], shares: tuple[int, int],
                masks: tuple[list[int] | None, list[int] | None], has_mask: tuple[bool, ...]) -> None:  # fmt: skip
@@ -294,22 +212,8 @@ class CacheController:
                 cache_dit.ParamsModifier(cache_config=cache_config, calibrator_config=calibrator)
             )
         base_config, _ = self._configs(plan, 0, shares[0], masks[0])
-        layouts = [block_layout(t) for t in transformers]
-
-        def one(items: list[Any]) -> Any:  # cache-dit's nesting: a bare item where there is one
-            return items[0] if len(items) == 1 else items
-
-        adapter = cache_dit.BlockAdapter(
-            pipe=None,  # transformer-only: persistent contexts, no patching of ShapesPipeline.__call__
-            transformer=one(transformers),
-            blocks=one([lay.blocks for lay in layouts]),
-            blocks_name=one([lay.name for lay in layouts]),
-            dummy_blocks_names=one([list(lay.dummies) for lay in layouts]),
-            forward_pattern=one([getattr(cache_dit.ForwardPattern, lay.pattern) for lay in layouts]),
-            params_modifiers=modifiers,
-            check_forward_pattern=True,
-            has_separate_cfg=False,
-        )
+        # pipe=None: transformer-only, persistent contexts, no patching of ShapesPipeline.__call__
+        adapter = block_adapter(transformers, params_modifiers=modifiers)
         # calibrator_config stays None here: each ParamsModifier carries its own, so a secondary
         # without TaylorSeer does not inherit the primary's.
         cache_dit.enable_cache(adapter, cache_config=base_config)
@@ -434,6 +338,5 @@ def stats_line(stats: dict[str, Any]) -> str:
 
 
 __all__ = [
-    "BlockLayout", "CacheConfigError", "CacheController", "CachePlan", "ExpertCacheConfig", "block_layout",
-    "expert_split", "stats_line", "validate_for_steps",
+    "CacheConfigError", "CacheController", "CachePlan", "expert_split", "stats_line", "validate_for_steps",
 ]  # fmt: skip
