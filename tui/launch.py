@@ -3,15 +3,8 @@
 Our backend is the default command; any other command line is allowed.  For a real
 ``sglang generate`` / ``sglang serve`` the console can translate the variables SGLang
 documents but does not read into what it does read (reference notes §2.2, 2.3, 2.6, 2.9):
-
-==========================================  ==============================================
-``SGLANG_DIFFUSION_LOGGING_LEVEL``          ``--log-level <lower>``
-``SGLANG_DIFFUSION_TORCH_PROFILER_DIR``     ``SGLANG_TORCH_PROFILER_DIR`` env + ``--profile``
-``SGLANG_DIFFUSION_ATTENTION_BACKEND``      ``--attention-backend <value>``
-``SGLANG_DIFFUSION_ATTENTION_CONFIG``       ``--attention-backend-config <path>``
-==========================================  ==============================================
-
-A flag already on the command line wins (never duplicated).  The display string masks every
+:data:`SGLANG_TRANSLATIONS` says which and how.  A flag already on the command line wins
+(never duplicated).  The display string masks every
 secret of the registry, whether it appears in the environment or on the command line.
 
 Imports neither textual nor rich.
@@ -22,23 +15,36 @@ from __future__ import annotations
 import os
 import shlex
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from backend import envs
 
-SGLANG_TRANSLATIONS: tuple[tuple[str, str], ...] = (
-    (envs.LOGGING_LEVEL.name, "--log-level"),
-    (envs.TORCH_PROFILER_DIR.name, "--profile"),
-    (envs.ATTENTION_BACKEND.name, "--attention-backend"),
-    (envs.ATTENTION_CONFIG.name, "--attention-backend-config"),
+
+@dataclass(frozen=True)
+class Translation:
+    """A variable SGLang documents but does not read, and what it reads instead."""
+
+    name: str
+    flag: str
+    argument: Callable[[str], str | None]
+    """The flag's argument from the value; None for a bare flag."""
+    also_sets: str | None = None
+    """A variable SGLang does read, set to the same value unless the environment has it."""
+
+
+SGLANG_TRANSLATIONS: tuple[Translation, ...] = (
+    Translation(envs.LOGGING_LEVEL.name, "--log-level", str.lower),
+    Translation(envs.TORCH_PROFILER_DIR.name, "--profile", lambda value: None, also_sets="SGLANG_TORCH_PROFILER_DIR"),
+    Translation(envs.ATTENTION_BACKEND.name, "--attention-backend", str),
+    Translation(envs.ATTENTION_CONFIG.name, "--attention-backend-config", os.path.expanduser),
 )
-"""(variable, flag) pairs translated for a real SGLang; the table in the module docstring says how."""
+"""The one table of translations for a real SGLang; :func:`translate_sglang` applies it."""
 
 
 def translated_flag(name: str) -> str | None:
     """The flag a real SGLang gets for ``name`` (a documented variable it does not read), or None."""
-    return dict(SGLANG_TRANSLATIONS).get(name)
+    return next((t.flag for t in SGLANG_TRANSLATIONS if t.name == name), None)
 
 
 @dataclass
@@ -130,21 +136,14 @@ def translate_sglang(argv: Sequence[str], env: Mapping[str, str]) -> tuple[list[
         out.extend([flag] if value is None else [flag, value])
         notes.append(f"{var}={env[var]} -> {flag}{'' if value is None else ' ' + value}")
 
-    level = env.get(envs.LOGGING_LEVEL.name)
-    if level:
-        add("--log-level", level.lower(), envs.LOGGING_LEVEL.name)
-    prof = env.get(envs.TORCH_PROFILER_DIR.name)
-    if prof:
-        if "SGLANG_TORCH_PROFILER_DIR" not in env:
-            new_env["SGLANG_TORCH_PROFILER_DIR"] = prof
-            notes.append(f"SGLANG_DIFFUSION_TORCH_PROFILER_DIR={prof} -> SGLANG_TORCH_PROFILER_DIR={prof}")
-        add("--profile", None, envs.TORCH_PROFILER_DIR.name)
-    backend = env.get(envs.ATTENTION_BACKEND.name)
-    if backend:
-        add("--attention-backend", backend, envs.ATTENTION_BACKEND.name)
-    config = env.get(envs.ATTENTION_CONFIG.name)
-    if config:
-        add("--attention-backend-config", os.path.expanduser(config), envs.ATTENTION_CONFIG.name)
+    for t in SGLANG_TRANSLATIONS:
+        value = env.get(t.name)
+        if not value:
+            continue
+        if t.also_sets and t.also_sets not in env:
+            new_env[t.also_sets] = value
+            notes.append(f"{t.name}={value} -> {t.also_sets}={value}")
+        add(t.flag, t.argument(value), t.name)
     return out, new_env, notes
 
 
