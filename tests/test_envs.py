@@ -981,3 +981,11 @@ def test_number_and_list_shaped_strings_never_raise_anything_else(name: str, raw
         REGISTRY[name].parse(raw)
     except EnvError as exc:
         assert str(exc).startswith(f"{name}=")
+
+
+def test_cache_root_is_resolved_in_one_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Set: as given, ``~`` expanded; unset: the XDG default of the environment passed, not the process's."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert envs.cache_root({"SGLANG_DIFFUSION_CACHE_ROOT": str(tmp_path / "c")}) == str(tmp_path / "c")
+    assert envs.cache_root({"SGLANG_DIFFUSION_CACHE_ROOT": "~/runs"}) == str(tmp_path / "home" / "runs")
+    assert envs.cache_root({"XDG_CACHE_HOME": str(tmp_path / "xdg")}) == str(tmp_path / "xdg" / "sgl_diffusion")

@@ -26,7 +26,8 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import TabbedContent, TabPane
 
-from backend.envs import ATTENTION_BACKEND, ATTENTION_CONFIG, CACHE_ROOT, Pane
+from backend import envs
+from backend.envs import ATTENTION_BACKEND, ATTENTION_CONFIG, Pane
 from tui.messages import SessionChanged
 from tui.run_wiring import RunningApp
 from tui.screens.settings_pane import SettingsPane
@@ -281,8 +282,7 @@ class ConsoleApp(RunningApp):
         return main.query_one(selector) if expect_type is None else main.query_one(selector, expect_type)
 
     def _cache_dir(self, *parts: str) -> str:
-        root = self.session.resolved(self.environ)[CACHE_ROOT.name].value
-        return os.path.join(str(root), "console", *parts)
+        return os.path.join(envs.cache_root(self.session.child_env(self.environ)), "console", *parts)
 
     # ---- the session -------------------------------------------------------------------------
     def invalid_fields(self) -> dict[str, str]:

@@ -162,10 +162,11 @@ def _events_writer(path: str) -> Any:
 
 
 def run_main(args: argparse.Namespace) -> int:
+    from backend import envs
     from tui.engine.masking import shown_command
     from tui.engine.run import RunEngine
     from tui.session import SessionError
-    from tui.supervisor import StopPolicy, default_cache_root
+    from tui.supervisor import StopPolicy
 
     try:
         session = _session(args)
@@ -183,7 +184,7 @@ def run_main(args: argparse.Namespace) -> int:
     for note in plan.translations:
         _err(f"translated: {note}")
 
-    cache_root = default_cache_root(plan.env)
+    cache_root = envs.cache_root(plan.env)
     face = _Face(args)
     echo = None if args.quiet else {"stdout": sys.stdout.buffer, "stderr": sys.stderr.buffer}
     sys.stdout.flush()

@@ -20,7 +20,7 @@ from typing import Any
 from textual import work
 from textual.app import App
 
-from backend.envs import CACHE_ROOT
+from backend import envs
 from tui.engine.masking import shown_command
 from tui.messages import RunEvent
 from tui.widgets.run_bar import RunBar
@@ -86,7 +86,7 @@ class RunningApp(App[int]):
         return self.engine.supervisor
 
     def _cache_logs(self) -> str:
-        return os.path.join(str(self.session.resolved(self.environ)[CACHE_ROOT.name].value), "logs")
+        return os.path.join(envs.cache_root(self.session.child_env(self.environ)), "logs")
 
     # ---- running -----------------------------------------------------------------------------
     def run_problems(self) -> list[str]:

@@ -31,6 +31,7 @@ from typing import IO, BinaryIO
 
 import psutil
 
+from backend import envs
 from tui.engine import proctree
 from tui.engine.child import spawn
 from tui.engine.exit_status import ExitStatus, decode_exit, signal_name
@@ -43,7 +44,6 @@ from tui.engine.run_state import (
     StopPolicy,
     StopProgress,
     SupervisorStatus,
-    default_cache_root,
     new_run_id,
     private_run_dir,
 )
@@ -51,7 +51,7 @@ from tui.lines import MAX_LINE_BYTES
 from tui.router import CONSOLE, STDERR, STDOUT, Event, Router
 
 __all__ = ["ExitStatus", "RunInfo", "RunState", "StopPolicy", "StopProgress", "Supervisor", "SupervisorStatus",
-           "decode_exit", "default_cache_root"]  # fmt: skip
+           "decode_exit"]  # fmt: skip
 
 
 READ_BYTES = 1 << 20
@@ -208,7 +208,7 @@ class Supervisor:
             self._argv, self._env, self._cwd = argv, dict(env), cwd
             self._secrets = secret_values(env)
             rid = run_id or new_run_id()
-            run_dir = private_run_dir(self.cache_root or default_cache_root(env), rid)
+            run_dir = private_run_dir(self.cache_root or envs.cache_root(env), rid)
             self._exit = None
             self._stop = None
             self._error = None

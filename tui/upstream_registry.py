@@ -91,8 +91,7 @@ def locate_sglang(python: str, timeout: float = 20.0) -> Path | None:
 
 
 def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
-    root = envs.resolve({}, os.environ if environ is None else environ)[envs.CACHE_ROOT.name].value
-    return Path(root) / "console" / "upstream"
+    return Path(envs.cache_root(environ)) / "console" / "upstream"
 
 
 def _fingerprint(package_dir: Path) -> str:

@@ -71,6 +71,7 @@ from backend.envs.settings import (
     Resolved,
     Settings,
     Source,
+    cache_root,
     load_settings,
     resolve,
     strict_mode,
@@ -93,6 +94,6 @@ __all__ = [
     "BoolKind", "BucketKind", "CacheDit", "CacheDitSecondary", "EnumKind", "EnvError", "EnvVar", "Family",
     "FloatKind", "IntKind", "IntListKind", "KernelApi", "Kind", "LevelKind", "LogDestKind", "OneKind", "Pane",
     "PathKind", "PatternsKind", "Platform", "Problem", "Reading", "RegionKind", "Resolved", "Runtime",
-    "SecretKind", "Settings", "Source", "Storage", "TextKind", "UrlKind", "by_pane", "check", "docs_table",
+    "SecretKind", "Settings", "Source", "Storage", "TextKind", "UrlKind", "by_pane", "cache_root", "check", "docs_table",
     "load_settings", "mask_secret", "mask_url_userinfo", "resolve", "strict_mode", "to_json_safe", "unknown_names",
 ]  # fmt: skip

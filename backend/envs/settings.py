@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, TypeVar
 
-from backend.envs.declarations import REGISTRY, EnvVar
+from backend.envs.declarations import REGISTRY, EnvVar, Runtime
 from backend.envs.kinds import UPSTREAM_BOOL_TRUE, EnvError, Reading
 
 T = TypeVar("T")
@@ -141,6 +141,13 @@ class Settings:
     def masked(self) -> dict[str, str]:
         """Every effective value as display text with secrets masked (dev endpoints, logs)."""
         return {name: r.shown() for name, r in self._resolved.items()}
+
+
+def cache_root(environ: Mapping[str, str] | None = None) -> str:
+    """``SGLANG_DIFFUSION_CACHE_ROOT`` as resolved from ``environ`` (``os.environ`` if None): the XDG
+    default when unset, ``~`` expanded.  The one place the console finds runs, logs and caches under."""
+    env = os.environ if environ is None else environ
+    return os.path.expanduser(str(resolve({}, env)[Runtime.CACHE_ROOT.name].value))
 
 
 def load_settings(environ: Mapping[str, str] | None = None, strict: bool | None = None) -> Settings:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -86,15 +85,6 @@ class SupervisorStatus:
     stalled_for: float | None
     """Seconds without output and CPU, while stalled."""
     error: str | None = None
-
-
-def default_cache_root(environ: Mapping[str, str] | None = None) -> str:
-    """``SGLANG_DIFFUSION_CACHE_ROOT`` as the registry resolves it (XDG default included)."""
-    from backend import envs
-
-    env = os.environ if environ is None else environ
-    value = envs.resolve({}, env)[envs.CACHE_ROOT.name].value
-    return os.path.expanduser(str(value))
 
 
 def new_run_id() -> str:
