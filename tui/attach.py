@@ -154,3 +154,26 @@ def follow_logs(router: Router, logs: Sequence[str], known_pids: Any) -> Any:
         stdout_taken = stdout_taken or plain
     tailer.start()
     return tailer
+
+
+def build_report(router: Any, proc: Any, dump_dirs: list[str], command: str) -> tuple[Any, Any]:
+    """The crash report at the death of an attached process, and its ``ExitStatus`` (None: unknown)."""
+    from tui import crash  # only when a process died: the analysis is not needed to follow one
+    from tui.supervisor import ExitStatus
+
+    note = None
+    status = None
+    if proc.wait_status is not None:
+        status = ExitStatus.decode(returncode_from_wait_status(proc.wait_status))
+        note = "exit status read from the process table (/proc: the zombie's wait status)"
+    else:
+        sig = signal_from_logs([ln.plain for ln in router.tail(200)])
+        if sig is not None:
+            status = ExitStatus.decode(-sig)
+            note = "exit status inferred from the log (not our child, already reaped by its parent)"
+    report = crash.analyze_router(router, status, dump_roots=dump_dirs, command=command)
+    report.sources.append(note or "exit status unknown: not our child, reaped by its parent, nothing in the log")
+    if status is None:
+        report.how = f"pid {proc.pid} is gone; exit status unknown"
+        report.abnormal = True
+    return report, status

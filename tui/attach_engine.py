@@ -14,7 +14,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from tui.attach import AttachedProcess, follow_logs, read_dev_endpoints
+from tui.attach import AttachedProcess, build_report, follow_logs, read_dev_endpoints
 from tui.engine.events import EventKind
 from tui.engine.run import RunEngine, Sink
 
@@ -71,8 +71,6 @@ class AttachEngine(RunEngine):
         self._emit(EventKind.PROCESS, "", monitor.snapshot())
         self._stop_tailer()  # the files read to their end before the report
         self._dispatch_output(self.router.drain())
-        from tui.cli_attach import build_report
-
         report, status = build_report(self.router, self.proc, self.dump_dirs, " ".join(self.proc.cmdline))
         self.last_exit = status
         self._emit(EventKind.EXITED, report.how, status)

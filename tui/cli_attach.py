@@ -54,7 +54,7 @@ def attach_main(args: argparse.Namespace) -> int:
     """Check what to attach to, follow it until the process dies, print the report."""
     import psutil
 
-    from tui.attach import AttachedProcess, follow_logs, read_dev_endpoints
+    from tui.attach import AttachedProcess, build_report, follow_logs, read_dev_endpoints
     from tui.router import Router
 
     if not (args.log or args.pid or args.url):
@@ -144,30 +144,6 @@ def open_console(args: argparse.Namespace) -> int:
     app = make_attach_app(args.pid, args.log, args.dump_dir, args.url, session=getattr(args, "session", None))
     app.run()
     return int(app.return_code or 0)
-
-
-def build_report(router: Any, proc: Any, dump_dirs: list[str], command: str) -> tuple[Any, Any]:
-    """The crash report at the death of an attached process, and its ``ExitStatus`` (None: unknown)."""
-    from tui import crash
-    from tui.attach import returncode_from_wait_status, signal_from_logs
-    from tui.supervisor import ExitStatus
-
-    note = None
-    status = None
-    if proc.wait_status is not None:
-        status = ExitStatus.decode(returncode_from_wait_status(proc.wait_status))
-        note = "exit status read from the process table (/proc: the zombie's wait status)"
-    else:
-        sig = signal_from_logs([ln.plain for ln in router.tail(200)])
-        if sig is not None:
-            status = ExitStatus.decode(-sig)
-            note = "exit status inferred from the log (not our child, already reaped by its parent)"
-    report = crash.analyze_router(router, status, dump_roots=dump_dirs, command=command)
-    report.sources.append(note or "exit status unknown: not our child, reaped by its parent, nothing in the log")
-    if status is None:
-        report.how = f"pid {proc.pid} is gone; exit status unknown"
-        report.abnormal = True
-    return report, status
 
 
 def _health(dev: Any) -> str:
