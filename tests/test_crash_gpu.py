@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tui.crash import CrashReport
+from tui.crash_report import CrashReport
 
 RECORD = {"sampled_at": 0.0,
           "devices": [{"index": 0, "name": "NVIDIA H200", "used_mib": 900.0, "total_mib": 143771.0,

@@ -17,14 +17,9 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
 
 from backend import envs
-from backend.atomic_files import atomic_write_bytes
 from backend.records import (
     ArgDesc,
     DumpEntry,
@@ -40,7 +35,6 @@ from tui.crash_calls import (
     IN_FLIGHT,
     RAISED,
     KernelSource,
-    finite_or_text,
     first_non_finite,
     kernel_source,
 )
@@ -53,6 +47,7 @@ from tui.crash_evidence import (
     request_summary,
     scoped_errors,
 )
+from tui.crash_report import ArgInfo, CrashReport, InFlightCall
 from tui.crash_scope import (
     SourceLine,
     Timeline,
@@ -69,134 +64,6 @@ LIVE_LOG_BYTES = 8 << 20
 """How much of the end of a live run's stdout/stderr logs the crash view reads (it must open fast)."""
 RERUN_LEVELS = (3, 5, 10)
 PENDING_STATUSES = ("inputs_saved", "exception")
-
-
-@dataclass(frozen=True)
-class ArgInfo:
-    """One argument of the in-flight call, flattened for display."""
-
-    name: str
-    kind: str
-    """``tensor`` or the :class:`~backend.records.ArgDesc` kind (``repr``, ``list``, ``object`` ...)."""
-    text: str
-    """One-line summary, e.g. ``Tensor(2, 4096, 64) torch.float16 cuda:0 nan=3``."""
-    shape: tuple[int, ...] | None = None
-    dtype: str | None = None
-    device: str | None = None
-    min: float | None = None
-    max: float | None = None
-    mean: float | None = None
-    nan_count: int | None = None
-    inf_count: int | None = None
-    stats_note: str | None = None
-
-
-@dataclass(frozen=True)
-class InFlightCall:
-    """The kernel API call that started and did not finish (or, from a dump, raised)."""
-
-    api_name: str
-    source: str
-    """``log``, ``dump`` or ``log+dump``."""
-    stream: str | None = None
-    timestamp: str | None = None
-    depth: int = 0
-    enclosing: tuple[str, ...] = ()
-    """Names of the calls it was nested in, outermost first."""
-    args: tuple[ArgInfo, ...] = ()
-    dump_path: str | None = None
-    dump_status: str | None = None
-    dump_exception: dict[str, str] | None = None
-    pid: int | None = None
-    exception: tuple[str, str] | None = None
-    """``(type, message)`` when the log shows the call raised."""
-
-
-@dataclass
-class CrashReport:
-    """Everything the crash view and ``sgl-console crash-report`` show.
-
-    Scoped to the process and request that died: ``request`` is the last request the logs show
-    (label, id when logged, stage in flight, denoising step), ``fatal_errors`` the errors nothing
-    ran after, ``handled_errors`` those an earlier request survived (history, never the headline).
-    ``call_status`` says how sure the call is: ``in_flight`` (level >= 3 block without ``Output:``,
-    or a dump still ``inputs_saved``), ``last_logged`` (level 1: it may have returned) or
-    ``between_calls`` (level >= 3, every call returned).
-    """
-
-    how: str
-    abnormal: bool
-    exit: dict[str, Any] | None = None
-    stalled_for: float | None = None
-    cuda_errors: list[str] = field(default_factory=list)
-    """CUDA / accelerator errors (judged by their text) of the request that died."""
-    in_flight: InFlightCall | None = None
-    call_status: str | None = None
-    last_call: InFlightCall | None = None
-    """The last call logged when it is not known to be in flight (level 1, or between calls)."""
-    other_pending_dumps: list[dict[str, Any]] = field(default_factory=list)
-    last_exception_call: dict[str, str] | None = None
-    """The kernel exception nothing ran after (a survived one is in ``handled_errors``)."""
-    request: dict[str, Any] | None = None
-    fatal_errors: list[dict[str, Any]] = field(default_factory=list)
-    handled_errors: list[dict[str, Any]] = field(default_factory=list)
-    first_non_finite: dict[str, Any] | None = None
-    process: dict[str, Any] | None = None
-    """The process that died: ``pid``, ``source`` (its kernel API log), ``why`` (how it was told)."""
-    processes: list[dict[str, Any]] = field(default_factory=list)
-    api_counts: dict[str, int] = field(default_factory=dict)
-    kernel_calls_seen: int = 0
-    tail: list[str] = field(default_factory=list)
-    command: str | None = None
-    run_dir: str | None = None
-    sources: list[str] = field(default_factory=list)
-    generated_at: float = field(default_factory=time.time)
-    gpu_memory: dict[str, Any] | None = None
-    """The last NVML sample and the peaks (``tui.gpu.GpuMemoryRecord.to_dict()``); None where no
-    GPU was sampled (no NVIDIA GPU, or a report built from files)."""
-
-    @property
-    def out_of_memory(self) -> bool:
-        """Our backend's exit code 8, or an out-of-memory error in the output (SGLang's too)."""
-        if self.exit_code == 8:
-            return True
-        return any("out of memory" in line.lower() for line in (*self.cuda_errors, *self.tail))
-
-    @property
-    def signal_name(self) -> str | None:
-        return (self.exit or {}).get("signal_name")  # type: ignore[return-value]
-
-    @property
-    def exit_code(self) -> int | None:
-        return (self.exit or {}).get("exit_code")  # type: ignore[return-value]
-
-    def headline(self) -> str:
-        """One line: how it died, where (request, stage, step), the call, and the fatal error."""
-        from tui.crash_text import headline
-
-        return headline(self)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["headline"] = self.headline()
-        return finite_or_text(data)  # type: ignore[no-any-return]
-
-    def to_json(self) -> str:
-        """Strict JSON: NaN/Inf are the strings ``nan``/``inf`` (``allow_nan=False`` guards it)."""
-        return json.dumps(self.to_dict(), indent=2, default=str, allow_nan=False)
-
-    def to_text(self) -> str:
-        from tui.crash_text import render_text
-
-        return render_text(self)
-
-    def write(self, directory: str | os.PathLike[str]) -> tuple[str, str]:
-        """Write ``crash_report.txt`` and ``crash_report.json`` into ``directory``; returns both paths."""
-        d = Path(directory)
-        txt, js = d / "crash_report.txt", d / "crash_report.json"
-        atomic_write_bytes(txt, self.to_text().encode("utf-8"))  # private: a report quotes the run's output
-        atomic_write_bytes(js, self.to_json().encode("utf-8"))
-        return str(txt), str(js)
 
 
 # ---------------------------------------------------------------------------------------

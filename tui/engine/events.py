@@ -40,7 +40,7 @@ class EventKind(str, Enum):
     EXITED = "exited"
     """``data``: ``tui.supervisor.ExitStatus``."""
     CRASH = "crash"
-    """``data``: ``tui.crash.CrashReport`` (abnormal exit or a stall)."""
+    """``data``: ``tui.crash_report.CrashReport`` (abnormal exit or a stall)."""
 
 
 LIFECYCLE = frozenset({EventKind.STARTED, EventKind.STOPPING, EventKind.STALLED, EventKind.RESUMED,
