@@ -40,3 +40,9 @@ def split_log_prefix(line: str) -> tuple[str | None, str | None, str]:
     if m:
         return m.group(1), m.group(2), line[m.end() :]
     return None, None, line
+
+
+CYAN = "\x1b[1;36m"
+GREEN = "\x1b[92m"
+RESET = "\x1b[0;0m"
+"""SGLang's inline colours: paths in cyan, durations in green (``logging_utils.py``)."""
