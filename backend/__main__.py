@@ -29,7 +29,7 @@ def generate_main(args: Namespace, settings: envs.Settings) -> int:
         from backend.server.workers import run_workers
 
         return run_workers(args, settings)
-    from backend.pipeline.runtime import Runtime
+    from backend.server.runtime import Runtime
 
     cancel = CancelToken(immediate=True)
     install_stop_handlers(cancel)
@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     redact_settings(settings)  # before anything can quote a secret (an endpoint URL's password, a key)
     os.umask(0o077)  # run outputs (images, perf logs, traces, kernel API logs, dumps) are private
     try:
-        from backend.pipeline.runtime import install_faults
+        from backend.server.runtime import install_faults
 
         install_faults(args.inject_fault)
         if args.command == "generate":
@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error(exc.message)
         return int(exc.code)
     except Exception as exc:  # noqa: BLE001 - only an allocation failure is ours to name; a bug re-raises
-        from backend.pipeline.runtime import is_out_of_memory
+        from backend.server.runtime import is_out_of_memory
 
         if not is_out_of_memory(exc):
             raise

@@ -124,7 +124,7 @@ def test_serve_refuses_work_over_its_limits_with_400_and_keeps_serving(tmp_path:
 
 def test_allocation_failures_are_out_of_memory() -> None:
     """The CPU allocator under a memory limit raises RuntimeError; the text, not the class, decides."""
-    from backend.pipeline.runtime import classify
+    from backend.server.runtime import classify
 
     cpu = RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
                        "you tried to allocate 3145728 bytes. Error code 12 (Cannot allocate memory)")

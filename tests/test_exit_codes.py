@@ -21,7 +21,7 @@ def test_describe_signals() -> None:
 def test_classify_runtime_failures() -> None:
     import torch
 
-    from backend.pipeline.runtime import classify
+    from backend.server.runtime import classify
 
     assert classify(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"))[0] == ExitCode.OUT_OF_MEMORY
     assert classify(RuntimeError("CUDA error: device-side assert triggered\nmore"))[0] == ExitCode.RUNTIME_ERROR

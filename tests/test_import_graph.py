@@ -125,6 +125,28 @@ def test_no_import_cycles() -> None:
     )
 
 
+def room_of(module: str) -> str:
+    """A backend module's room: its package below ``backend``; the top-level modules, the registry and
+    the records are one room, the torch-free contract; the entry point is its own."""
+    if module == "backend.__main__":
+        return module
+    parts = module.split(".")
+    if (ROOT / "backend" / parts[1]).is_dir() and parts[1] not in ("envs", "records"):
+        return ".".join(parts[:2])
+    return "backend (contract)"
+
+
+def test_backend_rooms_import_downwards() -> None:
+    """server -> artifacts -> pipeline -> caching, kernel_api, models -> contract: no room imports back."""
+    rooms: dict[str, set[str]] = {}
+    for module, targets in import_graph().items():
+        if module.split(".")[0] != "backend":
+            continue
+        rooms.setdefault(room_of(module), set()).update(room_of(t) for t in targets if room_of(t) != room_of(module))
+    assert cycles(rooms) == []
+    assert rooms["backend (contract)"] == set(), "the contract imports no other room"
+
+
 @pytest.mark.timeout(120)
 def test_console_imports_no_torch() -> None:
     """Importing every ``tui`` module loads none of torch, diffusers, cache-dit (the console starts fast)."""

@@ -1,5 +1,5 @@
-"""The pipeline: one request from its validation to decoded images (stages, runtime, loader, device,
-attention, limits, platform effects).
+"""The pipeline: one request from its validation to decoded images (request, limits, context, stages,
+loader, device, attention, platform effects).
 
 Importing this package imports nothing: torch loads with the modules that need it.
 """

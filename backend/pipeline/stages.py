@@ -5,7 +5,7 @@ What is printed follows SGLang 0.5.23's ``StageProfiler`` line for line (referen
 ``[Stage] Error during execution after X ms: <str(exc)>`` at ERROR with its traceback (the whole
 thing red), and, when timing is on, a ``[denoising_step_N] Error during execution ...`` line for the
 failing step first.  The progress bar is real ``tqdm`` on stderr (``\r`` fragments from ``0/N``),
-shown by rank 0 only.  Saving is not a stage, as upstream: :mod:`backend.pipeline.runtime` saves after
+shown by rank 0 only.  Saving is not a stage, as upstream: :mod:`backend.server.runtime` saves after
 :func:`run_stages`.  The denoising stage is marked ``is_denoising`` in the metrics.
 
 A stop (:class:`CancelToken`) is honoured at every stage boundary and every step boundary, and the

@@ -43,9 +43,9 @@ from backend.exit_codes import BackendError, ExitCode
 from backend.logging_setup import emit_raw, flush_all, get_logger
 from backend.pipeline.limits import Limits
 from backend.pipeline.request import CancelToken, GenerationRequest, GenerationResult
-from backend.pipeline.runtime import Runtime
 from backend.server import devserver
 from backend.server.request_body import request_from_body
+from backend.server.runtime import Runtime
 
 log = get_logger("serve")
 MAX_BODY = 1 << 20

@@ -82,7 +82,7 @@ def _worker_main(rank: int, args: dict[str, Any], offset: int, size: int, reques
         os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
     from backend.exit_codes import BackendError
     from backend.logging_setup import configure, effective_level, flush_all, redact_settings
-    from backend.pipeline.runtime import Runtime, install_faults
+    from backend.server.runtime import Runtime, install_faults
 
     ns = Namespace(**args)
     settings = envs.load_settings()

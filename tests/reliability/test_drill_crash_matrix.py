@@ -41,7 +41,7 @@ OOM_HEADROOM = 48 << 20
 bound follows the installed libraries): enough to start, not enough to load the model and generate.
 The tiny model cannot be made to overrun a generous bound quickly on a CPU (a 256x256 image runs in
 900 MB, a batch of 64 in 1.5 GB, at minutes per step)."""
-PROBE = ("import re, torch, diffusers, backend.pipeline.runtime; "
+PROBE = ("import re, torch, diffusers, backend.server.runtime; "
          "print(re.search(r'VmPeak:\\s+(\\d+)', open('/proc/self/status').read()).group(1))")
 
 
