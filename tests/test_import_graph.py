@@ -131,7 +131,7 @@ def room_of(module: str) -> str:
     if module == "backend.__main__":
         return module
     parts = module.split(".")
-    if (ROOT / "backend" / parts[1]).is_dir() and parts[1] not in ("envs", "records"):
+    if len(parts) > 1 and (ROOT / "backend" / parts[1]).is_dir() and parts[1] not in ("envs", "records"):
         return ".".join(parts[:2])
     return "backend (contract)"
 
