@@ -90,13 +90,13 @@ _VMOBA = {
     "moba_threshold_type": Key(_one_of("query_head", "head_global", "overall"), "query_head, head_global, overall"),
     "first_full_step": Key(lambda v: _is_int(v, 0), "integer >= 0"),
     "first_full_layer": Key(lambda v: _is_int(v, 0), "integer >= 0"),
-}  # fmt: skip
+}
 _SAGE = {"quantization": Key(_one_of("int8", "fp8"), "int8 or fp8"), **_SDPA}
 
 SCHEMAS: dict[str, dict[str, Key]] = {
     "torch_sdpa": _SDPA, "fa": _FA, "sliding_tile_attn": _STA, "video_sparse_attn": _VSA,
     "vmoba_attn": _VMOBA, "sage_attn": _SAGE, "sage_attn_3": _SAGE,
-}  # fmt: skip
+}
 """Allowed keys per attention backend; backends not listed accept the torch_sdpa keys (our fallback)."""
 
 
@@ -176,7 +176,7 @@ def parse_attention_config(data: bytes, path: str, backend: str | None) -> dict[
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise AttentionConfigError(f"cannot read {path}: not UTF-8 text ({exc.reason} at byte {exc.start})",
-                                   path=path) from None  # fmt: skip
+                                   path=path) from None
     try:
         return validate(parse_config_text(text, "json" if path.lower().endswith(".json") else "yaml"), backend, text)
     except AttentionConfigError as exc:

@@ -81,7 +81,7 @@ class SGLangFormatter(logging.Formatter):
         return scrub(line)
 
 
-class _LockedHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _LockedHandler(logging.StreamHandler):
     def emit(self, record: logging.LogRecord) -> None:
         with _OUTPUT_LOCK:
             super().emit(record)

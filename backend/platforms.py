@@ -55,6 +55,6 @@ def detect_host_platforms() -> frozenset[str]:
     if override:
         return frozenset(p.strip() for p in override.split(",") if p.strip()) | {"cpu"}
     probes = {"cuda": _has_cuda, "rocm": _has_rocm, "xpu": _has_xpu, "npu": _has_npu,
-              "musa": _has_musa, "mps": _has_mps}  # fmt: skip
+              "musa": _has_musa, "mps": _has_mps}
     found = {name for name, probe in probes.items() if probe()}
     return frozenset(found | {"cpu"})

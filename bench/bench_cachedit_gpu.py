@@ -45,12 +45,12 @@ FLUX_DEV: dict[str, Any] = dict(
     patch_size=1, in_channels=64, num_layers=19, num_single_layers=38, attention_head_dim=128,
     num_attention_heads=24, joint_attention_dim=4096, pooled_projection_dim=768, guidance_embeds=True,
     axes_dims_rope=(16, 56, 56),
-)  # fmt: skip
+)
 """FLUX.1-dev's transformer config (its published ``transformer/config.json``)."""
 TINY: dict[str, Any] = dict(
     FLUX_DEV, num_layers=2, num_single_layers=4, attention_head_dim=16, num_attention_heads=2,
     joint_attention_dim=32, pooled_projection_dim=16, axes_dims_rope=(4, 6, 6),
-)  # fmt: skip
+)
 
 ON = {"SGLANG_CACHE_DIT_ENABLED": "true"}
 NOTHING_CACHED = {**ON, "SGLANG_CACHE_DIT_RDT": "1e-9", "SGLANG_CACHE_DIT_WARMUP": "0"}
@@ -78,9 +78,9 @@ def build_pipe(tiny: bool, device: str, dtype: torch.dtype, seed: int) -> Any:
             p.normal_(0.0, 0.02)
     transformer.eval().requires_grad_(False)
     scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=True, base_shift=0.5,
-                                                max_shift=1.15, base_image_seq_len=256, max_image_seq_len=4096)  # fmt: skip
+                                                max_shift=1.15, base_image_seq_len=256, max_image_seq_len=4096)
     pipe: Any = FluxPipeline(scheduler=scheduler, vae=None, text_encoder=None, tokenizer=None,
-                        text_encoder_2=None, tokenizer_2=None, transformer=transformer)  # fmt: skip
+                        text_encoder_2=None, tokenizer_2=None, transformer=transformer)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -124,7 +124,7 @@ class Runner:
             pipe(prompt_embeds=self.prompt, pooled_prompt_embeds=self.pooled, height=self.args.size,
                       width=self.args.size, num_inference_steps=self.args.steps, guidance_scale=3.5,
                       output_type="latent", generator=torch.Generator("cpu").manual_seed(2),
-                      callback_on_step_end=on_step_end)  # fmt: skip
+                      callback_on_step_end=on_step_end)
         if self.cuda:
             torch.cuda.synchronize()
         wall = time.perf_counter() - start
@@ -151,7 +151,7 @@ class Config:
                 Fn_compute_blocks=s[envs.CACHE_DIT_FN], Bn_compute_blocks=s[envs.CACHE_DIT_BN],
                 max_warmup_steps=s[envs.CACHE_DIT_WARMUP], residual_diff_threshold=s[envs.CACHE_DIT_RDT],
                 max_continuous_cached_steps=s[envs.CACHE_DIT_MC], num_inference_steps=steps,
-                steps_computation_mask=mask, steps_computation_policy="static"))  # fmt: skip
+                steps_computation_mask=mask, steps_computation_policy="static"))
 
     def computed(self, pipe: Any, steps: int) -> tuple[int, int]:
         """(computed, cached) steps of the request that just ran, as cache-dit counted them."""
@@ -195,11 +195,11 @@ def main(argv: list[str] | None = None) -> int:
     tokens = (args.size // 16) ** 2
     print(f"{card}, torch {torch.__version__}, {dtype}, FluxTransformer2DModel {blocks[0]}+{blocks[1]} blocks, "
           f"{params:.2f}B params, {tokens} image + {args.text_tokens} text tokens, {args.steps} steps; "
-          f"{weights:.1f} GiB of weights; built in {time.perf_counter() - t0:.1f} s", flush=True)  # fmt: skip
+          f"{weights:.1f} GiB of weights; built in {time.perf_counter() - t0:.1f} s", flush=True)
     configs = [Config("off", "off"), Config("ours, nothing cached", "ours", NOTHING_CACHED)]
     for preset in ("fast", "medium"):
         configs += [Config(f"ours, {preset} static", "ours", static(preset)),
-                    Config(f"cache-dit, {preset} static", "cache-dit", static(preset))]  # fmt: skip
+                    Config(f"cache-dit, {preset} static", "cache-dit", static(preset))]
     runner = Runner(pipe, args, device, dtype)
     rows: dict[str, dict[str, Any]] = {c.name: {"walls": [], "steps": [], "peak": 0.0} for c in configs}
     for round_ in range(args.repeats + 1):
@@ -230,16 +230,16 @@ def main(argv: list[str] | None = None) -> int:
         cach = [s for s, m in zip(per_step, row_mask, strict=True) if not m]
         row.update(best=best, median=median, ideal=ideal, realised=realised, of_ideal=realised / ideal,
                    computed_step_ms=statistics.median(comp) * 1000,
-                   cached_step_ms=statistics.median(cach) * 1000 if cach else None)  # fmt: skip
+                   cached_step_ms=statistics.median(cach) * 1000 if cach else None)
         cached_ms = f"{row['cached_step_ms']:.1f}" if cach else "-"
         print(f"| {c.name} | {row['computed']} | {row['cached']} | {ideal:.2f}x | {best:.3f} | {median:.3f} | "
               f"{realised:.2f}x | {realised / ideal:.2f} | {row['computed_step_ms']:.1f} | {cached_ms} | "
-              f"{row['peak']:.1f} |", flush=True)  # fmt: skip
+              f"{row['peak']:.1f} |", flush=True)
     if args.json:
         args.json.write_text(json.dumps({"card": card, "torch": torch.__version__, "dtype": str(dtype),
                                          "blocks": blocks, "params_b": params, "weights_gib": weights, "tokens": tokens,
                                          "text_tokens": args.text_tokens, "steps": args.steps,
-                                         "date": time.strftime("%Y-%m-%d"), "rows": rows}, indent=1))  # fmt: skip
+                                         "date": time.strftime("%Y-%m-%d"), "rows": rows}, indent=1))
     return 0
 
 

@@ -44,7 +44,7 @@ CONFIGS: list[tuple[str, dict[str, str]]] = [
 
 
 def run_once(pipe: ShapesPipeline, ctl: CacheController, env: dict[str, str], steps: int,
-             size: int) -> tuple[float, dict[str, Any]]:  # fmt: skip
+             size: int) -> tuple[float, dict[str, Any]]:
     """One request as the backend runs it; returns (loop seconds, cache stats)."""
     ctl.prepare(pipe, envs.load_settings(env), steps)
     cond = pipe.encode_prompt(["a big red circle in the middle"])
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.dual:
         variants.append(("dual", build_untrained_pipeline(seed=0, dual=True)))
     print(f"torch {torch.__version__}, {args.threads} thread(s), {args.size}x{args.size}, guidance 3.0 "
-          f"(batch 2 per step), {args.repeats} interleaved rounds after 1 warm-up")  # fmt: skip
+          f"(batch 2 per step), {args.repeats} interleaved rounds after 1 warm-up")
     print()
     print("| model | steps | config | computed | cached | hit ratio | best ms | median ms | vs off (best) |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
                 best, median = min(times[name]), statistics.median(times[name])
                 print(f"| {variant} | {steps} | {name} | {s['computed_steps']} | {s['cached_steps']} | "
                       f"{s['hit_ratio']:.3f} | {best * 1000:.0f} | {median * 1000:.0f} | "
-                      f"{baseline / best:.2f}x |", flush=True)  # fmt: skip
+                      f"{baseline / best:.2f}x |", flush=True)
         ctl.unmount()
     return 0
 

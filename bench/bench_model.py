@@ -58,7 +58,7 @@ def main() -> None:
 
     def generate() -> None:
         pipe("a red circle", num_inference_steps=args.steps, guidance_scale=args.guidance,
-             generator=torch.Generator().manual_seed(0))  # fmt: skip
+             generator=torch.Generator().manual_seed(0))
 
     for label in ("plain", "cache-dit SCM fast"):
         if label != "plain":
@@ -69,7 +69,7 @@ def main() -> None:
             )
         times = _time_runs(generate, args.runs)
         print(f"{label}: median {statistics.median(times):.3f} s, best {min(times):.3f} s over {args.runs} runs "
-              f"(64x64, {args.steps} steps)")  # fmt: skip
+              f"(64x64, {args.steps} steps)")
 
 
 if __name__ == "__main__":

@@ -43,10 +43,10 @@ EXIT_WAIT_S = 15.0
 
 
 def row(metric: str, c_text: str, a_text: str, ratio: float | None, budget: str, ok: bool | None, /,
-        **figures: Any) -> Row:  # fmt: skip
+        **figures: Any) -> Row:
     """One line of RESULTS.md: the console's figure, its anchor's, their ratio, the budget, pass/fail."""
     return {"metric": metric, "console": c_text, "anchor": a_text, "ratio": ratio, "budget": budget,
-            "ok": ok, "figures": figures}  # fmt: skip
+            "ok": ok, "figures": figures}
 
 
 class Env:
@@ -69,10 +69,10 @@ class Env:
 
         base = [PY, "-m", "tui", "env"]
         subprocess.run([*base, "unset", "default", "SGLANG_KERNEL_API_LOGDEST", "SGLANG_KERNEL_API_LOGLEVEL",
-                        "SGLANG_DIFFUSION_ATTENTION_CONFIG"], env=self.env, capture_output=True)  # fmt: skip
+                        "SGLANG_DIFFUSION_ATTENTION_CONFIG"], env=self.env, capture_output=True)
         if values:
             subprocess.run([*base, "set", "default", *(f"{k}={v}" for k, v in values.items())], env=self.env,
-                           check=True, capture_output=True)  # fmt: skip
+                           check=True, capture_output=True)
 
     def console(self, command: list[str] | None = None) -> Pane:
         import shlex
@@ -122,7 +122,7 @@ def bench_start(e: Env, n: int) -> list[Row]:
     c, h = median(console), median(hello)
     return [row("start -> first pane and footer (tmux 80x24)", f"median {c:.2f} s",
                 f"hello-world Textual app (Static + Footer) {h:.2f} s", c / h, "<= 1.5x", c / h <= 1.5,
-                console=console, hello=hello)]  # fmt: skip
+                console=console, hello=hello)]
 
 
 def bench_keys(e: Env, n: int) -> list[Row]:
@@ -138,7 +138,7 @@ def bench_keys(e: Env, n: int) -> list[Row]:
             hello.append(switch(h, "f2", "hello B" if i % 2 == 0 else "hello A") or float("nan"))
     c50, h50 = median(console), median(hello)
     return [row("key -> screen change (F2/F3), idle", f"p50 {ms(c50)}, p99 {ms(pct(console, 99))}",
-                f"hello app {ms(h50)}", c50 / h50, "<= 2x", c50 / h50 <= 2, console=console, hello=hello)]  # fmt: skip
+                f"hello app {ms(h50)}", c50 / h50, "<= 2x", c50 / h50 <= 2, console=console, hello=hello)]
 
 
 def bench_switches(e: Env, n: int) -> list[Row]:
@@ -161,7 +161,7 @@ def bench_switches(e: Env, n: int) -> list[Row]:
     flat = per < 0.05 and last <= first * 1.5 + 0.02
     return [row(f"memory and keys over {n} view switches",
                 f"RSS {rss0:.0f} -> {rss1:.0f} MiB ({per * 1024:+.0f} KiB each); keys {ms(first)} -> {ms(last)}",
-                "-", None, "flat", flat, rss=[rss0, rss1], latencies=lat)]  # fmt: skip
+                "-", None, "flat", flat, rss=[rss0, rss1], latencies=lat)]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -212,7 +212,7 @@ def _latency_row(metric: str, console: list[float], anchor: list[float]) -> Row:
     c50, c99, a50, a99 = median(console), pct(console, 99), median(anchor), pct(anchor, 99)
     ok = c99 <= 0.05 and c99 <= 2 * a99
     return row(metric, f"p50 {ms(c50)}, p99 {ms(c99)}", f"`tail -F` {ms(a50)} / {ms(a99)}", c99 / a99,
-               "<= 2x and <= 50 ms p99", ok, console=console, anchor=anchor)  # fmt: skip
+               "<= 2x and <= 50 ms p99", ok, console=console, anchor=anchor)
 
 
 def bench_file(e: Env, n: int) -> list[Row]:
@@ -290,7 +290,7 @@ def bench_flood(e: Env, seconds: float) -> list[Row]:
             median(rates) >= 0.95 * min(median(anchor_rates), 100_000) and cb <= ab + 0.05, runs=results),
         row("flood RSS (console, 100k lines/s)", f"peak {peak:.0f} MiB", "-", None, "bounded",
             peak < 400, peak_mib=peak),
-    ]  # fmt: skip
+    ]
 
 
 def bench_run500k(e: Env, count: int) -> list[Row]:
@@ -308,7 +308,7 @@ def bench_run500k(e: Env, count: int) -> list[Row]:
                 target.append(json.loads(Path(out).read_text())["wall"] if os.path.exists(out) else float("nan"))
     c, a = min(console), min(anchor)
     return [row(f"`sgl-console run`, {count // 1000}k lines", f"{c:.2f} s", f"pipe into `cat`: {a:.2f} s",
-                c / a, "<= 2x", c / a <= 2, console=console, anchor=anchor)]  # fmt: skip
+                c / a, "<= 2x", c / a <= 2, console=console, anchor=anchor)]
 
 
 def bench_kapi(e: Env, calls: int, run_budget: float) -> list[Row]:
@@ -365,7 +365,7 @@ def bench_kapi(e: Env, calls: int, run_budget: float) -> list[Row]:
                 f"exit on screen {shown} after the child ended; keys p50 {ms(median(capped))}, p99 {ms(k99)} "
                 f"({sum(1 for k in keys if k != k)} of {len(keys)} over 5 s); RSS peak {peak:.0f} MiB; "
                 + "; ".join(notes),
-                "-", None, "exit <= 1 s, keys <= 100 ms", ok, exits=exits, keys=keys, peak_mib=peak)]  # fmt: skip
+                "-", None, "exit <= 1 s, keys <= 100 ms", ok, exits=exits, keys=keys, peak_mib=peak)]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -376,7 +376,7 @@ def bench_kapi(e: Env, calls: int, run_budget: float) -> list[Row]:
 def _backend(steps: int, size: int, out_dir: str) -> list[str]:
     return [PY, "-m", "backend", "generate", "--prompt", "a big red circle in the middle",
             "--num-inference-steps", str(steps), "--height", str(size), "--width", str(size),
-            "--output-path", out_dir, "--seed", "0"]  # fmt: skip
+            "--output-path", out_dir, "--seed", "0"]
 
 
 def _denoise_from_runs(root: Path) -> float | None:
@@ -431,7 +431,7 @@ def bench_generate(e: Env, rounds: int, steps: int = 28, size: int = 128) -> lis
             tui=tui, direct=direct, denoise_ratio=td / dd),
         row("`sgl-console run`, same", f"wall {rw:.2f} s", f"direct {dw:.2f} s", rw / dw, "<= 1.03x",
             rw / dw <= 1.03, run=run, direct=direct),
-    ]  # fmt: skip
+    ]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -454,7 +454,7 @@ def bench_attention(e: Env, n: int) -> list[Row]:
         "print('watching', flush=True)\n"
         f"for _ in watchfiles.watch(p.parent, debounce={DEBOUNCE_MS}, step=10,"
         " watch_filter=lambda c, f: f == str(p)):\n"
-        "    print('now', p.read_text(), flush=True)\n"), cfg]  # fmt: skip
+        "    print('now', p.read_text(), flush=True)\n"), cfg]
     with e.console([*CHILD, "idle"]) as c, e.pane(watcher) as w:
         ready(c)
         switch(c, "f3", LIVE_TABS)
@@ -478,7 +478,7 @@ def bench_attention(e: Env, n: int) -> list[Row]:
     c50, c99, a50, a99 = median(console), pct(console, 99), median(anchor), pct(anchor, 99)
     return [row("attention config save -> shown", f"p50 {ms(c50)}, p99 {ms(c99)}, {missed}/{n} missed",
                 f"raw watchfiles (same debounce) {ms(a50)} / {ms(a99)}", c50 / a50, "<= 2x",
-                c50 / a50 <= 2 and not missed, console=console, anchor=anchor)]  # fmt: skip
+                c50 / a50 <= 2 and not missed, console=console, anchor=anchor)]
 
 
 SCENARIOS: dict[str, Callable[[Env, bool], list[Row]]] = {
@@ -517,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
             r["scenario"], r["seconds"] = name, round(time.monotonic() - start, 1)
             rows.append(r)
             print(f"{name:10s} {r['metric']}: {r['console']} | anchor: {r['anchor']} | "
-                  f"{'ok' if r['ok'] else 'MISS'} ({r['seconds']} s)", flush=True)  # fmt: skip
+                  f"{'ok' if r['ok'] else 'MISS'} ({r['seconds']} s)", flush=True)
         if args.json:
             args.json.write_text(json.dumps(rows, indent=1, default=str))
     return 0

@@ -48,7 +48,7 @@ def sample_lines(n: int) -> list[str]:
         i += 1
         sec = f"{i // 1000 % 60:02d}"
         t = TensorDesc((2, 4096, 64), "torch.float16", "cuda:0",
-                       stats=TensorStats(-1.5 - i / 1e5, 2.25 + i / 1e5, 0.01 * (i % 97), 0, i % 3))  # fmt: skip
+                       stats=TensorStats(-1.5 - i / 1e5, 2.25 + i / 1e5, 0.01 * (i % 97), 0, i % 3))
         block = kernel_call_begin_lines("backend.attention.sdpa", [t, t]) + kernel_call_end_lines(t)
         out += [
             f"[11-26 12:00:{sec}] Loading shard {i} of the model weights from /models/flux",
@@ -120,7 +120,7 @@ def bench_router(n: int) -> dict[str, float]:
     drainer.join()
     total = router.total_lines
     return {"lines": total, "seconds": elapsed, "lines_per_s": total / elapsed, "max_drain_ms": drainer.max_drain_s * 1e3,
-            "dropped": drainer.dropped, "kernel_calls": drainer.calls, "cpu_us_per_line": cpu / total * 1e6}  # fmt: skip
+            "dropped": drainer.dropped, "kernel_calls": drainer.calls, "cpu_us_per_line": cpu / total * 1e6}
 
 
 def bench_pipeline(n: int) -> dict[str, float]:
@@ -148,7 +148,7 @@ def bench_pipeline(n: int) -> dict[str, float]:
         total = router.total_lines
         return {"lines": total, "seconds": elapsed, "lines_per_s": total / elapsed,
                 "max_drain_ms": drainer.max_drain_s * 1e3, "dropped": drainer.dropped,
-                "kernel_calls": drainer.calls, "cpu_us_per_line": cpu / total * 1e6}  # fmt: skip
+                "kernel_calls": drainer.calls, "cpu_us_per_line": cpu / total * 1e6}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{mode:9s} {r['lines']:>9,d} lines in {r['seconds']:.2f} s = {r['lines_per_s']:>9,.0f} lines/s; "
               f"longest drain {r['max_drain_ms']:.1f} ms; dropped {r['dropped']:,d}; "
               f"kernel calls {r['kernel_calls']:,d}; console CPU {r['cpu_us_per_line']:.1f} us/line "
-              f"(= {1e6 / r['cpu_us_per_line']:,.0f} lines per CPU-second); peak RSS {rss_peak_mb():.0f} MB")  # fmt: skip
+              f"(= {1e6 / r['cpu_us_per_line']:,.0f} lines per CPU-second); peak RSS {rss_peak_mb():.0f} MB")
     return 0
 
 

@@ -69,7 +69,7 @@ def flood(rate: int, seconds: float, stats: str) -> int:
         written += len(chunk)
     elapsed = time.monotonic() - start
     Path(stats).write_text(json.dumps({"lines": n, "seconds": elapsed, "lines_per_s": n / elapsed,
-                                       "blocked_share": blocked / elapsed}))  # fmt: skip
+                                       "blocked_share": blocked / elapsed}))
     return 0
 
 
@@ -87,7 +87,7 @@ def kapi(count: int, exit_file: str) -> int:
     from backend.records import TensorDesc, kernel_call_begin_lines, kernel_call_end_lines
 
     names = ("torch.nn.functional.linear", "torch.nn.functional.scaled_dot_product_attention",
-             "torch.nn.functional.layer_norm", "torch.nn.functional.gelu")  # fmt: skip
+             "torch.nn.functional.layer_norm", "torch.nn.functional.gelu")
     x = TensorDesc((2, 4096, 3072), "torch.bfloat16", "cuda:0")
     w = TensorDesc((3072, 3072), "torch.bfloat16", "cuda:0")
     out = sys.stdout

@@ -37,7 +37,7 @@ class Pane:
     panes, no user tmux touched), at a fixed 80x24."""
 
     def __init__(self, argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: str | None = None,
-                 width: int = 80, height: int = 24) -> None:  # fmt: skip
+                 width: int = 80, height: int = 24) -> None:
         self.socket = f"sglbench-{uuid.uuid4().hex[:8]}"
         self.started_at = time.monotonic()
         full_env = {k: v for k, v in (env or os.environ).items() if k not in ("TMUX", "TMUX_PANE")}
@@ -45,7 +45,7 @@ class Pane:
         command = " ".join(shlex.quote(a) for a in argv)
         # remain-on-exit: the last screen of a program that ended stays readable.
         subprocess.run(["tmux", "-L", self.socket, "-f", "/dev/null", "new-session", "-d", "-s", "b",
-                        "-x", str(width), "-y", str(height), command], env=full_env, cwd=cwd, check=True)  # fmt: skip
+                        "-x", str(width), "-y", str(height), command], env=full_env, cwd=cwd, check=True)
         self._tmux("set-option", "-t", "b", "remain-on-exit", "on")
 
     def _tmux(self, *args: str) -> str:

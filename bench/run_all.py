@@ -43,12 +43,12 @@ def machine(load_at_start: tuple[float, float, float]) -> str:
         pass
     first, last = (", ".join(f"{v:.1f}" for v in load) for load in (load_at_start, os.getloadavg()))
     return (f"{cpu}, {os.cpu_count()} cores (load averages 1/5/15 min at the start {first}, at the end {last}), "
-            f"Python {platform.python_version()}")  # fmt: skip
+            f"Python {platform.python_version()}")
 
 
 def git_head() -> str:
     done = subprocess.run(["git", "-C", str(HERE.parent), "log", "-1", "--format=%h %s"], capture_output=True,
-                          text=True)  # fmt: skip
+                          text=True)
     return done.stdout.strip()[:90] or "unknown"
 
 
@@ -79,19 +79,19 @@ def realpath_table(rows: list[dict[str, Any]], baseline: list[dict[str, Any]] | 
 def gpu_section() -> list[str]:
     if not GPU_JSON.exists():
         return ["No GPU figures yet: run `python bench/bench_cachedit_gpu.py --json bench/results/cachedit_gpu.json` "
-                "on a CUDA machine."]  # fmt: skip
+                "on a CUDA machine."]
     g = json.loads(GPU_JSON.read_text())
     out = [f"{g['card']}, {g['date']}, torch {g['torch']}, {g['dtype']}: diffusers `FluxTransformer2DModel` "
            f"(FLUX.1-dev config, {g['blocks'][0]}+{g['blocks'][1]} blocks, {g['params_b']:.1f}B parameters, "
            f"random weights), {g['tokens']} image + {g['text_tokens']} text tokens (1024x1024), {g['steps']} steps "
            "through diffusers' `FluxPipeline`; SCM static masks; best of 3 interleaved rounds.", "",
            "| config | computed / cached | ideal | wall (best) | realised | of ideal | computed step | cached step "
-           "| peak over weights |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+           "| peak over weights |", "|---|---|---|---|---|---|---|---|---|"]
     for name, r in g["rows"].items():
         cached = f"{r['cached_step_ms']:.1f} ms" if r.get("cached_step_ms") else "-"
         out.append(f"| {name} | {r['computed']} / {r['cached']} | {r['ideal']:.2f}x | {r['best']:.3f} s | "
                    f"{r['realised']:.2f}x | {r['of_ideal']:.2f} | {r['computed_step_ms']:.1f} ms | {cached} | "
-                   f"{r['peak']:.1f} GiB |")  # fmt: skip
+                   f"{r['peak']:.1f} GiB |")
     rows = g["rows"]
     fast, none_ = rows.get("ours, fast static"), rows.get("ours, nothing cached")
     if fast and none_:
@@ -99,12 +99,12 @@ def gpu_section() -> list[str]:
         out += ["", f"Goals: `fast` {fast['realised']:.2f}x = {fast['of_ideal']:.2f} of ideal (goal >= 1.6x and "
                 f">= 0.9): {'pass' if fast['realised'] >= 1.6 and fast['of_ideal'] >= 0.9 else '**miss**'}; "
                 f"DBCache hooks with nothing cached {overhead:+.1%} (goal <= 3 %): "
-                f"{'pass' if overhead <= 0.03 else '**miss**'}."]  # fmt: skip
+                f"{'pass' if overhead <= 0.03 else '**miss**'}."]
     return out
 
 
 def write_results(rows: list[dict[str, Any]], quick: bool, seconds: float,
-                  load_at_start: tuple[float, float, float], note: str = "") -> None:  # fmt: skip
+                  load_at_start: tuple[float, float, float], note: str = "") -> None:
     baseline = json.loads(BASELINE_JSON.read_text()) if BASELINE_JSON.exists() else None
     lines = [
         "# Benchmark results", "",
@@ -116,10 +116,10 @@ def write_results(rows: list[dict[str, Any]], quick: bool, seconds: float,
         *([note, ""] if note else []),
         "## The console through the real path (tmux 80x24, `capture-pane` every 10 ms)", "",
         *realpath_table(rows, baseline), "",
-    ]  # fmt: skip
+    ]
     if baseline is not None:
         lines += ["Baseline: the same harness on the integrator's `main` before this round of fixes "
-                  "(`bench/results/realpath-baseline.json`).", ""]  # fmt: skip
+                  "(`bench/results/realpath-baseline.json`).", ""]
     lines += ["## Cache-DiT on a Flux-sized transformer (GPU)", "", *gpu_section(), ""]
     tmp = RESULTS.with_suffix(".md.tmp")
     tmp.write_text("\n".join(lines))

@@ -78,7 +78,7 @@ async def hold_run(out: Path, environ: dict[str, str]) -> bool:
     from tui.widgets.gpu_view import GpuView
 
     app = make_app(command=[sys.executable, "-c", WORKLOAD, "hold", "25"], environ=environ,
-                   half_block=True, watch_config=False, theme="textual-dark")  # fmt: skip
+                   half_block=True, watch_config=False, theme="textual-dark")
     async with app.run_test(size=(150, 45)) as pilot:
         await wait_for(pilot, lambda: app.settled, 30, "the console to settle")
         await pilot.press("f5")
@@ -109,7 +109,7 @@ async def oom_run(out: Path, environ: dict[str, str]) -> bool:
     from tui.__main__ import make_app
 
     app = make_app(command=[sys.executable, "-c", WORKLOAD, "oom"], environ=environ,
-                   half_block=True, watch_config=False, theme="textual-dark")  # fmt: skip
+                   half_block=True, watch_config=False, theme="textual-dark")
     async with app.run_test(size=(150, 60)) as pilot:
         await wait_for(pilot, lambda: app.settled, 30, "the console to settle")
         await pilot.press("f5")
@@ -135,7 +135,7 @@ def main() -> int:
     root = tempfile.mkdtemp(prefix="sgl-gpu-view-")
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("SGLANG_", "XDG_"))}
     environ.update({"HOME": root, "SGLANG_DIFFUSION_CONFIG_ROOT": f"{root}/config",
-                    "SGLANG_DIFFUSION_CACHE_ROOT": f"{root}/cache"})  # fmt: skip
+                    "SGLANG_DIFFUSION_CACHE_ROOT": f"{root}/cache"})
     held = asyncio.run(hold_run(out, environ))
     reported = asyncio.run(oom_run(out, environ))
     print(f"gpu rows seen: {held}; OOM report with GPU memory and peak: {reported}")

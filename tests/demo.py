@@ -40,7 +40,7 @@ def demo_environ(root: str = DEMO_ROOT, extra: Mapping[str, str] | None = None) 
     """An environment with no managed variables and every root under ``root``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SGLANG_", "XDG_"))}
     env.update({"HOME": root, "SGLANG_DIFFUSION_CONFIG_ROOT": f"{root}/config",
-                "SGLANG_DIFFUSION_CACHE_ROOT": f"{root}/cache", "SGL_CONSOLE_PLATFORMS": "cpu"})  # fmt: skip
+                "SGLANG_DIFFUSION_CACHE_ROOT": f"{root}/cache", "SGL_CONSOLE_PLATFORMS": "cpu"})
     env.update(extra or {})
     return env
 
@@ -48,7 +48,7 @@ def demo_environ(root: str = DEMO_ROOT, extra: Mapping[str, str] | None = None) 
 def write_png(path: str, size: int = 32) -> str:
     """A small gradient PNG written with zlib only (deterministic); returns ``path``."""
     rows = b"".join(b"\x00" + bytes(v for x in range(size) for v in (x * 8 % 256, y * 8 % 256, 160))
-                    for y in range(size))  # fmt: skip
+                    for y in range(size))
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
@@ -67,7 +67,7 @@ def _tensor(shape: tuple[int, ...], nan: int = 0) -> TensorDesc:
 def kernel_block(name: str, nan: int = 0, finish: bool = True) -> list[str]:
     """One kernel API block at level 5 (begin, and end unless the call is to stay in flight)."""
     lines = kernel_call_begin_lines(name, [_tensor((2, 64), nan), _tensor((64,))],
-                                    [("eps", ArgDesc("repr", "1e-06"))], when=WHEN)  # fmt: skip
+                                    [("eps", ArgDesc("repr", "1e-06"))], when=WHEN)
     if finish:
         lines += kernel_call_end_lines(_tensor((2, 64), nan))
     return lines
@@ -120,7 +120,7 @@ def run_lines(steps: int = 8, *, kernel: bool = True, nan_step: int | None = Non
         + (StageTiming("DenoisingStage", denoise), StageTiming("DecodingStage", 3.1)),
         tuple(step_ms(s, base_ms) for s in range(1, steps + 1)), denoise + 15.6,
         cache_stats={"cached_steps": steps // 4, "total_steps": steps} if cache else None,
-    )  # fmt: skip
+    )
     yield "stdout", record.to_json_line()
 
 
@@ -150,7 +150,7 @@ def process_snapshot(root_pid: int = 4242) -> Any:
         proc(root_pid, 1, "python -m backend generate", 97.0, 812.5, 14, 23, 0),
         proc(root_pid + 1, root_pid, "worker-0", 48.5, 402.1, 6, 9, 1),
         proc(root_pid + 2, root_pid, "worker-1", 47.9, 401.8, 6, 9, 1),
-    ))  # fmt: skip
+    ))
 
 
 def reload_event(ok: bool = True) -> Any:
@@ -163,9 +163,9 @@ def reload_event(ok: bool = True) -> Any:
     path = f"{DEMO_ROOT}/attention.json"
     if ok:
         return ReloadEvent(when, path, True, {"sparsity": 0.5}, ("~ sparsity: 0.25 -> 0.5",),
-                           backend="video_sparse_attn", seq=2)  # fmt: skip
+                           backend="video_sparse_attn", seq=2)
     return ReloadEvent(when, path, False, {"sparsity": 0.25}, error="sparsity: fraction of blocks skipped, in [0, 1)"
-                       " (got 1.5)", line=2, backend="video_sparse_attn", seq=3)  # fmt: skip
+                       " (got 1.5)", line=2, backend="video_sparse_attn", seq=3)
 
 
 def fill_console(app: Any, *, runs: int = 2) -> None:
@@ -177,7 +177,7 @@ def fill_console(app: Any, *, runs: int = 2) -> None:
     output = write_png(f"{DEMO_ROOT}/outputs/demo.png")
     for run in range(runs):
         feed(app.router, run_lines(8, nan_step=2 if run == 0 else None, output=output, cache=run > 0,
-                                   base_ms=10.0 if run == 0 else 7.5))  # fmt: skip
+                                   base_ms=10.0 if run == 0 else 7.5))
     app.engine.dispatch_now()
     process = app.views.process
     process.show_snapshot(process_snapshot())
@@ -234,7 +234,7 @@ def fill_crash(app: Any) -> None:
     app.router.end_stream("stdout")
     report = crash.analyze_router(app.router, ExitStatus.decode(-signal.SIGSEGV),
                                   command="python -m backend generate --prompt 'a red circle'",
-                                  run_dir=f"{DEMO_ROOT}/cache/console/runs/demo")  # fmt: skip
+                                  run_dir=f"{DEMO_ROOT}/cache/console/runs/demo")
     app.show_crash(report.headline(), report.to_text())
 
 

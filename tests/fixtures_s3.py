@@ -48,7 +48,7 @@ def s3_client(
     from botocore.config import Config
 
     return boto3.client(service, endpoint_url=endpoint, region_name=REGION, aws_access_key_id=key_id,
-                        aws_secret_access_key=secret, config=Config(retries={"max_attempts": 1}))  # fmt: skip
+                        aws_secret_access_key=secret, config=Config(retries={"max_attempts": 1}))
 
 
 def unused_loopback_port() -> int:
@@ -84,7 +84,7 @@ def s3_bucket(s3_server: str) -> S3Bucket:
 def _set_auth(endpoint: str, initial_no_auth_count: str) -> None:
     # text/plain: urllib's default form content type would make Flask swallow the body.
     request = urllib.request.Request(f"{endpoint}/moto-api/reset-auth", data=initial_no_auth_count.encode(),
-                                     headers={"Content-Type": "text/plain"}, method="POST")  # fmt: skip
+                                     headers={"Content-Type": "text/plain"}, method="POST")
     with urllib.request.urlopen(request, timeout=5) as response:
         response.read()
 

@@ -70,7 +70,7 @@ def _cli_command() -> list[str]:
     """``python -m tui`` when the whole CLI imports; else ``env`` alone (other subcommands may be
     mid-development in the same tree, and these tests are about ``env``)."""
     probe = subprocess.run([sys.executable, "-c", "import tui.__main__ as m; m.build_parser()"],
-                           cwd=REPO_ROOT, capture_output=True, text=True)  # fmt: skip
+                           cwd=REPO_ROOT, capture_output=True, text=True)
     if probe.returncode == 0:
         return [sys.executable, "-m", "tui"]
     return [
@@ -92,7 +92,7 @@ def run_cli(clean_env: dict[str, str], cli_command: list[str]):  # type: ignore[
 
     def run(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> CliResult:
         proc = subprocess.run([*cli_command, *args], cwd=REPO_ROOT, env={**clean_env, **(env or {})},
-                              capture_output=True, text=True, input=input, timeout=120)  # fmt: skip
+                              capture_output=True, text=True, input=input, timeout=120)
         return CliResult(proc)
 
     return run

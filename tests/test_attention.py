@@ -86,7 +86,7 @@ def test_processor_matches_diffusers() -> None:
     latents = torch.randn(1, 4, 16, 16, generator=torch.Generator().manual_seed(0))
     kwargs = {"encoder_hidden_states": cond.embeds, "encoder_attention_mask": cond.mask,
               "timestep": torch.tensor([500.0]), "added_cond_kwargs": {"resolution": None, "aspect_ratio": None},
-              "return_dict": False}  # fmt: skip
+              "return_dict": False}
     with torch.no_grad():
         expected = pipe.transformer(latents, **kwargs)[0]
         assert attention.install(pipe) == 12

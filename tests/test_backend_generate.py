@@ -30,7 +30,7 @@ from tests.fixtures_backend import DEVICE, clean_env, run_backend
 
 pytestmark = pytest.mark.slow
 STAGES = ["InputValidationStage", "TextEncodingStage", "TimestepPreparationStage", "LatentPreparationStage",
-          "DenoisingStage", "DecodingStage"]  # fmt: skip
+          "DenoisingStage", "DecodingStage"]
 """Upstream's stage list: saving happens outside it (no ``SavingStage``)."""
 STEPS = 3
 
@@ -41,10 +41,10 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
     tmp = tmp_path_factory.mktemp("generate")
     env = clean_env(tmp, SGLANG_DIFFUSION_STAGE_LOGGING="true", SGLANG_DIFFUSION_TORCH_PROFILER_DIR=str(tmp / "prof"),
                     SGLANG_DIFFUSION_ATTENTION_BACKEND="sage_attn", SGLANG_USE_ROCM_VAE="1",
-                    SGLANG_S3_SECRET_ACCESS_KEY="hunter2-very-secret")  # fmt: skip
+                    SGLANG_S3_SECRET_ACCESS_KEY="hunter2-very-secret")
     proc = run_backend(tmp, "generate", "--prompt", "a red circle", "--num-inference-steps", str(STEPS),
                        "--batch-size", "2", "--seed", "7", "--perf-dump-path", str(tmp / "dump" / "perf.json"),
-                       env=env)  # fmt: skip
+                       env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return tmp, proc
 
@@ -110,7 +110,7 @@ def test_performance_log_and_dump(run: tuple[Path, object]) -> None:
     assert len(record.steps) == STEPS and all(ms > 0 for ms in record.steps)
     assert record.total_duration_ms >= sum(s.execution_time_ms for s in record.stages) * 0.99
     assert list(json.loads(lines[0]))[:7] == ["request_id", "timestamp", "commit_hash", "tag", "stages", "steps",
-                                              "total_duration_ms"]  # fmt: skip
+                                              "total_duration_ms"]
     data = json.loads(lines[0])
     assert "memory_snapshots" in data and (DEVICE != "cpu" or data["memory_snapshots"] == {})
     assert [(s["name"], s["is_denoising"]) for s in data["stages"]] == [(n, n == "DenoisingStage") for n in STAGES]
@@ -119,7 +119,7 @@ def test_performance_log_and_dump(run: tuple[Path, object]) -> None:
     assert dump.tag == "cli_generate" and dump.request_id == record.request_id
     assert [s.name for s in dump.steps] == STAGES and len(dump.denoise_steps_ms) == STEPS
     assert list(json.loads(dump_text)) == ["timestamp", "request_id", "commit_hash", "tag", "total_duration_ms",
-                                           "steps", "denoise_steps_ms", "memory_checkpoints", "meta"]  # fmt: skip
+                                           "steps", "denoise_steps_ms", "memory_checkpoints", "meta"]
     assert (tmp / "dump" / "perf.json").stat().st_mode & 0o777 == 0o600
 
 
@@ -182,7 +182,7 @@ def test_injected_exception_is_logged_as_upstream_does(tmp_path: Path, stage_log
     name) and the traceback, the whole of it red; with timing on, the failing step's line comes first."""
     env = clean_env(tmp_path, SGLANG_DIFFUSION_STAGE_LOGGING=stage_logging)
     proc = run_backend(tmp_path, "generate", "--prompt", "a red circle", "--num-inference-steps", "2",
-                       "--inject-fault", "exception@backend.attention.*", env=env)  # fmt: skip
+                       "--inject-fault", "exception@backend.attention.*", env=env)
     assert proc.returncode == ExitCode.RUNTIME_ERROR, proc.stdout + proc.stderr
     errors = [(i, r) for i, r in enumerate(map(parse_line, proc.stdout.splitlines())) if isinstance(r, StageError)]
     expected = ["denoising_step_0", "DenoisingStage"] if stage_logging == "true" else ["DenoisingStage"]

@@ -81,7 +81,7 @@ def test_memory_estimate_grows_with_the_work() -> None:
 @pytest.mark.slow
 def test_a_request_over_its_memory_estimate_is_refused_before_allocating(tmp_path: Path) -> None:
     proc = run_backend(tmp_path, "generate", "--prompt", "a red circle", "--num-inference-steps", "2",
-                       "--batch-size", "8", "--max-request-memory", "64K")  # fmt: skip
+                       "--batch-size", "8", "--max-request-memory", "64K")
     assert proc.returncode == ExitCode.BAD_REQUEST, proc.stdout + proc.stderr
     assert "over --max-request-memory 64.0 KiB" in proc.stdout
     assert "[InputValidationStage] Error during execution" in proc.stdout

@@ -37,7 +37,7 @@ def test_no_secret_in_anything_the_backend_writes_or_shows(tmp_path: Path, s3_bu
                     SGLANG_S3_ENDPOINT_URL=endpoint, SGLANG_S3_ACCESS_KEY_ID=TEST_KEY_ID,
                     SGLANG_S3_SECRET_ACCESS_KEY=TEST_SECRET, SGLANG_DIFFUSION_SERVER_DEV_MODE="true",
                     SGLANG_DIFFUSION_STAGE_LOGGING="true", SGLANG_KERNEL_API_LOGLEVEL="1",
-                    SGLANG_KERNEL_API_LOGDEST=str(tmp_path / "kapi" / "calls-%i.log"))  # fmt: skip
+                    SGLANG_KERNEL_API_LOGDEST=str(tmp_path / "kapi" / "calls-%i.log"))
     server = serve_process(env)
     status, answer = server.http("POST", "/v1/images/generations",
                                  {"prompt": "a red circle", "steps": 2, "perf_dump_path": "perf.json"})

@@ -26,7 +26,7 @@ def test_serve_dev_mode_reload_stdin_http_sigterm(tmp_path: Path, serve_process:
     config = tmp_path / "attention.json"
     config.write_text(json.dumps({"sdpa_kernels": ["math"]}))
     env = clean_env(tmp_path, SGLANG_DIFFUSION_ATTENTION_CONFIG=str(config), SGLANG_DIFFUSION_SERVER_DEV_MODE="true",
-                    SGLANG_DIFFUSION_STAGE_LOGGING="1")  # fmt: skip
+                    SGLANG_DIFFUSION_STAGE_LOGGING="1")
     server = serve_process(env)
 
     server.send({"prompt": "a red circle", "steps": 2, "id": "first"})
@@ -44,7 +44,7 @@ def test_serve_dev_mode_reload_stdin_http_sigterm(tmp_path: Path, serve_process:
 
     for n, prompt in enumerate(["a green triangle", "a small yellow diamond"]):
         status, body = server.http("POST", "/v1/images/generations", {"prompt": prompt, "n": 1, "size": "64x64",
-                                                                       "steps": 2, "seed": n})  # fmt: skip
+                                                                       "steps": 2, "seed": n})
         assert status == 200, body
         assert body["data"][0]["path"] == body["paths"][0] and Path(body["paths"][0]).is_file()
     status, body = server.http("POST", "/v1/images/generations", {"prompt": "a purple elephant", "steps": 2})
@@ -98,7 +98,7 @@ def test_serve_without_dev_mode_and_stdin_eof(tmp_path: Path, serve_process: Any
      ({"prompt": "x", "perf_dump_path": "/tmp/victim.txt"}, "plain file name"),
      ({"prompt": "x", "perf_dump_path": "../victim.txt"}, "plain file name"),
      ({"prompt": "x", "output_file_name": "../../victim.png"}, "plain file name"),
-     ({"prompt": "x", "output_file_name": ".bashrc"}, "plain file name")],  # fmt: skip
+     ({"prompt": "x", "output_file_name": ".bashrc"}, "plain file name")],
 )
 def test_request_body_validation(body: Any, needle: str) -> None:
     with pytest.raises(BackendError) as info:
@@ -146,7 +146,7 @@ def test_http_bodies_cannot_write_outside_the_output_directory(tmp_path: Path, s
     data = json.dumps(body).encode()
     form = b"prompt=a+red+circle&perf_dump_path=" + str(victim).encode()
     assert _raw_post(server.port, {"Content-Type": "application/x-www-form-urlencoded",
-                                   "Content-Length": str(len(form))}, form) == 415  # fmt: skip
+                                   "Content-Length": str(len(form))}, form) == 415
     json_headers = {"Content-Type": "application/json", "Content-Length": str(len(data))}
     assert _raw_post(server.port, {**json_headers, "Origin": "http://evil.example"}, data) == 403
     assert _raw_post(server.port, {**json_headers, "Content-Length": "abc"}, data) == 400

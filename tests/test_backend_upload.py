@@ -19,7 +19,7 @@ def test_generate_uploads_or_keeps_local(tmp_path: Path, s3_bucket: Any, bucket_
     bucket = s3_bucket.name if bucket_exists else s3_bucket.name + "-missing"
     env = clean_env(tmp_path, SGLANG_CLOUD_STORAGE_TYPE="s3", SGLANG_S3_BUCKET_NAME=bucket,
                     SGLANG_S3_ENDPOINT_URL=s3_bucket.endpoint, SGLANG_S3_ACCESS_KEY_ID=TEST_KEY_ID,
-                    SGLANG_S3_SECRET_ACCESS_KEY=TEST_SECRET)  # fmt: skip
+                    SGLANG_S3_SECRET_ACCESS_KEY=TEST_SECRET)
     proc = run_backend(tmp_path, "generate", "--prompt", "a red circle", "--num-inference-steps", "2", env=env)
     records = [parse_line(line) for line in proc.stdout.splitlines()]
     saved = [r.path for r in records if isinstance(r, OutputSaved)]

@@ -25,7 +25,7 @@ from tests.fixtures_backend import backend_command, clean_env, run_backend
 def test_two_workers_distinct_pids(tmp_path: Path, method: str) -> None:
     env = clean_env(tmp_path, SGLANG_DIFFUSION_WORKER_MULTIPROC_METHOD=method)
     proc = run_backend(tmp_path, "generate", "--prompt", "a red circle", "--num-inference-steps", "2",
-                       "--batch-size", "2", "--num-workers", "2", env=env)  # fmt: skip
+                       "--batch-size", "2", "--num-workers", "2", env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     saved = [r.path for r in map(parse_line, proc.stdout.splitlines()) if isinstance(r, OutputSaved)]
     assert len(saved) == 2
@@ -51,7 +51,7 @@ def _start_workers(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[bytes]
             backend_command("generate", "--prompt", "a red circle", "--batch-size", "2", "--num-workers", "2",
                             *extra),
             cwd=tmp_path, env=clean_env(tmp_path, SGLANG_DIFFUSION_WORKER_MULTIPROC_METHOD="fork"),
-            stdout=o, stderr=e)  # fmt: skip
+            stdout=o, stderr=e)
     return proc, out, err
 
 

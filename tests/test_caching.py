@@ -70,7 +70,7 @@ def log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
 
 
 def generate(pipe: ShapesPipeline, ctl: CacheController, env: dict[str, str], steps: int = 8) -> tuple[
-        torch.Tensor, dict[str, Any]]:  # fmt: skip
+        torch.Tensor, dict[str, Any]]:
     """One request the way the backend's stages run it: prepare, timesteps, the step loop, stats."""
     ctl.prepare(pipe, envs.load_settings(env), steps)
     cond = pipe.encode_prompt(["a small green triangle"])
@@ -109,9 +109,9 @@ def test_on_vs_off_fewer_computed_steps(single: ShapesPipeline, controller: Cach
     ("fast", 4, "1101"),          # the 4-step table
     ("fast", 6, "111001"),        # the 6-step table
     ("fast", 28, "1111110100010000100000100001"),  # the 28-step table itself: 11 compute / 17 cache
-])  # fmt: skip
+])
 def test_preset_counts_match_cache_dit_tables(single: ShapesPipeline, controller: CacheController,
-                                              preset: str, steps: int, mask: str) -> None:  # fmt: skip
+                                              preset: str, steps: int, mask: str) -> None:
     env = {**ON, "SGLANG_CACHE_DIT_SCM_PRESET": preset, "SGLANG_CACHE_DIT_SCM_POLICY": "static"}
     _, stats = generate(single, controller, env, steps)
     assert stats["scm"]["mask"] == mask
@@ -121,14 +121,14 @@ def test_preset_counts_match_cache_dit_tables(single: ShapesPipeline, controller
 
 def test_custom_bins(single: ShapesPipeline, controller: CacheController) -> None:
     env = {**ON, "SGLANG_CACHE_DIT_SCM_COMPUTE_BINS": "2,1", "SGLANG_CACHE_DIT_SCM_CACHE_BINS": "3,2",
-           "SGLANG_CACHE_DIT_SCM_POLICY": "static"}  # fmt: skip
+           "SGLANG_CACHE_DIT_SCM_POLICY": "static"}
     _, stats = generate(single, controller, env)
     assert stats["scm"]["custom_bins"] and stats["scm"]["mask"] == "11000100"  # custom: no forced last step
     assert (stats["computed_steps"], stats["cached_steps"]) == (3, 5)
 
 
 def test_lone_bin_warns_and_falls_back_to_preset(single: ShapesPipeline, controller: CacheController,
-                                                 log: pytest.LogCaptureFixture) -> None:  # fmt: skip
+                                                 log: pytest.LogCaptureFixture) -> None:
     _, stats = generate(single, controller, {**STATIC_FAST, "SGLANG_CACHE_DIT_SCM_COMPUTE_BINS": "2,1"})
     warnings = [r.getMessage() for r in log.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
@@ -146,9 +146,9 @@ def test_lone_bin_warns_and_falls_back_to_preset(single: ShapesPipeline, control
     ({**ON, "SGLANG_CACHE_DIT_SCM_COMPUTE_BINS": "2,1", "SGLANG_CACHE_DIT_SCM_CACHE_BINS": "1,1"}, 8,
      ["SGLANG_CACHE_DIT_SCM_COMPUTE_BINS=2,1", "SGLANG_CACHE_DIT_SCM_CACHE_BINS=1,1", "8 steps"]),
     ({**ON, "SGLANG_CACHE_DIT_FN": "7"}, 8, ["SGLANG_CACHE_DIT_FN=7", "6 blocks"]),
-])  # fmt: skip
+])
 def test_refused_step_count_errors_before_the_run(single: ShapesPipeline, controller: CacheController,
-                                                  env: dict[str, str], steps: int, names: list[str]) -> None:  # fmt: skip
+                                                  env: dict[str, str], steps: int, names: list[str]) -> None:
     calls: list[int] = []
     hook = single.transformer.register_forward_pre_hook(  # type: ignore[attr-defined]
         lambda *a: calls.append(1)
@@ -173,7 +173,7 @@ def test_secondary_variables_configure_transformer_2(
 ) -> None:
     env = {**ON, "SGLANG_CACHE_DIT_WARMUP": "8",  # the high-noise expert never caches (5 steps)
            "SGLANG_CACHE_DIT_SECONDARY_FN": "2", "SGLANG_CACHE_DIT_SECONDARY_WARMUP": "1",
-           "SGLANG_CACHE_DIT_SECONDARY_RDT": "1e9", "SGLANG_CACHE_DIT_SECONDARY_MC": "1"}  # fmt: skip
+           "SGLANG_CACHE_DIT_SECONDARY_RDT": "1e9", "SGLANG_CACHE_DIT_SECONDARY_MC": "1"}
     _, stats = generate(dual, controller, env)
     primary, secondary = controller.contexts()
     assert (primary.cache_config.Fn_compute_blocks, secondary.cache_config.Fn_compute_blocks) == (1, 2)
@@ -207,7 +207,7 @@ def test_dual_mask_is_split_at_the_expert_boundary(dual: ShapesPipeline, control
 
 def test_taylorseer_per_transformer(dual: ShapesPipeline, controller: CacheController) -> None:
     env = {**STATIC_FAST, "SGLANG_CACHE_DIT_TAYLORSEER": "on", "SGLANG_CACHE_DIT_TS_ORDER": "2",
-           "SGLANG_CACHE_DIT_SECONDARY_TAYLORSEER": "off"}  # fmt: skip
+           "SGLANG_CACHE_DIT_SECONDARY_TAYLORSEER": "off"}
     latents, _ = generate(dual, controller, env)
     primary, secondary = controller.contexts()
     assert primary.calibrator_config.taylorseer_order == 2
@@ -216,7 +216,7 @@ def test_taylorseer_per_transformer(dual: ShapesPipeline, controller: CacheContr
 
 
 def test_new_step_count_refreshes_and_new_settings_remount(single: ShapesPipeline,
-                                                           controller: CacheController) -> None:  # fmt: skip
+                                                           controller: CacheController) -> None:
     generate(single, controller, STATIC_FAST, 8)
     adapter = controller._mounted.adapter  # type: ignore[union-attr]
     _, stats = generate(single, controller, STATIC_FAST, 10)
@@ -228,7 +228,7 @@ def test_new_step_count_refreshes_and_new_settings_remount(single: ShapesPipelin
 
 
 def test_one_log_line_and_quiet_cache_dit(single: ShapesPipeline, controller: CacheController,
-                                          log: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+                                          log: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> None:
     _, stats = generate(single, controller, STATIC_FAST)
     lines = [m for m in log.messages if m.startswith("cache-dit: ")]
     assert (

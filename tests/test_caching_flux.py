@@ -20,10 +20,10 @@ from backend.caching.adapter import block_layout
 from backend.caching.controller import CacheController
 
 STATIC_FAST = {"SGLANG_CACHE_DIT_ENABLED": "true", "SGLANG_CACHE_DIT_SCM_PRESET": "fast",
-               "SGLANG_CACHE_DIT_SCM_POLICY": "static"}  # fmt: skip
+               "SGLANG_CACHE_DIT_SCM_POLICY": "static"}
 FLUX_TINY = dict(patch_size=1, in_channels=16, num_layers=2, num_single_layers=3, attention_head_dim=8,
                  num_attention_heads=2, joint_attention_dim=16, pooled_projection_dim=8, guidance_embeds=True,
-                 axes_dims_rope=(2, 2, 4))  # fmt: skip
+                 axes_dims_rope=(2, 2, 4))
 
 
 class Pipe:
@@ -59,7 +59,7 @@ def _step(pipe: Pipe, t: int) -> torch.Tensor:
         pooled_projections=torch.randn(1, 8, generator=g), timestep=torch.tensor([1.0 - t / 28]),
         img_ids=torch.zeros(tokens, 3), txt_ids=torch.zeros(text, 3), guidance=torch.tensor([3.5]),
         return_dict=False,
-    )[0]  # fmt: skip
+    )[0]
 
 
 def test_flux_blocks_are_one_run(pipe: Pipe) -> None:

@@ -44,13 +44,13 @@ def test_attach_follows_a_serve_through_a_segfault(tmp_path: Path) -> None:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     env = clean_env(tmp_path, SGLANG_DIFFUSION_SERVER_DEV_MODE="true", SGLANG_KERNEL_API_LOGLEVEL="3",
-                    SGLANG_KERNEL_API_LOGDEST=str(tmp_path / "kernel_%i.log"))  # fmt: skip
+                    SGLANG_KERNEL_API_LOGDEST=str(tmp_path / "kernel_%i.log"))
     log = tmp_path / "backend.log"
     with open(log, "wb") as out:  # started by "someone else": output to a file, not to us
         backend = subprocess.Popen(
             [sys.executable, "-m", "backend", "serve", "--port", str(port), "--no-stdin",
              "--output-path", str(tmp_path / "outputs"), "--inject-fault", "segfault@backend.attention.*"],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=tmp_path)  # fmt: skip
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=tmp_path)
     attach = None
     try:
         wait_until(lambda: _health(url), timeout=240, describe=lambda: (backend.poll(), log.read_text()[-800:]))
@@ -58,7 +58,7 @@ def test_attach_follows_a_serve_through_a_segfault(tmp_path: Path) -> None:
             [sys.executable, "-m", "tui", "attach", "--log", str(log), "--log", str(tmp_path / "kernel_%i.log"),
              "--url", url, "--pid", str(backend.pid), "--report-on-exit", "--interval", "0.2"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
-            text=True)  # fmt: skip
+            text=True)
         assert attach.stderr is not None
         first = attach.stderr.readline()
         assert first.startswith(f"attach: pid {backend.pid} (") and f"dev endpoints at {url} (health: ok)" in first
@@ -130,12 +130,12 @@ async def test_console_attached_to_a_crashing_process(tmp_path: Path) -> None:
     log = tmp_path / "child.log"
     with open(log, "wb") as out:
         child = subprocess.Popen([sys.executable, str(FAKE_CHILD), "--steps", "6", "--step-s", "0.4", "--crash", "segv",
-                                  "--output", str(tmp_path / "o.png")], stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+                                  "--output", str(tmp_path / "o.png")], stdout=out, stderr=subprocess.STDOUT)
     env = {"HOME": str(tmp_path), "SGLANG_DIFFUSION_CONFIG_ROOT": str(tmp_path / "config"),
-           "SGLANG_DIFFUSION_CACHE_ROOT": str(tmp_path / "cache"), "PATH": os.environ.get("PATH", "")}  # fmt: skip
+           "SGLANG_DIFFUSION_CACHE_ROOT": str(tmp_path / "cache"), "PATH": os.environ.get("PATH", "")}
     try:
         app = make_attach_app(child.pid, [str(log)], [], None, environ=env, host_platforms=frozenset({"cpu"}),
-                              half_block=True, watch_config=False)  # fmt: skip
+                              half_block=True, watch_config=False)
         async with app.run_test(size=(120, 40)) as pilot:
             while app._crash is None:
                 await pilot.pause(0.05)
@@ -172,14 +172,14 @@ def test_attach_reads_real_sglang_log_shapes(tmp_path: Path) -> None:
         f"shutil.copy({str(data / 'sglang_kernel_api_level10.log')!r}, os.path.join(kdir, f'kernel_{{os.getpid()}}.log'))\n"
         "time.sleep(0.5)\n"
         "os.kill(os.getpid(), signal.SIGSEGV)\n"
-    )  # fmt: skip
+    )
     go = tmp_path / "go"
     child = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "stdout.log"), str(tmp_path), str(go)])
     try:
         attach = subprocess.Popen(
             [sys.executable, "-m", "tui", "attach", "--pid", str(child.pid), "--log", str(tmp_path / "stdout.log"),
              "--log", str(tmp_path / "kernel_%i.log"), "--report-on-exit", "--json", "--interval", "0.2"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))  # fmt: skip
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
         assert attach.stderr is not None
         assert attach.stderr.readline().startswith(f"attach: pid {child.pid} (")
         go.touch()

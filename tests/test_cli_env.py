@@ -43,7 +43,7 @@ def expected_default(name: str, home: str) -> str:
 
 def test_help_on_every_command(run_cli) -> None:  # type: ignore[no-untyped-def]
     for command in ([], ["show"], ["check"], ["set"], ["unset"], ["export"], ["diff"], ["list"], ["import"],
-                    ["docs"]):  # fmt: skip
+                    ["docs"]):
         result = run_cli("env", *command, "--help")
         assert result.rc == 0, result
         assert "usage:" in result.out
@@ -91,7 +91,7 @@ def test_show_json_and_all(run_cli) -> None:  # type: ignore[no-untyped-def]
     rdt = next(r for r in data["variables"] if r["name"] == "SGLANG_CACHE_DIT_RDT")
     assert (rdt["value"], rdt["source"], rdt["default"]) == ("0.3", "session", "0.24")
     extra = json.loads(run_cli("env", "show", "-s", "dev", "--json", "--all",
-                               env={"SGLANG_CACHE_DIT_TYPO": "1"}).out)["variables"]  # fmt: skip
+                               env={"SGLANG_CACHE_DIT_TYPO": "1"}).out)["variables"]
     assert [(r["name"], r["source"]) for r in extra[len(REGISTRY) :]] == [
         ("HF_HOME", "session (unmanaged)"),
         ("SGLANG_CACHE_DIT_TYPO", "environment (unknown name)"),
@@ -211,11 +211,11 @@ def test_unset(run_cli, sessions_path: Path) -> None:  # type: ignore[no-untyped
 def test_export_is_sourceable(run_cli, clean_env, cli_command) -> None:  # type: ignore[no-untyped-def]
     odd = '/data/it\'s "quoted" $HOME `x`'
     assert run_cli("env", "set", "dev", f"SGLANG_DIFFUSION_CACHE_ROOT={odd}", "SGLANG_CACHE_DIT_RDT=0.3",
-                   f"SGLANG_S3_SECRET_ACCESS_KEY={SECRET}", "HF_HOME=/hf cache").rc == 0  # fmt: skip
+                   f"SGLANG_S3_SECRET_ACCESS_KEY={SECRET}", "HF_HOME=/hf cache").rc == 0
     command = " ".join(f"'{part}'" for part in cli_command)
     script = f'eval "$({command} env export -s dev)" && env -0'
     out = subprocess.run([BASH, "--noprofile", "--norc", "-c", script], env=clean_env, cwd=REPO_ROOT,
-                         capture_output=True, check=True, timeout=120).stdout  # fmt: skip
+                         capture_output=True, check=True, timeout=120).stdout
     got = dict(item.decode().split("=", 1) for item in out.split(b"\0") if item)
     assert got["SGLANG_DIFFUSION_CACHE_ROOT"] == odd
     assert got["SGLANG_CACHE_DIT_RDT"] == "0.3"
@@ -228,7 +228,7 @@ def test_export_masks_secrets_on_a_terminal(run_cli, clean_env, cli_command) -> 
     master, slave = os.openpty()
     try:
         proc = subprocess.run([*cli_command, "env", "export", "-s", "dev"], env=clean_env, cwd=REPO_ROOT,
-                              stdout=slave, stderr=subprocess.PIPE, timeout=120)  # fmt: skip
+                              stdout=slave, stderr=subprocess.PIPE, timeout=120)
         os.close(slave)
         chunks = []
         while True:
@@ -250,7 +250,7 @@ def test_export_masks_secrets_on_a_terminal(run_cli, clean_env, cli_command) -> 
 
 def test_secrets_never_printed_by_show_diff_check_set(run_cli, sessions_path: Path) -> None:  # type: ignore[no-untyped-def]
     results = [run_cli("env", "set", "a", f"SGLANG_S3_SECRET_ACCESS_KEY={SECRET}",
-                       f"SGLANG_S3_ACCESS_KEY_ID={SECRET}x", f"MY_API_TOKEN={SECRET}y")]  # fmt: skip
+                       f"SGLANG_S3_ACCESS_KEY_ID={SECRET}x", f"MY_API_TOKEN={SECRET}y")]
     results.append(run_cli("env", "set", "b", f"SGLANG_S3_SECRET_ACCESS_KEY={SECRET}z"))
     results += [
         run_cli("env", "show", "-s", "a"),

@@ -25,7 +25,7 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 def console(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "tui", *args], env=env, cwd=str(ROOT), capture_output=True,
-                          text=True, timeout=120)  # fmt: skip
+                          text=True, timeout=120)
 
 
 def test_logs_parse_text_shows_nan_and_inf(env: dict[str, str]) -> None:
@@ -41,13 +41,13 @@ def test_logs_parse_text_shows_nan_and_inf(env: dict[str, str]) -> None:
 def test_logs_parse_json_is_strict_and_finds_every_family(env: dict[str, str]) -> None:
     d = scenario("handled_then_cuda_error")
     r = console(env, "logs", "parse", "--json", str(d / "stdout.log"), str(d / "stderr.log"),
-                str(d / "perf" / "performance.log"))  # fmt: skip
+                str(d / "perf" / "performance.log"))
     assert r.returncode == 0, r.stderr
     rows = [json.loads(ln, parse_constant=refuse_constant) for ln in r.stdout.splitlines()]
     types = {row["type"] for row in rows}
     assert {"RequestStarted", "StageStarted", "StageFinished", "StageError", "GenerationFailed",
             "ExceptionRaised", "CudaError", "GenerationDone", "OutputSaved", "ProgressRecord",
-            "PerfRecord"} <= types  # fmt: skip
+            "PerfRecord"} <= types
     cuda = [row["record"]["message"] for row in rows if row["type"] == "CudaError"]
     assert cuda and not any("Expected size" in m for m in cuda)
 

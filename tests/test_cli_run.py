@@ -21,13 +21,13 @@ PY = sys.executable
 def env(tmp_path: Path) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("SGLANG_")}
     return {**base, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config"),
-            "SGLANG_DIFFUSION_CACHE_ROOT": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}  # fmt: skip
+            "SGLANG_DIFFUSION_CACHE_ROOT": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
 
 
 def console(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     # cwd: the test's HOME (its tmp dir), so a backend run's default ``outputs/`` never lands in the checkout
     return subprocess.run([PY, "-m", "tui", *args], env=env, cwd=env["HOME"], capture_output=True, text=True,
-                          timeout=timeout)  # fmt: skip
+                          timeout=timeout)
 
 
 def crash_report_path(stderr: str) -> Path:
@@ -87,7 +87,7 @@ class TestRun:
 
     def test_stall_timeout_stops_the_child(self, env: dict[str, str]) -> None:
         r = console(env, "run", "--stall-timeout", "0.6", "--stop-timeout", "0.5", "--", PY, "-c",
-                    "import time; time.sleep(60)")  # fmt: skip
+                    "import time; time.sleep(60)")
         assert r.returncode == 128 + 2  # SIGINT was enough
         assert "stalled" in r.stderr and "stalled" in crash_report_path(r.stderr).read_text()
 
@@ -100,7 +100,7 @@ class TestLogsAndCrashReport:
         types = [row["type"] for row in rows]
         assert types.count("KernelApiCall") == 4 and "StageFinished" in types and "ProgressRecord" in types
         open_calls = [row["record"]["api_name"] for row in rows if row["type"] == "KernelApiCall"
-                      and not row["record"]["completed"]]  # fmt: skip
+                      and not row["record"]["completed"]]
         assert open_calls == ["backend.transformer.Block.forward", "backend.attention.sdpa"]
 
     def test_logs_parse_text_and_missing_file(self, env: dict[str, str]) -> None:
@@ -115,13 +115,13 @@ class TestLogsAndCrashReport:
         types = {json.loads(x)["type"] for x in r.stdout.splitlines()}
         assert {"StageStarted", "StageError", "CudaError", "OutputSaved", "Uploaded", "PerfDumpReport"} <= types
         crash = console(env, "crash-report", "--json", "--log", str(DATA / "sglang_kernel_api_level10.log"),
-                        "--dump-dir", str(DATA / "kernel_api_dumps"))  # fmt: skip
+                        "--dump-dir", str(DATA / "kernel_api_dumps"))
         call = json.loads(crash.stdout)["in_flight"]
         assert call["api_name"] == "sglang.custom_op.fused_silu_mul" and call["dump_status"] == "inputs_saved"
 
     def test_crash_report_on_disk(self, env: dict[str, str]) -> None:
         r = console(env, "crash-report", "--log", str(DATA / "console_crash_kernel_l10.log"),
-                    "--dump-dir", str(DATA / "console_crash_dumps"), "--exit-code", "139", "--json")  # fmt: skip
+                    "--dump-dir", str(DATA / "console_crash_dumps"), "--exit-code", "139", "--json")
         assert r.returncode == 0, r.stderr
         data = json.loads(r.stdout)
         assert data["in_flight"]["api_name"] == "backend.attention.sdpa" and data["exit"]["signal_name"] == "SIGSEGV"
@@ -141,7 +141,7 @@ class TestRealBackend:
 
     def backend_env(self, env: dict[str, str], tmp_path: Path, **extra: str) -> dict[str, str]:
         return {**env, "SGLANG_PERF_LOG_DIR": str(tmp_path / "logs"), "SGLANG_DIFFUSION_TARGET_DEVICE": "cpu",
-                "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", **extra}  # fmt: skip
+                "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", **extra}
 
     def test_timings_and_kernel_api_blocks(self, env: dict[str, str], tmp_path: Path) -> None:
         e = self.backend_env(env, tmp_path, SGLANG_KERNEL_API_LOGLEVEL="3", SGLANG_DIFFUSION_STAGE_LOGGING="1")
@@ -155,9 +155,9 @@ class TestRealBackend:
         e = self.backend_env(env, tmp_path, SGLANG_KERNEL_API_LOGLEVEL="10",
                              SGLANG_KERNEL_API_DUMP_DIR=str(tmp_path / "dumps"),
                              SGLANG_KERNEL_API_DUMP_INCLUDE="backend.attention.*",
-                             SGLANG_KERNEL_API_LOGDEST=str(tmp_path / "kernel_%i.log"))  # fmt: skip
+                             SGLANG_KERNEL_API_LOGDEST=str(tmp_path / "kernel_%i.log"))
         r = console(e, "run", "--quiet", "--", PY, "-m", "backend", "generate", "--prompt", "a red square",
-                    "--num-inference-steps", "2", "--inject-fault", "segfault@backend.attention.*:3", timeout=240)  # fmt: skip
+                    "--num-inference-steps", "2", "--inject-fault", "segfault@backend.attention.*:3", timeout=240)
         assert r.returncode == 139, r.stderr
         data = json.loads(crash_report_path(r.stderr).with_suffix(".json").read_text())
         call = data["in_flight"]

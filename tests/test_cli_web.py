@@ -43,7 +43,7 @@ def server(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     port = _free_port()
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), HOME=str(tmp_path), **{cli_web.TOKEN_ENV: TOKEN})
     proc = subprocess.Popen([sys.executable, "-m", "tui", "serve-web", "--port", str(port)], cwd=tmp_path,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
     def listening() -> bool:
         with socket.socket() as s:
@@ -58,7 +58,7 @@ def server(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
 
 
 def test_off_loopback_without_token_is_refused(capsys: pytest.CaptureFixture[str],
-                                               monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(cli_web.TOKEN_ENV, raising=False)
     assert main(["serve-web", "--host", "0.0.0.0", "--port", "8566"]) == cli_web.EXIT_REFUSED
     err = capsys.readouterr().err
@@ -66,7 +66,7 @@ def test_off_loopback_without_token_is_refused(capsys: pytest.CaptureFixture[str
 
 
 def test_short_token_and_unreadable_token_file_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(cli_web.TOKEN_ENV, "short")
     assert main(["serve-web", "--port", "8566"]) == cli_web.EXIT_REFUSED
     err = capsys.readouterr().err
@@ -83,7 +83,7 @@ def test_bad_port_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
 
 @pytest.mark.parametrize(("host", "loopback"), [("127.0.0.1", True), ("localhost", True), ("::1", True),
                                                 ("127.0.0.2", True), ("0.0.0.0", False), ("10.1.2.3", False),
-                                                ("gpu-host.example", False)])  # fmt: skip
+                                                ("gpu-host.example", False)])
 def test_is_loopback(host: str, loopback: bool) -> None:
     assert cli_web.is_loopback(host) is loopback
 

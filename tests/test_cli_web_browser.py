@@ -65,7 +65,7 @@ class Screen:
                     page.screenshot(path=os.environ["SGL_WEB_FAILSHOT"])  # type: ignore[attr-defined]
                 missing = [t for t in texts if t not in self.since_mark()]
                 raise AssertionError(f"{missing!r} not sent to the page within {timeout} s; "
-                                     f"last text: {self.since_mark()[-1500:]!r}")  # fmt: skip
+                                     f"last text: {self.since_mark()[-1500:]!r}")
             page.wait_for_timeout(50)  # type: ignore[attr-defined]  # lets Playwright deliver frames
         self.mark = len(self.chunks)
 
@@ -119,9 +119,9 @@ def test_console_in_chromium(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SGLANG_", "XDG_", "TEXTUAL"))}
     env.update({"HOME": str(tmp_path), "SGLANG_DIFFUSION_CONFIG_ROOT": str(tmp_path / "config"),
                 "SGLANG_DIFFUSION_CACHE_ROOT": str(tmp_path / "cache"), "SGL_CONSOLE_PLATFORMS": "cpu",
-                "PYTHONPATH": str(REPO_ROOT)})  # fmt: skip
+                "PYTHONPATH": str(REPO_ROOT)})
     server = subprocess.Popen([sys.executable, "-m", "tui", "serve-web", "--port", str(port)], cwd=tmp_path,
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     screen = Screen()
     try:
         wait_until(lambda: _listening(port), timeout=30, describe=lambda: server.poll())
@@ -176,7 +176,7 @@ def test_console_in_chromium(tmp_path: Path) -> None:
             # A second run in flight, then the tab closes: the console stops it and leaves.
             page.keyboard.press("F5")
             backend = wait_until(lambda: [p for p in descendants(server.pid)
-                                          if "backend" in " ".join(_cmdline(p))], timeout=60)  # fmt: skip
+                                          if "backend" in " ".join(_cmdline(p))], timeout=60)
             watched = {p.pid for p in descendants(server.pid)}
             assert {p.pid for p in backend} <= watched
             page.close()

@@ -111,7 +111,7 @@ def test_backend_fault_drills(tmp_path: Path, fault: str, signal_name: str) -> N
     script = tmp_path / "drill.py"
     script.write_text(DRILL)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SGLANG_KERNEL_API_LOGLEVEL": "10",
-           "SGLANG_KERNEL_API_DUMP_DIR": str(tmp_path / "dumps_%i")}  # fmt: skip
+           "SGLANG_KERNEL_API_DUMP_DIR": str(tmp_path / "dumps_%i")}
     router, status = supervise(tmp_path, [sys.executable, str(script), f"{fault}@backend.attention.*:2"], env)
     assert status.signal_name == signal_name
     dump_roots = [str(p) for p in tmp_path.glob("dumps_*")]
@@ -260,7 +260,7 @@ def test_our_backend_upload_failure_at_level_1_says_it_cannot_tell(tmp_path: Pat
 
     env = clean_env(tmp_path, SGLANG_CLOUD_STORAGE_TYPE="s3", SGLANG_S3_BUCKET_NAME=s3_bucket.name + "-missing",  # type: ignore[attr-defined]
                     SGLANG_S3_ENDPOINT_URL=s3_bucket.endpoint, SGLANG_S3_ACCESS_KEY_ID=TEST_KEY_ID,  # type: ignore[attr-defined]
-                    SGLANG_S3_SECRET_ACCESS_KEY=TEST_SECRET, SGLANG_KERNEL_API_LOGLEVEL="1")  # fmt: skip
+                    SGLANG_S3_SECRET_ACCESS_KEY=TEST_SECRET, SGLANG_KERNEL_API_LOGLEVEL="1")
     proc = run_backend(tmp_path, "generate", "--prompt", "a red circle", "--num-inference-steps", "2", env=env)
     assert proc.returncode == ExitCode.UPLOAD_FAILED, proc.stdout + proc.stderr
     log = tmp_path / "captured_stdout.log"
@@ -299,7 +299,7 @@ def test_live_run_replaying_genuine_output_then_sigkilled(tmp_path: Path) -> Non
     router = Router()
     sv = Supervisor(router, cache_root=str(tmp_path / "cache"))
     sv.start([sys.executable, "-c", code, str(scenario("merged_l5") / "console.log")], dict(os.environ),
-             cwd=str(tmp_path))  # fmt: skip
+             cwd=str(tmp_path))
     status = sv.wait(60)
     assert status is not None and status.signal_name == "SIGKILL"
     run = sv.run

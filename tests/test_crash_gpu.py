@@ -7,12 +7,12 @@ from tui.crash_report import CrashReport
 RECORD = {"sampled_at": 0.0,
           "devices": [{"index": 0, "name": "NVIDIA H200", "used_mib": 900.0, "total_mib": 143771.0,
                        "peak_used_mib": 143000.0}],
-          "processes": [{"pid": 4242, "device": 0, "used_mib": None, "peak_used_mib": 142000.0}]}  # fmt: skip
+          "processes": [{"pid": 4242, "device": 0, "used_mib": None, "peak_used_mib": 142000.0}]}
 
 
 def test_memory_at_death_without_peak_for_a_segfault() -> None:
     report = CrashReport(how="killed by SIGSEGV", abnormal=True, exit={"exit_code": -11, "signal": 11},
-                         gpu_memory=RECORD)  # fmt: skip
+                         gpu_memory=RECORD)
     text = report.to_text()
     assert "GPU memory at the time of death (last sample):" in text
     assert "GPU 0 NVIDIA H200: 900.0 / 143771.0 MiB" in text and "pid 4242 on GPU 0: gone" in text

@@ -124,7 +124,7 @@ class TestReadPath:
             proc = sv._proc
             assert proc is not None
             wait_until(lambda: proc.poll() is not None, timeout=60,
-                       describe=lambda: os.path.getsize(info.stdout_log))  # fmt: skip
+                       describe=lambda: os.path.getsize(info.stdout_log))
             assert not gate.is_set() and proc.returncode == 0
             wait_until(lambda: os.path.getsize(info.stdout_log) == 8192 * 1024, timeout=10)
         finally:
@@ -147,13 +147,13 @@ def test_sgl_console_run_shows_and_writes_no_secret(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("SGLANG_")}
     env.update(HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"), PYTHONPATH=str(root),
-               SGLANG_DIFFUSION_CACHE_ROOT=str(tmp_path / "cache"))  # fmt: skip
+               SGLANG_DIFFUSION_CACHE_ROOT=str(tmp_path / "cache"))
     session = Session.new("secret", environ=env)
     session.set("SGLANG_S3_SECRET_ACCESS_KEY", KEY)
     session.set("SGLANG_S3_ENDPOINT_URL", URL)
     session.save()
     r = subprocess.run([PY, "-m", "tui", "run", "-s", "secret", "--force", "--", "sh", "-c", "env; exit 3"],
-                       env=env, cwd=str(root), capture_output=True, text=True, timeout=60)  # fmt: skip
+                       env=env, cwd=str(root), capture_output=True, text=True, timeout=60)
     assert r.returncode == 3 and "crash report: " in r.stderr
     assert "http://alice:********@127.0.0.1:9000" in r.stderr and "SGLANG_S3_SECRET_ACCESS_KEY=********" in r.stdout
     files = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]

@@ -21,7 +21,7 @@ PY = sys.executable
 HOLD = ("import os, signal, sys, time\n"
         "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
         "print('ready', os.getpid(), flush=True)\n"
-        "time.sleep(120)\n")  # fmt: skip
+        "time.sleep(120)\n")
 """A child that ignores SIGINT (so a stop must escalate) and says when it is ready."""
 
 
@@ -29,12 +29,12 @@ HOLD = ("import os, signal, sys, time\n"
 def env(tmp_path: Path) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("SGLANG_")}
     return {**base, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config"),
-            "SGLANG_DIFFUSION_CACHE_ROOT": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}  # fmt: skip
+            "SGLANG_DIFFUSION_CACHE_ROOT": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
 
 
 def start_console(env: dict[str, str], *child: str) -> subprocess.Popen[str]:
     return subprocess.Popen([PY, "-m", "tui", "run", "--stop-timeout", "0.5", "--", *child], env=env, cwd=str(ROOT),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
 def ready_pid(out: IO[str]) -> int:
@@ -77,7 +77,7 @@ def test_sigkill_of_the_console_takes_the_backend_and_its_workers(env: dict[str,
     e = {**env, "SGLANG_DIFFUSION_TARGET_DEVICE": "cpu", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     console = start_console(e, PY, "-m", "backend", "generate", "--prompt", "a red circle", "--batch-size", "2",
                             "--num-workers", "2", "--num-inference-steps", "100000", "--max-steps", "100000", "--output-path",
-                            str(tmp_path / "out"))  # fmt: skip
+                            str(tmp_path / "out"))
     assert console.stdout is not None
     workers = 0
     for line in console.stdout:

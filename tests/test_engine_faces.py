@@ -49,7 +49,7 @@ async def test_tui_and_cli_see_the_same_run(console: Any, ui_env: dict[str, str]
     events_file = tmp_path / "events.jsonl"
     env = {**ui_env, "PYTHONPATH": str(REPO_ROOT)}
     cli = subprocess.run([sys.executable, "-m", "tui", "-s", "faces", "run", "--quiet", "--events", str(events_file),
-                          "--", *child], env=env, cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=60)  # fmt: skip
+                          "--", *child], env=env, cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=60)
     assert cli.returncode == 139, cli.stderr
     assert oct(os.stat(events_file).st_mode & 0o777) == oct(0o600)
     cli_events = [json.loads(line) for line in events_file.read_text().splitlines()]

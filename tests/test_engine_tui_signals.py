@@ -42,7 +42,7 @@ def test_the_tui_stops_its_run_when_told_to_go(tmp_path: Path, how: str) -> None
     tmux = Tmux(f"sgl-sig-{uuid.uuid4().hex[:8]}")
     demo = demo_environ(str(tmp_path), {"TERM": "xterm-256color"})
     keep = ("PATH", "HOME", "LANG", "LC_ALL", "TERM", "SGL_CONSOLE_PLATFORMS", "SGLANG_DIFFUSION_CONFIG_ROOT",
-            "SGLANG_DIFFUSION_CACHE_ROOT")  # fmt: skip
+            "SGLANG_DIFFUSION_CACHE_ROOT")
     exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in demo.items() if k in keep)
     pid_file = tmp_path / "child.pid"
     (tmp_path / "child.py").write_text(CHILD)
@@ -50,7 +50,7 @@ def test_the_tui_stops_its_run_when_told_to_go(tmp_path: Path, how: str) -> None
     console = shlex.join([sys.executable, "-m", "tui", "--command", command])
     console_pid = tmp_path / "console.pid"
     tmux("new-session", "-d", "-s", "smoke", "-x", "80", "-y", "24", "-c", str(REPO_ROOT),
-         f"echo $$ > {shlex.quote(str(console_pid))}; exec env -i {exports} {console}")  # fmt: skip
+         f"echo $$ > {shlex.quote(str(console_pid))}; exec env -i {exports} {console}")
     try:
         tmux.wait_for("f5 Run")
         tmux.keys("F5")
@@ -62,7 +62,7 @@ def test_the_tui_stops_its_run_when_told_to_go(tmp_path: Path, how: str) -> None
         else:
             os.kill(int(console_pid.read_text()), signal.SIGTERM)
         wait_until(lambda: not proctree.session_members(child), timeout=30,
-                   describe=lambda: [p.pid for p in proctree.session_members(child)])  # fmt: skip
+                   describe=lambda: [p.pid for p in proctree.session_members(child)])
         assert (tmp_path / "child.pid.signal").read_text() == "SIGTERM", "stopped by the escalation, not killed"
         console_alive = lambda: proctree.alive(p) if (p := proctree.proc(int(console_pid.read_text()))) else False  # noqa: E731
         wait_until(lambda: not console_alive(), timeout=15)  # and the console itself is gone

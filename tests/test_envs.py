@@ -828,7 +828,7 @@ def test_s3_on_needs_a_bucket() -> None:
 
 def test_endpoint_must_be_http_url() -> None:
     found = check({"SGLANG_CLOUD_STORAGE_TYPE": "s3", "SGLANG_S3_BUCKET_NAME": "outputs",
-                   "SGLANG_S3_ENDPOINT_URL": "minio:9000"})  # fmt: skip
+                   "SGLANG_S3_ENDPOINT_URL": "minio:9000"})
     assert [m for m in found if m.startswith("error")] == [
         "error: SGLANG_S3_ENDPOINT_URL='minio:9000' is not valid; "
         "allowed: an http:// or https:// URL, e.g. http://127.0.0.1:9000"
@@ -911,7 +911,7 @@ def test_attention_config_must_exist_and_parse(tmp_path: Path) -> None:
     assert len(found) == 1 and "unknown key 'sparsity'" in found[0]
     # the same key is right for the backend it belongs to
     assert check({"SGLANG_DIFFUSION_ATTENTION_CONFIG": str(wrong_key),
-                  "SGLANG_DIFFUSION_ATTENTION_BACKEND": "video_sparse_attn"}) == []  # fmt: skip
+                  "SGLANG_DIFFUSION_ATTENTION_BACKEND": "video_sparse_attn"}) == []
     good = tmp_path / "good.json"
     good.write_text('{"sdpa_kernels": ["flash", "math"]}', encoding="utf-8")
     assert check({"SGLANG_DIFFUSION_ATTENTION_CONFIG": str(good)}) == []
@@ -975,7 +975,7 @@ def test_any_string_is_accepted_or_refused_with_an_env_error(name: str, raw: str
 @settings(max_examples=200, deadline=None)
 @given(name=st.sampled_from(sorted(REGISTRY)),
        raw=st.one_of(st.from_regex(r"[+-]?\d{1,30}(\.\d{0,5})?([eE][+-]?\d{1,4})?", fullmatch=True),
-                     st.from_regex(r"[ ,0-9a-zA-Z_*.:/%-]{0,30}", fullmatch=True)))  # fmt: skip
+                     st.from_regex(r"[ ,0-9a-zA-Z_*.:/%-]{0,30}", fullmatch=True)))
 def test_number_and_list_shaped_strings_never_raise_anything_else(name: str, raw: str) -> None:
     try:
         REGISTRY[name].parse(raw)

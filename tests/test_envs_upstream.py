@@ -102,7 +102,7 @@ def test_every_float_accepts_python_float_formats(release: upstream.Release) -> 
     ("SGLANG_USE_ROCM_VAE", "y", True),
     ("SGLANG_CACHE_DIT_ENABLED", "t", True),
     ("SGLANG_DIFFUSION_STAGE_LOGGING", "n", False),
-])  # fmt: skip
+])
 def test_values_the_console_used_to_refuse_are_accepted(name: str, raw: str, value: Any) -> None:
     assert errors_for(name, raw) == []
     assert envs.resolve({name: raw}, BASE_ENV, strict=False)[name].value == value
@@ -119,7 +119,7 @@ def test_values_the_console_used_to_refuse_are_accepted(name: str, raw: str, val
     ("SGLANG_USE_RUNAI_MODEL_STREAMER", "", "reads it as false"),
     ("SGLANG_USE_ROCM_VAE", "maybe", "reads it as false"),
     ("SGLANG_CACHE_DIT_FN", "-1", "passes -1 on unchecked"),
-])  # fmt: skip
+])
 def test_surprising_values_warn_with_what_the_runtime_does(name: str, raw: str, says: str) -> None:
     problems = envs.check({name: raw}, BASE_ENV, CUDA_HOST, strict=False)
     assert [p for p in problems if p.is_error and name in p.names] == []
@@ -145,7 +145,7 @@ def test_an_empty_secondary_value_is_an_error_as_upstream_raises() -> None:
     ("SGLANG_KERNEL_API_LOGLEVEL", "verbose", "silently keeps logging off"),
     ("SGLANG_CACHE_DIT_SCM_COMPUTE_BINS", "8,x", "turns SCM off"),
     ("SGLANG_CACHE_DIT_MC", "3.5", "int() raises"),
-])  # fmt: skip
+])
 def test_what_would_crash_or_be_ignored_stays_an_error(name: str, raw: str, says: str) -> None:
     found = errors_for(name, raw)
     assert found and says in found[0]
@@ -159,9 +159,9 @@ def test_scm_preset_of_another_case_is_an_error_only_when_cache_dit_runs() -> No
 
 def test_the_backend_reads_with_the_same_semantics() -> None:
     settings = envs.load_settings({**BASE_ENV, "SGLANG_CACHE_DIT_ENABLED": "Y", "SGLANG_CACHE_DIT_TS_ORDER": "3",
-                                   "SGLANG_KERNEL_API_LOGLEVEL": "2"})  # fmt: skip
+                                   "SGLANG_KERNEL_API_LOGLEVEL": "2"})
     assert (settings[envs.CACHE_DIT_ENABLED], settings[envs.CACHE_DIT_TS_ORDER], settings[envs.KERNEL_API_LOGLEVEL]) == (
-        True, 3, 2)  # fmt: skip
+        True, 3, 2)
     with pytest.raises(envs.EnvError, match="SGLANG_CACHE_DIT_ENABLED"):
         envs.load_settings({**BASE_ENV, "SGLANG_CACHE_DIT_ENABLED": "Y", envs.STRICT_VAR: "1"})
 
@@ -177,12 +177,12 @@ def test_release_data_holds_what_the_issue_found(release: upstream.Release) -> N
                  "SGLANG_DIFFUSION_HOST_SPILL_DIR", "SGLANG_DIFFUSION_CFG_GATE_STEP",
                  "SGLANG_DIFFUSION_ENABLE_MXFP8_ATTENTION", "SGLANG_PERF_LOG_DIR",
                  "SGLANG_DIFFUSION_SYNC_STAGE_PROFILING", "SGLANG_TORCH_PROFILER_DIR",
-                 "SGLANG_CACHE_DIT_SECONDARY_DMD_RIDGE", "SGLANG_KERNEL_API_LOGLEVEL"):  # fmt: skip
+                 "SGLANG_CACHE_DIT_SECONDARY_DMD_RIDGE", "SGLANG_KERNEL_API_LOGLEVEL"):
         assert name in names, name
     unread = sorted(v.name for v in envs.SPEC if v.name not in release.reads)
     # the issue's six, plus SGLANG_USE_MLX: 0.5.23 names it only in a unit test, never in runtime code
     assert unread == sorted([*(f"SGLANG_DIFFUSION_{n}" for n in ("TARGET_DEVICE", "ATTENTION_BACKEND", "SERVER_DEV_MODE",
-                            "CONFIG_ROOT", "LOGGING_LEVEL", "WORKER_MULTIPROC_METHOD")), "SGLANG_USE_MLX"])  # fmt: skip
+                            "CONFIG_ROOT", "LOGGING_LEVEL", "WORKER_MULTIPROC_METHOD")), "SGLANG_USE_MLX"])
     by_name = {v.name: v for v in release.variables}
     assert (by_name["SGLANG_CACHE_DIT_DMD_RIDGE"].type, by_name["SGLANG_CACHE_DIT_DMD_RIDGE"].default) == ("float", "1e-08")
     assert by_name["SGLANG_DIFFUSION_SYNC_STAGE_PROFILING"].type == "one"
@@ -190,14 +190,14 @@ def test_release_data_holds_what_the_issue_found(release: upstream.Release) -> N
 
 
 def test_discovered_variables_go_to_panes_by_prefix(discovered: list[envs.EnvVar[Any]],
-                                                    release: upstream.Release) -> None:  # fmt: skip
+                                                    release: upstream.Release) -> None:
     assert len(discovered) == len(release.names() - {v.name for v in envs.SPEC}) == 83
     pane = {v.name: v.pane for v in discovered}
     assert pane["SGLANG_CACHE_DIT_DMD"] is envs.Pane.CACHING
     assert pane["SGLANG_DIFFUSION_PLATFORM_OVERRIDE"] is envs.Pane.RUNTIME
     caching = envs.by_pane(envs.Pane.CACHING)
     assert caching[: len([v for v in envs.SPEC if v.pane is envs.Pane.CACHING])] == [
-        v for v in envs.SPEC if v.pane is envs.Pane.CACHING]  # the spec's first, then the release's  # fmt: skip
+        v for v in envs.SPEC if v.pane is envs.Pane.CACHING]  # the spec's first, then the release's
     dmd = REGISTRY["SGLANG_CACHE_DIT_DMD"]
     assert (dmd.origin, dmd.group, dmd.default) == ("sglang 0.5.23", "from sglang 0.5.23", False)
     assert REGISTRY["SGLANG_CACHE_DIT_SECONDARY_DMD_RIDGE"].inherits_from == "SGLANG_CACHE_DIT_DMD_RIDGE"
@@ -230,7 +230,7 @@ def test_parse_envs_source_reads_names_types_defaults_and_comments() -> None:
     found = {v.name: v for v in upstream.parse_envs_source(_SOURCE)}
     assert set(found) == {"SGLANG_A", "SGLANG_B", "SGLANG_C", "SGLANG_D", "SGLANG_TYPED_ONLY"}
     assert (found["SGLANG_A"].type, found["SGLANG_A"].default, found["SGLANG_A"].help) == (
-        "bool", "true", "First line of help second line")  # fmt: skip
+        "bool", "true", "First line of help second line")
     assert (found["SGLANG_B"].type, found["SGLANG_B"].default) == ("int", "7")
     assert found["SGLANG_C"].type == "custom"
     assert (found["SGLANG_D"].type, found["SGLANG_TYPED_ONLY"].type) == ("path", "int")
@@ -239,10 +239,10 @@ def test_parse_envs_source_reads_names_types_defaults_and_comments() -> None:
 
 def test_direct_reads_are_typed_by_how_they_are_used() -> None:
     text = ('import os\nA = os.environ.get("SGLANG_X", "0") == "1"\nB = int(os.getenv("SGLANG_Y", "3"))\n'
-            'C = get_bool_env_var("SGLANG_Z")\nD = os.getenv("SGLANG_W")\nE = "SGLANG_MENTIONED"\n')  # fmt: skip
+            'C = get_bool_env_var("SGLANG_Z")\nD = os.getenv("SGLANG_W")\nE = "SGLANG_MENTIONED"\n')
     found, mentioned = upstream.parse_direct_reads(text, "m.py")
     assert sorted((v.name, v.type) for v in found) == [("SGLANG_W", "str"), ("SGLANG_X", "one"), ("SGLANG_Y", "int"),
-                                                       ("SGLANG_Z", "bool")]  # fmt: skip
+                                                       ("SGLANG_Z", "bool")]
     assert "SGLANG_MENTIONED" in mentioned
 
 

@@ -94,7 +94,7 @@ class FakeNvml:
 def test_sample_marks_the_run_and_keeps_peaks() -> None:
     nvml = FakeNvml([(1000 * MIB, [(10, 900 * MIB), (99, 50 * MIB)]),
                      (9000 * MIB, [(10, 8900 * MIB), (99, 50 * MIB)]),
-                     (2000 * MIB, [(99, 50 * MIB)])])  # fmt: skip
+                     (2000 * MIB, [(99, 50 * MIB)])])
     sampler = GpuSampler(nvml)
     first = sampler.sample([10, 11])
     assert [(p.pid, p.in_run) for p in first.processes] == [(10, True), (99, False)]
@@ -106,7 +106,7 @@ def test_sample_marks_the_run_and_keeps_peaks() -> None:
     record = sampler.memory_record()
     assert record is not None
     assert record.devices == [{"index": 0, "name": "NVIDIA H200", "used_mib": 2000.0, "total_mib": 143771.0,
-                               "peak_used_mib": 9000.0}]  # fmt: skip
+                               "peak_used_mib": 9000.0}]
     assert record.processes == [{"pid": 10, "device": 0, "used_mib": None, "peak_used_mib": 8900.0}]
     sampler.reset_peaks()
     assert sampler.memory_record().devices[0]["peak_used_mib"] == 2000.0  # type: ignore[union-attr]
@@ -117,10 +117,10 @@ def test_sample_marks_the_run_and_keeps_peaks() -> None:
 def test_report_lines_peak_only_for_oom() -> None:
     record = {"devices": [{"index": 0, "name": "NVIDIA H200", "used_mib": 2000.0, "total_mib": 143771.0,
                            "peak_used_mib": 140000.0}],
-              "processes": [{"pid": 10, "device": 0, "used_mib": None, "peak_used_mib": 139000.0}]}  # fmt: skip
+              "processes": [{"pid": 10, "device": 0, "used_mib": None, "peak_used_mib": 139000.0}]}
     plain = report_lines(record, oom=False)
     assert plain == ["GPU memory at the time of death (last sample):",
-                     "  GPU 0 NVIDIA H200: 2000.0 / 143771.0 MiB", "  pid 10 on GPU 0: gone"]  # fmt: skip
+                     "  GPU 0 NVIDIA H200: 2000.0 / 143771.0 MiB", "  pid 10 on GPU 0: gone"]
     oom = report_lines(record, oom=True)
     assert oom[:3] == plain
     assert "  GPU 0: peak 140000.0 / 143771.0 MiB" in oom and "  pid 10 on GPU 0: peak 139000.0 MiB" in oom

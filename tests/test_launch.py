@@ -13,7 +13,7 @@ def test_default_command_is_our_backend() -> None:
     req = RunRequest(prompt="a cat", steps=4, height=32, width=48, seed=7, model_path="tiny")
     assert default_command(req) == [sys.executable, "-m", "backend", "generate", "--prompt", "a cat",
                                     "--num-inference-steps", "4", "--height", "32", "--width", "48",
-                                    "--seed", "7", "--model-path", "tiny"]  # fmt: skip
+                                    "--seed", "7", "--model-path", "tiny"]
     plan = build_launch(req, {**BASE, "SGLANG_CACHE_DIT_ENABLED": "true"}, base_environ=BASE)
     assert plan.sglang_mode is None and plan.translations == ()
     assert plan.display.startswith("SGLANG_CACHE_DIT_ENABLED=true ") and "'a cat'" in plan.display
@@ -29,11 +29,11 @@ def test_sglang_detection() -> None:
 
 def test_translation_of_documented_but_unread_variables() -> None:
     env = {**BASE, "SGLANG_DIFFUSION_LOGGING_LEVEL": "DEBUG", "SGLANG_DIFFUSION_TORCH_PROFILER_DIR": "/traces",
-           "SGLANG_DIFFUSION_ATTENTION_BACKEND": "sage_attn", "SGLANG_DIFFUSION_ATTENTION_CONFIG": "/cfg/a.yaml"}  # fmt: skip
+           "SGLANG_DIFFUSION_ATTENTION_BACKEND": "sage_attn", "SGLANG_DIFFUSION_ATTENTION_CONFIG": "/cfg/a.yaml"}
     req = RunRequest(command=["sglang", "generate", "--model-path", "m", "--log-level", "info"])
     plan = build_launch(req, env, base_environ=BASE)
     assert plan.argv == ("sglang", "generate", "--model-path", "m", "--log-level", "info", "--profile",
-                         "--attention-backend", "sage_attn", "--attention-backend-config", "/cfg/a.yaml")  # fmt: skip
+                         "--attention-backend", "sage_attn", "--attention-backend-config", "/cfg/a.yaml")
     assert plan.env["SGLANG_TORCH_PROFILER_DIR"] == "/traces"
     assert any("already given" in n for n in plan.translations)  # --log-level on the line wins
     assert "SGLANG_TORCH_PROFILER_DIR=/traces" in plan.display
@@ -51,7 +51,7 @@ def test_secrets_never_shown() -> None:
 
 def test_followed_files_and_dump_roots() -> None:
     env = {"SGLANG_KERNEL_API_LOGDEST": "/logs/k_%i.log", "SGLANG_PERF_LOG_DIR": "/perf",
-           "SGLANG_KERNEL_API_DUMP_DIR": "/d/dump_%i"}  # fmt: skip
+           "SGLANG_KERNEL_API_DUMP_DIR": "/d/dump_%i"}
     assert followed_files(env) == [("/logs/k_%i.log", "kernel_api"), ("/perf/performance.log", "perf")]
     assert followed_files({"SGLANG_KERNEL_API_LOGDEST": "stderr"}, perf_fallback="") == []
     assert dump_roots(env, [5, 6]) == ["/d/dump_5", "/d/dump_6"]

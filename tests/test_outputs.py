@@ -45,7 +45,7 @@ def _run_with_file_size_limit(tmp_path: Path, limit: int, *args: str) -> subproc
 
     return subprocess.run(backend_command("generate", "--prompt", "a red circle", "--num-inference-steps", "2", *args),
                           cwd=tmp_path, env=clean_env(tmp_path), capture_output=True, timeout=RUN_TIMEOUT,
-                          preexec_fn=limit_files, check=False)  # fmt: skip
+                          preexec_fn=limit_files, check=False)
 
 
 @pytest.mark.slow

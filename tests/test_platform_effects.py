@@ -14,9 +14,9 @@ def test_no_effect_lines_on_a_cpu_host() -> None:
     settings = envs.load_settings({
         "SGLANG_USE_MLX": "1", "SGLANG_USE_ROCM_VAE": "true", "SGLANG_USE_ROCM_CUDNN_BENCHMARK": "false",
         "SGLANG_DIFFUSION_FLASHINFER_FP4_GEMM_BACKEND": "flashinfer_cutlass",
-    })  # fmt: skip
+    })
     lines = platform_effects.apply(settings, DeviceChoice("cpu", torch.device("cpu"), "test"),
-                                   build_untrained_pipeline(seed=0))  # fmt: skip
+                                   build_untrained_pipeline(seed=0))
     assert len(lines) == 4
     assert any(line.startswith("SGLANG_USE_MLX has no effect here") for line in lines)
     assert any(line.startswith("SGLANG_USE_ROCM_VAE has no effect here") for line in lines)

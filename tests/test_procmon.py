@@ -11,7 +11,7 @@ from tui.procmon import ProcessMonitor
 
 def test_tree_snapshot_and_vanishing_processes() -> None:
     code = ("import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)']);"
-            "f = open('/dev/null'); time.sleep(30)")  # fmt: skip
+            "f = open('/dev/null'); time.sleep(30)")
     proc = subprocess.Popen([sys.executable, "-c", code])
     try:
         mon = ProcessMonitor(proc.pid)

@@ -20,7 +20,7 @@ def parsed(name: str, file: str) -> list[r.Record]:
 def test_request_outcome_and_exception_lines() -> None:
     recs = parsed("handled_then_cuda_error", "stdout.log")
     assert [x for x in recs if isinstance(x, r.RequestStarted)] == [
-        r.RequestStarted(1, 3), r.RequestStarted(2, 3), r.RequestStarted(3, 3)]  # fmt: skip
+        r.RequestStarted(1, 3), r.RequestStarted(2, 3), r.RequestStarted(3, 3)]
     failed = [x for x in recs if isinstance(x, r.GenerationFailed)]
     assert [f.index for f in failed] == [1, 3]
     assert failed[0].message.startswith("Expected size for first two dimensions")
@@ -58,7 +58,7 @@ def test_performance_log_and_perf_dump() -> None:
     recs = [r.PerfRecord.from_json_line(line) for line in (d / "performance.log").read_text().splitlines()]
     assert [x.request_id for x in recs] == ["req-1", "req-3"]  # the failed req-2 and the killed req-4 have none
     assert [s.name for s in recs[0].stages] == ["InputValidationStage", "TextEncodingStage", "DenoisingStage",
-                                                 "DecodingStage"]  # fmt: skip
+                                                 "DecodingStage"]
     assert len(recs[0].steps) == 4
     dump = r.PerfDumpReport.from_json((d / "req-1.json").read_text())
     assert dump.tag == "cli_generate" and dump.request_id == "req-1" and len(dump.denoise_steps_ms) == 4

@@ -80,7 +80,7 @@ class TestTimings:
         router = Router()
         lines = [format_log_line(stage_started_message("TextEncodingStage")),
                  format_log_line(stage_finished_message("TextEncodingStage", 0.25)),
-                 format_log_line(stage_started_message("DenoisingStage"))]  # fmt: skip
+                 format_log_line(stage_started_message("DenoisingStage"))]
         lines += [progress_message(i, 4, i * 0.1) for i in range(5)]
         router.feed(STDOUT, lines)
         cur = router.drain().current
@@ -88,9 +88,9 @@ class TestTimings:
         assert cur.progress is not None and cur.progress.step == 4 and len(cur.live_step_s) == 4
         perf = PerfRecord("req-1", "2026-11-26T00:00:00+00:00", "N/A", "pipeline_stage_metrics",
                           (StageTiming("TextEncodingStage", 250.0), StageTiming("DenoisingStage", 400.0)),
-                          (100.0, 100.0, 100.0, 100.0), 650.0)  # fmt: skip
+                          (100.0, 100.0, 100.0, 100.0), 650.0)
         router.feed(STDOUT, [format_log_line(stage_finished_message("DenoisingStage", 0.4)),
-                             format_log_line(output_saved_message("/out/a.png"))])  # fmt: skip
+                             format_log_line(output_saved_message("/out/a.png"))])
         router.feed("file:/logs/performance.log", [perf.to_json_line()])
         batch = router.drain()
         assert batch.outputs == ("/out/a.png",) and batch.last_perf == perf
@@ -105,7 +105,7 @@ class TestTimings:
     def test_cuda_error_and_upload_lines(self) -> None:
         router = Router()
         router.feed(STDERR, ["RuntimeError: CUDA error: device-side assert triggered",
-                             format_log_line("Uploaded /out/a.png to https://bucket.example/a.png")])  # fmt: skip
+                             format_log_line("Uploaded /out/a.png to https://bucket.example/a.png")])
         batch = router.drain()
         assert [ln.plain for ln in batch.cuda_errors] == ["RuntimeError: CUDA error: device-side assert triggered"]
         assert batch.uploads == (("/out/a.png", "https://bucket.example/a.png"),)
@@ -116,7 +116,7 @@ class TestKernelApi:
         router = Router()
         for nans in (3, 4):
             router.feed(STDOUT, kernel_call_begin_lines("backend.attn", [nan_tensor(nans)])
-                        + kernel_call_end_lines(nan_tensor(0)))  # fmt: skip
+                        + kernel_call_end_lines(nan_tensor(0)))
         router.feed(STDOUT, [format_log_line("ordinary line between blocks")])
         router.feed(STDOUT, kernel_call_begin_lines("backend.vae.decode", [nan_tensor(0)]))
         batch = router.drain()

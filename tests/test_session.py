@@ -44,7 +44,7 @@ def bash_env(script_file: Path, base: dict[str, str]) -> dict[str, str]:
     """Source ``script_file`` in a real bash and return the environment it exports."""
     assert BASH is not None
     out = subprocess.run([BASH, "--noprofile", "--norc", "-c", 'source "$1" && env -0', "bash", str(script_file)],
-                         env=base, capture_output=True, check=True, timeout=60).stdout  # fmt: skip
+                         env=base, capture_output=True, check=True, timeout=60).stdout
     pairs = [item.split(b"=", 1) for item in out.split(b"\0") if item]
     return {k.decode(): v.decode("utf-8", "surrogateescape") for k, v in pairs}
 
@@ -68,7 +68,7 @@ def test_valid_names(name: str) -> None:
     ("x" * 101, f"session name {'x' * 101!r} is not valid: use letters, digits, '.', '_' and '-', starting with a "
                 "letter or digit (at most 100 characters)"),
     ("defaults", "'defaults' is reserved (it means the registry defaults in 'env diff')"),
-])  # fmt: skip
+])
 def test_invalid_names_are_refused_with_a_clear_message(name: str, message: str) -> None:
     with pytest.raises(SessionError) as info:
         validate_name(name)
@@ -163,7 +163,7 @@ def test_load_tolerates_shell_forms(config_root: Path, sessions_path: Path) -> N
         "SGLANG_CACHE_DIT_FN": "3", "SGLANG_CACHE_DIT_BN": "2", "SGLANG_CACHE_DIT_SCM_PRESET": "fast",
         "SGLANG_DIFFUSION_CACHE_ROOT": "/data/with space", "SGLANG_CACHE_DIT_MC": "4",
         "SGLANG_CACHE_DIT_WARMUP": "6", "SGLANG_CACHE_DIT_RDT": "0.1",
-    }  # fmt: skip
+    }
 
 
 def test_comments_and_unknown_names_are_kept_in_place(config_root: Path, sessions_path: Path) -> None:
@@ -216,7 +216,7 @@ def test_invalid_values_and_lines_are_reported_and_kept(config_root: Path, sessi
     )
     session = Session.load("bad")
     assert session.values == {"SGLANG_CACHE_DIT_RDT": "abc", "SGLANG_S3_ACCESS_KEY_ID": "has space",
-                              "SGLANG_CACHE_DIT_FN": "5"}  # fmt: skip
+                              "SGLANG_CACHE_DIT_FN": "5"}
     lines = [p.line() for p in session.load_problems]
     assert lines == [
         "error: bad.env line 2: cannot parse (expected NAME=value, got 'this'); kept as is",
@@ -289,7 +289,7 @@ def test_list_sessions_ignores_temp_and_foreign_files(config_root: Path, session
 def test_save_removes_stale_temp_files_of_dead_writers(config_root: Path, sessions_path: Path) -> None:
     Session.new("s").save()
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+                          capture_output=True, text=True, check=True).stdout.strip()
     stale = sessions_path / f".s.env.{dead}.abc.tmp"
     live = sessions_path / f".s.env.{os.getppid()}.def.tmp"  # a live writer's file is left alone
     other = sessions_path / f".t.env.{dead}.ghi.tmp"  # another session's file is not ours to clean
@@ -409,7 +409,7 @@ def test_pinned_secondary_and_xdg_values_are_kept(config_root: Path) -> None:
     session.set("SGLANG_CACHE_DIT_SECONDARY_FN", "1")  # equals the inherited value: still a pin
     session.set("SGLANG_DIFFUSION_CACHE_ROOT", "/h/.cache/sgl_diffusion")  # equals today's XDG default
     assert session.values == {"SGLANG_CACHE_DIT_SECONDARY_FN": "1",
-                              "SGLANG_DIFFUSION_CACHE_ROOT": "/h/.cache/sgl_diffusion"}  # fmt: skip
+                              "SGLANG_DIFFUSION_CACHE_ROOT": "/h/.cache/sgl_diffusion"}
 
 
 def test_a_default_value_already_in_the_file_is_kept(config_root: Path, sessions_path: Path) -> None:
@@ -458,7 +458,7 @@ def test_child_env_is_inherited_plus_session(config_root: Path) -> None:
 
 def test_from_environ_takes_managed_variables_only(config_root: Path) -> None:
     env = {"HOME": "/h", "SGLANG_CACHE_DIT_MC": "6", "SGLANG_CACHE_DIT_FN": "", "PATH": "/bin",
-           "SGLANG_CACHE_DIT_RDT": "abc"}  # fmt: skip
+           "SGLANG_CACHE_DIT_RDT": "abc"}
     session = Session.from_environ("imp", env)
     assert session.values == {"SGLANG_CACHE_DIT_MC": "6", "SGLANG_CACHE_DIT_RDT": "abc"}
     assert session.unknown == {}
@@ -471,7 +471,7 @@ def test_from_environ_takes_managed_variables_only(config_root: Path) -> None:
 def test_diff_against_defaults_and_another_session(config_root: Path) -> None:
     a = Session.new("a", {"HOME": "/h"})
     a.update({"SGLANG_CACHE_DIT_RDT": "0.3", "SGLANG_CACHE_DIT_ENABLED": "1",
-              "SGLANG_S3_SECRET_ACCESS_KEY": "topsecret1", "SGLANG_CACHE_DIT_SECONDARY_MC": "2", "X_EXTRA": "1"})  # fmt: skip
+              "SGLANG_S3_SECRET_ACCESS_KEY": "topsecret1", "SGLANG_CACHE_DIT_SECONDARY_MC": "2", "X_EXTRA": "1"})
     rows = {r.name: (r.left, r.right) for r in a.diff(None)}
     assert rows == {
         "SGLANG_CACHE_DIT_ENABLED": ("1", "default: false"),
@@ -482,7 +482,7 @@ def test_diff_against_defaults_and_another_session(config_root: Path) -> None:
     }
     b = Session.new("b", {"HOME": "/h"})
     b.update({"SGLANG_CACHE_DIT_RDT": "0.30", "SGLANG_CACHE_DIT_ENABLED": "true",
-              "SGLANG_S3_SECRET_ACCESS_KEY": "topsecret2", "SGLANG_CACHE_DIT_MC": "1"})  # fmt: skip
+              "SGLANG_S3_SECRET_ACCESS_KEY": "topsecret2", "SGLANG_CACHE_DIT_MC": "1"})
     diff = a.diff(b)
     assert [(r.name, r.left, r.right, r.left_set, r.right_set, r.secret) for r in diff] == [
         ("SGLANG_CACHE_DIT_MC", "default: 3", "1", False, True, False),
@@ -520,7 +520,7 @@ def _valid_raw(name: str) -> st.SearchStrategy[str]:
         return True
 
     text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"),
-                   min_size=1, max_size=30)  # fmt: skip
+                   min_size=1, max_size=30)
     return st.one_of(st.sampled_from(var.kind.examples() or ("1",)), text).filter(ok)
 
 
@@ -533,12 +533,12 @@ assignments = st.lists(
 
 @needs_bash
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                  HealthCheck.filter_too_much])  # fmt: skip
+                                                                  HealthCheck.filter_too_much])
 @given(pairs=assignments)
 @example(pairs=[("SGLANG_KERNEL_API_DUMP_INCLUDE", "a\nb"), ("SGLANG_CACHE_DIT_SCM_COMPUTE_BINS", "1\n,2")])
 @example(pairs=[("SGLANG_DIFFUSION_CACHE_ROOT", "\x1e'\"$x`\\\r"), ("SGLANG_KERNEL_API_LOGDEST", "#x y")])
 def test_valid_values_survive_save_load_export_and_bash(config_root: Path, tmp_path: Path,
-                                                       pairs: list[tuple[str, str]]) -> None:  # fmt: skip
+                                                       pairs: list[tuple[str, str]]) -> None:
     session = Session.new("prop", {"HOME": "/h"})
     for name, raw in pairs:
         session.set(name, raw)
@@ -556,7 +556,7 @@ def test_valid_values_survive_save_load_export_and_bash(config_root: Path, tmp_p
 
 
 _file_pieces = st.sampled_from(["export ", "SGLANG_CACHE_DIT_MC", "X", "=", "'", '"', "\\", "#", " ", "\n", "$",
-                                "a", "1", "\r", "\t", "`", ";", "\x1e"])  # fmt: skip
+                                "a", "1", "\r", "\t", "`", ";", "\x1e"])
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -611,13 +611,13 @@ def _assert_whole(session: Session, size: int) -> int:
 
 
 def test_killed_writer_never_leaves_a_torn_file(config_root: Path, clean_env: dict[str, str],
-                                                 sessions_path: Path) -> None:  # fmt: skip
+                                                 sessions_path: Path) -> None:
     size = 200_000
     rng = random.Random(20261126)
     last = 0
     for _ in range(10):
         proc = subprocess.Popen([sys.executable, "-c", WRITER, str(size)], env=clean_env,
-                                stdout=subprocess.PIPE, text=True)  # fmt: skip
+                                stdout=subprocess.PIPE, text=True)
         assert proc.stdout is not None
         try:
             assert proc.stdout.readline() == "1\n"

@@ -32,7 +32,7 @@ HOSTILE = [
 
 
 @pytest.mark.parametrize("text", ["export A=1", "A='x;y|z&w'", 'A="a > b"', "export A=x # a comment; fine",
-                                  "A=\\;", "A='$(not run)'"])  # fmt: skip
+                                  "A=\\;", "A='$(not run)'"])
 def test_plain_assignments_are_not_hazards(text: str) -> None:
     assert shell_hazard(text) is None
 
@@ -46,7 +46,7 @@ def test_hazards_are_named(template: str) -> None:
 @needs_bash
 @pytest.mark.parametrize("template", HOSTILE)
 def test_hostile_line_is_an_error_and_bash_would_have_run_it(template: str, sessions_path: Path,
-                                                             tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+                                                             tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
     marker = tmp_path / "PWNED"
     line = template.replace("{marker}", str(marker))
     sessions_path.mkdir(parents=True)
@@ -61,7 +61,7 @@ def test_hostile_line_is_an_error_and_bash_would_have_run_it(template: str, sess
     assert not marker.exists()  # the console never sources it
     # ... and the check is right: a real bash does run something when it sources the line
     subprocess.run([BASH, "--noprofile", "--norc", "-c", 'source "$1"', "bash", str(path)], cwd=tmp_path,
-                   capture_output=True, timeout=30)  # fmt: skip
+                   capture_output=True, timeout=30)
     assert marker.exists() or any(tmp_path.iterdir()), "this line was expected to do something in bash"
 
 
@@ -73,7 +73,7 @@ def test_a_saved_session_runs_nothing_when_sourced(config_root: Path, tmp_path: 
         session.set("MY_VALUE", text)
         path = session.save()
         out = subprocess.run([BASH, "--noprofile", "--norc", "-c", 'source "$1"; printf %s "$MY_VALUE"', "bash",
-                              str(path)], capture_output=True, text=True, timeout=30)  # fmt: skip
+                              str(path)], capture_output=True, text=True, timeout=30)
         assert out.stdout == text
         assert not marker.exists()
         assert not [p for p in Session.load("safe").load_problems if p.is_error]
@@ -106,7 +106,7 @@ def test_tui_save_over_a_changed_file_refuses_then_merges(config_root: Path) -> 
     assert mine.merge_from_disk() == []
     mine.save()
     assert Session.load("shared").values == {"SGLANG_CACHE_DIT_FN": "2", "SGLANG_CACHE_DIT_MC": "5",
-                                             "SGLANG_CACHE_DIT_BN": "3"}  # fmt: skip
+                                             "SGLANG_CACHE_DIT_BN": "3"}
 
 
 def test_reload_drops_local_changes(config_root: Path) -> None:
@@ -136,7 +136,7 @@ def test_two_writers_lose_no_update(clean_env: dict[str, str], sessions_path: Pa
     count = 200
     procs = [subprocess.Popen([sys.executable, "-c", _WRITER, who, str(count)], cwd=REPO_ROOT, env=clean_env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-             for who in ("a", "b")]  # fmt: skip
+             for who in ("a", "b")]
     for proc in procs:
         _, err = proc.communicate(timeout=540)
         assert proc.returncode == 0, err[-2000:]

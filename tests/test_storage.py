@@ -46,7 +46,7 @@ def _settings(endpoint: str, bucket: str, key_id: str = "AKIDTEST", secret: str 
     return envs.load_settings({
         "SGLANG_CLOUD_STORAGE_TYPE": "s3", "SGLANG_S3_BUCKET_NAME": bucket, "SGLANG_S3_ENDPOINT_URL": endpoint,
         "SGLANG_S3_ACCESS_KEY_ID": key_id, "SGLANG_S3_SECRET_ACCESS_KEY": secret,
-    })  # fmt: skip
+    })
 
 
 def _output(tmp_path: Path, name: str = "a_red_circle_20261126-010203_0123abcd.png") -> Path:
@@ -74,7 +74,7 @@ def _assert_no_secret(
 
 
 def test_upload_roundtrip(s3_bucket: S3Bucket, tmp_path: Path, log: pytest.LogCaptureFixture,
-                          capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+                          capsys: pytest.CaptureFixture[str]) -> None:
     path = _output(tmp_path)
     storage = _storage(_settings(s3_bucket.endpoint, s3_bucket.name))
     result = storage.upload(path)
@@ -89,12 +89,12 @@ def test_upload_roundtrip(s3_bucket: S3Bucket, tmp_path: Path, log: pytest.LogCa
 
 
 def test_server_down_is_one_unreachable_line(tmp_path: Path, log: pytest.LogCaptureFixture,
-                                             capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+                                             capsys: pytest.CaptureFixture[str]) -> None:
     endpoint = f"http://127.0.0.1:{unused_loopback_port()}"
     path = _output(tmp_path)
     delays: list[float] = []
     storage = CloudStorage(validate_storage(_settings(endpoint, "outputs")),  # type: ignore[arg-type]
-                           max_attempts=3, backoff_s=0.01, sleep=delays.append)  # fmt: skip
+                           max_attempts=3, backoff_s=0.01, sleep=delays.append)
     report = storage.upload_all([path])
     (result,) = report.results
     assert not result.ok and result.kind == "unreachable" and result.code == "EndpointConnectionError"
@@ -107,7 +107,7 @@ def test_server_down_is_one_unreachable_line(tmp_path: Path, log: pytest.LogCapt
 
 
 def test_missing_bucket_is_one_clear_line(s3_server: str, tmp_path: Path, log: pytest.LogCaptureFixture,
-                                          capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+                                          capsys: pytest.CaptureFixture[str]) -> None:
     path = _output(tmp_path)
     result = _storage(_settings(s3_server, "no-such-bucket-here")).upload(path)
     assert result.kind == "no_such_bucket" and result.code == "NoSuchBucket" and result.attempts == 1
@@ -130,7 +130,7 @@ def test_a_failing_batch_is_one_line(s3_server: str, tmp_path: Path, log: pytest
 @pytest.mark.parametrize("wrong", ["key_id", "secret"])
 def test_wrong_credentials_are_one_clear_line(s3_bucket: S3Bucket, s3_auth: S3Credentials, wrong: str,
                                               tmp_path: Path, log: pytest.LogCaptureFixture,
-                                              capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+                                              capsys: pytest.CaptureFixture[str]) -> None:
     path = _output(tmp_path)
     key_id = "AKIDUNKNOWN0000" if wrong == "key_id" else s3_auth.access_key_id
     storage = _storage(_settings(s3_bucket.endpoint, s3_bucket.name, key_id=key_id, secret=SECRET))
@@ -158,7 +158,7 @@ def test_transient_errors_are_retried(tmp_path: Path, log: pytest.LogCaptureFixt
             Flaky.calls += 1
             if Flaky.calls < 3:
                 raise ClientError({"Error": {"Code": "SlowDown", "Message": "slow down"},
-                                   "ResponseMetadata": {"HTTPStatusCode": 503}}, "PutObject")  # fmt: skip
+                                   "ResponseMetadata": {"HTTPStatusCode": 503}}, "PutObject")
             return {}
 
     config = StorageConfig("outputs", "http://127.0.0.1:9", access_key_id="AKID", secret_access_key=SECRET)

@@ -87,7 +87,7 @@ class TestRuns:
 
     def test_long_line_tqdm_and_bad_utf8(self, sv: Supervisor) -> None:
         code = ("import sys; w=sys.stdout.buffer.write; w(b'x'*100000+b'\\n'); w(b' 10%|#| 1/10\\r 20%|#| 2/10\\r\\n');"
-                "w(b'bad \\xff\\xfe end\\n'); w(b'no newline')")  # fmt: skip
+                "w(b'bad \\xff\\xfe end\\n'); w(b'no newline')")
         run_to_end(sv, code)
         lines = [ln for ln in sv.router.drain().lines if ln.stream == "stdout"]
         assert lines[0].truncated and len(lines[0].text) == 16 * 1024

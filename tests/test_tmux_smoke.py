@@ -30,7 +30,7 @@ class Tmux:
 
     def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run([TMUX, "-L", self.socket, *args], capture_output=True, text=True, check=check,
-                              timeout=10)  # fmt: skip
+                              timeout=10)
 
     def screen(self) -> str:
         return self("capture-pane", "-p", "-t", "smoke").stdout
@@ -56,13 +56,13 @@ def test_start_switch_panes_run_quit(tmp_path: Path) -> None:
     # (caches, thread counts, Textual's own), and a real operator's shell has none of them.
     demo = demo_environ(str(tmp_path), {"TERM": "xterm-256color", "FAKE_CHILD_OUTPUT": str(tmp_path / "o.png")})
     keep = ("PATH", "HOME", "LANG", "LC_ALL", "TERM", "FAKE_CHILD_OUTPUT", "SGL_CONSOLE_PLATFORMS",
-            "SGLANG_DIFFUSION_CONFIG_ROOT", "SGLANG_DIFFUSION_CACHE_ROOT")  # fmt: skip
+            "SGLANG_DIFFUSION_CONFIG_ROOT", "SGLANG_DIFFUSION_CACHE_ROOT")
     env = {k: v for k, v in demo.items() if k in keep}
     command = shlex.join([sys.executable, str(FAKE_CHILD), "--steps", "4"])
     console = shlex.join([sys.executable, "-m", "tui", "--command", command])
     exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items() if k.isidentifier())
     tmux("new-session", "-d", "-s", "smoke", "-x", "80", "-y", "24", "-c", str(REPO_ROOT),
-         f"env -i {exports} {console}; sleep 0.5")  # fmt: skip
+         f"env -i {exports} {console}; sleep 0.5")
     try:
         started = time.monotonic()
         tmux.wait_for("SGLANG_DIFFUSION_TARGET_DEVICE", "Runtime", "f5 Run", "session default")

@@ -32,7 +32,7 @@ def test_manifest_names_release_wheel_and_exit_statuses() -> None:
     assert codes["level1"] == codes["level10"] == codes["kill_outside_kernel_l1"] == [-9]
     assert codes["handled_then_cuda_error"] == [1] and codes["clean"] == [0] and codes["multiproc"] == [0, -9]
     assert all((UPSTREAM / name / "stdout.log").is_file() or (UPSTREAM / name / "console.log").is_file()
-               for name in m["scenarios"])  # fmt: skip
+               for name in m["scenarios"])
 
 
 def test_no_machine_path_in_the_fixtures() -> None:

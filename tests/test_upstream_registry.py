@@ -31,14 +31,14 @@ def sglang_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("sglang_venv")
     wheels = root / "wheels"
     got = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", f"sglang=={RELEASE}",
-                          "-d", str(wheels)], capture_output=True, text=True, timeout=600)  # fmt: skip
+                          "-d", str(wheels)], capture_output=True, text=True, timeout=600)
     if got.returncode != 0:
         pytest.skip(f"sglang {RELEASE} could not be downloaded (package registry unreachable?): {got.stderr[-300:]}")
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     wheel = next(wheels.glob("sglang-*.whl"))
     subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q",
-                    "--no-deps", "--no-compile", str(wheel)], check=True, timeout=600)  # fmt: skip
+                    "--no-deps", "--no-compile", str(wheel)], check=True, timeout=600)
     return venv
 
 
@@ -55,7 +55,7 @@ def installed_truth_sets(package: Path) -> tuple[set[str], set[str]]:
     tree = ast.parse((package / "multimodal_gen/runtime/utils/common.py").read_text(encoding="utf-8"))
     func = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "get_bool_env_var")
     sets = {t.id: ast.literal_eval(n.value) for n in ast.walk(func) if isinstance(n, ast.Assign)
-            for t in n.targets if isinstance(t, ast.Name) and isinstance(n.value, ast.Set)}  # fmt: skip
+            for t in n.targets if isinstance(t, ast.Name) and isinstance(n.value, ast.Set)}
     return sets["truthy_values"], sets["falsy_values"]
 
 
@@ -100,7 +100,7 @@ def test_env_commands_cover_the_release(sglang_venv: Path, run_cli) -> None:  # 
     assert "SGLANG_CACHE_DIT_DMD_HISTORY" in shown.out and f"[sglang {RELEASE}]" in shown.out
     assert f"not read by sglang {RELEASE}; the console passes it as --log-level" in shown.out
     checked = run_cli("env", "check", "--python", python,
-                      env={"SGLANG_CACHE_DIT_DMD": "t", "SGLANG_DIFFUSION_TARGET_DEVICE": "cuda"})  # fmt: skip
+                      env={"SGLANG_CACHE_DIT_DMD": "t", "SGLANG_DIFFUSION_TARGET_DEVICE": "cuda"})
     assert checked.rc == 0, checked
     assert f"SGLANG_DIFFUSION_TARGET_DEVICE: not read by sglang {RELEASE}" not in checked.out  # env, not the session
     docs = run_cli("env", "docs", "--python", python)
@@ -160,7 +160,7 @@ async def _settle(app: Any, pilot: Any, selector: str) -> None:
 
 def test_no_torch_import_in_the_console_process() -> None:
     code = ("import sys; from tui import upstream_registry; upstream_registry.activate(['sglang', 'generate']); "
-            "print('torch' in sys.modules, 'sglang' in sys.modules)")  # fmt: skip
+            "print('torch' in sys.modules, 'sglang' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
-                         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})  # fmt: skip
+                         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
     assert out.stdout.split() == ["False", "False"], out

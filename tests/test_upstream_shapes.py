@@ -69,7 +69,7 @@ def ours_ok(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
     tmp = tmp_path_factory.mktemp("ours-ok")
     env = clean_env(tmp, SGLANG_DIFFUSION_STAGE_LOGGING="1", SGLANG_GIT_COMMIT="N/A")
     proc = run_backend(tmp, "generate", "--prompt", "a red circle", "--num-inference-steps", "4",
-                       "--perf-dump-path", "perf/req-1.json", env=env)  # fmt: skip
+                       "--perf-dump-path", "perf/req-1.json", env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return tmp, proc
 
@@ -79,7 +79,7 @@ def ours_failed(tmp_path_factory: pytest.TempPathFactory) -> Any:
     tmp = tmp_path_factory.mktemp("ours-failed")
     env = clean_env(tmp, SGLANG_DIFFUSION_STAGE_LOGGING="1")
     proc = run_backend(tmp, "generate", "--prompt", "a red circle", "--num-inference-steps", "4",
-                       "--inject-fault", "exception@backend.attention.*:3", env=env)  # fmt: skip
+                       "--inject-fault", "exception@backend.attention.*:3", env=env)
     assert proc.returncode != 0
     return proc
 

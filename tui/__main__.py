@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
              "where the terminal has them; asks the terminal at start, about 0.4 s)")
     parser.add_argument("--strict", action="store_true",
                         help="accept only the documented spellings of each variable (also: SGL_CONSOLE_STRICT=1); "
-                        "by default values are read as the sglang runtime reads them")  # fmt: skip
+                        "by default values are read as the sglang runtime reads them")
     sub = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
     from tui import cli_attach, cli_env, cli_logs, cli_run, cli_web
 

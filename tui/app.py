@@ -37,7 +37,7 @@ from tui.widgets.session_header import SessionHeader
 from tui.widgets.var_field import VarField
 
 VIEWS = (("output", "Output"), ("timings", "Timings"), ("kernel", "Kernel API"), ("process", "Process"),
-         ("image", "Image"), ("attention", "Attention"))  # fmt: skip
+         ("image", "Image"), ("attention", "Attention"))
 """Live views: (id suffix, tab label)."""
 
 ACTIONS = (
@@ -258,7 +258,7 @@ class ConsoleApp(RunningApp):
             "process": ProcessView(id="process-view"),
             "image": ImageView(half_block=self.half_block, id="image-view"),
             "attention": AttentionView(id="attention-view"),
-        }  # fmt: skip
+        }
         return SimpleNamespace(**made)
 
     @property
@@ -445,7 +445,7 @@ class ConsoleApp(RunningApp):
             yield SystemCommand(title, help_text, lambda a=action: self.run_action(a))
         for pane in Pane:
             yield SystemCommand(f"Show pane {pane.value}", f"Settings: {pane.value} variables",
-                                lambda p=pane.name.lower(): self.action_show(p))  # fmt: skip
+                                lambda p=pane.name.lower(): self.action_show(p))
         for view, label in VIEWS:
             yield SystemCommand(f"Show view {label}", f"Live: {label}", lambda v=view: self.action_show(v))
 

@@ -23,7 +23,7 @@ class AttachEngine(RunEngine):
     """Watches ``pid`` and follows ``logs``; events as a launched run's (``STARTED`` ... ``CRASH``)."""
 
     def __init__(self, sink: Sink, pid: int, logs: Sequence[str] = (), dump_dirs: Sequence[str] = (),
-                 url: str | None = None, **options: Any) -> None:  # fmt: skip
+                 url: str | None = None, **options: Any) -> None:
         super().__init__(sink, **options)
         self.proc = AttachedProcess(pid)  # psutil.NoSuchProcess: the caller says so
         self.logs = list(logs)
@@ -39,7 +39,7 @@ class AttachEngine(RunEngine):
 
     def start(self, plan: Any, restart: bool = False) -> Any:
         raise RuntimeError("attached to a backend this console did not start: it cannot launch another "
-                           "from here (start the console without 'attach' to run one)")  # fmt: skip
+                           "from here (start the console without 'attach' to run one)")
 
     def attach(self) -> None:
         """Start following and watching (call once the face is ready for events)."""

@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "captured stdout; kernel API logs may use %%i for the pid), its dev endpoints (--url, our "
         "sgl-backend serve with SGLANG_DIFFUSION_SERVER_DEV_MODE=true) and its process (--pid). When the "
         "process dies, the crash report is printed.",
-    )  # fmt: skip
+    )
     p.add_argument("--log", action="append", default=[], metavar="FILE",
                    help="a log file to follow (repeatable; %%i matches the pid of each process)")
     p.add_argument("--dump-dir", action="append", default=[], metavar="D",
@@ -61,7 +61,7 @@ def attach_main(args: argparse.Namespace) -> int:
         return _refuse("nothing to attach to: give --log FILE, --pid PID and/or --url URL")
     if args.pid is None:
         return _refuse("--pid is needed to see the process die (the report is made at its death); "
-                       "find it with e.g. 'pgrep -f sgl-backend'")  # fmt: skip
+                       "find it with e.g. 'pgrep -f sgl-backend'")
     if args.url and not args.url.startswith(("http://", "https://")):
         return _refuse(f"--url {args.url!r}: must start with http:// or https://")
     if args.interval <= 0:
@@ -80,7 +80,7 @@ def attach_main(args: argparse.Namespace) -> int:
     dev = read_dev_endpoints(args.url) if args.url else None
     print(f"attach: pid {proc.pid} ({command}); following {', '.join(args.log) or 'no files'}"
           + (f"; dev endpoints at {args.url} ({_health(dev)})" if dev is not None else ""),
-          file=sys.stderr, flush=True)  # fmt: skip
+          file=sys.stderr, flush=True)
     try:
         while not proc.wait(timeout=args.interval):
             if args.url:

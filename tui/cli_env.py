@@ -61,27 +61,27 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     env = subparsers.add_parser(
         "env", help="show, check and edit session variables",
         description="Sessions and the variables they set. Secrets are masked except in 'export'.",
-    )  # fmt: skip
+    )
     env.set_defaults(handler=lambda args: _usage(env))
     sub = env.add_subparsers(dest="env_command", metavar="COMMAND")
 
     def strict_opt(p: argparse.ArgumentParser) -> None:
         p.add_argument("--strict", action="store_true", default=None,
                        help=f"accept only the documented spellings (as {envs.STRICT_VAR}=1 does); by default "
-                       "values are read as the sglang runtime reads them")  # fmt: skip
+                       "values are read as the sglang runtime reads them")
 
     def python_opt(p: argparse.ArgumentParser) -> None:
         p.add_argument("--python", metavar="PY",
                        help="also cover the variables of the sglang installed for interpreter PY (read from its "
-                       "source, never imported); default: the sglang of the top-level --command, if any")  # fmt: skip
+                       "source, never imported); default: the sglang of the top-level --command, if any")
 
     def session_opt(p: argparse.ArgumentParser) -> None:
         p.add_argument("--session", "-s", dest="env_session", metavar="N",
-                       help="session name (default: the top-level --session, else 'default')")  # fmt: skip
+                       help="session name (default: the top-level --session, else 'default')")
 
     p = sub.add_parser("show", help="every variable: effective value and where it came from",
                        description="List every managed variable with its effective value (secrets masked) and "
-                       "source: session, environment, inherited (secondary from primary) or default.")  # fmt: skip
+                       "source: session, environment, inherited (secondary from primary) or default.")
     session_opt(p)
     strict_opt(p)
     python_opt(p)
@@ -95,7 +95,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     p = sub.add_parser("check", help="validate a session (exit 1 on errors)",
                        description="Check every value and the cross-variable rules. Errors, then warnings, one "
-                       "per line. Exit 1 when there is an error; warnings alone exit 0.")  # fmt: skip
+                       "per line. Exit 1 when there is an error; warnings alone exit 0.")
     session_opt(p)
     strict_opt(p)
     python_opt(p)
@@ -103,11 +103,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     p = sub.add_parser("set", help="set variables in a session (created if missing)",
                        description="Set NAME=VALUE pairs in session N, creating it if needed. If any value "
-                       "is invalid nothing is written. An empty VALUE unsets.")  # fmt: skip
+                       "is invalid nothing is written. An empty VALUE unsets.")
     p.add_argument("name", metavar="N", help="session name")
     p.add_argument("assignments", nargs="+", metavar="NAME=VALUE",
                    help="NAME=VALUE; a bare NAME reads its value from --stdin or a hidden prompt "
-                   "(secrets then never appear on the command line)")  # fmt: skip
+                   "(secrets then never appear on the command line)")
     p.add_argument("--stdin", action="store_true", help="read the value of the one bare NAME from standard input")
     strict_opt(p)
     python_opt(p)
@@ -124,7 +124,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     p = sub.add_parser("export", help="print 'export NAME=value' lines for eval/source",
                        description="Print the session as shell export lines: eval \"$(sgl-console env export "
-                       "-s N)\". Secrets are included when the output is not a terminal.")  # fmt: skip
+                       "-s N)\". Secrets are included when the output is not a terminal.")
     session_opt(p)
     p.add_argument(
         "--show-secrets", action="store_true", help="include secrets even when writing to a terminal"
@@ -133,7 +133,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     p = sub.add_parser("diff", help="variables that differ between two sessions",
                        description=f"Compare session A with session B; B (or A) may be '{DEFAULTS_NAME}'. "
-                       "Secrets are masked.")  # fmt: skip
+                       "Secrets are masked.")
     p.add_argument("a", metavar="A")
     p.add_argument("b", metavar="B", nargs="?", default=DEFAULTS_NAME, help=f"default: {DEFAULTS_NAME}")
     p.set_defaults(handler=cmd_diff)
@@ -143,7 +143,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     p = sub.add_parser("import", help="create a session from the current environment",
                        description="Create session N from the managed variables set in this process's "
-                       "environment. Refuses invalid values, and an existing session unless --merge.")  # fmt: skip
+                       "environment. Refuses invalid values, and an existing session unless --merge.")
     p.add_argument("name", metavar="N", help="session name")
     p.add_argument("--merge", action="store_true", help="update an existing session instead of refusing")
     p.set_defaults(handler=cmd_import)
@@ -278,7 +278,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             row["source_detail"] = _source_text(r)
             row["runtime_note"] = upstream_registry.not_read_note(r.var)
         rows += [{"name": n, "pane": None, "value": v, "source": s, "default": None, "secret": False,
-                  "error": None, "source_detail": s} for n, v, s in extras]  # fmt: skip
+                  "error": None, "source_detail": s} for n, v, s in extras]
         json.dump({"session": session.name, "registry": state.label(), "variables": rows}, sys.stdout, indent=2)
         print()
         return EXIT_OK
@@ -381,7 +381,7 @@ def cmd_set(args: argparse.Namespace) -> int:
     what = "created" if created else "updated"
     print(f"{what} session {session.name!r} ({path.name}): " + ", ".join(
         f"{n}={envs.REGISTRY[n].display(v) if n in envs.REGISTRY else mask_unmanaged(n, v)}" if v else f"{n} unset"
-        for n, v in assignments.items()))  # fmt: skip
+        for n, v in assignments.items()))
     _warn_problems(session)
     return EXIT_OK
 
@@ -416,12 +416,12 @@ def cmd_export(args: argparse.Namespace) -> int:
         shown.unknown = {n: mask_unmanaged(n, v) for n, v in session.unknown.items()}
         sys.stdout.write(shown.export_text())
         print("note: secrets masked because stdout is a terminal (" + ", ".join(secrets)
-              + "); pipe the output or pass --show-secrets", file=sys.stderr)  # fmt: skip
+              + "); pipe the output or pass --show-secrets", file=sys.stderr)
     else:
         sys.stdout.write(session.export_text())
     if any(p.is_error for p in session.problems()):
         print(f"warning: session {session.name!r} has errors; see 'sgl-console env check -s {session.name}'",
-              file=sys.stderr)  # fmt: skip
+              file=sys.stderr)
     return EXIT_OK
 
 
@@ -478,7 +478,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         session.dirty = True
         session.save()
     print(f"imported {len(imported.values)} variable(s) into session {session.name!r}: "
-          + (", ".join(imported.values) or "none"))  # fmt: skip
+          + (", ".join(imported.values) or "none"))
     return EXIT_OK
 
 

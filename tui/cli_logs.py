@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Recognise stage lines, progress, request outcomes, exception lines, performance.log "
         "records, notable lines (outputs, uploads, CUDA errors) and kernel API blocks in FILEs (ANSI colours "
         "allowed); a --perf-dump-path report (one JSON file) is read whole. Print one record per line.",
-    )  # fmt: skip
+    )
     q.add_argument("files", nargs="+", metavar="FILE")
     q.add_argument("--json", action="store_true", help="JSON Lines output (strict: NaN/Inf as strings)")
     q.set_defaults(handler=logs_parse_main)
@@ -47,10 +47,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "step that died, the kernel API call in flight (or, at level 1, only the last one logged), its "
         "arguments and dump, the first NaN/Inf, the errors that killed it (earlier survived errors apart), "
         "and the last 50 lines of all logs merged by time.",
-    )  # fmt: skip
+    )
     p.add_argument("--log", action="append", default=[], metavar="F",
                    help="console output (stdout/stderr), kernel API log file (one per process with %%i) "
-                        "or performance.log (repeatable)")  # fmt: skip
+                        "or performance.log (repeatable)")
     p.add_argument("--dump-dir", action="append", default=[], metavar="D",
                    help="kernel API dump root, or one call folder (repeatable)")
     p.add_argument("--exit-code", type=int, default=None, metavar="N",
@@ -187,7 +187,7 @@ def logs_parse_main(args: argparse.Namespace) -> int:
             for n, record in iter_file_records(path):
                 if args.json:
                     print(json.dumps({"file": path, "line": n, "type": type(record).__name__,
-                                      "record": _jsonable(record)}, default=str, allow_nan=False))  # fmt: skip
+                                      "record": _jsonable(record)}, default=str, allow_nan=False))
                 else:
                     print(f"{path}:{n}: {_record_text(record)}")
     except BrokenPipeError:

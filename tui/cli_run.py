@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "group; stream its output, recognise stage/timing/kernel API lines, print a summary on stderr, "
         "and exit with the child's code (128+N when killed by signal N). On failure a crash report "
         "(text and JSON) is written to the run directory under the cache root.",
-    )  # fmt: skip
+    )
     p.add_argument("--session", "-s", dest="run_session", metavar="N",
                    help="session name (default: the top-level --session, else 'default')")
     p.add_argument("--prompt", default=None, help="prompt for our backend (when CMD is empty)")
@@ -71,7 +71,7 @@ def _session(args: argparse.Namespace) -> Any:
 
 
 def summary_lines(stats: dict[str, Any], timings: Any, outputs: Sequence[str], uploads: Sequence[tuple[str, str]],
-                  cuda: Sequence[str]) -> list[str]:  # fmt: skip
+                  cuda: Sequence[str]) -> list[str]:
     """The end-of-run summary (also useful to tests)."""
     out = []
     if timings is not None:
@@ -192,7 +192,7 @@ def run_main(args: argparse.Namespace) -> int:
     engine = RunEngine(face, stop_policy=StopPolicy(args.stop_timeout, args.stop_timeout, args.stop_timeout),
                        stall_timeout=args.stall_timeout, cache_root=cache_root, echo=echo,
                        sample_processes=False, report_stalls=False,
-                       perf_fallback=os.path.join(cache_root, "logs"))  # fmt: skip
+                       perf_fallback=os.path.join(cache_root, "logs"))
     face.engine = engine
     events = _events_writer(args.events) if args.events else None
     if events is not None:
@@ -219,7 +219,7 @@ def run_main(args: argparse.Namespace) -> int:
         _err(f"child {status.description}")
         router = engine.router
         for line in summary_lines(router.stats(), router.current(), face.outputs, face.uploads,
-                                  [ln.plain.strip() for ln in router.cuda_error_lines()]):  # fmt: skip
+                                  [ln.plain.strip() for ln in router.cuda_error_lines()]):
             _err(line)
         _err(f"full logs: {info.run_dir}")
         if engine.report_paths is not None and engine.last_report is not None:

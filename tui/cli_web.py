@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "closing the tab stops what it started. Loopback by default; reach it through an SSH tunnel "
         f"(ssh -L {DEFAULT_PORT}:127.0.0.1:{DEFAULT_PORT} HOST). Bound elsewhere, a token is required "
         f"(${TOKEN_ENV} or --token-file; open http://HOST:PORT/?token=...).",
-    )  # fmt: skip
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: loopback only)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     p.add_argument("--token-file", metavar="FILE",
@@ -126,7 +126,7 @@ def make_server(command: str, host: str, port: int, token: str | None, public_ur
             response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict")
         return response
 
-    class ConsoleServer(Server):  # type: ignore[misc]
+    class ConsoleServer(Server):
         """textual-serve with our guard; the page's URLs follow the address the browser used."""
 
         def initialize_logging(self) -> None:
@@ -168,11 +168,11 @@ def serve_web_main(args: argparse.Namespace) -> int:
             print(f"serve-web: --host {args.host} is not loopback: anyone who can reach it could run "
                   f"commands as you. Set ${TOKEN_ENV} (or --token-file) to a token of at least "
                   f"{MIN_TOKEN_CHARS} characters, or keep the default 127.0.0.1 and use an SSH tunnel.",
-                  file=sys.stderr)  # fmt: skip
+                  file=sys.stderr)
             return EXIT_REFUSED
         print(f"serve-web: WARNING: listening on {args.host}, reachable from other machines; every request "
               "must carry the token (open /?token=...). Traffic is plain HTTP: prefer an SSH tunnel.",
-              file=sys.stderr)  # fmt: skip
+              file=sys.stderr)
     session = args.web_session or getattr(args, "session", None)
     command = console_command(session, getattr(args, "command", None))
     server = make_server(command, args.host, args.port, token, args.public_url)

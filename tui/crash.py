@@ -97,7 +97,7 @@ def arg_info(name: str, value: ValueDesc) -> ArgInfo:
         return ArgInfo(name, "tensor", text, tuple(value.shape), value.dtype, value.device,
                        st.min if st else None, st.max if st else None, st.mean if st else None,
                        st.nan_count if st else None, st.inf_count if st else None,
-                       st.note if st else None)  # fmt: skip
+                       st.note if st else None)
     assert isinstance(value, ArgDesc)
     lines = render_value(value)
     text = lines[0] if len(lines) == 1 else " ".join(x.strip() for x in lines)
@@ -140,19 +140,19 @@ def _dump_args(entry: DumpEntry) -> tuple[ArgInfo, ...]:
 
 
 def _call_info(stream: str, call: KernelApiCall, enclosing: Sequence[str], dumps: Sequence[DumpEntry],
-               pid: int | None) -> tuple[InFlightCall, DumpEntry | None]:  # fmt: skip
+               pid: int | None) -> tuple[InFlightCall, DumpEntry | None]:
     match = next((d for d in reversed(dumps) if _same_path(d.path, call.dumped_inputs_dir)), None)
     if match is None and call.dumped_inputs_dir is None:
         # Level < 10 log but dumps present: the newest pending dump of the same API.
         match = next((d for d in reversed(dumps) if d.metadata is not None
-                      and d.metadata.function_name == call.api_name), None)  # fmt: skip
+                      and d.metadata.function_name == call.api_name), None)
     info = InFlightCall(
         call.api_name, "log+dump" if match else "log", stream, call_stamp(call) or None, call.depth,
         tuple(enclosing), tuple(arg_info(n, v) for n, v in call.inputs),
         match.path if match else call.dumped_inputs_dir, match.status if match else None,
         match.metadata.exception if match and match.metadata else None,
         match.pid if match else pid, call.exception,
-    )  # fmt: skip
+    )
     return info, match
 
 
@@ -197,7 +197,7 @@ def analyze(
         if call is not None:
             info, used_dump = _call_info(dead.source, call, enclosing, dumps, dead.pid)
             if status == IN_FLIGHT or (used_dump is not None and used_dump.status == "inputs_saved"
-                                       and used_dump.path == info.dump_path):  # fmt: skip
+                                       and used_dump.path == info.dump_path):
                 in_flight, call_status = info, IN_FLIGHT
             else:
                 last_call, call_status = info, status
@@ -210,7 +210,7 @@ def analyze(
         meta = used_dump.metadata
         assert meta is not None
         in_flight = InFlightCall(meta.function_name, "dump", None, meta.timestamp, 0, (), _dump_args(used_dump),
-                                 used_dump.path, used_dump.status, meta.exception, meta.process_id)  # fmt: skip
+                                 used_dump.path, used_dump.status, meta.exception, meta.process_id)
         call_status = IN_FLIGHT if used_dump.status == "inputs_saved" else RAISED
     fatal, handled = scoped_errors(timeline) if timeline is not None else ([], [])
     last_exc = None
@@ -222,7 +222,7 @@ def analyze(
                 last_exc = entry
             else:
                 handled.append({"request": None, "kind": "kernel", "stage": None, "step": None,
-                                "text": f"{call.api_name}: {exc[0]}: {exc[1]}", "source": src.source})  # fmt: skip
+                                "text": f"{call.api_name}: {exc[0]}: {exc[1]}", "source": src.source})
     known = {e["text"] for e in handled}
     handled += [e for e in dump_history(dumps, all_dumps) if e["text"] not in known]
     if timeline is not None:
@@ -235,7 +235,7 @@ def analyze(
     if dead is not None:
         why = ("its kernel API log ends inside a call" if call_status == IN_FLIGHT
                else "its kernel API log ends with a call that raised" if call_status == RAISED
-               else "it logged the last call")  # fmt: skip
+               else "it logged the last call")
         process = {"pid": dead.pid, "source": dead.source, "why": why if len(ksources) > 1 else "the only process logged"}
     elif used_dump is not None:
         process = {"pid": used_dump.pid, "source": used_dump.path, "why": "its dump folder"}
@@ -258,7 +258,7 @@ def analyze(
                    for s in ksources],
         api_counts=counts, kernel_calls_seen=sum(len(s.calls) for s in ksources), tail=list(tail)[-TAIL_LINES:],
         command=command, run_dir=run_dir, sources=list(sources),
-    )  # fmt: skip
+    )
 
 
 def analyze_router(
@@ -301,7 +301,7 @@ def analyze_router(
         exit=exit, stalled_for=stalled_for, tail=[ln.plain for ln in tail],
         cuda_errors=[ln.plain.strip() for ln in router.cuda_error_lines()], calls=calls, dump_roots=dump_roots,
         api_counts=router.stats()["api_counts"], command=command, run_dir=run_dir, timeline=timeline,
-    )  # fmt: skip
+    )
 
 
 def merged_tail(lines: Sequence[SourceLine], n: int = TAIL_LINES, brief: Collection[str] = ()) -> list[str]:
@@ -344,7 +344,7 @@ def analyze_files(
     ordinary = {ln.source for ln in merged if split_log_prefix(ln.text)[0] is not None}
     kernel_only = {k.source for k in ksources if k.source not in ordinary}
     return analyze(exit=exit, tail=merged_tail(merged, brief=kernel_only), dump_roots=roots, sources=[*logs, *dump_dirs],
-                   timeline=build_timeline(merged) if logs else None, kernel_sources=ksources)  # fmt: skip
+                   timeline=build_timeline(merged) if logs else None, kernel_sources=ksources)
 
 
 def rerun_env(session_env: Mapping[str, str], level: int) -> dict[str, str]:
@@ -366,4 +366,4 @@ def rerun_env(session_env: Mapping[str, str], level: int) -> dict[str, str]:
 __all__ = [
     "ArgInfo", "CrashReport", "InFlightCall", "RERUN_LEVELS", "STDERR", "STDOUT", "analyze", "analyze_files",
     "analyze_router", "arg_info", "describe", "is_abnormal", "merged_tail", "pending_dumps", "rerun_env",
-]  # fmt: skip
+]

@@ -72,7 +72,7 @@ class KernelSource:
     def exceptions(self) -> list[tuple[KernelApiCall, bool]]:
         """``(call, fatal)`` for each call that raised; fatal when no call started after it."""
         return [(c, all(o.index <= c.index or o.depth > c.depth for o in self.calls))
-                for c in self.calls if c.exception is not None]  # fmt: skip
+                for c in self.calls if c.exception is not None]
 
 
 def kernel_source(name: str, lines: Sequence[SourceLine] | Sequence[str]) -> KernelSource | None:
@@ -99,7 +99,7 @@ def _tensors(value: ValueDesc, label: str) -> list[tuple[str, TensorDesc]]:
 def first_non_finite(sources: Sequence[KernelSource]) -> dict[str, Any] | None:
     """The first call (by time, then log order) with a NaN or Inf in an argument or its output."""
     ordered = sorted(((c.timestamp.isoformat() if c.timestamp else "", n, c.index, c, s)
-                      for n, s in enumerate(sources) for c in s.calls), key=lambda t: t[:3])  # fmt: skip
+                      for n, s in enumerate(sources) for c in s.calls), key=lambda t: t[:3])
     for stamp, _n, _i, call, src in ordered:
         parts = [("input", name, v) for name, v in call.inputs]
         if call.output is not None:
@@ -116,7 +116,7 @@ def first_non_finite(sources: Sequence[KernelSource]) -> dict[str, Any] | None:
                     "call_index": call.index, "call_number": sum(1 for c in src.calls if c.api_name == call.api_name and c.index <= call.index),
                     "inputs_clean": part == "output" and call.nan_total("inputs") == 0
                     and call.inf_total("inputs") == 0,
-                }  # fmt: skip
+                }
     return None
 
 
@@ -134,4 +134,4 @@ def finite_or_text(value: Any) -> Any:
 __all__ = [
     "BETWEEN_CALLS", "IN_FLIGHT", "LAST_LOGGED", "RAISED", "LEVEL1_CAVEAT", "KernelSource", "finite_or_text",
     "first_non_finite", "kernel_source", "pid_from_name",
-]  # fmt: skip
+]

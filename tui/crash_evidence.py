@@ -59,7 +59,7 @@ def dump_history(dumps: Sequence[DumpEntry], all_dumps: Sequence[DumpEntry]) -> 
             exc = d.metadata.exception or {}
             out.append({"request": None, "kind": "kernel", "stage": None, "step": None,
                         "text": f"{d.metadata.function_name}: {exc.get('type')}: {exc.get('message')}",
-                        "source": d.path})  # fmt: skip
+                        "source": d.path})
     return out
 
 
@@ -74,7 +74,7 @@ def request_summary(scope: RequestScope | None, abnormal: bool) -> dict[str, Any
         "in flight" if scope.stage_in_flight else ("failed" if scope.failed_stage else None),
         "step": scope.step, "total_steps": scope.total_steps, "step_source": scope.step_source,
         "step_text": scope.step_text(), "outcome": outcome, "started": scope.first_stamp or None,
-    }  # fmt: skip
+    }
 
 
 def scoped_errors(timeline: Timeline) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -91,7 +91,7 @@ def scoped_errors(timeline: Timeline) -> tuple[list[dict[str, Any]], list[dict[s
             continue
         seen.add(key)
         entry = {"request": label, "kind": err.kind, "text": err.text, "cuda": err.cuda, "stage": err.stage,
-                 "step": err.step, "source": err.source, "stamp": err.stamp}  # fmt: skip
+                 "step": err.step, "source": err.source, "stamp": err.stamp}
         (fatal if err.fatal else handled).append(entry)
     return fatal, handled
 
@@ -122,4 +122,4 @@ def attribute_first_non_finite(first: dict[str, Any] | None, timeline: Timeline 
 __all__ = [
     "attribute_first_non_finite", "call_stamp", "dump_history", "group_sources", "pick_dead", "request_summary",
     "scoped_errors",
-]  # fmt: skip
+]

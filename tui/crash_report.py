@@ -113,11 +113,11 @@ class CrashReport:
 
     @property
     def signal_name(self) -> str | None:
-        return (self.exit or {}).get("signal_name")  # type: ignore[return-value]
+        return (self.exit or {}).get("signal_name")
 
     @property
     def exit_code(self) -> int | None:
-        return (self.exit or {}).get("exit_code")  # type: ignore[return-value]
+        return (self.exit or {}).get("exit_code")
 
     def headline(self) -> str:
         """One line: how it died, where (request, stage, step), the call, and the fatal error."""
@@ -126,7 +126,7 @@ class CrashReport:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["headline"] = self.headline()
-        return finite_or_text(data)  # type: ignore[no-any-return]
+        return finite_or_text(data)
 
     def to_json(self) -> str:
         """Strict JSON: NaN/Inf are the strings ``nan``/``inf`` (``allow_nan=False`` guards it)."""
@@ -240,7 +240,7 @@ def render_text(report: CrashReport) -> str:
     out = ["CRASH REPORT" if report.abnormal else "RUN REPORT", f"How: {report.how}"]
     if report.exit is not None:
         out.append(f"Exit: code {report.exit.get('exit_code')}"
-                   + (f", signal {report.exit.get('signal_name')}" if report.exit.get("signal") else ""))  # fmt: skip
+                   + (f", signal {report.exit.get('signal_name')}" if report.exit.get("signal") else ""))
     if report.command:
         out.append(f"Command: {report.command}")
     if report.run_dir:
@@ -248,16 +248,16 @@ def render_text(report: CrashReport) -> str:
     if report.process and (report.process.get("pid") is not None or len(report.processes) > 1):
         pid = report.process.get("pid")
         out.append(f"Process: {'pid ' + str(pid) if pid is not None else 'pid not logged'} "
-                   f"({report.process['why']}; {report.process['source']})")  # fmt: skip
+                   f"({report.process['why']}; {report.process['source']})")
     if len(report.processes) > 1:
         for p in report.processes:
             ends = {IN_FLIGHT: "ends inside a call", BETWEEN_CALLS: "ends after a returned call",
-                    LAST_LOGGED: "level 1: ends with a header"}[p["ends"]]  # fmt: skip
+                    LAST_LOGGED: "level 1: ends with a header"}[p["ends"]]
             out.append(f"  pid {p['pid']}: {p['calls']} calls, {ends} ({p['last_call']}) [{p['source']}]")
     req = report.request
     if req:
         out.append(f"Request: {req['label']}" + (f", id {req['request_id']}" if req.get("request_id")
-                                                  else ", id not logged") + f" ({req['outcome']})")  # fmt: skip
+                                                  else ", id not logged") + f" ({req['outcome']})")
         stage = req.get("stage")
         out.append(f"  stage: {stage} ({req['stage_state']})" if stage else "  stage: none open")
         out.append(f"  step: {req['step_text']}" if req.get("step_text") else "  step: not known")
@@ -276,11 +276,11 @@ def render_text(report: CrashReport) -> str:
         out.append("  re-run at level 3 to see whether it returned")
     elif report.call_status == BETWEEN_CALLS and report.last_call is not None:
         out.append("Kernel API call in flight: none (every logged call returned"
-                   + ("; the process died outside any kernel call)" if report.abnormal else ")"))  # fmt: skip
+                   + ("; the process died outside any kernel call)" if report.abnormal else ")"))
         out += _call_lines("  last call returned", report.last_call)
     else:
         out.append("Kernel API call in flight: none found"
-                   + ("" if report.kernel_calls_seen else " (no kernel API log; re-run with level 3/5/10)"))  # fmt: skip
+                   + ("" if report.kernel_calls_seen else " (no kernel API log; re-run with level 3/5/10)"))
     shown = report.in_flight or (report.last_call if report.call_status == RAISED else None)
     if report.last_exception_call and (shown is None or shown.api_name != report.last_exception_call["api_name"]):
         e = report.last_exception_call

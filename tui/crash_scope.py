@@ -200,7 +200,7 @@ def build_timeline(lines: Sequence[SourceLine]) -> Timeline:
 
     def new_request(label: str | None, request_id: str | None, stamp: str) -> RequestScope:
         scope = RequestScope(len(requests) + 1, label or f"request #{len(requests) + 1}", request_id,
-                             first_stamp=stamp, last_stamp=stamp)  # fmt: skip
+                             first_stamp=stamp, last_stamp=stamp)
         requests.append(scope)
         return scope
 
@@ -264,7 +264,7 @@ def build_timeline(lines: Sequence[SourceLine]) -> Timeline:
         if isinstance(record, StageError):
             step_m = _STEP_STAGE_RE.match(record.stage)
             err = ErrorSeen(record.error, "step" if step_m else "stage", cuda_kind(record.error), record.stage,
-                            int(step_m.group(1)) if step_m else None)  # fmt: skip
+                            int(step_m.group(1)) if step_m else None)
             if current is not None:
                 if step_m:
                     current.step, current.step_source = int(step_m.group(1)), "step error"
@@ -315,4 +315,4 @@ def timeline_of(paths: Sequence[str]) -> tuple[Timeline, list[SourceLine]]:
 __all__ = [
     "ErrorSeen", "RequestScope", "SourceLine", "Timeline", "build_timeline", "merge_by_time", "read_source",
     "stamp_lines", "timeline_of",
-]  # fmt: skip
+]

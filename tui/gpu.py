@@ -149,7 +149,7 @@ class GpuSampler:
                 _maybe(lambda h: int(nvml.nvmlDeviceGetTemperature(h, nvml.NVML_TEMPERATURE_GPU)), handle),
                 _maybe(lambda h: nvml.nvmlDeviceGetPowerUsage(h) / 1000.0, handle),
                 _maybe(lambda h: nvml.nvmlDeviceGetEnforcedPowerLimit(h) / 1000.0, handle),
-            ))  # fmt: skip
+            ))
             seen: set[int] = set()
             for getter in ("nvmlDeviceGetComputeRunningProcesses", "nvmlDeviceGetGraphicsRunningProcesses"):
                 for info in _maybe(getattr(nvml, getter), handle) or ():
@@ -186,13 +186,13 @@ class GpuSampler:
             for d in last.devices:
                 record.devices.append({"index": d.index, "name": d.name, "used_mib": mib(d.memory_used),
                                        "total_mib": mib(d.memory_total),
-                                       "peak_used_mib": mib(self._peak_device.get(d.index, d.memory_used))})  # fmt: skip
+                                       "peak_used_mib": mib(self._peak_device.get(d.index, d.memory_used))})
             known = {(p.pid, p.device): p for p in last.run_processes()}
             for (pid, device), peak in sorted(self._peak_process.items()):
                 now = known.get((pid, device))
                 record.processes.append({"pid": pid, "device": device,
                                          "used_mib": mib(now.memory_used) if now is not None else None,
-                                         "peak_used_mib": mib(peak)})  # fmt: skip
+                                         "peak_used_mib": mib(peak)})
             return record
 
     def close(self) -> None:

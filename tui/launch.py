@@ -84,7 +84,7 @@ def default_command(req: RunRequest, python: str | None = None) -> list[str]:
     """Our backend: ``python -m backend generate --prompt ... [--model-path M]``."""
     argv = [python or sys.executable, "-m", "backend", "generate", "--prompt", req.prompt,
             "--num-inference-steps", str(req.steps), "--height", str(req.height), "--width", str(req.width),
-            "--seed", str(req.seed)]  # fmt: skip
+            "--seed", str(req.seed)]
     if req.model_path:
         argv += ["--model-path", req.model_path]
     return argv + list(req.extra_args)

@@ -40,4 +40,4 @@ class RunEvent(Message):
         from tui.engine.events import SNAPSHOTS
 
         return (isinstance(message, RunEvent) and message.event.kind is self.event.kind
-                and self.event.kind in SNAPSHOTS)  # fmt: skip
+                and self.event.kind in SNAPSHOTS)

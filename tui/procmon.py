@@ -68,7 +68,7 @@ class TreeSnapshot:
 
 
 ATTRS = ("ppid", "name", "cmdline", "status", "cpu_percent", "memory_info", "num_threads", "open_files",
-         "create_time")  # fmt: skip
+         "create_time")
 
 
 def _info(p: psutil.Process, depth: int) -> ProcInfo | None:
@@ -82,7 +82,7 @@ def _info(p: psutil.Process, depth: int) -> ProcInfo | None:
     mem, files = d["memory_info"], d["open_files"]
     return ProcInfo(p.pid, d["ppid"], d["name"] or "?", tuple(d["cmdline"] or ()), d["status"] or "?",
                     d["cpu_percent"], mem.rss if mem is not None else None, d["num_threads"],
-                    len(files) if files is not None else None, depth, d["create_time"])  # fmt: skip
+                    len(files) if files is not None else None, depth, d["create_time"])
 
 
 class ProcessMonitor:

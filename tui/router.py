@@ -185,7 +185,7 @@ class Batch:
     @property
     def empty(self) -> bool:
         return not (self.lines or self.dropped or self.records or self.kernel_calls or self.events
-                    or self.finished_requests or self.timings_changed or self.skipped_bytes)  # fmt: skip
+                    or self.finished_requests or self.timings_changed or self.skipped_bytes)
 
 
 class Router:
@@ -478,7 +478,7 @@ class Router:
                 api_counts=dict(self._api_counts), nan_total=self._nan, inf_total=self._inf,
                 last_perf=self._last_perf, outputs=outputs, uploads=uploads, cuda_errors=cuda,
                 total_lines=self._total, skipped_bytes=skipped,
-            )  # fmt: skip
+            )
 
     # ---- queries (any thread) -----------------------------------------------------------------
 
@@ -536,7 +536,7 @@ class Router:
         """Counters for summaries (``sgl-console run``): lines, kernel calls per API, NaN/Inf."""
         with self._lock:
             return {"lines": self._total, "api_counts": dict(self._api_counts), "nan_total": self._nan,
-                    "inf_total": self._inf, "requests": self._requests}  # fmt: skip
+                    "inf_total": self._inf, "requests": self._requests}
 
     def reset_run(self) -> None:
         """Forget per-run parse state (kernel parsers, current request) before a restart; history stays."""

@@ -74,7 +74,7 @@ class RunningApp(App[int]):
 
             self._engine = RunEngine(lambda event: self.post_message(RunEvent(event)),
                                      stop_policy=self.stop_policy, stall_timeout=self.stall_timeout,
-                                     perf_fallback=self._cache_logs())  # fmt: skip
+                                     perf_fallback=self._cache_logs())
         return self._engine
 
     @property
@@ -338,7 +338,7 @@ def _run_handlers() -> dict[Any, Any]:
         K.PROCESS: lambda self, e: self.views.process.show_snapshot(e.data),
         K.STOPPING: note, K.STALLED: note, K.RESUMED: note, K.SAMPLED: note, K.ERROR: note,
         K.EXITED: app._on_exited, K.CRASH: app._on_crash,
-    }  # fmt: skip
+    }
 
 
 RunningApp._RUN_HANDLERS = _run_handlers()

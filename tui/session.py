@@ -211,7 +211,7 @@ def _parse_fast(text: str) -> tuple[str, str] | None:
     if match is None:
         return None
     raw = "".join(m.group(1) if m.group(1) is not None else m.group(2) if m.group(2) is not None else m.group(3)
-                  for m in _FAST_SEGMENT_RE.finditer(match.group(2)))  # fmt: skip
+                  for m in _FAST_SEGMENT_RE.finditer(match.group(2)))
     return match.group(1), raw
 
 
@@ -440,7 +440,7 @@ class Session:
         self._lines.append(_Line("raw", line))
         self._line_problems.append(_problem(
             "error", f"{self.path.name} line {number} is not a plain assignment: {unsafe} when the file is "
-            "sourced; not read, kept as is"))  # fmt: skip
+            "sourced; not read, kept as is"))
 
     def _value_problems(self) -> list[Problem]:
         problems = []
@@ -586,7 +586,7 @@ class Session:
         return sorted(unique, key=lambda p: 0 if p.is_error else 1)
 
     def has_errors(self, environ: Mapping[str, str] | None = None,
-                   host_platforms: frozenset[str] | None = None) -> bool:  # fmt: skip
+                   host_platforms: frozenset[str] | None = None) -> bool:
         """True when :meth:`problems` holds an error (a launch would be refused)."""
         return any(p.is_error for p in self.problems(environ, host_platforms))
 
@@ -621,12 +621,12 @@ class Session:
             if _same(var, left, right):
                 continue
             rows.append(DiffRow(var.name, _side(var, left), _side(var, right),
-                                left is not None, right is not None, var.secret))  # fmt: skip
+                                left is not None, right is not None, var.secret))
         for name in sorted(set(self.unknown) | set(right_unknown)):
             left, right = self.unknown.get(name), right_unknown.get(name)
             if left != right:
                 rows.append(DiffRow(name, "unset" if left is None else left,
-                                    "unset" if right is None else right, left is not None, right is not None))  # fmt: skip
+                                    "unset" if right is None else right, left is not None, right is not None))
         return rows
 
     # -- writing ------------------------------------------------------------------------
@@ -724,7 +724,7 @@ class Session:
                 if not force and self.changed_on_disk():
                     raise SessionConflict(
                         f"session {self.name!r} changed on disk since it was loaded ({path}); "
-                        "reload it or merge your changes, nothing was written")  # fmt: skip
+                        "reload it or merge your changes, nothing was written")
                 atomic_write(path, data)
         except OSError as exc:
             raise SessionError(
@@ -772,4 +772,4 @@ def _side(var: envs.EnvVar[Any], raw: str | None) -> str:
 __all__ = [
     "DEFAULTS_NAME", "DiffRow", "Session", "SessionConflict", "SessionError", "clean_stale_temp_files", "config_root",
     "list_sessions", "session_path", "sessions_dir", "validate_name",
-]  # fmt: skip
+]

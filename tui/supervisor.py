@@ -51,7 +51,7 @@ from tui.lines import MAX_LINE_BYTES
 from tui.router import CONSOLE, STDERR, STDOUT, Event, Router
 
 __all__ = ["ExitStatus", "RunInfo", "RunState", "StopPolicy", "StopProgress", "Supervisor", "SupervisorStatus",
-           "decode_exit"]  # fmt: skip
+           "decode_exit"]
 
 
 READ_BYTES = 1 << 20
@@ -221,7 +221,7 @@ class Supervisor:
                 proc = spawn(
                     list(argv), env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE, start_new_session=True, close_fds=True, bufsize=0,
-                )  # fmt: skip
+                )
             except OSError as exc:
                 for fd in sinks.values():
                     os.close(fd)
@@ -244,11 +244,11 @@ class Supervisor:
                 self.pump.open(stream)
                 self._readers.append(threading.Thread(
                     target=self._read, args=(pipe, stream, sinks[stream]), name=f"sv-read-{stream}-{proc.pid}",
-                    daemon=True))  # fmt: skip
+                    daemon=True))
             for t in self._readers:
                 t.start()
             self._monitor = threading.Thread(target=self._watch, args=(proc,), name=f"sv-mon-{proc.pid}",
-                                             daemon=True)  # fmt: skip
+                                             daemon=True)
             self._monitor.start()
         self._emit("started", f"started pid {info.pid}: run {rid}", info)
         return info
@@ -260,7 +260,7 @@ class Supervisor:
             self.stop()
         self.router.reset_run()
         return self.start(argv if argv is not None else self._argv,
-                          env if env is not None else self._env, cwd if cwd is not None else self._cwd)  # fmt: skip
+                          env if env is not None else self._env, cwd if cwd is not None else self._cwd)
 
     # ---- threads -----------------------------------------------------------------------------
 
@@ -392,7 +392,7 @@ class Supervisor:
                 self._state = RunState.STALLED
                 self._stall_since = quiet_since
                 self._emit("stalled", f"stalled: no output and no CPU for {now - quiet_since:.1f} s",
-                           now - quiet_since)  # fmt: skip
+                           now - quiet_since)
         status = decode_exit(rc, self._argv)
         leftovers: list[psutil.Process] = []
         if self.reap_on_exit:

@@ -84,7 +84,7 @@ class FileFollower:
 
     @classmethod
     def at_mark(cls, path: str, mark: tuple[int, int, int] | None, max_line_bytes: int = MAX_LINE_BYTES
-                ) -> FileFollower:  # fmt: skip
+                ) -> FileFollower:
         """Follow ``path`` from ``mark`` (dev, inode, size recorded earlier) if it is still the same
         file, else from its start."""
         f = cls(path, from_start=True, max_line_bytes=max_line_bytes)
@@ -259,7 +259,7 @@ class Tailer:
                 self._next_glob = 0.0
             elif pattern not in self._files:
                 self._files[pattern] = (FileFollower(pattern, from_start, self.max_line_bytes),
-                                        stream or file_stream(pattern))  # fmt: skip
+                                        stream or file_stream(pattern))
 
     def followed(self) -> list[str]:
         """Paths currently followed (including ones not created yet)."""

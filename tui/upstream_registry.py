@@ -24,7 +24,7 @@ from backend.envs.declarations import install_discovered, remove_discovered
 from tui.atomic_file import atomic_write
 
 _FIND = ("import importlib.util as u; s = u.find_spec('sglang'); "
-         "print((list(s.submodule_search_locations or []) or [''])[0] if s else '')")  # fmt: skip
+         "print((list(s.submodule_search_locations or []) or [''])[0] if s else '')")
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def locate_sglang(python: str, timeout: float = 20.0) -> Path | None:
     """The ``sglang`` package directory of ``python``, found without importing sglang."""
     try:
         done = subprocess.run([python, "-c", _FIND], capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL)  # fmt: skip
+                              stdin=subprocess.DEVNULL)
     except (OSError, subprocess.TimeoutExpired):
         return None
     text = done.stdout.strip()
@@ -119,7 +119,7 @@ def load_release(package_dir: Path, environ: Mapping[str, str] | None = None) ->
 
 
 def activate(command: Sequence[str] | None = None, python: str | None = None,
-             environ: Mapping[str, str] | None = None) -> RegistryState:  # fmt: skip
+             environ: Mapping[str, str] | None = None) -> RegistryState:
     """Put the registry for ``command`` (or the sglang of ``python``) in force and return its state."""
     global _state
     remove_discovered()

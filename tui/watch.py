@@ -126,18 +126,18 @@ class ConfigWatcher:
         now = time.time()
         if data is None:
             event = ReloadEvent(now, self.path, False, self.last_good, error="file does not exist",
-                                missing=True, initial=initial, backend=self.backend, seq=self._seq)  # fmt: skip
+                                missing=True, initial=initial, backend=self.backend, seq=self._seq)
         else:
             try:
                 config = load_attention_config(self.path, self.backend)
             except AttentionConfigError as exc:
                 event = ReloadEvent(now, self.path, False, self.last_good, error=str(exc), line=exc.line,
-                                    initial=initial, backend=self.backend, seq=self._seq)  # fmt: skip
+                                    initial=initial, backend=self.backend, seq=self._seq)
             else:
                 diff = tuple(diff_configs(self.last_good or {}, config))
                 self.last_good = config
                 event = ReloadEvent(now, self.path, True, config, diff, initial=initial, backend=self.backend,
-                                    seq=self._seq)  # fmt: skip
+                                    seq=self._seq)
         self.last_event = event
         return event
 
@@ -166,7 +166,7 @@ class ConfigWatcher:
                 yield event
         for changes in watch(self.directory, watch_filter=self._filter, debounce=self.debounce_ms,
                              step=self.step_ms, stop_event=self.stop_event, rust_timeout=200,
-                             yield_on_timeout=False, recursive=False, raise_interrupt=False):  # fmt: skip
+                             yield_on_timeout=False, recursive=False, raise_interrupt=False):
             if self.stop_event.is_set():
                 return
             if self._relevant(changes):
@@ -190,8 +190,8 @@ class ConfigWatcher:
             if event is not None:
                 yield event
         async for changes in awatch(self.directory, watch_filter=self._filter, debounce=self.debounce_ms,
-                                    step=self.step_ms, stop_event=self.stop_event,  # type: ignore[arg-type]
-                                    rust_timeout=200, recursive=False):  # fmt: skip
+                                    step=self.step_ms, stop_event=self.stop_event,
+                                    rust_timeout=200, recursive=False):
             if self.stop_event.is_set():
                 return
             if self._relevant(changes):

@@ -63,7 +63,7 @@ def png_metadata(ctx: StageContext, index: int) -> PngInfo:
         "steps": ctx.num_steps, "height": ctx.height, "width": ctx.width, "guidance_scale": ctx.guidance_scale,
         "request_id": req.request_id, "pid": os.getpid(), "device": str(ctx.device),
         **ctx.extra_metadata,
-    }  # fmt: skip
+    }
     for key, value in fields.items():
         info.add_text(key, str(value))
     masked = ctx.settings.masked() if hasattr(ctx.settings, "masked") else {}

@@ -56,7 +56,7 @@ def append_record(req: GenerationRequest, metrics: RequestMetrics, cache_root: s
         request_id=req.request_id, timestamp=utc_timestamp(), commit_hash=_commit(), tag=PERF_RECORD_TAG,
         stages=tuple(metrics.stages), steps=tuple(metrics.steps), total_duration_ms=metrics.total_duration_ms,
         memory_snapshots=dict(metrics.memory_snapshots), cache_stats=_cache_stats(metrics),
-    )  # fmt: skip
+    )
     try:
         path = append_perf_record(log_dir(cache_root), record)
     except OSError as exc:
@@ -77,7 +77,7 @@ def write_dump(req: GenerationRequest, metrics: RequestMetrics, model: str) -> N
         timestamp=utc_timestamp(), request_id=req.request_id, commit_hash=_commit(), tag=req.perf_dump_tag,
         total_duration_ms=metrics.total_duration_ms, steps=tuple(metrics.stages),
         denoise_steps_ms=tuple(metrics.steps), meta=meta, memory_checkpoints=dict(metrics.memory_snapshots),
-    )  # fmt: skip
+    )
     try:
         log.info(write_perf_dump(req.perf_dump_path, report))
     except OSError as exc:

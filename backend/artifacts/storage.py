@@ -41,7 +41,7 @@ logger = get_logger("storage")
 CONTENT_TYPES = {
     ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp",
     ".mp4": "video/mp4", ".glb": "model/gltf-binary", ".obj": "text/plain",
-}  # fmt: skip
+}
 """SGLang's table; anything else is ``application/octet-stream``."""
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 MASK = envs.mask_secret("x")
@@ -50,7 +50,7 @@ TRANSIENT_CODES = frozenset({
     "InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout", "RequestTimeoutException",
     "Throttling", "ThrottlingException", "RequestThrottled", "TooManyRequestsException", "BadGateway",
     "GatewayTimeout",
-})  # fmt: skip
+})
 """S3 error codes worth another try."""
 BATCH_FATAL = frozenset({"no_such_bucket", "credentials", "no_credentials", "access_denied", "unreachable",
                          "timeout", "dropped"})
@@ -61,7 +61,7 @@ upload attempt may wait for the endpoint, for the connection and for each read."
 DEFAULT_TIMEOUT_S = 30.0
 MAX_TIMEOUT_S = 3600.0
 CREDENTIAL_CODES = frozenset({"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidClientTokenId",
-                              "InvalidToken", "ExpiredToken", "AuthorizationHeaderMalformed"})  # fmt: skip
+                              "InvalidToken", "ExpiredToken", "AuthorizationHeaderMalformed"})
 
 
 def upload_timeout(environ: Mapping[str, str] | None = None) -> float:
@@ -79,7 +79,7 @@ def upload_timeout(environ: Mapping[str, str] | None = None) -> float:
         value = math.nan
     if not 0 < value <= MAX_TIMEOUT_S:  # also refuses nan and inf
         raise BackendError(ExitCode.BAD_ENV, f"{TIMEOUT_VARIABLE}={raw[:40]!r} is not valid; allowed: a number of "
-                                             f"seconds greater than 0 and at most {MAX_TIMEOUT_S:g}")  # fmt: skip
+                                             f"seconds greater than 0 and at most {MAX_TIMEOUT_S:g}")
     return value
 
 
@@ -106,7 +106,7 @@ class StorageConfig:
         secret = MASK if self.secret_access_key else None
         endpoint = envs.mask_url_userinfo(self.endpoint_url) if self.endpoint_url else None
         return (f"StorageConfig(bucket={self.bucket!r}, endpoint_url={endpoint!r}, "
-                f"region={self.region!r}, access_key_id={key!r}, secret_access_key={secret!r})")  # fmt: skip
+                f"region={self.region!r}, access_key_id={key!r}, secret_access_key={secret!r})")
 
     @property
     def where(self) -> str:
@@ -144,14 +144,14 @@ def validate_storage(settings: envs.Settings) -> StorageConfig | None:
     if not bucket:
         raise BackendError(ExitCode.BAD_ENV,
                            f"{envs.CLOUD_STORAGE_TYPE.name}=s3 needs {envs.S3_BUCKET_NAME.name}: "
-                           f"storage is on but no bucket is set")  # fmt: skip
+                           f"storage is on but no bucket is set")
     key_id, secret = settings[envs.S3_ACCESS_KEY_ID], settings[envs.S3_SECRET_ACCESS_KEY]
     if (key_id is None) != (secret is None):
         given, missing = (envs.S3_ACCESS_KEY_ID, envs.S3_SECRET_ACCESS_KEY) if key_id else (
-            envs.S3_SECRET_ACCESS_KEY, envs.S3_ACCESS_KEY_ID)  # fmt: skip
+            envs.S3_SECRET_ACCESS_KEY, envs.S3_ACCESS_KEY_ID)
         raise BackendError(ExitCode.BAD_ENV,
                            f"{given.name} is set without {missing.name}: give both keys, or neither to use "
-                           f"boto3's credential chain")  # fmt: skip
+                           f"boto3's credential chain")
     return StorageConfig(
         bucket=bucket,
         endpoint_url=settings[envs.S3_ENDPOINT_URL],
@@ -350,7 +350,7 @@ class CloudStorage:
             except _Failure as exc:
                 failure = exc
                 logger.debug("upload attempt %d/%d for %s failed: %s", attempts, self.max_attempts, key,
-                             self.config.scrub(exc.detail))  # fmt: skip
+                             self.config.scrub(exc.detail))
                 continue
             url = self.config.object_url(key)
             logger.info("Uploaded %s to %s", path, url)
@@ -373,7 +373,7 @@ class CloudStorage:
         try:
             with open(path, "rb") as body:
                 self.client.put_object(Bucket=self.config.bucket, Key=key, Body=body,
-                                       ContentType=content_type_for(path))  # fmt: skip
+                                       ContentType=content_type_for(path))
         except bex.ClientError as exc:
             err = exc.response.get("Error", {}) if isinstance(exc.response, dict) else {}
             code = str(err.get("Code") or "ClientError")
@@ -421,7 +421,7 @@ class CloudStorage:
                        f"{TIMEOUT_VARIABLE} sets the limit)",
             "dropped": f"{c.where} closed the connection during the upload ({failure.code}{tries})",
             "missing_file": f"the output file cannot be read ({failure.code}: {failure.detail})",
-        }.get(failure.kind, f"{failure.code}: {c.scrub(failure.detail)}{tries}")  # fmt: skip
+        }.get(failure.kind, f"{failure.code}: {c.scrub(failure.detail)}{tries}")
         kept = "no local file to keep" if failure.kind == "missing_file" else f"the output is kept at {path}"
         if skipped:
             folders = {os.path.dirname(p) or "." for p in (path, *skipped)}
@@ -434,4 +434,4 @@ class CloudStorage:
 __all__ = [
     "CONTENT_TYPES", "CloudStorage", "StorageConfig", "UploadReport", "UploadResult", "content_type_for",
     "upload_timeout", "validate_storage",
-]  # fmt: skip
+]

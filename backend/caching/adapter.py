@@ -93,12 +93,12 @@ def block_layout(transformer: Any) -> BlockLayout:
         import torch
 
         return BlockLayout(torch.nn.ModuleList([*blocks, *single]), "transformer_blocks", "Pattern_1",
-                           ("single_transformer_blocks",))  # fmt: skip
+                           ("single_transformer_blocks",))
     return BlockLayout(blocks, "transformer_blocks", "Pattern_3")
 
 
 def cache_configs(cfg: ExpertCacheConfig, steps: int, mask: list[int] | None, policy: str,
-                  **overrides: Any) -> tuple[Any, Any]:  # fmt: skip
+                  **overrides: Any) -> tuple[Any, Any]:
     """cache-dit's ``DBCacheConfig`` for one transformer, and its TaylorSeer calibrator config (or None).
 
     Args:

@@ -78,7 +78,7 @@ def validate_for_steps(settings: envs.Settings, steps: int, pipe: Any = None) ->
     if pipe is None:
         return
     for name, cfg, family in (("transformer", plan.primary, envs.CacheDit),
-                              ("transformer_2", plan.secondary, envs.CacheDitSecondary)):  # fmt: skip
+                              ("transformer_2", plan.secondary, envs.CacheDitSecondary)):
         model = getattr(pipe, name, None)
         if model is None:
             continue
@@ -195,14 +195,14 @@ class CacheController:
         else:
             self._refresh(plan, experts, shares, masks)
         self._request = {"enabled": True, "steps": num_inference_steps, "experts": experts,
-                         "shares": shares, "masks": masks, "mask": whole, "plan": plan}  # fmt: skip
+                         "shares": shares, "masks": masks, "mask": whole, "plan": plan}
 
     @staticmethod
     def _configs(plan: CachePlan, index: int, steps: int, mask: list[int] | None) -> tuple[Any, Any]:
         return cache_configs(plan.primary if index == 0 else plan.secondary, steps, mask, plan.scm.policy)
 
     def _mount(self, pipe: Any, plan: CachePlan, experts: list[str], shares: tuple[int, int],
-               masks: tuple[list[int] | None, list[int] | None], has_mask: tuple[bool, ...]) -> None:  # fmt: skip
+               masks: tuple[list[int] | None, list[int] | None], has_mask: tuple[bool, ...]) -> None:
         cache_dit = import_cache_dit()
         transformers = [getattr(pipe, n) for n in experts]
         modifiers = []
@@ -221,10 +221,10 @@ class CacheController:
         for i, name in enumerate(experts):
             cfg = plan.primary if i == 0 else plan.secondary
             logger.info("cache-dit enabled on %s (steps=%d, %s%s)", name, shares[i], cfg.describe(),
-                        f", SCM {plan.scm.describe()} mask={mask_text(masks[i])}" if masks[i] else "")  # fmt: skip
+                        f", SCM {plan.scm.describe()} mask={mask_text(masks[i])}" if masks[i] else "")
 
     def _refresh(self, plan: CachePlan, experts: list[str], shares: tuple[int, int],
-                 masks: tuple[list[int] | None, list[int] | None]) -> None:  # fmt: skip
+                 masks: tuple[list[int] | None, list[int] | None]) -> None:
         cache_dit = import_cache_dit()
         assert self._mounted is not None
         for i, transformer in enumerate(self._mounted.transformers):
@@ -293,7 +293,7 @@ class CacheController:
                 "cached_step_indices": [offset + s for s in cached],
                 "mask": mask_text(req["masks"][i]),
                 "config": asdict(cfg),
-            })  # fmt: skip
+            })
             offset += req["shares"][i]
         ran = sum(p["executed_steps"] for p in per)
         cached_total = sum(p["cached_steps"] for p in per)
@@ -329,14 +329,14 @@ def stats_line(stats: dict[str, Any]) -> str:
     if not stats.get("enabled"):
         return f"cache-dit: off, {stats['computed_steps']} of {stats['steps']} steps computed"
     line = (f"cache-dit: {stats['computed_steps']} of {stats['steps']} steps computed, "
-            f"{stats['cached_steps']} from cache (hit ratio {stats['hit_ratio']:g})")  # fmt: skip
+            f"{stats['cached_steps']} from cache (hit ratio {stats['hit_ratio']:g})")
     if "secondary" in stats:
         parts = [f"{p['transformer']} {p['computed_steps']}+{p['cached_steps']}"
-                 for p in (stats["primary"], stats["secondary"])]  # fmt: skip
+                 for p in (stats["primary"], stats["secondary"])]
         line += " [computed+cached: " + ", ".join(parts) + "]"
     return line
 
 
 __all__ = [
     "CacheConfigError", "CacheController", "CachePlan", "expert_split", "stats_line", "validate_for_steps",
-]  # fmt: skip
+]

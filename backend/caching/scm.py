@@ -69,7 +69,7 @@ class ScmSpec:
         """Short text for log lines, e.g. ``preset=fast policy=static`` or ``bins=3,1/1,2``."""
         if self.custom:
             return (f"bins={envs.IntListKind().format(self.compute_bins)}/"
-                    f"{envs.IntListKind().format(self.cache_bins)} policy={self.policy}")  # fmt: skip
+                    f"{envs.IntListKind().format(self.cache_bins)} policy={self.policy}")
         return f"preset={self.preset} policy={self.policy}"
 
 
@@ -91,7 +91,7 @@ def scm_from_settings(settings: envs.Settings, warn: bool = True) -> ScmSpec:
             logger.warning(
                 "%s is set without %s: SCM custom bins need both; falling back to preset %r",
                 lone.name, other.name, preset,
-            )  # fmt: skip
+            )
         return ScmSpec(preset, policy)
     return ScmSpec(preset, policy, compute, cache)
 
@@ -178,4 +178,4 @@ def mask_counts(mask: Sequence[Any] | None) -> tuple[int, int]:
 __all__ = [
     "CacheConfigError", "ScmSpec", "build_mask", "check_steps", "mask_counts", "mask_text",
     "scm_from_settings", "split_mask",
-]  # fmt: skip
+]

@@ -96,4 +96,4 @@ __all__ = [
     "PathKind", "PatternsKind", "Platform", "Problem", "Reading", "RegionKind", "Resolved", "Runtime",
     "SecretKind", "Settings", "Source", "Storage", "TextKind", "UrlKind", "by_pane", "cache_root", "check", "docs_table",
     "load_settings", "mask_secret", "mask_url_userinfo", "resolve", "strict_mode", "to_json_safe", "unknown_names",
-]  # fmt: skip
+]

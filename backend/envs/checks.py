@@ -121,7 +121,7 @@ def _scm_preset_problem(resolved: Mapping[str, Resolved]) -> Problem | None:
     if resolved[CacheDit.ENABLED.name].value and not bins:
         return _error(f"{CacheDit.SCM_PRESET.name}={preset.raw!r}: cache-dit accepts only "
                       f"{', '.join(SCM_PRESETS[1:])} (exact case) and raises ValueError at the first request",
-                      CacheDit.SCM_PRESET.name)  # fmt: skip
+                      CacheDit.SCM_PRESET.name)
     return None
 
 
@@ -147,7 +147,7 @@ def check(
     problems += unknown_names(set(session or {}))
 
     def val(var: EnvVar[T]) -> T:
-        return resolved[var.name].value  # type: ignore[no-any-return]
+        return resolved[var.name].value
 
     def given(var: EnvVar[Any]) -> bool:
         return resolved[var.name].raw is not None and not resolved[var.name].error
@@ -155,18 +155,18 @@ def check(
     if val(Storage.CLOUD_STORAGE_TYPE) == "s3" and not (given(Storage.S3_BUCKET_NAME) and val(Storage.S3_BUCKET_NAME)):
         problems.append(_error(
             f"{Storage.CLOUD_STORAGE_TYPE.name}=s3 needs {Storage.S3_BUCKET_NAME.name} (storage on without a bucket)",
-            Storage.CLOUD_STORAGE_TYPE.name, Storage.S3_BUCKET_NAME.name))  # fmt: skip
+            Storage.CLOUD_STORAGE_TYPE.name, Storage.S3_BUCKET_NAME.name))
     compute, cache = CacheDit.SCM_COMPUTE_BINS, CacheDit.SCM_CACHE_BINS
     if given(compute) != given(cache):
         lone = compute if given(compute) else cache
         problems.append(_warning(
             f"{lone.name} is set alone: SCM custom bins need both COMPUTE_BINS and CACHE_BINS; "
-            f"falling back to preset {val(CacheDit.SCM_PRESET)!r}", compute.name, cache.name))  # fmt: skip
+            f"falling back to preset {val(CacheDit.SCM_PRESET)!r}", compute.name, cache.name))
     scm = _scm_preset_problem(resolved)
     if scm:
         problems.append(scm)
     for order, switch in ((CacheDit.TS_ORDER, CacheDit.TAYLORSEER),
-                          (CacheDitSecondary.TS_ORDER, CacheDitSecondary.TAYLORSEER)):  # fmt: skip
+                          (CacheDitSecondary.TS_ORDER, CacheDitSecondary.TAYLORSEER)):
         if given(order) and not val(switch):
             problems.append(_warning(f"{order.name} has no effect while {switch.name} is off", order.name))
     for var in REGISTRY.values():
@@ -177,7 +177,7 @@ def check(
     if given(Runtime.TARGET_DEVICE) and device not in host:
         problems.append(_warning(
             f"{Runtime.TARGET_DEVICE.name}={device} but this host has no {device}; the backend will refuse to start",
-            Runtime.TARGET_DEVICE.name))  # fmt: skip
+            Runtime.TARGET_DEVICE.name))
     if given(Runtime.ATTENTION_CONFIG) and val(Runtime.ATTENTION_CONFIG):
         found = _attention_config_problem(val(Runtime.ATTENTION_CONFIG), val(Runtime.ATTENTION_BACKEND))
         if found:
@@ -187,7 +187,7 @@ def check(
         dump = str(val(KernelApi.DUMP_DIR)).replace("%i", "0")
         problems.append(_warning(
             f"{level.name}={val(level)} with no {KernelApi.DUMP_INCLUDE.name} dumps every call's "
-            f"tensors to {val(KernelApi.DUMP_DIR)} ({_free_space_text(dump)})", level.name))  # fmt: skip
+            f"tensors to {val(KernelApi.DUMP_DIR)} ({_free_space_text(dump)})", level.name))
     return sorted(problems, key=lambda p: 0 if p.is_error else 1)
 
 
@@ -198,5 +198,5 @@ def docs_table(pane: Pane | None = None) -> str:
         if pane is None or var.pane == pane:
             where = var.pane.value if var.pane else ""
             rows.append(f"| {var.name} | {where} | {var.kind.allowed()} | "
-                        f"{var.describe_default()} | {var.doc} | {var.origin} |")  # fmt: skip
+                        f"{var.describe_default()} | {var.doc} | {var.origin} |")
     return "\n".join(rows)

@@ -110,7 +110,7 @@ class EnvVar(Generic[T]):
         value = self.kind.parse(self.name, raw)
         if "\0" in raw:  # no environment variable can hold a NUL (execve would refuse it)
             raise EnvError(self.name, raw, self.kind.allowed(), "contains a NUL", secret=self.secret)
-        return value  # type: ignore[no-any-return]
+        return value
 
     def read(self, raw: str) -> Reading:
         """Read a raw string as the runtime does (see :meth:`Kind.read`).  Raises :class:`EnvError`."""
@@ -122,8 +122,8 @@ class EnvVar(Generic[T]):
     def default_value(self, environ: Mapping[str, str] | None = None) -> T | None:
         """The default, computed for XDG-derived paths from ``environ`` (``os.environ`` if None)."""
         if callable(self.default):
-            return self.default(os.environ if environ is None else environ)  # type: ignore[no-any-return]
-        return self.default  # type: ignore[no-any-return]
+            return self.default(os.environ if environ is None else environ)
+        return self.default
 
     def format(self, value: Any) -> str:
         """The canonical string for ``value``; an empty string for unset."""
@@ -173,7 +173,7 @@ DEVICES = ("cuda", "rocm", "xpu", "npu", "musa", "mps", "cpu")
 ATTENTION_BACKENDS = (
     "fa", "torch_sdpa", "sliding_tile_attn", "sage_attn", "sage_attn_3", "video_sparse_attn",
     "vmoba_attn", "aiter", "aiter_sage", "sla_attn", "sage_sla_attn", "sparse_video_gen_2_attn",
-)  # fmt: skip
+)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 SCM_PRESETS = ("none", "slow", "medium", "fast", "ultra")
 KERNEL_API_LEVELS = (0, 1, 3, 5, 10)
@@ -188,39 +188,39 @@ class Runtime(Family):
 
     TARGET_DEVICE: EnvVar[str] = EnvVar(
         EnumKind(DEVICES), "Device the backend runs on; unset picks cuda where present, else the best device found.",
-        default=None, default_text="auto (cuda where present)")  # fmt: skip
+        default=None, default_text="auto (cuda where present)")
     ATTENTION_BACKEND: EnvVar[str] = EnvVar(
         EnumKind(ATTENTION_BACKENDS, aliases=(("fa3", "fa"), ("fa4", "fa")), case_sensitive=False),
         "Forces one attention implementation; one that is unavailable falls back to torch_sdpa with a warning.",
-        default=None, default_text="auto")  # fmt: skip
+        default=None, default_text="auto")
     ATTENTION_CONFIG: EnvVar[str] = EnvVar(
         PathKind(suffixes=(".json", ".yaml", ".yml")),
-        "Per-backend attention parameters file; watched and re-applied on every save.", hot_reload=True)  # fmt: skip
+        "Per-backend attention parameters file; watched and re-applied on every save.", hot_reload=True)
     STAGE_LOGGING: EnvVar[bool] = EnvVar(
         BoolKind(), "Records per-stage and per-step timings and appends them to performance.log.", default=False)
     SERVER_DEV_MODE: EnvVar[bool] = EnvVar(
         BoolKind(), "Adds debugging HTTP endpoints (health, settings, memory, timings) to a resident backend.",
-        default=False)  # fmt: skip
+        default=False)
     TORCH_PROFILER_DIR: EnvVar[str] = EnvVar(
         PathKind(absolute=True), "When set, every request writes a torch profiler trace into this absolute directory.")
     CACHE_ROOT: EnvVar[str] = EnvVar(
         PathKind(), "Where caches go (compile caches, the console's full logs).",
         default=_xdg_default("XDG_CACHE_HOME", ".cache"),
-        default_text="$XDG_CACHE_HOME/sgl_diffusion, else ~/.cache/sgl_diffusion")  # fmt: skip
+        default_text="$XDG_CACHE_HOME/sgl_diffusion, else ~/.cache/sgl_diffusion")
     CONFIG_ROOT: EnvVar[str] = EnvVar(
         PathKind(), "Where configuration goes; the console keeps its named sessions under it.",
         default=_xdg_default("XDG_CONFIG_HOME", ".config"),
-        default_text="$XDG_CONFIG_HOME/sgl_diffusion, else ~/.config/sgl_diffusion")  # fmt: skip
+        default_text="$XDG_CONFIG_HOME/sgl_diffusion, else ~/.config/sgl_diffusion")
     LOGGING_LEVEL: EnvVar[str] = EnvVar(
         EnumKind(LOG_LEVELS, case_sensitive=False),
         "Log level of the runtime (our backend honours it; real SGLang reads --log-level instead).",
-        default="INFO")  # fmt: skip
+        default="INFO")
     WORKER_MULTIPROC_METHOD: EnvVar[str] = EnvVar(
         EnumKind(("fork", "spawn")), "How worker processes are started when a batch is split across workers.",
-        default="fork")  # fmt: skip
+        default="fork")
     USE_RUNAI_MODEL_STREAMER: EnvVar[bool] = EnvVar(
         BoolKind(), "Streams safetensors weights with the Run:AI model streamer when that package is installed.",
-        default=True, prefix="SGLANG_")  # fmt: skip
+        default=True, prefix="SGLANG_")
 
 
 class Platform(Family):
@@ -231,13 +231,13 @@ class Platform(Family):
         OneKind(), "Apple MPS only: MLX fused Metal kernels for the norm ops.", platforms=("mps",))
     USE_ROCM_VAE: EnvVar[bool] = EnvVar(
         BoolKind(), "ROCm only: swap the VAE's GroupNorm for AITer's fused GroupNorm.", default=False,
-        platforms=("rocm",))  # fmt: skip
+        platforms=("rocm",))
     USE_ROCM_CUDNN_BENCHMARK: EnvVar[bool] = EnvVar(
         BoolKind(), "ROCm only: let MIOpen auto-tune the VAE convolutions.", default=False, platforms=("rocm",))
     FLASHINFER_FP4_GEMM_BACKEND: EnvVar[str] = EnvVar(
         EnumKind(FP4_BACKENDS, runtime_aliases=FP4_RUNTIME_ALIASES),
         "FP4 GEMM kernel family for NVFP4-quantized weights (acts only on such weights).",
-        platforms=("cuda",), group="Quantization", prefix="SGLANG_DIFFUSION_")  # fmt: skip
+        platforms=("cuda",), group="Quantization", prefix="SGLANG_DIFFUSION_")
 
 
 class CacheDit(Family):
@@ -251,30 +251,30 @@ class CacheDit(Family):
         IntKind(minimum=0), "Last N transformer blocks, always computed.", default=0, group="Primary transformer")
     WARMUP: EnvVar[int] = EnvVar(
         IntKind(minimum=0), "Steps always computed before caching may start.", default=4,
-        group="Primary transformer")  # fmt: skip
+        group="Primary transformer")
     RDT: EnvVar[float] = EnvVar(
         FloatKind(exclusive_minimum=0.0),
         "Residual-difference threshold under which a step reuses the cache (higher: faster, lossier).",
-        default=0.24, group="Primary transformer")  # fmt: skip
+        default=0.24, group="Primary transformer")
     MC: EnvVar[int] = EnvVar(
         IntKind(minimum=0), "Most consecutive steps that may come from the cache.", default=3,
-        group="Primary transformer")  # fmt: skip
+        group="Primary transformer")
     TAYLORSEER: EnvVar[bool] = EnvVar(
         BoolKind(), "TaylorSeer calibration of cached residuals.", default=False, group="Primary transformer")
     TS_ORDER: EnvVar[int] = EnvVar(
         IntKind(choices=(1, 2)), "TaylorSeer order.", default=1, group="Primary transformer")
     SCM_PRESET: EnvVar[str] = EnvVar(
         EnumKind(SCM_PRESETS), "Step computation mask preset: which steps are computed and which come from the cache.",
-        default="none", group="Step computation mask")  # fmt: skip
+        default="none", group="Step computation mask")
     SCM_POLICY: EnvVar[str] = EnvVar(
         EnumKind(("dynamic", "static")), "How masked steps are served: dynamic (residual-gated) or static cache.",
-        default="dynamic", group="Step computation mask")  # fmt: skip
+        default="dynamic", group="Step computation mask")
     SCM_COMPUTE_BINS: EnvVar[tuple[int, ...]] = EnvVar(
         IntListKind(), "Custom mask: lengths of the computed runs (needs SCM_CACHE_BINS too).",
-        group="Step computation mask")  # fmt: skip
+        group="Step computation mask")
     SCM_CACHE_BINS: EnvVar[tuple[int, ...]] = EnvVar(
         IntListKind(), "Custom mask: lengths of the cached runs (needs SCM_COMPUTE_BINS too).",
-        group="Step computation mask")  # fmt: skip
+        group="Step computation mask")
 
 
 def secondary(primary: EnvVar[T]) -> EnvVar[T]:
@@ -319,10 +319,10 @@ class KernelApi(Family):
     LOGLEVEL: EnvVar[int] = EnvVar(
         LevelKind(KERNEL_API_LEVELS),
         "0 off; 1 call names; 3 adds argument shapes; 5 adds tensor statistics; 10 also dumps inputs/outputs.",
-        default=0)  # fmt: skip
+        default=0)
     LOGDEST: EnvVar[str] = EnvVar(
         LogDestKind(), "Where kernel API records go: stdout, stderr or a file (%i becomes the process id).",
-        default="stdout")  # fmt: skip
+        default="stdout")
     DUMP_DIR: EnvVar[str] = EnvVar(
         PathKind(), "Where level-10 dumps go (%i becomes the process id).", default="sglang_kernel_api_dumps")
     DUMP_INCLUDE: EnvVar[tuple[str, ...]] = EnvVar(
@@ -345,7 +345,7 @@ SHORT_NAMES: dict[str, EnvVar[Any]] = {v.short: v for v in SPEC}
 """``backend.envs.<short>`` lookups: ``CACHE_DIT_FN`` -> the declaration of ``SGLANG_CACHE_DIT_FN``."""
 
 MANAGED_PREFIXES = ("SGLANG_DIFFUSION_", "SGLANG_CACHE_DIT_", "SGLANG_KERNEL_API_", "SGLANG_S3_",
-                    "SGLANG_CLOUD_", "SGLANG_USE_")  # fmt: skip
+                    "SGLANG_CLOUD_", "SGLANG_USE_")
 """Prefixes under which an unknown name is probably a typo of a managed one."""
 
 

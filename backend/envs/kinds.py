@@ -204,10 +204,10 @@ class IntKind(Kind):
         value = python_int(name, raw, "an integer (Python int())")
         if self.choices and value not in self.choices:
             return Reading(value, f"{name}={value} is outside the documented {self.allowed()}; "
-                                  f"the runtime passes {value} on unchecked")  # fmt: skip
+                                  f"the runtime passes {value} on unchecked")
         if self.minimum is not None and value < self.minimum:
             return Reading(value, f"{name}={value} is below the documented minimum {self.minimum}; "
-                                  f"the runtime passes {value} on unchecked")  # fmt: skip
+                                  f"the runtime passes {value} on unchecked")
         return Reading(value)
 
     def allowed(self) -> str:
@@ -259,7 +259,7 @@ class LevelKind(Kind):
         if value in self.levels:
             return Reading(value)
         return Reading(value, f"{name}={value} is not a documented level; the runtime behaves as level "
-                              f"{self.effective(value)}")  # fmt: skip
+                              f"{self.effective(value)}")
 
     def allowed(self) -> str:
         return "one of " + ", ".join(str(c) for c in self.levels)
@@ -295,7 +295,7 @@ class FloatKind(Kind):
             return Reading(value, f"{name}={raw!r} is not finite; the runtime uses {value} as is")
         if self.exclusive_minimum is not None and value <= self.exclusive_minimum:
             return Reading(value, f"{name}={value:g} is not above {self.exclusive_minimum:g} as documented; "
-                                  f"the runtime uses it as is")  # fmt: skip
+                                  f"the runtime uses it as is")
         return Reading(value)
 
     def allowed(self) -> str:
@@ -353,7 +353,7 @@ class EnumKind(Kind):
         if self.ignored_when_unknown:
             raise EnvError(name, raw, self.allowed(runtime=True), "the runtime silently ignores any other value" + hint)
         return Reading(raw, f"{name}={raw!r} is none of {self.allowed(runtime=True)}; the runtime receives "
-                            f"{raw!r} unchanged{hint}")  # fmt: skip
+                            f"{raw!r} unchanged{hint}")
 
     def allowed(self, runtime: bool = False) -> str:
         text = ", ".join(self.choices)

@@ -119,7 +119,7 @@ class Settings:
         self._by_attr = {r.var.attr: r for r in resolved.values()}
 
     def __getitem__(self, var: EnvVar[T]) -> T:
-        return self._resolved[var.name].value  # type: ignore[no-any-return]
+        return self._resolved[var.name].value
 
     def __getattr__(self, attr: str) -> Any:
         try:
@@ -172,4 +172,4 @@ def to_json_safe(resolved: Mapping[str, Resolved]) -> list[dict[str, Any]]:
          "source": r.source.value, "default": r.var.describe_default(), "secret": r.var.secret,
          "error": r.error, "note": r.note or None, "origin": r.var.origin}
         for r in resolved.values()
-    ]  # fmt: skip
+    ]

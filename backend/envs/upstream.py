@@ -55,7 +55,7 @@ class Release:
 
     def to_json(self) -> str:
         data = {"schema": SCHEMA, "version": self.version, "reads": sorted(self.reads),
-                "variables": [asdict(v) for v in self.variables]}  # fmt: skip
+                "variables": [asdict(v) for v in self.variables]}
         return json.dumps(data, indent=1, sort_keys=True)
 
     @classmethod
@@ -69,7 +69,7 @@ class Release:
 
 
 _HELPER_TYPES = {"_lazy_bool": "bool", "_lazy_int": "int", "_lazy_float": "float", "_lazy_optional_float": "float",
-                 "_lazy_str": "str", "_lazy_path": "path"}  # fmt: skip
+                 "_lazy_str": "str", "_lazy_path": "path"}
 _ANNOTATION_TYPES = {"bool": "bool", "int": "int", "float": "float", "str": "str"}
 
 
@@ -113,7 +113,7 @@ def parse_envs_source(text: str) -> list[UpstreamVar]:
             for item in node.body:
                 if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
                     annotated[item.target.id] = (_annotation_type(item.annotation), _literal(item.value),
-                                                 _comment_above(lines, item.lineno))  # fmt: skip
+                                                 _comment_above(lines, item.lineno))
     found: dict[str, UpstreamVar] = {}
 
     def add(name: str, getter: ast.AST, lineno: int) -> None:
@@ -157,10 +157,10 @@ def parse_kernel_logging_source(text: str) -> list[UpstreamVar]:
     out = []
     for node in ast.walk(ast.parse(text)):
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "_get_env"
-                and len(node.args) == 3 and isinstance(node.args[0], ast.Constant)):  # fmt: skip
+                and len(node.args) == 3 and isinstance(node.args[0], ast.Constant)):
             kind = _KERNEL_TYPES.get(ast.unparse(node.args[1]), "custom")
             out.append(UpstreamVar(str(node.args[0].value), kind, _literal(node.args[2]),
-                                   "kernel API logging", KERNEL_LOGGING_FILE))  # fmt: skip
+                                   "kernel API logging", KERNEL_LOGGING_FILE))
     return out
 
 
@@ -189,10 +189,10 @@ def parse_direct_reads(text: str, where: str) -> tuple[list[UpstreamVar], set[st
             if node.value.replace("_", "").isalnum() and node.value.isupper():
                 mentioned.add(node.value)
         if (isinstance(node, ast.Call) and ast.unparse(node.func) in _READERS and node.args
-                and isinstance(node.args[0], ast.Constant) and str(node.args[0].value).startswith("SGLANG_")):  # fmt: skip
+                and isinstance(node.args[0], ast.Constant) and str(node.args[0].value).startswith("SGLANG_")):
             default = _literal(node.args[1]) if len(node.args) > 1 else None
             found.append(UpstreamVar(str(node.args[0].value), _direct_kind(node, parents), default,
-                                     f"read directly by {where}:{node.lineno}", f"{where}:{node.lineno}"))  # fmt: skip
+                                     f"read directly by {where}:{node.lineno}", f"{where}:{node.lineno}"))
     return found, mentioned
 
 
@@ -258,7 +258,7 @@ def extract(package_dir: Path) -> Release:
 def fingerprint_files(package_dir: Path) -> list[Path]:
     """The files whose content keys the extraction cache (with the version)."""
     candidates = [package_dir / ENVS_FILE, package_dir / KERNEL_LOGGING_FILE, package_dir / "_version.py",
-                  *sorted(package_dir.parent.glob(f"{package_dir.name}-*.dist-info/METADATA"))]  # fmt: skip
+                  *sorted(package_dir.parent.glob(f"{package_dir.name}-*.dist-info/METADATA"))]
     return [p for p in candidates if p.is_file()]
 
 
@@ -271,7 +271,7 @@ def _kind_for(type_name: str) -> Kind:
 
     table: dict[str, Kind] = {"bool": kinds.BoolKind(), "int": kinds.IntKind(), "float": kinds.FloatKind(),
                               "path": kinds.PathKind(), "level": kinds.LevelKind(), "patterns": kinds.PatternsKind(),
-                              "one": kinds.OneKind()}  # fmt: skip
+                              "one": kinds.OneKind()}
     return table.get(type_name, kinds.TextKind())
 
 
@@ -312,5 +312,5 @@ def to_envvars(release: Release) -> list[EnvVar[Any]]:
         inherits = primary if primary != var.name and primary in names else None
         secret = any(word in var.name for word in _SECRET_WORDS)
         out.append(EnvVar(kind, doc, default=None if inherits else default, default_text=default_text, group=group,
-                          pane=pane, name=var.name, origin=origin, inherits_from=inherits, secret=secret))  # fmt: skip
+                          pane=pane, name=var.name, origin=origin, inherits_from=inherits, secret=secret))
     return out

@@ -41,7 +41,7 @@ POSITIONS: tuple[str, ...] = (
     "top left", "top", "top right",
     "left", "center", "right",
     "bottom left", "bottom", "bottom right",
-)  # fmt: skip
+)
 """Canonical positions: the cells of a 3x3 grid, row-major, so index = 3 * row + column."""
 
 _ROW_WORDS: dict[str, int] = {"top": 0, "upper": 0, "bottom": 2, "lower": 2}

@@ -54,7 +54,7 @@ def fallback_reason(backend: str) -> str:
         "vmoba_attn": "the V-MoBA kernels and a video model", "aiter": "AMD AITer (ROCm only)",
         "aiter_sage": "AMD AITer SageAttention (ROCm only)", "sla_attn": "the SLA sparse-linear kernels",
         "sage_sla_attn": "the SageSLA kernels", "sparse_video_gen_2_attn": "the Sparse-VideoGen2 kernels and a video model",
-    }.get(backend, "kernels this runtime does not ship")  # fmt: skip
+    }.get(backend, "kernels this runtime does not ship")
     return f"the bundled backend routes attention through torch SDPA only; {backend} needs {needs}"
 
 
@@ -91,7 +91,7 @@ class AttentionState:
     def describe(self) -> dict[str, Any]:
         """JSON-able summary for responses, PNG metadata and dev endpoints."""
         return {"requested": self.requested or "auto", "effective": self.effective,
-                "sdpa_kernels": self.kernels or "auto", "config": dict(self.config), "source": self.source}  # fmt: skip
+                "sdpa_kernels": self.kernels or "auto", "config": dict(self.config), "source": self.source}
 
     def replace_config(self, new: dict[str, Any], source: str) -> list[str]:
         """Swap in a validated config; returns the diff lines (``+ k=v`` ...)."""
@@ -212,7 +212,7 @@ class SDPAAttnProcessor:
             out = out.transpose(-1, -2).reshape(batch, channel, height, width)
         if attn.residual_connection:
             out = out + residual
-        return out / attn.rescale_output_factor  # type: ignore[no-any-return]
+        return out / attn.rescale_output_factor
 
 
 def install(pipe: Any) -> int:

@@ -70,7 +70,7 @@ class Limits:
                  names: dict[str, str] | None = None) -> list[str]:
         """Every bound the request breaks, as sentences; ``names`` maps field -> how the caller spells it."""
         spell = {"steps": "--num-inference-steps", "batch": "--batch-size", "height": "--height",
-                 "width": "--width", **(names or {})}  # fmt: skip
+                 "width": "--width", **(names or {})}
         out = []
         if steps is not None and steps > self.max_steps:
             out.append(f"{spell['steps']} {steps} is over the limit of {self.max_steps} steps (raise it with --max-steps)")

@@ -53,7 +53,7 @@ def select_reader(use_streamer: bool) -> tuple[str, str]:
 
 
 def _read_runai(path: Path) -> Iterator[tuple[str, torch.Tensor]]:
-    from runai_model_streamer import SafetensorsStreamer  # type: ignore[import-not-found]
+    from runai_model_streamer import SafetensorsStreamer
 
     with SafetensorsStreamer() as streamer:
         streamer.stream_file(str(path))
@@ -80,7 +80,7 @@ def read_weights(folder: Path, reader: str) -> dict[str, torch.Tensor]:
 
 def _resolve_class(library: str, class_name: str) -> type:
     module = importlib.import_module(library)
-    return getattr(module, class_name)  # type: ignore[no-any-return]
+    return getattr(module, class_name)
 
 
 def _load_component(folder: Path, cls: type, reader: str) -> Any:
@@ -106,7 +106,7 @@ def materialize_untrained(cache_root: str) -> Path:
     target = Path(cache_root) / "materialized_models" / "shapes-untrained-seed0"
     if not (target / "model_index.json").exists():
         tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
-        build_untrained_pipeline(seed=0).save_pretrained(str(tmp))  # type: ignore[attr-defined]
+        build_untrained_pipeline(seed=0).save_pretrained(str(tmp))
         try:
             os.rename(tmp, target)  # atomic; a concurrent worker may have won the race
         except OSError:
@@ -179,4 +179,4 @@ def _resolve_pipeline_class(name: str) -> type:
     cls = getattr(diffusers, name, None)
     if cls is None:
         raise BackendError(ExitCode.MODEL_ERROR, f"unknown pipeline class {name!r} in model_index.json")
-    return cls  # type: ignore[no-any-return]
+    return cls

@@ -45,7 +45,7 @@ def has_nvfp4_weights(pipe: Any) -> bool:
 
 
 def _swap_groupnorm(vae: Any) -> int:
-    from aiter.ops.groupnorm import GroupNorm as AiterGroupNorm  # type: ignore[import-not-found]
+    from aiter.ops.groupnorm import GroupNorm as AiterGroupNorm
 
     count = 0
     for parent in list(vae.modules()):

@@ -95,7 +95,7 @@ class GenerationResult:
             "request_id": self.request_id, "pid": self.pid, "paths": self.paths, "urls": self.urls,
             "timings": self.metrics.to_json(), "error": self.error, "exit_code": self.exit_code,
             "upload_error": self.upload_error, "attention": self.attention, "trace_path": self.trace_path,
-        }  # fmt: skip
+        }
 
 
 class CancelToken:

@@ -158,7 +158,7 @@ class DecodingStage(PipelineStage):
 DEFAULT_STAGES: tuple[type[PipelineStage], ...] = (
     InputValidationStage, TextEncodingStage, TimestepPreparationStage, LatentPreparationStage,
     DenoisingStage, DecodingStage,
-)  # fmt: skip
+)
 
 
 def log_stage_error(name: str, ms: float, exc: BaseException) -> None:

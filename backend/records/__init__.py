@@ -174,7 +174,7 @@ def parse_line(line: str) -> Record | None:
     ):
         m = regex.match(stripped)
         if m:
-            return make(m)  # type: ignore[no-any-return]
+            return make(m)
     request = parse_request_line(stripped)
     if isinstance(request, ExceptionRaised) and request.cuda is not None:
         return CudaError(stripped, request.cuda)

@@ -92,7 +92,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output-path", default=DEFAULT_OUTPUT_PATH,
                    help="directory for the PNG files (default: outputs/)")
     p.add_argument("--inject-fault", action="append", default=None, metavar="SPEC",
-                   help="deliberately fail: KIND[=CODE][@API_PATTERN][:CALL_N] (repeatable; see backend/kernel_api/faults.py)")  # fmt: skip
+                   help="deliberately fail: KIND[=CODE][@API_PATTERN][:CALL_N] (repeatable; see backend/kernel_api/faults.py)")
     bounds = p.add_argument_group("limits", "a request over one of these is refused before anything is allocated")
     bounds.add_argument("--max-steps", type=_positive, default=DEFAULT_MAX_STEPS,
                         help=f"most denoising steps per request (default {DEFAULT_MAX_STEPS})")
@@ -162,4 +162,4 @@ def request_from_args(args: Namespace) -> GenerationRequest:
         height=args.height, width=args.width, seed=args.seed, batch_size=args.batch_size,
         guidance_scale=args.guidance_scale, output_path=args.output_path, output_file_name=args.output_file_name,
         perf_dump_path=args.perf_dump_path, total_batch=args.batch_size,
-    )  # fmt: skip
+    )

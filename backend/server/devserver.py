@@ -31,7 +31,7 @@ class ServerState(Protocol):
 
 
 ROUTES = {("GET", "/health"), ("GET", "/dev/settings"), ("GET", "/dev/memory"),
-          ("POST", "/dev/reload-attention-config"), ("GET", "/dev/last-request")}  # fmt: skip
+          ("POST", "/dev/reload-attention-config"), ("GET", "/dev/last-request")}
 
 
 def memory(device: Any) -> dict[str, Any]:
@@ -49,7 +49,7 @@ def memory(device: Any) -> dict[str, Any]:
         out.update(allocated_mb=round(torch.cuda.memory_allocated(device) / mb, 2),
                    reserved_mb=round(torch.cuda.memory_reserved(device) / mb, 2),
                    peak_allocated_mb=round(torch.cuda.max_memory_allocated(device) / mb, 2),
-                   peak_reserved_mb=round(torch.cuda.max_memory_reserved(device) / mb, 2))  # fmt: skip
+                   peak_reserved_mb=round(torch.cuda.max_memory_reserved(device) / mb, 2))
         free, total = torch.cuda.mem_get_info(device)
         out.update(free_mb=round(free / mb, 2), total_mb=round(total / mb, 2))
     elif getattr(device, "type", "") == "mps":
@@ -64,7 +64,7 @@ def handle(server: ServerState, method: str, path: str) -> tuple[int, dict[str, 
     if path == "/health":
         return 200, {"status": "stopping" if server.stopping else "ok", "pid": os.getpid(),
                      "uptime_s": round(time.monotonic() - server.started, 3),
-                     "requests_served": server.served, "busy": server.busy}  # fmt: skip
+                     "requests_served": server.served, "busy": server.busy}
     if path == "/dev/settings":
         return 200, {"settings": server.runtime.settings.masked()}
     if path == "/dev/memory":

@@ -55,7 +55,7 @@ def bare_file_name(key: str, value: Any) -> str | None:
     if (
         "/" in value or "\\" in value or "\x00" in value or value in (".", "..")
         or value.startswith(".") or os.path.isabs(value) or len(value) > MAX_NAME_CHARS
-    ):  # fmt: skip
+    ):
         raise bad(f"{key!r} must be a plain file name (no directory, no leading dot, at most "
                   f"{MAX_NAME_CHARS} characters), got {value[:80]!r}")
     return value
@@ -113,4 +113,4 @@ def request_from_body(body: Any, output_path: str, max_steps: int | None = None,
         total_batch=n, guidance_scale=guidance, output_path=output_path, output_file_name=output_file_name,
         perf_dump_path=os.path.join(output_path, perf_name) if perf_name else None,
         perf_dump_tag="server_perf_dump",
-    )  # fmt: skip
+    )

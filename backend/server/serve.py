@@ -74,7 +74,7 @@ def stdin_is_a_stream() -> bool:
 
 def answer_for(result: GenerationResult, client_id: Any) -> tuple[int, dict[str, Any]]:
     body = {"id": client_id, "created": int(time.time()),
-            "data": [{"path": p, "url": result.urls.get(p)} for p in result.paths], **result.to_json()}  # fmt: skip
+            "data": [{"path": p, "url": result.urls.get(p)} for p in result.paths], **result.to_json()}
     if result.error is None or result.exit_code == int(ExitCode.UPLOAD_FAILED):
         return 200, body
     status = {int(ExitCode.BAD_REQUEST): 400, int(ExitCode.CANCELLED): 503}.get(result.exit_code, 500)
@@ -233,7 +233,7 @@ class Server:
 
         if self.watcher.last_error:
             return 400, {"error": {"message": self.watcher.last_error, "type": "bad_attention_config",
-                                   "code": int(ExitCode.BAD_ATTENTION_CONFIG)}, "attention": state().describe()}  # fmt: skip
+                                   "code": int(ExitCode.BAD_ATTENTION_CONFIG)}, "attention": state().describe()}
         return 200, {"changes": changes, "attention": state().describe()}
 
     def _shutdown(self, reason: str) -> None:

@@ -127,7 +127,7 @@ def run_workers(args: Namespace, settings: envs.Settings) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.cancel())
     procs = []
     for rank, (offset, size) in enumerate(chunks):
-        proc = ctx.Process(target=_worker_main, name=f"sgl-backend-worker-{rank}",  # type: ignore[attr-defined]
+        proc = ctx.Process(target=_worker_main, name=f"sgl-backend-worker-{rank}",
                            args=(rank, vars(args), offset, size, request_id, results, len(chunks), os.getpid()))
         proc.start()
         log.info("Started worker %d (pid %s, %s): %d image(s)", rank, proc.pid, method, size)

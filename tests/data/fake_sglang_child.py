@@ -41,7 +41,7 @@ def main() -> int:
     crash_in = "backend.vae.decode_conv" if args.crash in ("segv", "abrt") else None
     cache = os.environ.get("SGLANG_CACHE_DIT_ENABLED", "").lower() in ("1", "true", "yes", "on")
     for stream, line in run_lines(args.steps, kernel=level > 0, nan_step=2 if args.nan else None,
-                                  output=args.output, crash_in=crash_in, cache=cache):  # fmt: skip
+                                  output=args.output, crash_in=crash_in, cache=cache):
         out = sys.stderr if stream == "stderr" else sys.stdout
         out.write(line + "\n")
         out.flush()

@@ -34,12 +34,12 @@ print(failed)
 
 
 def test_concurrent_env_set(tmp_path: Path, clean_env: dict[str, str], config_root: Path,
-                            figure: Callable[[str, str], None]) -> None:  # fmt: skip
+                            figure: Callable[[str, str], None]) -> None:
     writers, each = size(2, 4), size(60, 200)
     go = tmp_path / "go"
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(i), str(each), str(go)], cwd=REPO_ROOT,
                               env=clean_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for i in range(writers)]  # fmt: skip
+             for i in range(writers)]
     wait_until(lambda: all(Path(f"{go}.ready{i}").exists() for i in range(writers)), 120, "writers ready")
     go.touch()
     failed_calls = 0
@@ -52,5 +52,5 @@ def test_concurrent_env_set(tmp_path: Path, clean_env: dict[str, str], config_ro
     lost = sum(session.get(name) != value for name, value in expected.items())
     torn = len([p for p in session.load_problems if p.severity == "error"])
     figure("concurrency", f"{writers} writers x {each} env set: {lost} lost, {torn} torn lines, "
-                          f"{failed_calls} failed calls")  # fmt: skip
+                          f"{failed_calls} failed calls")
     assert (lost, torn, failed_calls) == (0, 0, 0)

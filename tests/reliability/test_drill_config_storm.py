@@ -122,7 +122,7 @@ def test_config_storm(tmp_path: Path, figure: Callable[[str, str], None]) -> Non
         if generate:
             requests += 1
             status, body = server.http("POST", "/v1/images/generations",
-                                       {"prompt": "a red circle", "steps": 1, "size": "64x64"})  # fmt: skip
+                                       {"prompt": "a red circle", "steps": 1, "size": "64x64"})
             ok = status == 200
         else:
             status, body = server.http("POST", "/dev/reload-attention-config")
@@ -130,14 +130,14 @@ def test_config_storm(tmp_path: Path, figure: Callable[[str, str], None]) -> Non
         config = (body.get("attention") or {}).get("config")
         if not ok or config != storm.expected:
             wrong.append(f"edit {step} ({how}, {'request' if generate else 'reload'}): HTTP {status}, "
-                         f"in force {config}, expected {storm.expected}")  # fmt: skip
+                         f"in force {config}, expected {storm.expected}")
 
     try:
         kinds: list[tuple[str, Callable[..., None]]] = [
             ("atomic", storm.atomic_save), ("in-place", storm.in_place), ("truncate", storm.truncate),
             ("delete", storm.delete), ("rename", storm.rename_away), ("directory", storm.directory),
             ("schema", storm.schema_error), ("garbage", storm.garbage),
-        ]  # fmt: skip
+        ]
         counts: dict[str, int] = {}
         for step in range(edits):
             if rng.random() < 0.1:
@@ -156,6 +156,6 @@ def test_config_storm(tmp_path: Path, figure: Callable[[str, str], None]) -> Non
     crashes = int(server.proc.returncode not in (0, None) or any("Traceback" in line for line in server.lines + server.err))
     summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
     figure("config storm", f"{edits} edits ({summary}), {requests} requests: {crashes} crashes, "
-                           f"{len(wrong)} wrong configs in force")  # fmt: skip
+                           f"{len(wrong)} wrong configs in force")
     assert code == 0 and not crashes, "\n".join(server.lines[-30:] + server.err[-30:])
     assert not wrong, "\n".join(wrong[:20])

@@ -34,7 +34,7 @@ EXPECTED: dict[str, tuple[set[int], str | None]] = {
     "segfault": ({139}, "SIGSEGV"), "abort": ({134}, "SIGABRT"), "exception": ({int(ExitCode.RUNTIME_ERROR)}, None),
     "nan": ({0, int(ExitCode.BAD_REQUEST), int(ExitCode.RUNTIME_ERROR)}, None), "hang": ({130, 137, 143}, None),
     "exit": ({3}, None), "kill9": ({137}, "SIGKILL"), "oom": ({int(ExitCode.OUT_OF_MEMORY)}, None),
-}  # fmt: skip
+}
 """Exit codes (as ``sgl-console run`` returns them) and the signal the report must name."""
 OOM_HEADROOM = 48 << 20
 """Address space the OOM child gets beyond what importing the backend maps (measured per run, so the
@@ -47,7 +47,7 @@ PROBE = ("import re, torch, diffusers, backend.server.runtime; "
 
 def _oom_bound(env: dict[str, str]) -> int:
     kb = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, check=True,
-                        timeout=300).stdout.strip()  # fmt: skip
+                        timeout=300).stdout.strip()
     return int(kb) * 1024 + OOM_HEADROOM
 
 
@@ -67,7 +67,7 @@ def _cases() -> list[Any]:
 def _argv(fault: str, tmp: Path, env: dict[str, str]) -> list[str]:
     base = ["generate", "--prompt", "a red circle", "--num-inference-steps", "2", "--output-path", str(tmp / "out")]
     inject = {"segfault": "segfault", "abort": "abort", "exception": "exception", "nan": "nan", "hang": "hang",
-              "exit": "exit=3", "kill9": "hang"}  # fmt: skip
+              "exit": "exit=3", "kill9": "hang"}
     if fault == "oom":
         return ["prlimit", f"--as={_oom_bound(env)}", "--", *backend_command(*base, "--height", "256", "--width", "256")]
     return backend_command(*base, "--inject-fault", inject[fault])
@@ -81,16 +81,16 @@ def test_crash_matrix(fault: str, level: int, tmp_path: Path, figure: Callable[[
     env = clean_env(tmp_path, **{TAG_VARIABLE: tag, "SGLANG_KERNEL_API_LOGLEVEL": str(level),
                                  "SGLANG_DIFFUSION_CONFIG_ROOT": str(tmp_path / "config"),
                                  "SGLANG_KERNEL_API_DUMP_DIR": str(tmp_path / "dumps"), "PYTHONPATH": str(REPO_ROOT),
-                                 "SGL_CONSOLE_PLATFORMS": "cuda"})  # fmt: skip
+                                 "SGL_CONSOLE_PLATFORMS": "cuda"})
     argv = [sys.executable, "-m", "tui", "run", "--quiet", "--stop-timeout", "2", "--stall-timeout", "4", "--force",
-            "--", *_argv(fault, tmp_path, env)]  # fmt: skip
+            "--", *_argv(fault, tmp_path, env)]
     proc = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)  # fmt: skip
+                            start_new_session=True)
     try:
         if fault == "kill9":
             def backend() -> int:
                 return next((p.pid for p in tagged(tag) if "generate" in " ".join(p.cmdline())
-                             and "-m tui" not in " ".join(p.cmdline())), 0)  # fmt: skip
+                             and "-m tui" not in " ".join(p.cmdline())), 0)
             os.kill(wait_until(backend, 240, "the backend running", every=0.5), signal.SIGKILL)
         _, err = proc.communicate(timeout=400)
         left = survivors(tag, pgid=proc.pid, sid=proc.pid, grace=10)
@@ -108,7 +108,7 @@ def test_crash_matrix(fault: str, level: int, tmp_path: Path, figure: Callable[[
         report_right = "stall" in str(report.get("how", "")).lower() or "stop" in str(report.get("how", "")).lower()
     figure(f"crash {fault} L{level}", f"exit {proc.returncode} (want {sorted(codes)}), report: "
                                       f"{report.get('how', 'none')!r} ({'right' if report_right else 'WRONG'}), "
-                                      f"{len(left)} orphans")  # fmt: skip
+                                      f"{len(left)} orphans")
     assert not left, left
     assert proc.returncode in codes, err[-3000:]
     assert report_right, report.get("how")

@@ -26,7 +26,7 @@ HOSTILE = [
     "x&&{touch,PWNED}", "x;touch PWNED", "x|tee PWNED", "x>PWNED", "$(touch PWNED)", "`touch PWNED`",
     "x\ntouch PWNED", "'x'\"y\"", "a b", "\\", "'", '"', "${HOME}", "x\r", "\x00", "é", "\u2028", "-1", "1e309",
     "nan", "inf", " 1", "1 ", "0x10", "TRUE", "cuda,cpu", "s3://b", "http://u:p@h", "%i", "*", "~",
-]  # fmt: skip
+]
 """Values that broke shells, parsers or terminals somewhere before."""
 
 
@@ -41,7 +41,7 @@ def _bash_values(path: Path, names: list[str], sandbox: Path) -> tuple[dict[str,
     script = 'source "$1" >/dev/null 2>&1; shift; for n in "$@"; do printf "%s=%s\\0" "$n" "${!n-<unset>}"; done'
     proc = subprocess.run(["bash", "--noprofile", "--norc", "-c", script, "bash", str(path), *names],
                           cwd=sandbox, env={"PATH": "/usr/bin:/bin", "HOME": str(sandbox)},
-                          capture_output=True, timeout=30)  # fmt: skip
+                          capture_output=True, timeout=30)
     out = proc.stdout.decode("utf-8", errors="surrogateescape").split("\0")
     return dict(item.split("=", 1) for item in out if "=" in item), proc.stderr.decode(errors="replace")
 
@@ -65,12 +65,12 @@ def _sandbox(tmp_path: Path) -> Path:
 
 
 def test_fuzz_parsers_and_saved_sessions(tmp_path: Path, clean_env: dict[str, str],
-                                         figure: Callable[[str, str], None]) -> None:  # fmt: skip
+                                         figure: Callable[[str, str], None]) -> None:
     tally = Tally()
     variables = list(envs.REGISTRY.values())
 
     @settings(max_examples=size(150, 2000), deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))  # fmt: skip
+              suppress_health_check=list(HealthCheck))
     @given(st.lists(st.tuples(st.sampled_from(variables), st.data()), min_size=1, max_size=6), st.data(),
            st.booleans())
     def run(picks: list[tuple[envs.EnvVar[Any], Any]], data: Any, strict: bool) -> None:
@@ -117,7 +117,7 @@ def test_fuzz_parsers_and_saved_sessions(tmp_path: Path, clean_env: dict[str, st
     finally:
         figure("fuzz parsers", f"{tally.tried} values over {len(variables)} variables: {tally.crashes} crashes, "
                                f"{tally.invalid_written} invalid values written, {tally.executed} sourcings "
-                               f"executed anything, {tally.mismatched} values differing in bash")  # fmt: skip
+                               f"executed anything, {tally.mismatched} values differing in bash")
     assert (tally.crashes, tally.invalid_written, tally.executed, tally.mismatched) == (0, 0, 0, 0), tally.examples
 
 
@@ -126,19 +126,19 @@ LINE_TEMPLATES = [
     "export MY_B=x&&{{touch,PWNED}}", "export {n}=x;touch PWNED", "export {n}=x|tee PWNED", "export {n}=x>PWNED",
     "export {n}=$(touch PWNED)", "export {n}=`touch PWNED`", "export {n}=cpu\r", "export {n}=a b",
     "export {n}=x \\", "readonly {n}=x", "export {n}+=x", "declare -x {n}=x", "export {n}",
-]  # fmt: skip
+]
 """Lines a hand edit may leave: plain assignments, quoting, and ones that run commands when sourced."""
 
 
 def test_fuzz_hand_edited_session_files(tmp_path: Path, clean_env: dict[str, str], sessions_path: Path,
-                                        figure: Callable[[str, str], None]) -> None:  # fmt: skip
+                                        figure: Callable[[str, str], None]) -> None:
     tally = Tally()
     names = ["SGLANG_DIFFUSION_TARGET_DEVICE", "SGLANG_CACHE_DIT_FN", "MY_B", "OTHER_NAME"]
     sessions_path.mkdir(parents=True, exist_ok=True)
     path = sessions_path / "hand.env"
 
     @settings(max_examples=size(200, 3000), deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))  # fmt: skip
+              suppress_health_check=list(HealthCheck))
     @given(st.lists(st.tuples(st.sampled_from(LINE_TEMPLATES), st.sampled_from(names),
                               st.one_of(st.sampled_from(["cpu", "3", "x"] + HOSTILE), st.text(max_size=12))),
                     max_size=6), st.sampled_from(["\n", "\r\n"]))
@@ -168,5 +168,5 @@ def test_fuzz_hand_edited_session_files(tmp_path: Path, clean_env: dict[str, str
         run()
     finally:
         figure("fuzz session files", f"{tally.tried} files: {tally.crashes} crashes, {tally.executed} found clean "
-                                     f"but executing when sourced, {tally.mismatched} values differing in bash")  # fmt: skip
+                                     f"but executing when sourced, {tally.mismatched} values differing in bash")
     assert (tally.crashes, tally.executed, tally.mismatched) == (0, 0, 0), tally.examples

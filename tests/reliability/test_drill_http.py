@@ -74,7 +74,7 @@ def _hand_made(victim: Path) -> list[tuple[str, bytes | None, dict[str, str]]]:
         ("Content-Length -1", b"{}", {**JSON, "Content-Length": "-1"}),
         ("no Content-Length", None, JSON),
         ("body over limit", b"", {**JSON, "Content-Length": str(1 << 30)}),
-    ]  # fmt: skip
+    ]
     return cases
 
 
@@ -83,9 +83,9 @@ FIELD = st.one_of(
     st.text(max_size=30), st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
     st.sampled_from(["64x64", "8x8", "1x1", "0x64", "x", "64x", "auto", "../../etc/passwd", "/tmp/x", "a.png", ".hidden",
                      "nul\x00.png", "a" * 300]),
-)  # fmt: skip
+)
 KEYS = st.sampled_from(["prompt", "n", "size", "steps", "num_inference_steps", "seed", "negative_prompt",
-                        "guidance_scale", "output_file_name", "perf_dump_path", "id", "extra"])  # fmt: skip
+                        "guidance_scale", "output_file_name", "perf_dump_path", "id", "extra"])
 
 
 def test_http_bad_requests_and_fuzzed_bodies(tmp_path: Path, figure: Callable[[str, str], None]) -> None:
@@ -107,7 +107,7 @@ def test_http_bad_requests_and_fuzzed_bodies(tmp_path: Path, figure: Callable[[s
         fuzzed = 0
 
         @settings(max_examples=size(60, 600), deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))  # fmt: skip
+                  suppress_health_check=list(HealthCheck))
         @given(st.dictionaries(KEYS, FIELD, max_size=6), st.booleans())
         def run(body: dict[str, Any], with_prompt: bool) -> None:
             nonlocal fuzzed
@@ -128,7 +128,7 @@ def test_http_bad_requests_and_fuzzed_bodies(tmp_path: Path, figure: Callable[[s
     five = sum(1 for line in bad if ": 5" in line)
     figure("http", f"{len(statuses)} hand-made bad requests + {fuzzed} fuzzed bodies: {five} 5xx, "
                    f"{sum('dropped' in b for b in bad)} dropped, {len(outside)} files outside the output directory, "
-                   f"still answering: {'yes' if (health, final) == (200, 200) else 'no'}")  # fmt: skip
+                   f"still answering: {'yes' if (health, final) == (200, 200) else 'no'}")
     assert victim.read_text() == "precious"
     assert not bad, "\n".join(bad[:20])
     assert not outside, outside

@@ -57,16 +57,16 @@ def target(request: pytest.FixtureRequest) -> Callable[[str], tuple[str, str, st
 
 @pytest.mark.parametrize("case", list(CAUSES))
 def test_s3_fault(case: str, target: Callable[[str], tuple[str, str, str, str]], tmp_path: Path,
-                  figure: Callable[[str, str], None]) -> None:  # fmt: skip
+                  figure: Callable[[str, str], None]) -> None:
     if case not in SHORT and not long_drills():
         pytest.skip("long variant (./run.sh drills --long); tests/test_storage.py covers it in process")
     endpoint, bucket, key_id, secret = target(case)
     env = clean_env(tmp_path, SGLANG_CLOUD_STORAGE_TYPE="s3", SGLANG_S3_BUCKET_NAME=bucket,
                     SGLANG_S3_ENDPOINT_URL=endpoint, SGLANG_S3_ACCESS_KEY_ID=key_id,
-                    SGLANG_S3_SECRET_ACCESS_KEY=secret, SGL_BACKEND_UPLOAD_TIMEOUT_S="1")  # fmt: skip
+                    SGLANG_S3_SECRET_ACCESS_KEY=secret, SGL_BACKEND_UPLOAD_TIMEOUT_S="1")
     started = time.monotonic()
     proc = run_backend(tmp_path, "generate", "--prompt", "a red circle", "--num-inference-steps", "2",
-                       "--output-path", str(tmp_path / "out"), env=env)  # fmt: skip
+                       "--output-path", str(tmp_path / "out"), env=env)
     wall = time.monotonic() - started
     text = proc.stdout + proc.stderr
     saved = [r.path for r in map(parse_line, proc.stdout.splitlines()) if isinstance(r, OutputSaved)]
@@ -79,7 +79,7 @@ def test_s3_fault(case: str, target: Callable[[str], tuple[str, str, str, str]],
     named = len(failures) == 1 and CAUSES[case] in failures[0]
     leaked = secret in text
     figure(f"s3 {case}", f"exit {proc.returncode}, local files kept {kept}/{len(saved)}, cause named: "
-                         f"{'yes' if named else 'no'}, secret shown: {'yes' if leaked else 'no'}, {wall:.0f} s")  # fmt: skip
+                         f"{'yes' if named else 'no'}, secret shown: {'yes' if leaked else 'no'}, {wall:.0f} s")
     assert proc.returncode == ExitCode.UPLOAD_FAILED, text[-3000:]
     assert saved and kept == len(saved)
     assert named, failures or text[-3000:]

@@ -41,7 +41,7 @@ def _serve_and_ask(tmp: Path, env: dict[str, str], out: Path) -> tuple[str, list
     """Run ``serve`` under ``sgl-console run``; one upload request and the dev endpoints.  Returns the
     console's whole output and the HTTP answers."""
     argv = [sys.executable, "-m", "tui", "run", "--session", "secret", "--force", "--stop-timeout", "3", "--",
-            *backend_command("serve", "--port", "0", "--no-stdin", "--max-steps", "2", "--output-path", str(out))]  # fmt: skip
+            *backend_command("serve", "--port", "0", "--no-stdin", "--max-steps", "2", "--output-path", str(out))]
     proc = subprocess.Popen(argv, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     answers: list[str] = []
@@ -57,7 +57,7 @@ def _serve_and_ask(tmp: Path, env: dict[str, str], out: Path) -> tuple[str, list
             raise AssertionError("serve did not start:\n" + "".join(lines[-40:]))
         body = json.dumps({"prompt": "a red circle", "steps": 2}).encode()
         request = urllib.request.Request(f"{base}/v1/images/generations", data=body,
-                                         headers={"Content-Type": "application/json"})  # fmt: skip
+                                         headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=600) as response:
             answers.append(response.read().decode())
         for path in ("/dev/settings", "/dev/last-request", "/health"):
@@ -75,9 +75,9 @@ def _storage_pane(tmp: Path, env: dict[str, str]) -> str:
         return ""
     socket = f"sgl-secret-{uuid.uuid4().hex[:8]}"
     keep = ("PATH", "HOME", "LANG", "SGL_CONSOLE_PLATFORMS", "SGLANG_DIFFUSION_CONFIG_ROOT",
-            "SGLANG_DIFFUSION_CACHE_ROOT", "PYTHONPATH")  # fmt: skip
+            "SGLANG_DIFFUSION_CACHE_ROOT", "PYTHONPATH")
     exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in {**env, "TERM": "xterm-256color"}.items()
-                       if k in keep or k == "TERM")  # fmt: skip
+                       if k in keep or k == "TERM")
     console = shlex.join([sys.executable, "-m", "tui", "--session", "secret"])
 
     def tmux(*args: str) -> str:
@@ -86,11 +86,11 @@ def _storage_pane(tmp: Path, env: dict[str, str]) -> str:
     tmux("new-session", "-d", "-s", "s", "-x", "120", "-y", "40", "-c", str(REPO_ROOT), f"env -i {exports} {console}")
     try:
         wait_until(lambda: "SGLANG_DIFFUSION_TARGET_DEVICE" in tmux("capture-pane", "-p", "-t", "s"), 60,
-                   "console on screen", every=0.2)  # fmt: skip
+                   "console on screen", every=0.2)
         for _ in range(3):
             tmux("send-keys", "-t", "s", "F2")
         return str(wait_until(lambda: (lambda screen: screen if "SGLANG_S3_ENDPOINT_URL" in screen else "")(
-            tmux("capture-pane", "-p", "-t", "s")), 30, "Storage pane on screen", every=0.2))  # fmt: skip
+            tmux("capture-pane", "-p", "-t", "s")), 30, "Storage pane on screen", every=0.2))
     finally:
         tmux("kill-server")
 
@@ -98,12 +98,12 @@ def _storage_pane(tmp: Path, env: dict[str, str]) -> str:
 def test_no_secret_on_disk(tmp_path: Path, s3_bucket: Any, figure: Callable[[str, str], None]) -> None:
     config, cache, out = tmp_path / "config", tmp_path / "cache", tmp_path / "out"
     env = clean_env(tmp_path, SGLANG_DIFFUSION_CONFIG_ROOT=str(config), PYTHONPATH=str(REPO_ROOT),
-                    SGL_CONSOLE_PLATFORMS="cuda")  # fmt: skip
+                    SGL_CONSOLE_PLATFORMS="cuda")
     session = Session.new("secret", env)
     host = s3_bucket.endpoint.split("://", 1)[1]
     values = {"SGLANG_CLOUD_STORAGE_TYPE": "s3", "SGLANG_S3_BUCKET_NAME": s3_bucket.name,
               "SGLANG_DIFFUSION_SERVER_DEV_MODE": "true",
-              "SGLANG_S3_ENDPOINT_URL": f"http://drill:{MARKER}pw@{host}"}  # fmt: skip
+              "SGLANG_S3_ENDPOINT_URL": f"http://drill:{MARKER}pw@{host}"}
     for var in envs.REGISTRY.values():
         if var.secret:
             values[var.name] = MARKER + var.name[-4:]
@@ -113,7 +113,7 @@ def test_no_secret_on_disk(tmp_path: Path, s3_bucket: Any, figure: Callable[[str
 
     def console(*cmd: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "tui", "run", "--session", "secret", "--force", "--", *cmd],
-                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400)  # fmt: skip
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400)
 
     crashed = console("sh", "-c", "env; echo Traceback; exit 3")
     served, answers = _serve_and_ask(tmp_path, env, out)
@@ -129,7 +129,7 @@ def test_no_secret_on_disk(tmp_path: Path, s3_bucket: Any, figure: Callable[[str
                 if MARKER.encode() in path.read_bytes():
                     hits.append(str(path))
     shown = [name for name, text in (("crash run", crashed.stdout + crashed.stderr), ("serve run", served),
-                                     ("dev endpoints", "".join(answers)), ("storage pane", screen)) if MARKER in text]  # fmt: skip
+                                     ("dev endpoints", "".join(answers)), ("storage pane", screen)) if MARKER in text]
     figure("secrets", f"{searched} files searched: {len(hits)} with the secret, {len(open_to_all)} open to all users, "
                       f"secret shown by: {', '.join(shown) or 'none'}")
     assert not hits, hits

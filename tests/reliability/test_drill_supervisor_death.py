@@ -31,7 +31,7 @@ from tests.reliability.support import TAG_VARIABLE, kill_tagged, new_tag, surviv
 pytestmark = pytest.mark.slow
 TMUX = shutil.which("tmux")
 CASES = [("run", "SIGKILL"), ("run", "SIGTERM"), ("run", "SIGHUP"), ("tui", "SIGHUP"), ("tui", "SIGTERM"),
-         ("tui", "SIGKILL")]  # fmt: skip
+         ("tui", "SIGKILL")]
 SHORT = {("run", "SIGKILL"), ("run", "SIGTERM"), ("run", "SIGHUP"), ("tui", "SIGHUP")}
 NEEDS = {
     "SIGKILL": "needs engine: PR_SET_PDEATHSIG in the child (and backend: workers die with their parent)",
@@ -58,21 +58,21 @@ def _serve_argv(tmp: Path) -> list[str]:
 def _start_run(tmp: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     argv = [sys.executable, "-m", "tui", "run", "--stop-timeout", "3", "--", *_serve_argv(tmp)]
     return subprocess.Popen(argv, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)  # fmt: skip
+                            start_new_session=True)
 
 
 def _start_tui(tmp: Path, env: dict[str, str], socket: str) -> None:
     assert TMUX
     keep = ("PATH", "HOME", "LANG", "TERM", "SGL_CONSOLE_PLATFORMS", "SGLANG_DIFFUSION_CONFIG_ROOT",
             "SGLANG_DIFFUSION_CACHE_ROOT", "SGLANG_DIFFUSION_TARGET_DEVICE", "OMP_NUM_THREADS", "PYTHONPATH",
-            TAG_VARIABLE)  # fmt: skip
+            TAG_VARIABLE)
     exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in {**env, "TERM": "xterm-256color"}.items() if k in keep)
     console = shlex.join([sys.executable, "-m", "tui", "--command", shlex.join(_serve_argv(tmp))])
     subprocess.run([TMUX, "-L", socket, "new-session", "-d", "-s", "drill", "-x", "100", "-y", "30", "-c",
-                    str(REPO_ROOT), f"env -i {exports} {console}"], check=True, timeout=10)  # fmt: skip
+                    str(REPO_ROOT), f"env -i {exports} {console}"], check=True, timeout=10)
     def screen() -> str:
         return subprocess.run([TMUX, "-L", socket, "capture-pane", "-p", "-t", "drill"], capture_output=True,
-                              text=True, timeout=10).stdout  # fmt: skip
+                              text=True, timeout=10).stdout
     wait_until(lambda: "f5" in screen().lower(), 60, "console on screen", every=0.5)
     subprocess.run([TMUX, "-L", socket, "send-keys", "-t", "drill", "F5"], check=True, timeout=10)
 
@@ -85,7 +85,7 @@ def test_supervisor_death(front: str, sig: str, tmp_path: Path, figure: Callable
         pytest.skip("tmux is not installed")
     tag = new_tag()
     env = clean_env(tmp_path, **{TAG_VARIABLE: tag, "SGLANG_DIFFUSION_CONFIG_ROOT": str(tmp_path / "config"),
-                                 "SGL_CONSOLE_PLATFORMS": "cuda", "PYTHONPATH": str(REPO_ROOT)})  # fmt: skip
+                                 "SGL_CONSOLE_PLATFORMS": "cuda", "PYTHONPATH": str(REPO_ROOT)})
     socket = f"sgl-drill-{uuid.uuid4().hex[:8]}"
     console_pid = 0
     try:

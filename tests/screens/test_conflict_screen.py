@@ -33,9 +33,9 @@ async def _edit_then_conflict(app: Any, pilot: Any, ui_env: dict[str, str]) -> N
     ("reload", {"SGLANG_CACHE_DIT_FN": "2", "SGLANG_CACHE_DIT_MC": "5"}),
     ("overwrite", {"SGLANG_CACHE_DIT_FN": "2", "SGLANG_CACHE_DIT_BN": "3"}),
     ("cancel", {"SGLANG_CACHE_DIT_FN": "2", "SGLANG_CACHE_DIT_MC": "5"}),
-])  # fmt: skip
+])
 async def test_save_over_a_changed_file_asks(console: Any, ui_env: dict[str, str], choice: str,
-                                             expected: dict[str, str]) -> None:  # fmt: skip
+                                             expected: dict[str, str]) -> None:
     first = Session.new("ops", ui_env)
     first.set("SGLANG_CACHE_DIT_FN", "2")
     first.save()

@@ -137,7 +137,7 @@ async def test_switch_shows_what_sglang_reads(raw: str, on: bool) -> None:
 
 
 @pytest.mark.parametrize(("name", "raw"), [("SGLANG_KERNEL_API_LOGLEVEL", "2"),
-                                           ("SGLANG_CACHE_DIT_SCM_PRESET", "Fast")])  # fmt: skip
+                                           ("SGLANG_CACHE_DIT_SCM_PRESET", "Fast")])
 async def test_an_undocumented_value_the_runtime_accepts_is_shown_picked(name: str, raw: str) -> None:
     app = FieldApp(name, raw)
     async with app.run_test(size=(80, 8)):

@@ -44,7 +44,7 @@ class EventKind(str, Enum):
 
 
 LIFECYCLE = frozenset({EventKind.STARTED, EventKind.STOPPING, EventKind.STALLED, EventKind.RESUMED,
-                       EventKind.ERROR, EventKind.EXITED})  # fmt: skip
+                       EventKind.ERROR, EventKind.EXITED})
 """Kinds that come from the supervisor's state changes (the rest come from the output)."""
 
 SNAPSHOTS = frozenset({EventKind.PROCESS, EventKind.STOPPING})

@@ -95,7 +95,7 @@ class ExitStatus:
     def to_dict(self) -> dict[str, object]:
         return {"returncode": self.returncode, "exit_code": self.exit_code, "signal": self.signal,
                 "signal_name": self.signal_name, "via_shell": self.via_shell, "meaning": self.meaning,
-                "description": self.description}  # fmt: skip
+                "description": self.description}
 
 
 def is_our_backend(argv: Sequence[str]) -> bool:
@@ -118,7 +118,7 @@ def decode_exit(returncode: int, argv: Sequence[str] | None = None) -> ExitStatu
             from backend.exit_codes import EXIT_CODES
         except ImportError:  # pragma: no cover - ships with the package
             return status
-        meaning = EXIT_CODES.get(returncode)  # type: ignore[call-overload]
+        meaning = EXIT_CODES.get(returncode)
         if meaning:
             status = ExitStatus(returncode, None, False, meaning)
     return status

@@ -37,7 +37,7 @@ class LinePump:
 
     def __init__(self, feed: Callable[[str, list[tuple[str, bool, bool]]], None], end: Callable[[str], object],
                  skipped: Callable[[str, int], None], max_line_bytes: int = MAX_LINE_BYTES,
-                 max_backlog: int = MAX_BACKLOG, eof_backlog: int = EOF_BACKLOG) -> None:  # fmt: skip
+                 max_backlog: int = MAX_BACKLOG, eof_backlog: int = EOF_BACKLOG) -> None:
         self._feed, self._end, self._skipped = feed, end, skipped
         self.max_line_bytes = max_line_bytes
         self.max_backlog = max_backlog

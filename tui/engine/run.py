@@ -30,7 +30,7 @@ from tui.supervisor import RunInfo, RunState, StopPolicy, Supervisor
 Sink = Callable[[EngineEvent], object]
 
 _LIFECYCLE_KINDS = {"started": EventKind.STARTED, "stopping": EventKind.STOPPING, "stalled": EventKind.STALLED,
-                    "resumed": EventKind.RESUMED, "error": EventKind.ERROR, "exited": EventKind.EXITED}  # fmt: skip
+                    "resumed": EventKind.RESUMED, "error": EventKind.ERROR, "exited": EventKind.EXITED}
 _HISTORY_KINDS = ("started", "stopping", "stalled", "resumed", "exited", "error")
 """Lifecycle events also written into the output as ``── kind: text`` (the run's history)."""
 MAX_KERNEL_BATCH = 200
@@ -62,11 +62,11 @@ class RunEngine:
     def __init__(self, sink: Sink, *, stop_policy: StopPolicy | None = None, stall_timeout: float | None = None,
                  cache_root: str | None = None, echo: Mapping[str, Any] | None = None,
                  sample_processes: bool = True, report_stalls: bool = True, frame: float = 1 / 60,
-                 slow_interval: float = 0.25, max_in_flight: int = 2, perf_fallback: str | None = None) -> None:  # fmt: skip
+                 slow_interval: float = 0.25, max_in_flight: int = 2, perf_fallback: str | None = None) -> None:
         self.listeners: list[Sink] = [sink]
         self.router = Router()
         self.supervisor = Supervisor(self.router, cache_root=cache_root, stop_policy=stop_policy,
-                                     stall_timeout=stall_timeout, echo=echo)  # fmt: skip
+                                     stall_timeout=stall_timeout, echo=echo)
         self.sample_processes = sample_processes
         self.report_stalls = report_stalls
         self.frame = frame
@@ -307,7 +307,7 @@ class RunEngine:
             self._calls.clear()
             self._calls_seen = 0
             self._emit_batch(EventKind.KERNEL, KernelUpdate(listed, dict(self._totals[0]), self._totals[1],
-                                                            self._totals[2], skipped))  # fmt: skip
+                                                            self._totals[2], skipped))
         if self._timings_changed:
             finished, self._finished = tuple(self._finished), []
             self._timings_changed = False
@@ -386,7 +386,7 @@ class RunEngine:
                 self.router, status, stalled_for=self._stalled_for,
                 dump_roots=dump_roots(env, sorted(sv.known_pids())),
                 command=shown_command(plan) if plan is not None else None, run_dir=run_dir,
-            )  # fmt: skip
+            )
         except Exception as exc:  # noqa: BLE001 - the report must never take the console down
             self._emit(EventKind.ERROR, f"crash analysis failed: {exc.__class__.__name__}: {exc}")
             return

@@ -39,7 +39,7 @@ class ConflictScreen(ModalScreen[str]):
             yield Static(f"Session {self.session_name!r} changed on disk since it was loaded "
                          f"(another writer saved it). You have {self.changes} unsaved change(s).\n"
                          "Merge keeps the other writer's values and applies yours on top; reload drops yours; "
-                         "overwrite drops theirs.", markup=False)  # fmt: skip
+                         "overwrite drops theirs.", markup=False)
             with Horizontal():
                 yield Button("Merge and save", id="merge", variant="primary")
                 yield Button("Reload", id="reload")

@@ -83,7 +83,7 @@ class SettingsPane(VerticalScroll, can_focus=False):
             present = not var.platforms or bool(self.host_platforms.intersection(var.platforms))
             yield VarField(var, self.session.values.get(var.name),  # type: ignore[attr-defined]
                            present=present, inherited=_inherited(var.name, resolved),
-                           runtime_note=not_read_note(var) or "")  # fmt: skip
+                           runtime_note=not_read_note(var) or "")
 
     @property
     def fields(self) -> list[VarField]:

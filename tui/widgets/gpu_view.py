@@ -109,7 +109,7 @@ class GpuView(Vertical):
             power = "?" if d.power_watts is None else f"{d.power_watts:.0f}" + (
                 "" if d.power_limit_watts is None else f" / {d.power_limit_watts:.0f}")
             rows[f"dev-{d.index}"] = (str(d.index), d.name, f"{d.memory_used / 2**20:.0f} / {d.memory_total / 2**20:.0f}",
-                                      _opt(d.utilization, "{}"), _opt(d.temperature, "{}"), power)  # fmt: skip
+                                      _opt(d.utilization, "{}"), _opt(d.temperature, "{}"), power)
         for p in sorted(sample.processes, key=lambda p: (not p.in_run, p.device, p.pid)):
             held = "?" if p.memory_used is None else f"{p.memory_used / 2**20:.0f}"
             label = f"  pid {p.pid}" + (" (run)" if p.in_run else "")
@@ -128,7 +128,7 @@ class GpuView(Vertical):
         ours = sample.run_processes()
         total = sum(p.memory_used or 0 for p in ours)
         title = (f"GPU: {len(sample.devices)} device(s) · {len(ours)} process(es) of the run"
-                 + (f" using {total / 2**20:.0f} MiB" if ours else ""))  # fmt: skip
+                 + (f" using {total / 2**20:.0f} MiB" if ours else ""))
         if title != self._title:
             self._title = title
             self.query_one("#gpu-title", Label).update(title)

@@ -52,7 +52,7 @@ class ImageView(Vertical):
         if self.half_block or graphics is None:
             return HalfBlockPicture(path)
         try:
-            return graphics.Image(path)  # type: ignore[no-any-return]
+            return graphics.Image(path)
         except Exception as exc:  # a broken file or a missing renderer: say so, never crash the view
             return Static(f"(cannot preview: {exc})")
 

@@ -25,7 +25,7 @@ from tui.widgets.status_line import StatusLine
 MAX_CALLS = 5000
 """Calls kept on screen (the run log on disk keeps them all; the totals count them all)."""
 COLUMNS = (Column("#", 5, right=True), Column("API"), Column("status", 9), Column("NaN", 4, right=True),
-           Column("Inf", 4, right=True))  # fmt: skip
+           Column("Inf", 4, right=True))
 
 
 def call_status(call: Any) -> str:
@@ -169,4 +169,4 @@ def call_cells(call: Any) -> Sequence[Text | str]:
     bad = "bold red"
     status = call_status(call)
     return (str(call.index), "  " * call.depth + call.api_name, Text(status, style=bad if status != "ok" else ""),
-            Text(str(nan), style=bad if nan else "dim"), Text(str(inf), style=bad if inf else "dim"))  # fmt: skip
+            Text(str(nan), style=bad if nan else "dim"), Text(str(inf), style=bad if inf else "dim"))

@@ -19,7 +19,7 @@ from tui.widgets.ring_table import Column, RingTable
 from tui.widgets.status_line import StatusLine
 
 COLUMNS = (Column("pid", 7, right=True), Column("process"), Column("status", 9), Column("CPU %", 6, right=True),
-           Column("RSS MiB", 8, right=True), Column("thr", 4, right=True), Column("files", 5, right=True))  # fmt: skip
+           Column("RSS MiB", 8, right=True), Column("thr", 4, right=True), Column("files", 5, right=True))
 
 
 
@@ -74,13 +74,13 @@ class ProcessView(Vertical):
                      _mib(p.rss), "?" if p.threads is None else str(p.threads),
                      "?" if p.open_files is None else str(p.open_files)))
             for p in snap.procs
-        )  # fmt: skip
+        )
         if table.row_count:
             table.move_cursor(max(0, min(cursor, table.row_count - 1)))
         self._gpu.watch_run(snap.root_pid, (p.pid for p in snap.procs))
         alive = "alive" if snap.alive else "gone"
         self._summary = (f"root pid {snap.root_pid} ({alive}) · {len(snap.procs)} processes · CPU "
-                         f"{snap.total_cpu_percent:.0f}% · RSS {_mib(snap.total_rss)} MiB · {snap.total_threads} threads")  # fmt: skip
+                         f"{snap.total_cpu_percent:.0f}% · RSS {_mib(snap.total_rss)} MiB · {snap.total_threads} threads")
         if self.is_mounted:
             self.query_one("#summary", StatusLine).update(self._summary)
 

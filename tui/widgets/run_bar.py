@@ -52,7 +52,7 @@ class RunBar(Vertical):
             yield Input(placeholder="model path (default: the bundled tiny model)", id="model", compact=True)
             yield Input(shlex.join(self._command) if self._command else "",
                         placeholder="command (default: our backend; e.g. sglang generate ...)",
-                        id="command", compact=True)  # fmt: skip
+                        id="command", compact=True)
             yield Checkbox("SGLang flags", value=True, id="translate", compact=True,
                            tooltip="For a real sglang command: translate the documented-but-unread variables")
         yield Label("F5 run · F6 stop · F7 restart · enter: preview the command line", classes="status",
@@ -89,7 +89,7 @@ class RunBar(Vertical):
             "height": height, "width": width, "seed": int(self._value("seed") or 0),
             "model_path": self._value("model") or None, "command": command,
             "translate_sglang": self.query_one("#translate", Checkbox).value,
-        }  # fmt: skip
+        }
 
     def set_command(self, command: list[str] | None) -> None:
         self.query_one("#command", Input).value = shlex.join(command) if command else ""

@@ -21,7 +21,7 @@ MAX_HISTORY = 1000
 """Finished requests kept in the history table (a long session's oldest go first)."""
 STAGE_COLUMNS = (Column("stage"), Column("state", 7), Column("seconds", 8, right=True), Column("Δ prev", 6, right=True))
 HISTORY_COLUMNS = (Column("run", 4), Column("total s", 7, right=True), Column("Δ", 5, right=True),
-                   Column("step ms", 7, right=True), Column("cache"))  # fmt: skip
+                   Column("step ms", 7, right=True), Column("cache"))
 
 
 def cache_hit_text(cache_stats: dict[str, Any] | None) -> str:
@@ -104,7 +104,7 @@ class TimingsView(Vertical):
             total = req.total_s
             cache = cache_hit_text(req.perf.cache_stats if req.perf else None)
             rows.append((req, (f"#{req.index + 1}", f"{total:.3f}" if total is not None else "?",
-                               _delta(total, before), mean, cache.removeprefix("cache hit "))))  # fmt: skip
+                               _delta(total, before), mean, cache.removeprefix("cache hit "))))
             self._history.append(req)
         if len(self._history) > self._max_history * 2:
             del self._history[: len(self._history) - self._max_history]
@@ -132,7 +132,7 @@ class TimingsView(Vertical):
             (row.name, (row.name, row.state, f"{value:.4f}" if value is not None else "…",
                         _delta(value, previous.get(row.name))))
             for row in req.stages for value in (seconds.get(row.name),)
-        )  # fmt: skip
+        )
         if self.is_mounted:
             self._paint_current(req)
 

@@ -202,7 +202,7 @@ class VarField(Vertical, can_focus=False):
         if isinstance(editor, Input):
             editor.placeholder = self._placeholder()
         elif isinstance(editor, Select):
-            editor.prompt = self._placeholder()  # type: ignore[misc]
+            editor.prompt = self._placeholder()
         elif isinstance(editor, Switch) and self.raw is None:
             self._set_editor(editor, self._switch_value())
 
