@@ -375,7 +375,7 @@ class ConsoleApp(RunningApp):
     def _focused_field(self) -> VarField | None:
         node = self.focused
         while node is not None and not isinstance(node, VarField):
-            node = node.parent  # type: ignore[assignment]
+            node = node.parent  # type: ignore[assignment]  # up through DOM nodes to the first VarField
         return node
 
     def action_reset_field(self) -> None:

@@ -157,7 +157,7 @@ def _events_writer(path: str) -> Any:
             out.write(json.dumps(event_summary(event)) + "\n")
             out.flush()
 
-    write.close = out.close  # type: ignore[attr-defined]
+    write.close = out.close  # type: ignore[attr-defined]  # the writer carries its file's close
     return write
 
 

@@ -287,7 +287,7 @@ class Router:
                                 cache.clear()
                             cache[plain] = record
                     if record is not None:
-                        parsed.append((i, record))  # type: ignore[arg-type]
+                        parsed.append((i, record))  # type: ignore[arg-type]  # the cache holds parse_line results only
                     done = kfeed(plain)
                     if done:
                         calls += done

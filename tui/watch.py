@@ -109,7 +109,7 @@ class ConfigWatcher:
     def set_backend(self, backend: str | None) -> ReloadEvent:
         """The selected backend changed: validate again against its schema."""
         self.backend = backend
-        return self._reload(force=True, initial=False)  # type: ignore[return-value]
+        return self._reload(force=True, initial=False)  # type: ignore[return-value]  # forced: always an event
 
     def _reload(self, force: bool, initial: bool) -> ReloadEvent | None:
         try:

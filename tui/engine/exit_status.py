@@ -111,7 +111,7 @@ def is_our_backend(argv: Sequence[str]) -> bool:
 def decode_exit(returncode: int, argv: Sequence[str] | None = None) -> ExitStatus:
     """Decode ``returncode``; ``128+N`` counts as signal N when ``argv[0]`` is a shell.  For our
     backend a non-zero code gets its documented meaning (``backend.exit_codes``)."""
-    shell = bool(argv) and os.path.basename(str(argv[0])) in SHELLS  # type: ignore[index]
+    shell = bool(argv) and os.path.basename(str(argv[0])) in SHELLS  # type: ignore[index]  # bool(argv) rules out None; mypy does not narrow through it
     status = ExitStatus.decode(returncode, shell=shell)
     if argv and returncode > 0 and status.signal is None and is_our_backend(argv):
         try:

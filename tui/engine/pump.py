@@ -144,7 +144,7 @@ class LinePump:
             parts = [data]
             i += 1
             while i < len(chunks) and chunks[i][0] == stream and chunks[i][1] is not None:
-                parts.append(chunks[i][1])  # type: ignore[arg-type]
+                parts.append(chunks[i][1])  # type: ignore[arg-type]  # the loop test ruled out None
                 i += 1
             splitter = self._splitters.get(stream)
             if splitter is None:

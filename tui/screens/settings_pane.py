@@ -18,6 +18,7 @@ from textual.widgets import Label
 
 from backend.envs import EnvError, Pane, Problem, Resolved, by_pane
 from tui.messages import SessionChanged
+from tui.session import Session
 from tui.upstream_registry import not_read_note
 from tui.widgets.var_field import VarField
 
@@ -37,7 +38,7 @@ class SettingsPane(VerticalScroll, can_focus=False):
     }
     """
 
-    def __init__(self, pane: Pane, session: object, host_platforms: frozenset[str], *, eager: int = 0,
+    def __init__(self, pane: Pane, session: Session, host_platforms: frozenset[str], *, eager: int = 0,
                  **kwargs: object) -> None:
         """Args:
             pane: which registry pane to show.
@@ -47,7 +48,7 @@ class SettingsPane(VerticalScroll, can_focus=False):
                 pane visible at start composes the ones that fit on the first screen, and
                 :meth:`ensure_loaded` mounts the rest just after the first frame.
         """
-        super().__init__(id=f"pane-{pane.name.lower()}", classes="settings-pane", **kwargs)  # type: ignore[arg-type]
+        super().__init__(id=f"pane-{pane.name.lower()}", classes="settings-pane", **kwargs)  # type: ignore[arg-type]  # Textual's keywords
         self.pane = pane
         self.session = session
         self.host_platforms = host_platforms
@@ -74,14 +75,14 @@ class SettingsPane(VerticalScroll, can_focus=False):
         return self.mount_all(rest) if rest else None
 
     def _make_fields(self) -> Iterable[Label | VarField]:
-        resolved: dict[str, Resolved] = self.session.resolved()  # type: ignore[attr-defined]
+        resolved: dict[str, Resolved] = self.session.resolved()
         group = ""
         for var in by_pane(self.pane):
             if var.group and var.group != group:
                 group = var.group
                 yield Label(group, classes="group")
             present = not var.platforms or bool(self.host_platforms.intersection(var.platforms))
-            yield VarField(var, self.session.values.get(var.name),  # type: ignore[attr-defined]
+            yield VarField(var, self.session.values.get(var.name),
                            present=present, inherited=_inherited(var.name, resolved),
                            runtime_note=not_read_note(var) or "")
 
@@ -95,9 +96,9 @@ class SettingsPane(VerticalScroll, can_focus=False):
         if event.error is None:
             try:
                 if event.raw is None:
-                    self.session.unset(event.name)  # type: ignore[attr-defined]
+                    self.session.unset(event.name)
                 else:
-                    self.session.set(event.name, event.raw)  # type: ignore[attr-defined]
+                    self.session.set(event.name, event.raw)
             except EnvError as exc:  # the session's own rules (e.g. unknown name) have the last word
                 event.control.error = str(exc)
                 event.control._show_state()
@@ -116,7 +117,7 @@ class SettingsPane(VerticalScroll, can_focus=False):
         for problem in problems:
             for name in problem.names:
                 by_name.setdefault(name, []).append(problem.line())
-        values = self.session.values  # type: ignore[attr-defined]
+        values = self.session.values
         for field in self.fields:
             name = field.var.name
             if reload_values:

@@ -19,7 +19,7 @@ class ConsoleFooter(Footer):
     """Drop-in Footer: same look, same bindings, no rebuild for an unchanged key set, no leak."""
 
     def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+        super().__init__(**kwargs)  # type: ignore[arg-type]  # Textual's keywords, passed through
         self._shown: Hashable = None
         self.rebuilds = 0
         """How many times the keys were rebuilt (tests assert it stays bounded)."""

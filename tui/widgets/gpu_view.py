@@ -41,7 +41,7 @@ class GpuView(Vertical):
             sampler: the NVML sampler (the app keeps it for the crash report); a new one when None.
             interval: seconds between samples (1–2 Hz keeps it live at no cost).
         """
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+        super().__init__(**kwargs)  # type: ignore[arg-type]  # Textual's keywords, passed through
         self.sampler = sampler or GpuSampler()
         self.interval = interval
         self.run_pids: frozenset[int] = frozenset()

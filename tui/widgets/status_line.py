@@ -25,7 +25,7 @@ class StatusLine(Widget):
     text: reactive[str | Text] = reactive("", layout=False)
 
     def __init__(self, text: str | Text = "", **kwargs: str) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+        super().__init__(**kwargs)  # type: ignore[arg-type]  # Textual's keywords, passed through
         self.set_reactive(StatusLine.text, text)
 
     def update(self, text: str | Text) -> None:

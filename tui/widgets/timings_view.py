@@ -33,7 +33,7 @@ def cache_hit_text(cache_stats: dict[str, Any] | None) -> str:
     counted = isinstance(cached, int) and isinstance(computed, int) and cached + computed > 0
     for key in ("hit_ratio", "cache_hit_ratio", "hit_rate"):
         if isinstance(stats.get(key), (int, float)):
-            steps = f" ({cached}/{cached + computed} steps)" if counted else ""  # type: ignore[operator]
+            steps = f" ({cached}/{cached + computed} steps)" if counted else ""  # type: ignore[operator]  # counted: both are ints
             return f"cache hit {float(stats[key]):.0%}{steps}"
     cached = stats.get("cached_steps", stats.get("cache_hits"))
     total = stats.get("total_steps", stats.get("steps"))
