@@ -981,3 +981,22 @@ def test_number_and_list_shaped_strings_never_raise_anything_else(name: str, raw
         REGISTRY[name].parse(raw)
     except EnvError as exc:
         assert str(exc).startswith(f"{name}=")
+
+
+def test_a_value_too_long_for_exec_is_an_error_before_the_run() -> None:
+    """200 KB passed ``env check`` and then failed the launch with "Argument list too long"."""
+    import subprocess
+    import sys
+
+    from backend.envs.checks import MAX_ENV_ENTRY_BYTES
+
+    name = "SGLANG_KERNEL_API_DUMP_INCLUDE"
+    long_value = "a" * MAX_ENV_ENTRY_BYTES
+    problems = [p for p in envs.check({name: long_value}, environ={}, host_platforms=frozenset({"cpu"}))
+                if p.severity == "error"]
+    assert any(name in p.message and "MAX_ARG_STRLEN" in p.message for p in problems)
+    with pytest.raises(OSError):  # the limit is the kernel's: exec really refuses it
+        subprocess.run([sys.executable, "-c", "pass"], env={name: long_value}, check=False)
+    fits = "a" * (MAX_ENV_ENTRY_BYTES - len(name) - 2)
+    assert not [p for p in envs.check({name: fits}, environ={}, host_platforms=frozenset({"cpu"}))
+                if "MAX_ARG_STRLEN" in p.message]
