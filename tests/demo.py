@@ -326,6 +326,10 @@ async def stage(pilot: Any, scene: str) -> None:
         fill_console(app)
         await pilot.press(*["f3"] * (views.index(name) + 1))
         await wait_until(pilot, lambda: app.shown_view is getattr(app.views, name))
+        # the tab underline is placed after the first layout of a freshly composed tab row
+        await pilot.pause()
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause()
         if name == "kernel":
             app.views.kernel.table.move_cursor(1)
     elif scene == "screen-crash":

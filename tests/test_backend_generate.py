@@ -148,7 +148,7 @@ def _absent_device() -> str:
 @pytest.mark.parametrize(
     ("env_extra", "args", "code", "needle"),
     [
-        ({"SGLANG_DIFFUSION_STAGE_LOGGING": "maybe"}, [], ExitCode.BAD_ENV, "SGLANG_DIFFUSION_STAGE_LOGGING"),
+        ({"SGLANG_KERNEL_API_LOGLEVEL": "abc"}, [], ExitCode.BAD_ENV, "SGLANG_KERNEL_API_LOGLEVEL"),
         ({"SGLANG_DIFFUSION_TARGET_DEVICE": _absent_device()}, [], ExitCode.DEVICE_UNAVAILABLE, "no usable"),
         ({}, ["--model-path", "does-not-exist"], ExitCode.MODEL_ERROR, "does-not-exist"),
         ({}, ["--attention-backend-config", "sdpa_kernels=warp"], ExitCode.BAD_ATTENTION_CONFIG, "sdpa_kernels"),

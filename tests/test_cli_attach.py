@@ -145,7 +145,7 @@ async def test_console_attached_to_a_crashing_process(tmp_path: Path) -> None:
             from tui.screens.crash_screen import CrashScreen
 
             assert isinstance(app.screen, CrashScreen)
-            summary = str(app.views.process.query_one("#summary").render())
+            summary = app.views.process.summary
             assert summary.startswith(f"root pid {child.pid} ")
             assert app.engine.router.stats()["lines"] > 0
             await pilot.press("escape")

@@ -989,3 +989,22 @@ def test_cache_root_is_resolved_in_one_place(tmp_path: Path, monkeypatch: pytest
     assert envs.cache_root({"SGLANG_DIFFUSION_CACHE_ROOT": str(tmp_path / "c")}) == str(tmp_path / "c")
     assert envs.cache_root({"SGLANG_DIFFUSION_CACHE_ROOT": "~/runs"}) == str(tmp_path / "home" / "runs")
     assert envs.cache_root({"XDG_CACHE_HOME": str(tmp_path / "xdg")}) == str(tmp_path / "xdg" / "sgl_diffusion")
+
+
+def test_a_value_too_long_for_exec_is_an_error_before_the_run() -> None:
+    """200 KB passed ``env check`` and then failed the launch with "Argument list too long"."""
+    import subprocess
+    import sys
+
+    from backend.envs.checks import MAX_ENV_ENTRY_BYTES
+
+    name = "SGLANG_KERNEL_API_DUMP_INCLUDE"
+    long_value = "a" * MAX_ENV_ENTRY_BYTES
+    problems = [p for p in envs.check({name: long_value}, environ={}, host_platforms=frozenset({"cpu"}))
+                if p.severity == "error"]
+    assert any(name in p.message and "MAX_ARG_STRLEN" in p.message for p in problems)
+    with pytest.raises(OSError):  # the limit is the kernel's: exec really refuses it
+        subprocess.run([sys.executable, "-c", "pass"], env={name: long_value}, check=False)
+    fits = "a" * (MAX_ENV_ENTRY_BYTES - len(name) - 2)
+    assert not [p for p in envs.check({name: fits}, environ={}, host_platforms=frozenset({"cpu"}))
+                if "MAX_ARG_STRLEN" in p.message]

@@ -24,7 +24,7 @@ from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import TabbedContent, TabPane
+from textual.widgets import TabbedContent, TabPane, Tabs
 
 from backend import envs
 from backend.envs import ATTENTION_BACKEND, ATTENTION_CONFIG, Pane
@@ -228,6 +228,10 @@ class ConsoleApp(RunningApp):
             if tabs.active != f"tab-{self._wanted_view}":  # F3 pressed again while composing
                 tabs.active = f"tab-{self._wanted_view}"
             self._focus_tabs(tabs)
+            # A tab row mounted already active draws no underline until the next change; place it
+            # once the row has its size (Textual's own step, which has no public name).
+            row = tabs.query_one(Tabs)
+            self.call_after_refresh(lambda: getattr(row, "_highlight_active", lambda animate: None)(False))
         view = view or tabs.active.removeprefix("tab-")
         widget = getattr(self.views, view, None)
         if widget is not None and not widget.is_attached:

@@ -125,6 +125,22 @@ def _scm_preset_problem(resolved: Mapping[str, Resolved]) -> Problem | None:
     return None
 
 
+MAX_ENV_ENTRY_BYTES = 131072
+"""Linux's MAX_ARG_STRLEN: one ``NAME=value`` longer than this and ``exec`` of the child fails (E2BIG)."""
+
+
+def _size_problems(session: Mapping[str, str]) -> list[Problem]:
+    """Values the kernel would refuse to hand to the child: caught here, not as "Argument list too long"."""
+    problems = []
+    for name, raw in session.items():
+        size = len(f"{name}={raw}".encode())
+        if size >= MAX_ENV_ENTRY_BYTES:
+            problems.append(_error(
+                f"{name} is {size} bytes long: a child process cannot be started with an environment entry "
+                f"of {MAX_ENV_ENTRY_BYTES} bytes or more (Linux MAX_ARG_STRLEN); shorten the value", name))
+    return problems
+
+
 def check(
     session: Mapping[str, str] | None = None,
     environ: Mapping[str, str] | None = None,
@@ -145,6 +161,7 @@ def check(
     host = detect_host_platforms() if host_platforms is None else host_platforms
     problems = _value_problems(session or {}, env, resolved, is_strict)
     problems += unknown_names(set(session or {}))
+    problems += _size_problems(session or {})
 
     def val(var: EnvVar[T]) -> T:
         return resolved[var.name].value

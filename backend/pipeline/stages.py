@@ -12,7 +12,7 @@ A stop (:class:`CancelToken`) is honoured at every stage boundary and every step
 request's size is checked against :mod:`backend.pipeline.limits` (bounds and a memory estimate) before any
 tensor of the request is allocated.
 
-Cache-DiT (:mod:`backend.caching`): one controller per pipeline, prepared before the denoising loop;
+Cache-DiT (:mod:`backend.caching.controller`): one controller per pipeline, prepared before the denoising loop;
 its stats after the loop become ``cache_stats`` in ``performance.log``.
 """
 

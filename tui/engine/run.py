@@ -39,6 +39,9 @@ the totals, not listed: a view that lists them one by one stays responsive under
 MAX_LINES_BATCH = 2000
 """Output lines per batch (120k a second at 60 batches): under a flood only the newest are
 shown, the rest are counted (``SAMPLED``); the run log on disk has every line."""
+QUIET_LINES = 64
+QUIET_CALLS = 16
+"""A batch this small is no flood: its kernel API calls and timings go out at once, not paced."""
 
 
 class RunEngine:
@@ -290,7 +293,9 @@ class RunEngine:
             self._current = batch.current if batch.current is not None else self._current
             self._timings_changed = True
         ending = any(e.kind in ("exited", "stalled") for e in batch.events)
-        if ending or time.monotonic() - self._slow_at >= self.slow_interval:
+        # Pace the kernel API and timings views only under flood: a quiet call is shown in this frame.
+        quiet = len(batch.lines) <= QUIET_LINES and len(batch.kernel_calls) <= QUIET_CALLS
+        if ending or quiet or time.monotonic() - self._slow_at >= self.slow_interval:
             self._flush_slow_lane()
         for path in batch.outputs:
             self._emit(EventKind.OUTPUT, path, path)

@@ -44,12 +44,13 @@ class CrashScreen(ModalScreen[int | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog crash"):
             yield Label(f"CRASH: {self.title_text}", classes="title", markup=False)
-            with VerticalScroll(id="report"):
+            self._report = VerticalScroll(id="report")
+            with self._report:
                 yield Static(self.report_text, markup=False, id="report-text")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#report", VerticalScroll).focus()
+        self._report.focus()  # a reference, not a query: the screen may be closing already
 
     def action_rerun(self, level: int) -> None:
         self.dismiss(level)

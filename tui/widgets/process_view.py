@@ -59,6 +59,11 @@ class ProcessView(Vertical):
         return self._table
 
     @property
+    def summary(self) -> str:
+        """The one-line tree summary (kept before the view is first shown)."""
+        return self._summary
+
+    @property
     def gpu(self) -> GpuView:
         """The GPU panel (exists before the view is first shown; samples once composed)."""
         return self._gpu
