@@ -63,7 +63,7 @@ def atomic_open(target: str | os.PathLike[str], mode: int = PRIVATE_FILE) -> Ite
         except OSError:
             pass
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def atomic_write_bytes(target: str | os.PathLike[str], data: bytes, mode: int = PRIVATE_FILE) -> None:
@@ -81,10 +81,10 @@ def append_private(target: str | os.PathLike[str], text: str) -> None:
         fh.write(text)
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     """Make the rename itself durable (best effort: not every filesystem allows it)."""
     try:
-        fd = os.open(directory, os.O_RDONLY)
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     except OSError:
         return
     try:

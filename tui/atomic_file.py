@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from backend.atomic_files import make_private_dirs
+from backend.atomic_files import fsync_dir, make_private_dirs
 
 TMP_PREFIX = "."
 """Temp files are hidden (``.<name>.<pid>.<random>.tmp``) so listings of the folder skip them."""
@@ -76,20 +76,7 @@ def atomic_write(path: Path, data: bytes) -> None:
         except OSError:
             pass
         raise
-    _fsync_dir(directory)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    fsync_dir(directory)
 
 
 def _pid_exists(pid: int) -> bool:

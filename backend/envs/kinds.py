@@ -16,7 +16,7 @@ import math
 import os
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 STRICT_BOOL_TRUE = frozenset({"true", "1", "yes", "on"})
 STRICT_BOOL_FALSE = frozenset({"false", "0", "no", "off"})
@@ -524,58 +524,56 @@ class PatternsKind(Kind):
 
 
 @dataclass(frozen=True)
-class UrlKind(Kind):
+class MatchedKind(Kind):
+    """A string that must match one pattern (URL, bucket, region): the kinds differ only in data."""
+
+    PATTERN: ClassVar[re.Pattern[str]] = re.compile(".*")
+    ALLOWED: ClassVar[str] = ""
+    EXAMPLES: ClassVar[tuple[str, ...]] = ()
+    NEVER: ClassVar[tuple[str, ...]] = ()
+    """Substrings the pattern lets through but the service refuses."""
+    EMPTY_IS_UNSET: ClassVar[bool] = True
+    """sglang passes an empty value on and boto3 reads it as unset."""
+
     def read(self, name: str, raw: str) -> Reading:
-        if not raw.strip():
+        if self.EMPTY_IS_UNSET and not raw.strip():
             return Reading(None, f"{name} is set but empty: the runtime reads it as unset (boto3 decides)")
         return Reading(self.parse(name, raw))
 
     def parse(self, name: str, raw: str) -> str:
         text = raw.strip()
-        if not _URL_RE.match(text):
+        if not self.PATTERN.match(text) or any(bad in text for bad in self.NEVER):
             raise EnvError(name, raw, self.allowed())
         return text
 
     def allowed(self) -> str:
-        return "an http:// or https:// URL, e.g. http://127.0.0.1:9000"
+        return self.ALLOWED
 
     def examples(self) -> tuple[str, ...]:
-        return ("http://127.0.0.1:9000", "https://s3.example.com")
+        return self.EXAMPLES
 
 
 @dataclass(frozen=True)
-class BucketKind(Kind):
-    def parse(self, name: str, raw: str) -> str:
-        text = raw.strip()
-        if not _BUCKET_RE.match(text) or ".." in text:
-            raise EnvError(name, raw, self.allowed())
-        return text
-
-    def allowed(self) -> str:
-        return "an S3 bucket name: 3-63 lower-case letters, digits, dots or hyphens, starting and ending alphanumeric"
-
-    def examples(self) -> tuple[str, ...]:
-        return ("outputs", "my-bucket.images")
+class UrlKind(MatchedKind):
+    PATTERN = _URL_RE
+    ALLOWED = "an http:// or https:// URL, e.g. http://127.0.0.1:9000"
+    EXAMPLES = ("http://127.0.0.1:9000", "https://s3.example.com")
 
 
 @dataclass(frozen=True)
-class RegionKind(Kind):
-    def read(self, name: str, raw: str) -> Reading:
-        if not raw.strip():
-            return Reading(None, f"{name} is set but empty: the runtime reads it as unset (boto3 decides)")
-        return Reading(self.parse(name, raw))
+class BucketKind(MatchedKind):
+    PATTERN = _BUCKET_RE
+    ALLOWED = "an S3 bucket name: 3-63 lower-case letters, digits, dots or hyphens, starting and ending alphanumeric"
+    EXAMPLES = ("outputs", "my-bucket.images")
+    NEVER = ("..",)
+    EMPTY_IS_UNSET = False
 
-    def parse(self, name: str, raw: str) -> str:
-        text = raw.strip()
-        if not _REGION_RE.match(text):
-            raise EnvError(name, raw, self.allowed())
-        return text
 
-    def allowed(self) -> str:
-        return "a region name of lower-case letters, digits and hyphens, e.g. us-east-1"
-
-    def examples(self) -> tuple[str, ...]:
-        return ("us-east-1", "eu-central-1", "oss-cn-hangzhou")
+@dataclass(frozen=True)
+class RegionKind(MatchedKind):
+    PATTERN = _REGION_RE
+    ALLOWED = "a region name of lower-case letters, digits and hyphens, e.g. us-east-1"
+    EXAMPLES = ("us-east-1", "eu-central-1", "oss-cn-hangzhou")
 
 
 @dataclass(frozen=True)
