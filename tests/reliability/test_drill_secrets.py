@@ -4,8 +4,8 @@ whose child prints its environment and crashes, and a real generate with upload,
 searched for the marker, and checked for world access.
 
 The session file itself is where the operator keeps the secret (``source`` must give it back), so it
-is only checked for its mode.  Required: 0 hits, 0 world-readable files or world-searchable folders.  (The dev endpoints and the
-console's screens are not covered yet: see /work/coord/drills.md.)
+is only checked for its mode.  Required: 0 hits, 0 world-readable files or world-searchable folders,
+and the marker in none of the run output, the dev endpoints' answers and the Storage pane's screen.
 """
 
 from __future__ import annotations
