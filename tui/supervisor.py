@@ -178,6 +178,12 @@ class Supervisor:
         with self._lock:
             return set(self._known)
 
+    def forget_pids(self) -> None:
+        """Drop the previous run's pids (a tailer started before the next child must not take
+        that run's ``%i`` files for this one's)."""
+        with self._lock:
+            self._known = {}
+
     # ---- start -------------------------------------------------------------------------------
 
     def start(self, argv: Sequence[str], env: Mapping[str, str], cwd: str | None = None,

@@ -128,8 +128,13 @@ class RunEngine:
             secrets = secret_values(plan.env)
             notes = [f"── run: {shown_command(plan)}", *(f"   {t}" for t in plan.translations)]
             self.router.feed(CONSOLE, [mask_text(n, secrets) for n in notes])
-            info = self.supervisor.start(plan.argv, plan.env)
-            self._follow(plan.env)
+            self.supervisor.forget_pids()
+            self._follow(plan.env)  # before the child: its first lines and a fast exit find a tailer
+            try:
+                info = self.supervisor.start(plan.argv, plan.env)
+            except BaseException:
+                self._stop_tailer()
+                raise
             if self.sample_processes:
                 threading.Thread(target=self._sample, args=(info.pid,), name="procmon", daemon=True).start()
             return info
@@ -231,10 +236,11 @@ class RunEngine:
         files = followed_files(env, perf_fallback=self.perf_fallback)
         if not files:
             return
-        self._tailer = Tailer(self.router, pids=self.supervisor.known_pids)
+        tailer = Tailer(self.router, pids=self.supervisor.known_pids)
         for pattern, _kind in files:
-            self._tailer.add(pattern)
-        self._tailer.start()
+            tailer.add(pattern)
+        tailer.start()
+        self._tailer = tailer
 
     def _stop_tailer(self) -> None:
         tailer, self._tailer = self._tailer, None
