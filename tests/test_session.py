@@ -22,10 +22,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from backend.envs import REGISTRY, EnvError, Source
+from tui.atomic_file import clean_stale_temp_files
 from tui.session import (
     Session,
     SessionError,
-    clean_stale_temp_files,
     list_sessions,
     sessions_dir,
     validate_name,
