@@ -14,6 +14,9 @@ secrets masked (``tui.engine.masking``) -> ``<cache root>/console/runs/<run id>/
 posted to the router as :class:`~tui.router.Event` and passed to an optional callback (from a
 supervisor thread: a UI must hand them over to its own thread).
 
+The readers live in :mod:`tui.supervisor_pipes`, the stop escalation in :mod:`tui.supervisor_stop`;
+this module starts, watches and reports.
+
 Imports neither textual nor rich.
 """
 
@@ -25,7 +28,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 import psutil
 
@@ -52,7 +55,6 @@ from tui.supervisor_stop import escalate, total_timeout
 
 __all__ = ["ExitStatus", "RunInfo", "RunState", "StopPolicy", "StopProgress", "Supervisor", "SupervisorStatus",
            "decode_exit"]
-
 
 
 class Supervisor:
@@ -253,12 +255,13 @@ class Supervisor:
 
     # ---- threads -----------------------------------------------------------------------------
 
-    def _read(self, pipe: BinaryIO, stream: str, log_fd: int) -> None:
+    def _read(self, pipe: IO[bytes], stream: str, log_fd: int) -> None:
         """A reader thread (:func:`tui.supervisor_pipes.copy_pipe`): bytes only, never parsing."""
         copy_pipe(pipe, stream, log_fd, secrets=self._secrets, echo=self.echo.get(stream), push=self.pump.push,
                   close_stream=self.pump.close_stream, got_bytes=self._got_bytes)
 
     def _got_bytes(self) -> None:
+        """Stall detection's clock: bytes arrived (parsing may lag behind)."""
         self.last_bytes_at = time.monotonic()
 
     def _route(self, stream: str, lines: list[tuple[str, bool, bool]]) -> None:
