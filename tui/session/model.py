@@ -108,6 +108,7 @@ class Session:
     list_sessions = staticmethod(list_sessions)
 
     def _read(self, text: str) -> None:
+        """Take in the file's text: managed names to ``values``, the others to ``unknown``, problems kept."""
         parsed = parse_file(text, self.path.name)
         self._lines, self._line_problems = parsed.lines, parsed.problems
         for name, raw in parsed.assigned.items():
