@@ -35,7 +35,8 @@ from backend.records import (  # noqa: E402
     kernel_call_begin_lines,
     kernel_call_end_lines,
 )
-from tui.router import STDERR, STDOUT, Router  # noqa: E402
+from tui.routed import STDERR, STDOUT
+from tui.router import Router  # noqa: E402
 
 
 def sample_lines(n: int) -> list[str]:

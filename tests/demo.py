@@ -306,7 +306,7 @@ async def stage(pilot: Any, scene: str) -> None:
     await wait_until(pilot, lambda: app.settled)
     kind, _, name = scene.partition("-")
     panes = [p.name.lower() for p in Pane]
-    from tui.app import VIEWS
+    from tui.command_palette import VIEWS
 
     views = [view for view, _ in VIEWS]
     if kind == "pane":

@@ -12,7 +12,8 @@ from pathlib import Path
 from tests.console_helpers import wait_until
 from tui.engine.masking import StreamMasker, mask_text, secret_values
 from tui.engine.pump import LinePump
-from tui.router import CONSOLE, STDOUT, Router
+from tui.routed import CONSOLE, STDOUT
+from tui.router import Router
 from tui.supervisor import StopPolicy, Supervisor
 
 PY = sys.executable

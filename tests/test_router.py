@@ -19,7 +19,8 @@ from backend.records import (
     stage_finished_message,
     stage_started_message,
 )
-from tui.router import STDERR, STDOUT, Router
+from tui.routed import STDERR, STDOUT
+from tui.router import Router
 
 
 def nan_tensor(nans: int) -> TensorDesc:

@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 from tests.console_helpers import wait_until
-from tui.router import Router, file_stream
+from tui.routed import file_stream
+from tui.router import Router
 from tui.tail import FileFollower, Tailer, expand_pid_pattern
 
 

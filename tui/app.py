@@ -28,39 +28,15 @@ from textual.widgets import TabbedContent, TabPane, Tabs
 
 from backend import envs
 from backend.envs import ATTENTION_BACKEND, ATTENTION_CONFIG, Pane
+from tui.command_palette import VIEWS, console_commands
 from tui.messages import SessionChanged
 from tui.run_wiring import RunningApp
 from tui.screens.settings_pane import SettingsPane
+from tui.session_actions import SessionActions
 from tui.widgets.console_footer import ConsoleFooter
 from tui.widgets.run_bar import RunBar
 from tui.widgets.session_header import SessionHeader
 from tui.widgets.var_field import VarField
-
-VIEWS = (("output", "Output"), ("timings", "Timings"), ("kernel", "Kernel API"), ("process", "Process"),
-         ("image", "Image"), ("attention", "Attention"))
-"""Live views: (id suffix, tab label)."""
-
-ACTIONS = (
-    ("run", "Run", "Start the backend with the session and the run bar (F5)"),
-    ("stop", "Stop", "Stop the backend: SIGINT, SIGTERM, SIGKILL (F6)"),
-    ("restart", "Restart", "Stop and run again with the current session (F7)"),
-    ("preview", "Preview command line", "The final command and env the run would use (enter in the run bar)"),
-    ("rerun(3)", "Re-run with kernel API level 3", "Argument shapes and dtypes"),
-    ("rerun(5)", "Re-run with kernel API level 5", "Adds tensor statistics"),
-    ("rerun(10)", "Re-run with kernel API level 10", "Also dumps inputs and outputs"),
-    ("save", "Save session", "Write the session file (ctrl+s)"),
-    ("save_as", "Save session as…", "Save under a new name (F8)"),
-    ("load", "Load session…", "Open a saved session (ctrl+o)"),
-    ("diff", "Diff session…", "Against the defaults or another session (F9)"),
-    ("crash_report", "Show crash report", "The last abnormal exit (F10)"),
-    ("focus_run_bar", "Focus run bar", "Edit prompt, steps, size, seed, model, command (F4)"),
-    ("reset_field", "Reset field to default", "The focused variable (ctrl+r)"),
-    ("reveal", "Reveal secret", "Show or hide the focused secret (ctrl+g)"),
-    ("save_output", "Save output to file", "The filtered output lines"),
-    ("copy_output", "Copy output (OSC 52)", "The current match, else the visible lines"),
-    ("quit", "Quit", "Stop the backend and leave (ctrl+q)"),
-)
-"""Every action, for the command palette (pane switching is added from the registry's panes)."""
 
 
 def few_colours(environ: Mapping[str, str]) -> bool:
@@ -74,7 +50,7 @@ def few_colours(environ: Mapping[str, str]) -> bool:
 FIRST_SCREEN_FIELDS = 5
 """Widgets of the first pane composed with the first frame (what fits at 80x24); the rest follow."""
 
-class ConsoleApp(RunningApp):
+class ConsoleApp(SessionActions, RunningApp):
     """The console.  Built by :func:`tui.__main__.make_app` (the one factory, shared with tests)."""
 
     CSS_PATH = "app.tcss"
@@ -318,88 +294,6 @@ class ConsoleApp(RunningApp):
         if event.name in (None, ATTENTION_CONFIG.name, ATTENTION_BACKEND.name):
             self._start_config_watch()
 
-    def action_save(self) -> None:
-        from tui.session import SessionConflict, SessionError
-
-        try:
-            path = self.session.save()
-        except SessionConflict:  # another writer saved meanwhile: ask, never overwrite silently
-            from tui.screens.conflict_screen import ask_about_conflict
-
-            def done(what: str) -> None:
-                self.notify(f"session {self.session.name!r}: {what}")
-                self.post_message(SessionChanged(None))
-
-            ask_about_conflict(self, self.session, done)
-            return
-        except SessionError as exc:
-            self.notify(str(exc), severity="error")
-            return
-        self.notify(f"saved session {self.session.name!r} ({os.path.basename(str(path))})")
-        self._refresh_session(reload_values=False)
-
-    def action_save_as(self) -> None:
-        from tui.screens.save_as_screen import SaveAsScreen
-
-        def done(name: str | None) -> None:
-            if name:
-                from tui.session import SessionError
-
-                try:
-                    self.session.save_as(name)
-                except SessionError as exc:
-                    self.notify(str(exc), severity="error")
-                    return
-                self.notify(f"saved as {name!r}")
-                self.post_message(SessionChanged(None))
-
-        self.push_screen(SaveAsScreen(self.session.name), done)
-
-    def action_load(self) -> None:
-        from tui.screens.load_screen import LoadScreen
-        from tui.session import Session, SessionError, list_sessions
-
-        def done(name: str | None) -> None:
-            if not name:
-                return
-            try:
-                self.session = Session.load(name, self.environ)
-            except SessionError as exc:
-                self.notify(str(exc), severity="error")
-                return
-            self.notify(f"loaded session {name!r}")
-            self.post_message(SessionChanged(None))
-
-        self.push_screen(LoadScreen(list_sessions(self.environ)), done)
-
-    def action_diff(self) -> None:
-        from tui.screens.diff_screen import DiffScreen
-        from tui.session import Session, list_sessions
-
-        def rows_for(other: str | None) -> list[Any]:
-            return list(self.session.diff(None if other is None else Session.load(other, self.environ)))
-
-        others = [n for n in list_sessions(self.environ) if n != self.session.name]
-        self.push_screen(DiffScreen(self.session.name, others, rows_for))
-
-    def _focused_field(self) -> VarField | None:
-        node = self.focused
-        while node is not None and not isinstance(node, VarField):
-            node = node.parent  # type: ignore[assignment]  # up through DOM nodes to the first VarField
-        return node
-
-    def action_reset_field(self) -> None:
-        field = self._focused_field()
-        if field is None:
-            self.notify("focus a field first", severity="warning")
-        else:
-            field.action_reset()
-
-    def action_reveal(self) -> None:
-        field = self._focused_field()
-        if field is not None:
-            field.action_reveal()
-
     # ---- navigation --------------------------------------------------------------------------
     def _show(self, outer: str, inner_id: str, inner: str) -> None:
         tabs = self._live_tabs() if inner_id == "live-tabs" else self._main_query(f"#{inner_id}", TabbedContent)
@@ -450,13 +344,7 @@ class ConsoleApp(RunningApp):
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """The command palette offers every action, and every pane and view."""
         yield from super().get_system_commands(screen)
-        for action, title, help_text in ACTIONS:
-            yield SystemCommand(title, help_text, lambda a=action: self.run_action(a))
-        for pane in Pane:
-            yield SystemCommand(f"Show pane {pane.value}", f"Settings: {pane.value} variables",
-                                lambda p=pane.name.lower(): self.action_show(p))
-        for view, label in VIEWS:
-            yield SystemCommand(f"Show view {label}", f"Live: {label}", lambda v=view: self.action_show(v))
+        yield from console_commands(self)
 
     # ---- output actions (palette) ------------------------------------------------------------
     def action_save_output(self) -> None:

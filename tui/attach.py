@@ -143,7 +143,7 @@ def follow_logs(router: Router, logs: Sequence[str], known_pids: Any) -> Any:
     run's output, as for a launched run); the others (kernel API logs, ``performance.log``) are
     streams of their own.  Stop the tailer to read the files to their end.
     """
-    from tui.router import STDOUT
+    from tui.routed import STDOUT
     from tui.tail import Tailer
 
     tailer = Tailer(router, pids=known_pids)

@@ -56,7 +56,8 @@ from tui.crash_scope import (
     read_source,
     stamp_lines,
 )
-from tui.router import STDERR, STDOUT, Line, Router
+from tui.routed import STDERR, STDOUT, Line
+from tui.router import Router
 from tui.supervisor import ExitStatus
 
 TAIL_LINES = 50

@@ -11,7 +11,7 @@ Readers only move bytes, at pipe speed, so the console never slows the child dow
 secrets masked (``tui.engine.masking``) -> ``<cache root>/console/runs/<run id>/``
 ``stdout.log`` / ``stderr.log`` (0600 in 0700 directories) -> optional echo -> the line pump
 (``tui.engine.pump``), whose thread splits and parses into the router.  State changes are
-posted to the router as :class:`~tui.router.Event` and passed to an optional callback (from a
+posted to the router as :class:`~tui.routed.Event` and passed to an optional callback (from a
 supervisor thread: a UI must hand them over to its own thread).
 
 The readers live in :mod:`tui.supervisor_pipes`, the stop escalation in :mod:`tui.supervisor_stop`;
@@ -49,7 +49,8 @@ from tui.engine.run_state import (
     private_run_dir,
 )
 from tui.lines import MAX_LINE_BYTES
-from tui.router import CONSOLE, STDERR, STDOUT, Event, Router
+from tui.routed import CONSOLE, STDERR, STDOUT, Event
+from tui.router import Router
 from tui.supervisor_pipes import copy_pipe, widen_pipe
 from tui.supervisor_stop import escalate, total_timeout
 
@@ -67,7 +68,7 @@ class Supervisor:
         stop_policy: escalation timeouts.
         stall_timeout: seconds of no output and no CPU before the state becomes ``stalled``; None = off.
         max_line_bytes: line cap for the router (the logs on disk are whole).
-        on_event: called (from a supervisor thread) with every :class:`~tui.router.Event` also posted to
+        on_event: called (from a supervisor thread) with every :class:`~tui.routed.Event` also posted to
             the router.
         reap_on_exit: when the main process exits, stop what is left of its tree (group and known
             descendants) with the stop escalation (SIGTERM, SIGKILL).

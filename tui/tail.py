@@ -42,7 +42,8 @@ import psutil
 from watchfiles.main import RustNotify  # watchfiles' engine: see Tailer._watch
 
 from tui.lines import MAX_LINE_BYTES, LineSplitter
-from tui.router import Router, file_stream
+from tui.routed import file_stream
+from tui.router import Router
 
 TRUNCATION_PROBE = 64
 """Bytes before the read offset compared on each read, to see a truncate-and-rewrite."""

@@ -148,7 +148,7 @@ async def test_global_keys_work_while_an_input_has_focus(console: Any) -> None:
 
 
 async def test_command_palette_offers_every_action_and_pane(console: Any) -> None:
-    from tui.app import ACTIONS, VIEWS
+    from tui.command_palette import ACTIONS, VIEWS
 
     app = console()
     async with app.run_test(size=(80, 24)):

@@ -17,7 +17,7 @@ class EventKind(str, Enum):
     STARTED = "started"
     """``data``: ``tui.supervisor.RunInfo``."""
     LINES = "lines"
-    """``data``: ``tuple[tui.router.Line, ...]`` in arrival order."""
+    """``data``: ``tuple[tui.routed.Line, ...]`` in arrival order."""
     KERNEL = "kernel"
     """``data``: :class:`KernelUpdate`."""
     TIMINGS = "timings"

@@ -25,7 +25,8 @@ from typing import Any
 from tui.engine.events import EngineEvent, EventKind, KernelUpdate, TimingsUpdate
 from tui.engine.input_first import InputFirst
 from tui.engine.masking import mask_text, secret_values, shown_command
-from tui.router import CONSOLE, Batch, Event, Router
+from tui.routed import CONSOLE, Batch, Event
+from tui.router import Router
 from tui.supervisor import RunInfo, RunState, StopPolicy, Supervisor
 
 Sink = Callable[[EngineEvent], object]
