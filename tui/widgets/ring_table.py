@@ -225,8 +225,7 @@ class RingTable(ScrollView, can_focus=True):
     # ---- extent without relayout --------------------------------------------------------------
     def _extent_changed(self, appended: bool) -> None:
         if appended and self.follow:
-            self._cursor = len(self._shown) - 1
-            self._strips.clear()
+            self._cursor = len(self._shown) - 1  # strips are keyed by (row, is cursor, width): no clear
         self._cursor = min(self._cursor, len(self._shown) - 1)
         size = Size(self.size.width, len(self._shown) + 1)
         if size != self.virtual_size:
