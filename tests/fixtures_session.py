@@ -67,18 +67,8 @@ class CliResult:
 
 
 def _cli_command() -> list[str]:
-    """``python -m tui`` when the whole CLI imports; else ``env`` alone (other subcommands may be
-    mid-development in the same tree, and these tests are about ``env``)."""
-    probe = subprocess.run([sys.executable, "-c", "import tui.__main__ as m; m.build_parser()"],
-                           cwd=REPO_ROOT, capture_output=True, text=True)
-    if probe.returncode == 0:
-        return [sys.executable, "-m", "tui"]
-    return [
-        sys.executable,
-        "-c",
-        "import sys; from tui.cli_env import main; sys.exit(main(sys.argv[2:]))",
-        "env",
-    ]
+    """``sgl-console`` as the operator runs it."""
+    return [sys.executable, "-m", "tui"]
 
 
 @pytest.fixture(scope="session")

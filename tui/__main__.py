@@ -34,7 +34,8 @@ def make_app(session: str | None = None, command: Sequence[str] | None = None, *
     return ConsoleApp(session_name=session, command=list(command) if command else None, **options)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for ``argv`` (None: ``sys.argv``): the top-level options and the subcommand(s)."""
     parser = argparse.ArgumentParser(
         prog="sgl-console",
         description="Control console for diffusion generation runtimes. With no subcommand, opens the TUI.",
@@ -49,19 +50,39 @@ def build_parser() -> argparse.ArgumentParser:
                         help="accept only the documented spellings of each variable (also: SGL_CONSOLE_STRICT=1); "
                         "by default values are read as the sglang runtime reads them")
     sub = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
-    from tui import cli_attach, cli_env, cli_logs, cli_run, cli_web
+    import importlib
 
-    cli_env.register(sub)
-    cli_run.register(sub)
-    cli_logs.register(sub)
-    cli_web.register(sub)
-    cli_attach.register(sub)
+    chosen = _chosen_subcommand(argv)
+    wanted = dict.fromkeys(SUBCOMMANDS.values()) if chosen == "*" else [SUBCOMMANDS[chosen]] if chosen else []
+    for name in wanted:
+        importlib.import_module(name).register(sub)
     return parser
+
+
+SUBCOMMANDS = {"env": "tui.cli_env", "run": "tui.cli_run", "logs": "tui.cli_logs", "crash-report": "tui.cli_logs",
+               "serve-web": "tui.cli_web", "attach": "tui.cli_attach"}
+"""Each subcommand's module, in ``--help`` order.  Only the chosen one is imported (``sgl-console run``
+and the TUI start without the others' imports: ``env`` alone costs about 0.2 s)."""
+
+
+def _chosen_subcommand(argv: Sequence[str] | None) -> str | None:
+    """The subcommand named on the command line; None for none (the TUI); ``*`` for help at the top
+    level or an unknown name (then every subcommand is registered, for the help text or argparse's error)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    for i, arg in enumerate(args):
+        if arg in ("-h", "--help"):
+            return "*"
+        if arg.startswith("-"):
+            continue
+        if i > 0 and args[i - 1] in ("--session", "-s", "--command", "--images"):
+            continue  # the value of a top-level option
+        return arg if arg in SUBCOMMANDS else "*"
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``sgl-console``; returns the process exit code."""
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if args.strict:
         from backend.envs import STRICT_VAR
