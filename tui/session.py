@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from backend import envs
+from backend.atomic_files import atomic_write_bytes, clean_stale_temp_files
 from backend.envs import REGISTRY, EnvError, Problem, Resolved
-from tui.atomic_file import atomic_write, clean_stale_temp_files
 from tui.session_file import Stamp, crlf_problem, session_lock, shell_hazard
 
 SESSION_SUFFIX = ".env"
@@ -725,7 +725,7 @@ class Session:
                     raise SessionConflict(
                         f"session {self.name!r} changed on disk since it was loaded ({path}); "
                         "reload it or merge your changes, nothing was written")
-                atomic_write(path, data)
+                atomic_write_bytes(path, data, follow_symlink=True)  # an operator's link: keep it
         except OSError as exc:
             raise SessionError(
                 f"cannot save session {self.name!r} to {path}: {exc.strerror or exc}"
