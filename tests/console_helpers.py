@@ -32,3 +32,17 @@ def pid_running(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return False
+
+
+async def async_wait_until(predicate: Callable[[], T], timeout: float = 30.0, interval: float = 0.02) -> T:
+    """:func:`wait_until` for a coroutine: yields to the event loop between polls instead of blocking it."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(interval)

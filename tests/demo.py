@@ -157,7 +157,7 @@ def reload_event(ok: bool = True) -> Any:
     """A fixed attention-config reload (12:00:05 local time, whatever the time zone)."""
     import time
 
-    from tui.watch import ReloadEvent
+    from backend.attention_watch import ReloadEvent
 
     when = time.mktime((2026, 5, 1, 12, 0, 5, 0, 0, -1))
     path = f"{DEMO_ROOT}/attention.json"
