@@ -150,3 +150,32 @@ def serve_process(tmp_path: Path) -> Iterator[Any]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture()
+def backend_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """Capture the backend logger even when it does not propagate (logging_setup.configure)."""
+    import logging
+
+    backend_logger = logging.getLogger("sgl_backend")
+    propagate = backend_logger.propagate
+    backend_logger.addHandler(caplog.handler)
+    backend_logger.propagate = False  # one copy of each record, whoever configured logging
+    caplog.set_level(logging.DEBUG, logger="sgl_backend")
+    try:
+        yield caplog
+    finally:
+        backend_logger.removeHandler(caplog.handler)
+        backend_logger.propagate = propagate
+
+
+@pytest.fixture()
+def cache_controller() -> Iterator[Any]:
+    """A Cache-DiT controller, unmounted after the test: module-scoped pipelines must leave each test uncached."""
+    from backend.caching.controller import CacheController
+
+    ctl = CacheController()
+    try:
+        yield ctl
+    finally:
+        ctl.unmount()
