@@ -67,14 +67,6 @@ class ReloadEvent:
     seq: int = 0
     """1, 2, ... per watcher, in the order the file was read."""
 
-    def summary(self) -> str:
-        """One line for a status bar or a log: ``reloaded 12:00:01 (2 changes)`` / ``line 3: ...``."""
-        stamp = time.strftime("%H:%M:%S", time.localtime(self.time))
-        if self.ok:
-            what = f"{len(self.diff_lines)} change(s)" if self.diff_lines else "no change"
-            return f"{'loaded' if self.initial else 'reloaded'} {stamp} ({what})"
-        return f"{stamp} {self.error} (keeping the last good config)"
-
 
 def read_config_file(path: str) -> tuple[bytes | None, str | None, bool]:
     """(content, problem, missing): content None when there is nothing to parse, with the reason."""
@@ -144,11 +136,6 @@ class ConfigWatcher:
             if (data, problem) == self._last_read:
                 return None
             return self._record(data, problem, missing, initial=False)
-
-    def set_backend(self, backend: str | None) -> ReloadEvent:
-        """The selected backend changed: validate again against its schema."""
-        self.backend = backend
-        return self.reload()
 
     def _record(self, data: bytes | None, problem: str | None, missing: bool, initial: bool) -> ReloadEvent:
         """Parse what was read, number it and remember it (called under the lock)."""
