@@ -138,6 +138,34 @@ def hello() -> int:
     return 0
 
 
+def tabs() -> int:
+    """The smallest app that switches views as the console does: two tabs, F2/F3, a footer.
+
+    Why a second anchor: the hello app repaints one line; a view switch hides one tab's widgets,
+    shows another's and moves focus and the underline, which Textual itself charges for."""
+    from textual.app import App, ComposeResult
+    from textual.binding import Binding
+    from textual.widgets import Footer, Static, TabbedContent, TabPane
+
+    class Tabs(App[None]):
+        BINDINGS = [Binding("f2", "show('settings')", "Settings", priority=True),
+                    Binding("f3", "show('live')", "Live", priority=True), Binding("ctrl+q", "quit", "Quit")]
+
+        def compose(self) -> ComposeResult:
+            with TabbedContent(id="tabs"):
+                with TabPane("Settings", id="settings"):
+                    yield Static("tabs settings")
+                with TabPane("Live", id="live"):
+                    yield Static("tabs live")
+            yield Footer()
+
+        def action_show(self, tab: str) -> None:
+            self.query_one(TabbedContent).active = tab
+
+    Tabs().run()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="mode", required=True)
@@ -156,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--relay", action="store_true")
     t.add_argument("cmd", nargs=argparse.REMAINDER)
     sub.add_parser("hello")
+    sub.add_parser("tabs")
     a = p.parse_args(argv)
     if a.mode == "marker":
         return marker(a.fifo)
@@ -170,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.mode == "timed":
         cmd = a.cmd[1:] if a.cmd[:1] == ["--"] else a.cmd
         return timed(a.out, cmd, a.relay)
+    if a.mode == "tabs":
+        return tabs()
     return hello()
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from backend.envs import REGISTRY
+from tests.envs_tables import DEFAULTS, XDG, spec_names
 from tests.fixtures_session import REPO_ROOT
-from tests.test_envs import DEFAULTS, XDG, spec_names
 
 SECRET = "AKIAverySECRETvalue42"
 BASH = shutil.which("bash")

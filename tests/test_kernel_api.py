@@ -12,6 +12,8 @@ import torch
 from backend import records as r
 from backend.kernel_api import api_logging as kernel_api
 from backend.kernel_api import faults
+from backend.kernel_api.config import reset
+from backend.kernel_api.describe import tensor_stats
 
 
 @pytest.fixture
@@ -26,12 +28,12 @@ def kapi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
             "SGLANG_KERNEL_API_DUMP_DIR": str(tmp_path / "dumps"),
             **env,
         }
-        kernel_api.reset(environ)
+        reset(environ)
         return tmp_path / f"kapi_{os.getpid()}.log"
 
     yield configure
     faults.install(None)
-    kernel_api.reset({})
+    reset({})
 
 
 def _calls(log: Path) -> list[r.KernelApiCall]:
@@ -61,7 +63,7 @@ def test_api_names() -> None:
         return inner
 
     assert kernel_api.api_name_of(outer()) == "tests.test_kernel_api.test_api_names.outer.inner"
-    assert kernel_api.api_name_of(kernel_api.tensor_stats) == "backend.kernel_api.api_logging.tensor_stats"
+    assert kernel_api.api_name_of(tensor_stats) == "backend.kernel_api.describe.tensor_stats"
 
 
 def test_level1_block_shape(kapi) -> None:  # type: ignore[no-untyped-def]

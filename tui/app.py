@@ -20,7 +20,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from textual import work
-from textual.app import ComposeResult, SystemCommand
+from textual.app import ComposeResult, ScreenStackError, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.screen import Screen
@@ -186,7 +186,13 @@ class ConsoleApp(RunningApp):
             self._refresh_session(reload_values=False)
 
     async def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        tabs, pane = event.tabbed_content.id, event.pane.id
+        try:
+            await self._tab_shown(event.tabbed_content.id, event.pane.id)
+        except (NoMatches, ScreenStackError):  # a tab event left over while the app closes: nothing to show
+            if self.screen_stack and self.is_running:
+                raise
+
+    async def _tab_shown(self, tabs: str | None, pane: str | None) -> None:
         if tabs == "settings-tabs" and pane and self.ready_at is not None:
             await self._load_pane(pane)
         elif tabs == "main-tabs" and pane == "live":
@@ -428,9 +434,8 @@ class ConsoleApp(RunningApp):
         self._focus_tabs(tabs)
 
     def _focus_tabs(self, tabs: TabbedContent) -> None:
-        from textual.widgets import Tabs
-
-        self.call_after_refresh(lambda: tabs.query_one(Tabs).focus())
+        """Focus the tab row now: the switch, the focus move and the footer's new keys are one frame."""
+        tabs.query_one(Tabs).focus(scroll_visible=False)
 
     def action_show(self, where: str) -> None:
         """``where`` is a settings pane (``runtime`` ...) or a live view (``output`` ...)."""

@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from textual import work
+from textual import events, work
 from textual.app import App
 
 from backend import envs
@@ -65,6 +65,15 @@ class RunningApp(App[int]):
         bar, and an exit arriving then would be lost."""
         main = self.screen_stack[0] if self.screen_stack else self.screen
         return main.query_one(selector) if expect_type is None else main.query_one(selector, expect_type)
+
+    async def on_event(self, event: events.Event) -> None:
+        """A key goes first: the engine's parsing waits until the screen has answered it
+        (``tui.engine.input_first``), so a view switch under a flood costs what it costs idle."""
+        if isinstance(event, events.Key) and self._engine is not None:
+            gate = self._engine.input_first
+            gate.hold()
+            self.call_after_refresh(self.call_after_refresh, gate.release)  # the frame after the answer's
+        await super().on_event(event)
 
     # ---- the run engine (created on first run, so start-up stays light) ----------------------
     @property

@@ -14,16 +14,17 @@ secrets masked (``tui.engine.masking``) -> ``<cache root>/console/runs/<run id>/
 posted to the router as :class:`~tui.router.Event` and passed to an optional callback (from a
 supervisor thread: a UI must hand them over to its own thread).
 
+The readers live in :mod:`tui.supervisor_pipes`, the stop escalation in :mod:`tui.supervisor_stop`;
+this module starts, watches and reports.
+
 Imports neither textual nor rich.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -34,8 +35,8 @@ import psutil
 from backend import envs
 from tui.engine import proctree
 from tui.engine.child import spawn
-from tui.engine.exit_status import ExitStatus, decode_exit, signal_name
-from tui.engine.masking import StreamMasker, secret_values
+from tui.engine.exit_status import ExitStatus, decode_exit
+from tui.engine.masking import secret_values
 from tui.engine.pump import MAX_BACKLOG, LinePump
 from tui.engine.run_state import (
     PRIVATE_FILE,
@@ -49,27 +50,11 @@ from tui.engine.run_state import (
 )
 from tui.lines import MAX_LINE_BYTES
 from tui.router import CONSOLE, STDERR, STDOUT, Event, Router
+from tui.supervisor_pipes import copy_pipe, widen_pipe
+from tui.supervisor_stop import escalate, total_timeout
 
 __all__ = ["ExitStatus", "RunInfo", "RunState", "StopPolicy", "StopProgress", "Supervisor", "SupervisorStatus",
            "decode_exit"]
-
-
-READ_BYTES = 1 << 20
-"""Most bytes one read takes: a reader that waited for the GIL empties the whole pipe at once."""
-PIPE_BYTES = 1 << 20
-"""Pipe buffer asked for (Linux ``F_SETPIPE_SZ``; 1 MiB is the unprivileged maximum): the child
-keeps writing while the reader waits its turn for the interpreter."""
-
-
-def widen_pipe(fd: int) -> None:
-    """Grow the pipe's buffer to :data:`PIPE_BYTES` where the platform allows (else keep it)."""
-    setsize = getattr(fcntl, "F_SETPIPE_SZ", 1031 if sys.platform.startswith("linux") else None)
-    if setsize is None:
-        return
-    try:
-        fcntl.fcntl(fd, setsize, PIPE_BYTES)
-    except OSError:
-        pass  # over /proc/sys/fs/pipe-max-size or the user's pipe quota: the default still works
 
 
 class Supervisor:
@@ -271,54 +256,13 @@ class Supervisor:
     # ---- threads -----------------------------------------------------------------------------
 
     def _read(self, pipe: IO[bytes], stream: str, log_fd: int) -> None:
-        """Move bytes, nothing else: pipe -> masked -> run log -> echo -> pump.  No parsing here,
-        so the child is never slowed by the console (a full pipe would block its writes)."""
-        masker = StreamMasker(self._secrets)
-        echo = self.echo.get(stream)
-        fd = pipe.fileno()
-        push = self.pump.push
-        try:
-            while True:
-                try:
-                    data = os.read(fd, READ_BYTES)
-                except OSError:
-                    break
-                if not data:
-                    break
-                self.last_bytes_at = time.monotonic()
-                if masker.active:
-                    data = masker.feed(data)
-                    if not data:
-                        continue
-                if not self._pass_on(log_fd, echo, data):
-                    echo = None
-                push(stream, data)
-        finally:
-            rest = masker.flush()
-            if rest:
-                self._pass_on(log_fd, echo, rest)
-                push(stream, rest)
-            self.pump.close_stream(stream)
-            for close in (lambda: os.close(log_fd), pipe.close):
-                try:
-                    close()
-                except OSError:
-                    pass
+        """A reader thread (:func:`tui.supervisor_pipes.copy_pipe`): bytes only, never parsing."""
+        copy_pipe(pipe, stream, log_fd, secrets=self._secrets, echo=self.echo.get(stream), push=self.pump.push,
+                  close_stream=self.pump.close_stream, got_bytes=self._got_bytes)
 
-    @staticmethod
-    def _pass_on(log_fd: int, echo: BinaryIO | None, data: bytes) -> bool:
-        """Run log, then echo; False when the echo failed (closed: the reader stops echoing)."""
-        try:
-            os.write(log_fd, data)
-        except OSError:
-            pass
-        if echo is not None:
-            try:
-                echo.write(data)
-                echo.flush()
-            except (OSError, ValueError):
-                return False
-        return True
+    def _got_bytes(self) -> None:
+        """Stall detection's clock: bytes arrived (parsing may lag behind)."""
+        self.last_bytes_at = time.monotonic()
 
     def _route(self, stream: str, lines: list[tuple[str, bool, bool]]) -> None:
         """Hand lines to the router (pump thread); a parser bug is reported once as an ``error``
@@ -444,7 +388,7 @@ class Supervisor:
         if proc is None or not self.running:
             return self._exit
         if not self._stop_lock.acquire(timeout=0.1):
-            self._exited.wait(self._total_timeout(policy or self.stop_policy))
+            self._exited.wait(total_timeout(policy or self.stop_policy))
             return self._exit
         try:
             with self._lock:
@@ -464,59 +408,16 @@ class Supervisor:
         t.start()
         return t
 
-    @staticmethod
-    def _total_timeout(pol: StopPolicy) -> float:
-        return pol.sigint_timeout + pol.sigterm_timeout + pol.sigkill_timeout + 1.0
-
     def _terminate(self, procs: list[psutil.Process], pgid: int, first: int,
                    policy: StopPolicy | None = None, main: subprocess.Popen[bytes] | None = None) -> None:
-        pol = policy or self.stop_policy
-        ladder: list[tuple[int, float]] = []
-        if first == signal.SIGINT:
-            ladder.append((signal.SIGINT, pol.sigint_timeout))
-        ladder += [(signal.SIGTERM, pol.sigterm_timeout), (signal.SIGKILL, pol.sigkill_timeout)]
-        for i, (sig, timeout) in enumerate(ladder):
-            # Re-collect before each signal: workers spawned meanwhile, or that left the group.
+        """The escalation (:func:`tui.supervisor_stop.escalate`); steps are posted while the main process runs."""
+        def step(progress: StopProgress) -> None:
+            self._stop = progress
             if main is not None:
-                procs = [p for p in {*procs, *self._refresh_tree(main.pid)} if proctree.alive(p)]
-            alive = [p for p in procs if proctree.alive(p)]
-            if not alive and (main is None or main.poll() is not None):
-                break
-            name = signal_name(sig)
-            nxt = signal_name(ladder[i + 1][0]) if i + 1 < len(ladder) else None
-            deadline = time.monotonic() + timeout
-            self._stop = StopProgress(name, time.monotonic(), nxt, deadline)
-            if main is not None:
-                self._emit("stopping", self._stop.text(), self._stop)
-            proctree.killpg(pgid, sig)
-            # Each process gets the signal once: a second SIGINT would interrupt a Python child's
-            # KeyboardInterrupt handler.  Those that left the group (setsid) are signalled directly.
-            proctree.signal_procs([p for p in alive if proctree.pgid(p.pid) != pgid], sig)
-            if not self._wait_gone(alive, main, deadline):
-                continue
-            # Everyone we knew is gone; make sure the group is empty too, else escalate further.
-            if not [p for p in proctree.group_members(pgid) if proctree.alive(p)]:
-                break
+                self._emit("stopping", progress.text(), progress)
 
-    def _wait_gone(self, procs: list[psutil.Process], main: subprocess.Popen[bytes] | None, deadline: float) -> bool:
-        """Wait until ``procs`` and the main process are gone, or ``deadline``; True when gone.
-
-        The main process is ours (Popen reaps it: psutil must not, or its exit code is lost), the
-        others are waited for with ``psutil.wait_procs``."""
-        main_pid = main.pid if main is not None else None
-        others = [p for p in procs if p.pid != main_pid]
-        while True:
-            left = deadline - time.monotonic()
-            if others:
-                _gone, others = psutil.wait_procs(others, timeout=max(0.0, min(left, 0.1)))
-                others = [p for p in others if proctree.alive(p)]
-            main_alive = main is not None and main.poll() is None and not self._exited.is_set()
-            if not others and not main_alive:
-                return True
-            if left <= 0:
-                return False
-            if not others:
-                self._exited.wait(min(left, 0.05))
+        escalate(procs, pgid, first, policy or self.stop_policy, exited=self._exited, on_step=step, main=main,
+                 refresh=self._refresh_tree)
 
     # ---- events ------------------------------------------------------------------------------
 

@@ -226,6 +226,7 @@ class Tailer:
         pids: Callable[[], Iterable[int]] | None = None,
         max_line_bytes: int = MAX_LINE_BYTES,
         debounce_ms: int = 30,
+        before_read: Callable[[], None] | None = None,
     ) -> None:
         self.router = router
         self.interval = interval
@@ -233,6 +234,7 @@ class Tailer:
         self.glob_interval = glob_interval
         self.pids = pids
         self.max_line_bytes = max_line_bytes
+        self.before_read = before_read or (lambda: None)
         self._lock = threading.Lock()
         self._patterns: dict[str, _Pattern] = {}
         self._files: dict[str, tuple[FileFollower, str]] = {}
@@ -300,6 +302,7 @@ class Tailer:
             files = list(self._files.values())
         count = 0
         for follower, stream in files:
+            self.before_read()
             lines = follower.poll()
             if lines:
                 self.router.feed(stream, lines)

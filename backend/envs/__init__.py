@@ -4,7 +4,9 @@ Why one package: the console's panes, validation, the session file, the docs tab
 backend's typed settings are all generated from these declarations, so adding a variable is one
 entry in :mod:`backend.envs.declarations` (see ``shared/spec/env-vars.md``, the contract).
 
-Rooms: :mod:`~backend.envs.kinds` (one parser per kind of value), :mod:`~backend.envs.declarations`
+Rooms: :mod:`~backend.envs.kinds` (one parser per kind of value: the contract, with
+:mod:`~backend.envs.scalar_kinds` and :mod:`~backend.envs.text_kinds`), :mod:`~backend.envs.masking`
+(secrets and URL passwords hidden for display), :mod:`~backend.envs.declarations`
 (the variables), :mod:`~backend.envs.settings` (resolution, Settings, masking),
 :mod:`~backend.envs.checks` (cross-variable rules), :mod:`~backend.envs.upstream` (the variables of
 an installed sglang release, read from its source without importing it).
@@ -44,28 +46,9 @@ from backend.envs.declarations import (
     Storage,
     by_pane,
 )
-from backend.envs.kinds import (
-    BoolKind,
-    BucketKind,
-    EnumKind,
-    EnvError,
-    FloatKind,
-    IntKind,
-    IntListKind,
-    Kind,
-    LevelKind,
-    LogDestKind,
-    OneKind,
-    PathKind,
-    PatternsKind,
-    Reading,
-    RegionKind,
-    SecretKind,
-    TextKind,
-    UrlKind,
-    mask_secret,
-    mask_url_userinfo,
-)
+from backend.envs.kinds import EnvError, Kind, Reading
+from backend.envs.masking import mask_secret, mask_url_userinfo
+from backend.envs.scalar_kinds import BoolKind, EnumKind, FloatKind, IntKind, LevelKind, OneKind
 from backend.envs.settings import (
     STRICT_VAR,
     Resolved,
@@ -76,6 +59,17 @@ from backend.envs.settings import (
     resolve,
     strict_mode,
     to_json_safe,
+)
+from backend.envs.text_kinds import (
+    BucketKind,
+    IntListKind,
+    LogDestKind,
+    PathKind,
+    PatternsKind,
+    RegionKind,
+    SecretKind,
+    TextKind,
+    UrlKind,
 )
 from backend.platforms import PLATFORM_NAMES
 

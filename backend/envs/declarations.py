@@ -16,27 +16,18 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any, ClassVar, Generic, TypeVar
 
-from backend.envs.kinds import (
-    SECRET_NAMES,
-    BoolKind,
+from backend.envs.kinds import EnvError, Kind, Reading
+from backend.envs.masking import SECRET_NAMES, mask_secret, mask_url_userinfo
+from backend.envs.scalar_kinds import BoolKind, EnumKind, FloatKind, IntKind, LevelKind, OneKind
+from backend.envs.text_kinds import (
     BucketKind,
-    EnumKind,
-    EnvError,
-    FloatKind,
-    IntKind,
     IntListKind,
-    Kind,
-    LevelKind,
     LogDestKind,
-    OneKind,
     PathKind,
     PatternsKind,
-    Reading,
     RegionKind,
     SecretKind,
     UrlKind,
-    mask_secret,
-    mask_url_userinfo,
 )
 
 T = TypeVar("T")

@@ -267,12 +267,13 @@ def as_dict(var: UpstreamVar) -> dict[str, Any]:
 
 
 def _kind_for(type_name: str) -> Kind:
-    from backend.envs import kinds
+    from backend.envs import scalar_kinds, text_kinds
 
-    table: dict[str, Kind] = {"bool": kinds.BoolKind(), "int": kinds.IntKind(), "float": kinds.FloatKind(),
-                              "path": kinds.PathKind(), "level": kinds.LevelKind(), "patterns": kinds.PatternsKind(),
-                              "one": kinds.OneKind()}
-    return table.get(type_name, kinds.TextKind())
+    table: dict[str, Kind] = {"bool": scalar_kinds.BoolKind(), "int": scalar_kinds.IntKind(),
+                              "float": scalar_kinds.FloatKind(), "path": text_kinds.PathKind(),
+                              "level": scalar_kinds.LevelKind(), "patterns": text_kinds.PatternsKind(),
+                              "one": scalar_kinds.OneKind()}
+    return table.get(type_name, text_kinds.TextKind())
 
 
 _SECRET_WORDS = ("SECRET", "PASSWORD", "TOKEN", "ACCESS_KEY", "CREDENTIAL")

@@ -18,8 +18,8 @@ Shapes:
 
 This package is the one import point (``from backend.records import X``): each family lives in a module
 of its own (``log_lines``, ``stage_lines``, ``progress_lines``, ``perf_records``, ``notable_lines``,
-``request_records``, ``kernel_records``, ``dump_records``), every public name of those is re-exported here
-(see ``__all__``), and :func:`parse_line` recognises a line of any of them. The families import nothing
+``request_records``, ``kernel_records``, ``kernel_values``, ``dump_records``), every public name of those is
+re-exported here (see ``__all__``), and :func:`parse_line` recognises a line of any of them. The families import nothing
 from this module, so there is no cycle.
 """
 
@@ -41,19 +41,21 @@ from backend.records.kernel_records import (
     GRAPH_CAPTURE_NOTE,
     KERNEL_API_SEPARATOR,
     KERNEL_API_TIME_FORMAT,
-    ArgDesc,
     KernelApiCall,
     KernelApiLogParser,
-    TensorDesc,
-    TensorStats,
-    ValueDesc,
     kernel_call_begin_lines,
     kernel_call_end_lines,
     kernel_call_header,
     kernel_exception_line,
     parse_kernel_api_log,
-    parse_value,
     render_section,
+)
+from backend.records.kernel_values import (
+    ArgDesc,
+    TensorDesc,
+    TensorStats,
+    ValueDesc,
+    parse_value,
     render_value,
 )
 from backend.records.log_lines import (

@@ -50,6 +50,9 @@ class LinePump:
         self._busy = False
         self._closed = False
         self._splitters: dict[str, LineSplitter] = {}
+        self.before_chunk: Callable[[], None] = lambda: None
+        """Called before each chunk is parsed (the engine's :class:`~tui.engine.input_first.InputFirst`
+        gate: a key being answered pauses parsing, never the readers)."""
         self._thread = threading.Thread(target=self._run, name="line-pump", daemon=True)
         self._thread.start()
 
@@ -108,6 +111,7 @@ class LinePump:
     # ---- the thread ---------------------------------------------------------------------------
     def _run(self) -> None:
         while True:
+            self.before_chunk()
             with self._cond:
                 while not self._chunks and not self._closed:
                     self._cond.wait()

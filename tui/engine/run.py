@@ -23,6 +23,7 @@ from dataclasses import replace
 from typing import Any
 
 from tui.engine.events import EngineEvent, EventKind, KernelUpdate, TimingsUpdate
+from tui.engine.input_first import InputFirst
 from tui.engine.masking import mask_text, secret_values, shown_command
 from tui.router import CONSOLE, Batch, Event, Router
 from tui.supervisor import RunInfo, RunState, StopPolicy, Supervisor
@@ -70,6 +71,9 @@ class RunEngine:
         self.router = Router()
         self.supervisor = Supervisor(self.router, cache_root=cache_root, stop_policy=stop_policy,
                                      stall_timeout=stall_timeout, echo=echo)
+        self.input_first = InputFirst()
+        """Held by the face while it answers a key: parsing and dispatch wait (see ``input_first``)."""
+        self.supervisor.pump.before_chunk = self.input_first.wait
         self.sample_processes = sample_processes
         self.report_stalls = report_stalls
         self.frame = frame
@@ -236,7 +240,7 @@ class RunEngine:
         files = followed_files(env, perf_fallback=self.perf_fallback)
         if not files:
             return
-        tailer = Tailer(self.router, pids=self.supervisor.known_pids)
+        tailer = Tailer(self.router, pids=self.supervisor.known_pids, before_read=self.input_first.wait)
         for pattern, _kind in files:
             tailer.add(pattern)
         tailer.start()
@@ -268,6 +272,7 @@ class RunEngine:
             gap = time.monotonic() - last
             if woke and gap < self.frame:
                 time.sleep(self.frame - gap)  # coalescing, only when batches follow each other
+            self.input_first.wait()
             self._wake.clear()
             self._busy = True
             try:
