@@ -116,6 +116,30 @@ def clean_stale_temp_files(target: str | os.PathLike[str]) -> list[Path]:
 
 
 @contextmanager
+def _atomic_fd(target: str | os.PathLike[str], mode: int, follow_symlink: bool) -> Iterator[int]:
+    """The protocol, around a raw descriptor: temp file, (caller writes), fsync, rename, fsync dir."""
+    path = _resolve_target(target, follow_symlink)
+    make_private_dirs(path.parent)
+    clean_stale_temp_files(path)
+    fd, tmp = tempfile.mkstemp(prefix=f"{_tmp_prefix(path)}{os.getpid()}.", suffix=TMP_SUFFIX, dir=path.parent)
+    try:
+        try:
+            os.fchmod(fd, mode)
+            yield fd
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    fsync_dir(path.parent)
+
+
+@contextmanager
 def atomic_open(
     target: str | os.PathLike[str], mode: int = PRIVATE_FILE, *, follow_symlink: bool = False
 ) -> Iterator[BinaryIO]:
@@ -129,32 +153,22 @@ def atomic_open(
     Raises:
         SymlinkRefused: ``target`` is a symbolic link and ``follow_symlink`` is false.
     """
-    path = _resolve_target(target, follow_symlink)
-    make_private_dirs(path.parent)
-    clean_stale_temp_files(path)
-    fd, tmp = tempfile.mkstemp(prefix=f"{_tmp_prefix(path)}{os.getpid()}.", suffix=TMP_SUFFIX, dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    fsync_dir(path.parent)
+    with _atomic_fd(target, mode, follow_symlink) as fd, os.fdopen(fd, "wb", closefd=False) as fh:
+        yield fh
 
 
 def atomic_write_bytes(
     target: str | os.PathLike[str], data: bytes, mode: int = PRIVATE_FILE, *, follow_symlink: bool = False
 ) -> None:
-    """Write ``data`` to ``target`` atomically (see :func:`atomic_open`)."""
-    with atomic_open(target, mode, follow_symlink=follow_symlink) as fh:
-        fh.write(data)
+    """Write ``data`` to ``target`` atomically (see :func:`atomic_open`).
+
+    Written with ``os.write`` until all of it is down: a short write (a slow or full disk) is
+    continued, never mistaken for the end, and the session drill can slow exactly this call.
+    """
+    with _atomic_fd(target, mode, follow_symlink) as fd:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
 
 
 def append_private(target: str | os.PathLike[str], text: str) -> None:
