@@ -179,7 +179,7 @@ def bench_attention(e: Env, n: int) -> list[Row]:
     e.session(SGLANG_DIFFUSION_ATTENTION_CONFIG=cfg)
     console: list[float] = []
     anchor: list[float] = []
-    from tui.watch import DEBOUNCE_MS
+    from backend.attention_watch import DEBOUNCE_MS
 
     watcher = [PY, "-c", (
         "import sys, watchfiles, pathlib\n"

@@ -30,6 +30,7 @@ from backend.records import (
     stage_finished_message,
     stage_started_message,
 )
+from tests.console_helpers import pilot_wait_until
 
 WHEN = datetime(2026, 5, 1, 12, 0, 0)
 DEMO_ROOT = "/tmp/sgl-demo"
@@ -157,7 +158,7 @@ def reload_event(ok: bool = True) -> Any:
     """A fixed attention-config reload (12:00:05 local time, whatever the time zone)."""
     import time
 
-    from tui.watch import ReloadEvent
+    from backend.attention_watch import ReloadEvent
 
     when = time.mktime((2026, 5, 1, 12, 0, 5, 0, 0, -1))
     path = f"{DEMO_ROOT}/attention.json"
@@ -276,16 +277,6 @@ def scene_app(scene: str) -> Any:
     return demo_app(theme="ansi-dark" if scene.startswith("ansi-") else "textual-dark")
 
 
-async def wait_until(pilot: Any, condition: Any, timeout: float = 30.0) -> None:
-    """Pause until ``condition()`` holds (a deadline, never a fixed sleep)."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"demo: {condition} still false after {timeout} s")
-        await pilot.pause(0.01)
-
 
 def no_blink(app: Any) -> None:
     """Stop every Input's cursor from blinking: a snapshot must not depend on when it is taken."""
@@ -303,7 +294,7 @@ async def stage(pilot: Any, scene: str) -> None:
 
     app = pilot.app
     scene = scene.removeprefix("ansi-")
-    await wait_until(pilot, lambda: app.settled)
+    await pilot_wait_until(pilot, lambda: app.settled)
     kind, _, name = scene.partition("-")
     panes = [p.name.lower() for p in Pane]
     from tui.command_palette import VIEWS
@@ -312,7 +303,7 @@ async def stage(pilot: Any, scene: str) -> None:
     if kind == "pane":
         fill_settings(app)
         await pilot.press(*["f2"] * panes.index(name))
-        await wait_until(pilot, lambda: app.query_one(f"#pane-{name}").loaded)
+        await pilot_wait_until(pilot, lambda: app.query_one(f"#pane-{name}").loaded)
         await pilot.pause()
         type_invalid(app)
         await pilot.pause()
@@ -325,7 +316,7 @@ async def stage(pilot: Any, scene: str) -> None:
     elif kind == "view":
         fill_console(app)
         await pilot.press(*["f3"] * (views.index(name) + 1))
-        await wait_until(pilot, lambda: app.shown_view is getattr(app.views, name))
+        await pilot_wait_until(pilot, lambda: app.shown_view is getattr(app.views, name))
         # the tab underline is placed after the first layout of a freshly composed tab row
         await pilot.pause()
         await pilot.wait_for_scheduled_animations()
@@ -346,7 +337,7 @@ async def stage(pilot: Any, scene: str) -> None:
         app.post_message(SessionChanged(None))
         await pilot.pause()
         await pilot.press(*["f2"] * panes.index("storage"))
-        await wait_until(pilot, lambda: app.query_one("#pane-storage").loaded)
+        await pilot_wait_until(pilot, lambda: app.query_one("#pane-storage").loaded)
         await pilot.press("f5")
     await pilot.pause()
     no_blink(app)

@@ -78,19 +78,20 @@ class ServeProcess:
                 sink.append(line.rstrip("\n"))
                 self._cond.notify_all()
 
-    def wait_for(self, pattern: str, timeout: float = RUN_TIMEOUT, start: int = 0) -> str:
-        """The first stdout line (from index ``start``) matching ``pattern``; fails on timeout or exit."""
+    def wait_for(self, pattern: str, timeout: float = RUN_TIMEOUT, start: int = 0, stderr: bool = False) -> str:
+        """The first stdout (or ``stderr``) line from index ``start`` matching ``pattern``; fails on timeout or exit."""
         regex = re.compile(pattern)
+        lines = self.err if stderr else self.lines
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
-                for line in self.lines[start:]:
+                for line in lines[start:]:
                     if regex.search(line):
                         return line
                 exited = self.proc.poll() is not None
                 if exited or time.monotonic() > deadline:
                     self._cond.wait(0.5)  # let the pumps drain after an exit
-                    hits = [x for x in self.lines[start:] if regex.search(x)]
+                    hits = [x for x in lines[start:] if regex.search(x)]
                     if hits:
                         return hits[0]
                     raise AssertionError(f"no line matching {pattern!r} (exit {self.proc.poll()}); output:\n"
@@ -102,11 +103,11 @@ class ServeProcess:
         return [json.loads(x) for x in list(self.lines) if x.startswith("{")]
 
     def wait_responses(self, n: int, timeout: float = RUN_TIMEOUT) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while len(self.responses()) < n:
-            if time.monotonic() > deadline or self.proc.poll() is not None:
+        with self._cond:  # woken by every line the pumps collect
+            if not self._cond.wait_for(lambda: len(self.responses()) >= n or self.proc.poll() is not None, timeout):
                 raise AssertionError("missing responses; output:\n" + "\n".join(self.lines + self.err))
-            time.sleep(0.1)
+        if len(self.responses()) < n:
+            raise AssertionError("the server exited; output:\n" + "\n".join(self.lines + self.err))
         return self.responses()
 
     def send(self, body: dict[str, Any]) -> None:
@@ -149,3 +150,32 @@ def serve_process(tmp_path: Path) -> Iterator[Any]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture()
+def backend_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """Capture the backend logger even when it does not propagate (logging_setup.configure)."""
+    import logging
+
+    backend_logger = logging.getLogger("sgl_backend")
+    propagate = backend_logger.propagate
+    backend_logger.addHandler(caplog.handler)
+    backend_logger.propagate = False  # one copy of each record, whoever configured logging
+    caplog.set_level(logging.DEBUG, logger="sgl_backend")
+    try:
+        yield caplog
+    finally:
+        backend_logger.removeHandler(caplog.handler)
+        backend_logger.propagate = propagate
+
+
+@pytest.fixture()
+def cache_controller() -> Iterator[Any]:
+    """A Cache-DiT controller, unmounted after the test: module-scoped pipelines must leave each test uncached."""
+    from backend.caching.controller import CacheController
+
+    ctl = CacheController()
+    try:
+        yield ctl
+    finally:
+        ctl.unmount()

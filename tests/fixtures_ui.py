@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.console_helpers import pilot_wait_until
 from tests.demo import demo_environ
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -43,8 +44,7 @@ def console(ui_env: dict[str, str]) -> Callable[..., Any]:
         async def settled_run_test(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
             """``run_test`` that hands over the pilot once the first pane and the views are built."""
             async with run_test(*args, **kwargs) as pilot:
-                while not app.settled:
-                    await pilot.pause(0.01)
+                await pilot_wait_until(pilot, lambda: app.settled, timeout=60)
                 yield pilot
 
         app.run_test = settled_run_test

@@ -26,6 +26,7 @@ from backend.records import (
     split_log_prefix,
     strip_ansi,
 )
+from tests.console_helpers import wait_until
 from tests.fixtures_backend import DEVICE, clean_env, run_backend
 
 pytestmark = pytest.mark.slow
@@ -201,17 +202,14 @@ def test_injected_exception_is_logged_as_upstream_does(tmp_path: Path, stage_log
 def test_sigterm_abandons_at_a_step_boundary(tmp_path: Path) -> None:
     import signal
     import subprocess
-    import time
 
     from tests.fixtures_backend import backend_command
 
     with open(tmp_path / "stderr.txt", "w") as err:
         proc = subprocess.Popen(backend_command("generate", "--prompt", "a red circle", "--num-inference-steps", "500"),
                                 cwd=tmp_path, env=clean_env(tmp_path), stdout=subprocess.PIPE, stderr=err, text=True)
-        deadline = time.monotonic() + 240
-        while not re.search(r"\| [1-9]\d*/500 \[", (tmp_path / "stderr.txt").read_text()):
-            assert time.monotonic() < deadline, "no denoising step was reported"
-            time.sleep(0.1)
+        wait_until(lambda: re.search(r"\| [1-9]\d*/500 \[", (tmp_path / "stderr.txt").read_text()), timeout=240,
+                   interval=0.1, describe=lambda: "no denoising step was reported")
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)
     assert proc.returncode == ExitCode.CANCELLED, out

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import pytest
 from backend.exit_codes import BackendError, ExitCode
 from backend.pipeline.limits import Limits, estimate_request_bytes, parse_bytes
 from backend.server.request_body import request_from_body
+from tests.console_helpers import wait_until
 from tests.fixtures_backend import backend_command, clean_env, run_backend
 
 
@@ -96,10 +96,9 @@ def test_a_stop_while_loading_is_honoured_at_once(tmp_path: Path) -> None:
         proc = subprocess.Popen(backend_command("generate", "--prompt", "a red circle", "--num-inference-steps", "2"),
                                 cwd=tmp_path, env=clean_env(tmp_path), stdout=sink, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 120
-        while "Target device" not in out.read_text():
-            assert proc.poll() is None and time.monotonic() < deadline, out.read_text()
-            time.sleep(0.05)
+        wait_until(lambda: "Target device" in out.read_text() or proc.poll() is not None, timeout=120,
+                   describe=out.read_text)
+        assert proc.poll() is None, out.read_text()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=120) == ExitCode.CANCELLED
     finally:

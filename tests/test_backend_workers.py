@@ -7,16 +7,15 @@ import os
 import re
 import signal
 import subprocess
-import time
 from pathlib import Path
 
-import psutil
 import pytest
 from PIL import Image
 
 from backend.exit_codes import ExitCode
 from backend.records import OutputSaved, parse_line
 from backend.server.workers import split_batch
+from tests.console_helpers import pid_running, wait_until
 from tests.fixtures_backend import backend_command, clean_env, run_backend
 
 
@@ -56,13 +55,14 @@ def _start_workers(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[bytes]
 
 
 def _wait_for(path: Path, pattern: str, proc: subprocess.Popen[bytes], count: int = 1) -> list[str]:
-    deadline = time.monotonic() + 240
-    while True:
-        hits = re.findall(pattern, path.read_text(errors="replace"))
-        if len(hits) >= count:
-            return hits
-        assert proc.poll() is None and time.monotonic() < deadline, path.read_text(errors="replace")
-        time.sleep(0.1)
+    def hits() -> list[str]:
+        return re.findall(pattern, path.read_text(errors="replace"))
+
+    wait_until(lambda: len(hits()) >= count or proc.poll() is not None, timeout=240, interval=0.1,
+               describe=lambda: path.read_text(errors="replace"))
+    found = hits()
+    assert len(found) >= count, f"the backend exited first:\n{path.read_text(errors='replace')}"
+    return found
 
 
 @pytest.mark.slow
@@ -87,10 +87,8 @@ def test_workers_die_with_their_parent(tmp_path: Path) -> None:
         pids = [int(p) for p in _wait_for(out, r"Worker \d \(pid (\d+)\) started", proc, count=2)]
         proc.kill()
         proc.wait(10)
-        deadline = time.monotonic() + 60
-        while any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE for pid in pids):
-            assert time.monotonic() < deadline, f"workers {pids} outlived their parent"
-            time.sleep(0.2)
+        wait_until(lambda: not any(pid_running(pid) for pid in pids), timeout=60, interval=0.2,
+                   describe=lambda: f"workers {pids} outlived their parent")
     finally:
         for pid in pids if "pids" in locals() else []:
             with contextlib.suppress(ProcessLookupError):

@@ -46,29 +46,6 @@ def dual() -> ShapesPipeline:
     return build_untrained_pipeline(seed=0, dual=True)
 
 
-@pytest.fixture()
-def controller() -> Iterator[CacheController]:
-    ctl = CacheController()
-    try:
-        yield ctl
-    finally:
-        ctl.unmount()  # the module-scoped pipelines must leave each test uncached
-
-
-@pytest.fixture()
-def log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
-    backend_logger = logging.getLogger("sgl_backend")
-    propagate = backend_logger.propagate
-    backend_logger.addHandler(caplog.handler)
-    backend_logger.propagate = False
-    caplog.set_level(logging.DEBUG, logger="sgl_backend")
-    try:
-        yield caplog
-    finally:
-        backend_logger.removeHandler(caplog.handler)
-        backend_logger.propagate = propagate
-
-
 def generate(pipe: ShapesPipeline, ctl: CacheController, env: dict[str, str], steps: int = 8) -> tuple[
         torch.Tensor, dict[str, Any]]:
     """One request the way the backend's stages run it: prepare, timesteps, the step loop, stats."""
@@ -83,8 +60,8 @@ def generate(pipe: ShapesPipeline, ctl: CacheController, env: dict[str, str], st
     return latents, stats
 
 
-def test_on_vs_off_fewer_computed_steps(single: ShapesPipeline, controller: CacheController) -> None:
-    off, off_stats = generate(single, controller, {})
+def test_on_vs_off_fewer_computed_steps(single: ShapesPipeline, cache_controller: CacheController) -> None:
+    off, off_stats = generate(single, cache_controller, {})
     assert off_stats == {
         "enabled": False,
         "steps": 8,
@@ -92,12 +69,12 @@ def test_on_vs_off_fewer_computed_steps(single: ShapesPipeline, controller: Cach
         "cached_steps": 0,
         "hit_ratio": 0.0,
     }
-    on, on_stats = generate(single, controller, STATIC_FAST)
+    on, on_stats = generate(single, cache_controller, STATIC_FAST)
     assert on_stats["computed_steps"] < off_stats["computed_steps"]
     assert (on_stats["computed_steps"], on_stats["cached_steps"], on_stats["hit_ratio"]) == (5, 3, 0.375)
     assert torch.isfinite(on).all() and not torch.equal(on, off)
-    again, _ = generate(single, controller, {})  # switched off: hooks gone, the uncached result again
-    assert not controller.mounted and torch.equal(again, off)
+    again, _ = generate(single, cache_controller, {})  # switched off: hooks gone, the uncached result again
+    assert not cache_controller.mounted and torch.equal(again, off)
 
 
 @pytest.mark.parametrize(("preset", "steps", "mask"), [
@@ -110,27 +87,27 @@ def test_on_vs_off_fewer_computed_steps(single: ShapesPipeline, controller: Cach
     ("fast", 6, "111001"),        # the 6-step table
     ("fast", 28, "1111110100010000100000100001"),  # the 28-step table itself: 11 compute / 17 cache
 ])
-def test_preset_counts_match_cache_dit_tables(single: ShapesPipeline, controller: CacheController,
+def test_preset_counts_match_cache_dit_tables(single: ShapesPipeline, cache_controller: CacheController,
                                               preset: str, steps: int, mask: str) -> None:
     env = {**ON, "SGLANG_CACHE_DIT_SCM_PRESET": preset, "SGLANG_CACHE_DIT_SCM_POLICY": "static"}
-    _, stats = generate(single, controller, env, steps)
+    _, stats = generate(single, cache_controller, env, steps)
     assert stats["scm"]["mask"] == mask
     assert stats["computed_steps"] == mask.count("1") and stats["cached_steps"] == mask.count("0")
     assert stats["primary"]["cached_step_indices"] == [i for i, m in enumerate(mask) if m == "0"]
 
 
-def test_custom_bins(single: ShapesPipeline, controller: CacheController) -> None:
+def test_custom_bins(single: ShapesPipeline, cache_controller: CacheController) -> None:
     env = {**ON, "SGLANG_CACHE_DIT_SCM_COMPUTE_BINS": "2,1", "SGLANG_CACHE_DIT_SCM_CACHE_BINS": "3,2",
            "SGLANG_CACHE_DIT_SCM_POLICY": "static"}
-    _, stats = generate(single, controller, env)
+    _, stats = generate(single, cache_controller, env)
     assert stats["scm"]["custom_bins"] and stats["scm"]["mask"] == "11000100"  # custom: no forced last step
     assert (stats["computed_steps"], stats["cached_steps"]) == (3, 5)
 
 
-def test_lone_bin_warns_and_falls_back_to_preset(single: ShapesPipeline, controller: CacheController,
-                                                 log: pytest.LogCaptureFixture) -> None:
-    _, stats = generate(single, controller, {**STATIC_FAST, "SGLANG_CACHE_DIT_SCM_COMPUTE_BINS": "2,1"})
-    warnings = [r.getMessage() for r in log.records if r.levelno == logging.WARNING]
+def test_lone_bin_warns_and_falls_back_to_preset(single: ShapesPipeline, cache_controller: CacheController,
+                                                 backend_log: pytest.LogCaptureFixture) -> None:
+    _, stats = generate(single, cache_controller, {**STATIC_FAST, "SGLANG_CACHE_DIT_SCM_COMPUTE_BINS": "2,1"})
+    warnings = [r.getMessage() for r in backend_log.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert (
         "SGLANG_CACHE_DIT_SCM_COMPUTE_BINS" in warnings[0]
@@ -147,7 +124,7 @@ def test_lone_bin_warns_and_falls_back_to_preset(single: ShapesPipeline, control
      ["SGLANG_CACHE_DIT_SCM_COMPUTE_BINS=2,1", "SGLANG_CACHE_DIT_SCM_CACHE_BINS=1,1", "8 steps"]),
     ({**ON, "SGLANG_CACHE_DIT_FN": "7"}, 8, ["SGLANG_CACHE_DIT_FN=7", "6 blocks"]),
 ])
-def test_refused_step_count_errors_before_the_run(single: ShapesPipeline, controller: CacheController,
+def test_refused_step_count_errors_before_the_run(single: ShapesPipeline, cache_controller: CacheController,
                                                   env: dict[str, str], steps: int, names: list[str]) -> None:
     calls: list[int] = []
     hook = single.transformer.register_forward_pre_hook(  # type: ignore[attr-defined]
@@ -157,11 +134,11 @@ def test_refused_step_count_errors_before_the_run(single: ShapesPipeline, contro
         with pytest.raises(CacheConfigError) as info:
             validate_for_steps(envs.load_settings(env), steps, single)
         with pytest.raises(CacheConfigError):
-            generate(single, controller, env, steps)
+            generate(single, cache_controller, env, steps)
     finally:
         hook.remove()
     assert all(n in str(info.value) for n in names), str(info.value)
-    assert calls == [] and not controller.mounted  # refused before anything ran or was mounted
+    assert calls == [] and not cache_controller.mounted  # refused before anything ran or was mounted
 
 
 def test_refusal_only_applies_while_enabled() -> None:
@@ -169,13 +146,13 @@ def test_refusal_only_applies_while_enabled() -> None:
 
 
 def test_secondary_variables_configure_transformer_2(
-    dual: ShapesPipeline, controller: CacheController
+    dual: ShapesPipeline, cache_controller: CacheController
 ) -> None:
     env = {**ON, "SGLANG_CACHE_DIT_WARMUP": "8",  # the high-noise expert never caches (5 steps)
            "SGLANG_CACHE_DIT_SECONDARY_FN": "2", "SGLANG_CACHE_DIT_SECONDARY_WARMUP": "1",
            "SGLANG_CACHE_DIT_SECONDARY_RDT": "1e9", "SGLANG_CACHE_DIT_SECONDARY_MC": "1"}
-    _, stats = generate(dual, controller, env)
-    primary, secondary = controller.contexts()
+    _, stats = generate(dual, cache_controller, env)
+    primary, secondary = cache_controller.contexts()
     assert (primary.cache_config.Fn_compute_blocks, secondary.cache_config.Fn_compute_blocks) == (1, 2)
     assert primary.cache_config.residual_diff_threshold == 0.24
     assert secondary.cache_config.residual_diff_threshold == 1e9
@@ -187,17 +164,17 @@ def test_secondary_variables_configure_transformer_2(
     assert (stats["computed_steps"], stats["cached_steps"]) == (7, 1)
 
 
-def test_secondary_inherits_primary_when_unset(dual: ShapesPipeline, controller: CacheController) -> None:
-    generate(dual, controller, {**ON, "SGLANG_CACHE_DIT_FN": "3", "SGLANG_CACHE_DIT_RDT": "0.1"})
-    primary, secondary = controller.contexts()
+def test_secondary_inherits_primary_when_unset(dual: ShapesPipeline, cache_controller: CacheController) -> None:
+    generate(dual, cache_controller, {**ON, "SGLANG_CACHE_DIT_FN": "3", "SGLANG_CACHE_DIT_RDT": "0.1"})
+    primary, secondary = cache_controller.contexts()
     assert secondary.cache_config.Fn_compute_blocks == primary.cache_config.Fn_compute_blocks == 3
     assert (
         secondary.cache_config.residual_diff_threshold == primary.cache_config.residual_diff_threshold == 0.1
     )
 
 
-def test_dual_mask_is_split_at_the_expert_boundary(dual: ShapesPipeline, controller: CacheController) -> None:
-    _, stats = generate(dual, controller, STATIC_FAST)
+def test_dual_mask_is_split_at_the_expert_boundary(dual: ShapesPipeline, cache_controller: CacheController) -> None:
+    _, stats = generate(dual, cache_controller, STATIC_FAST)
     assert stats["scm"]["mask"] == "11101001"
     # steps 0-4 go to transformer, 5-7 to transformer_2, whose first step must compute (empty cache)
     assert (stats["primary"]["mask"], stats["secondary"]["mask"]) == ("11101", "101")
@@ -205,32 +182,32 @@ def test_dual_mask_is_split_at_the_expert_boundary(dual: ShapesPipeline, control
     assert (stats["computed_steps"], stats["cached_steps"]) == (6, 2)
 
 
-def test_taylorseer_per_transformer(dual: ShapesPipeline, controller: CacheController) -> None:
+def test_taylorseer_per_transformer(dual: ShapesPipeline, cache_controller: CacheController) -> None:
     env = {**STATIC_FAST, "SGLANG_CACHE_DIT_TAYLORSEER": "on", "SGLANG_CACHE_DIT_TS_ORDER": "2",
            "SGLANG_CACHE_DIT_SECONDARY_TAYLORSEER": "off"}
-    latents, _ = generate(dual, controller, env)
-    primary, secondary = controller.contexts()
+    latents, _ = generate(dual, cache_controller, env)
+    primary, secondary = cache_controller.contexts()
     assert primary.calibrator_config.taylorseer_order == 2
     assert secondary.calibrator_config is None  # not inherited from the primary's modifier
     assert torch.isfinite(latents).all()
 
 
 def test_new_step_count_refreshes_and_new_settings_remount(single: ShapesPipeline,
-                                                           controller: CacheController) -> None:
-    generate(single, controller, STATIC_FAST, 8)
-    adapter = controller._mounted.adapter  # type: ignore[union-attr]
-    _, stats = generate(single, controller, STATIC_FAST, 10)
-    assert controller._mounted.adapter is adapter  # type: ignore[union-attr]
+                                                           cache_controller: CacheController) -> None:
+    generate(single, cache_controller, STATIC_FAST, 8)
+    adapter = cache_controller._mounted.adapter  # type: ignore[union-attr]
+    _, stats = generate(single, cache_controller, STATIC_FAST, 10)
+    assert cache_controller._mounted.adapter is adapter  # type: ignore[union-attr]
     assert stats["scm"]["mask"] == "1110100101" and stats["primary"]["executed_steps"] == 10
-    _, stats = generate(single, controller, {**STATIC_FAST, "SGLANG_CACHE_DIT_SCM_PRESET": "ultra"}, 8)
-    assert controller._mounted.adapter is not adapter  # type: ignore[union-attr]
+    _, stats = generate(single, cache_controller, {**STATIC_FAST, "SGLANG_CACHE_DIT_SCM_PRESET": "ultra"}, 8)
+    assert cache_controller._mounted.adapter is not adapter  # type: ignore[union-attr]
     assert stats["scm"]["mask"] == "11001001"
 
 
-def test_one_log_line_and_quiet_cache_dit(single: ShapesPipeline, controller: CacheController,
-                                          log: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> None:
-    _, stats = generate(single, controller, STATIC_FAST)
-    lines = [m for m in log.messages if m.startswith("cache-dit: ")]
+def test_one_log_line_and_quiet_cache_dit(single: ShapesPipeline, cache_controller: CacheController,
+                                          backend_log: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> None:
+    _, stats = generate(single, cache_controller, STATIC_FAST)
+    lines = [m for m in backend_log.messages if m.startswith("cache-dit: ")]
     assert (
         lines == ["cache-dit: 5 of 8 steps computed, 3 from cache (hit ratio 0.375)"] == [stats_line(stats)]
     )

@@ -9,7 +9,6 @@ hand and hard-coded on purpose.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -42,15 +41,6 @@ def pipe() -> Pipe:
     return Pipe(model.eval())
 
 
-@pytest.fixture()
-def controller() -> Iterator[CacheController]:
-    ctl = CacheController()
-    try:
-        yield ctl
-    finally:
-        ctl.unmount()
-
-
 def _step(pipe: Pipe, t: int) -> torch.Tensor:
     tokens, text = 16, 4
     g = torch.Generator().manual_seed(t)
@@ -69,7 +59,7 @@ def test_flux_blocks_are_one_run(pipe: Pipe) -> None:
     assert layout.dummies == ("single_transformer_blocks",)
 
 
-def test_fast_static_counts_and_block_calls(pipe: Pipe, controller: CacheController) -> None:
+def test_fast_static_counts_and_block_calls(pipe: Pipe, cache_controller: CacheController) -> None:
     """28 steps at ``fast``: 17 from cache; a cached step runs only the first block (Fn=1)."""
     calls = {"n": 0}
 
@@ -79,7 +69,7 @@ def test_fast_static_counts_and_block_calls(pipe: Pipe, controller: CacheControl
     blocks = [*pipe.transformer.transformer_blocks, *pipe.transformer.single_transformer_blocks]
     hooks = [b.register_forward_pre_hook(count) for b in blocks]
     try:
-        controller.prepare(pipe, envs.load_settings(STATIC_FAST), 28)
+        cache_controller.prepare(pipe, envs.load_settings(STATIC_FAST), 28)
         with torch.no_grad():
             for t in range(28):
                 out = _step(pipe, t)
@@ -87,15 +77,15 @@ def test_fast_static_counts_and_block_calls(pipe: Pipe, controller: CacheControl
     finally:
         for h in hooks:
             h.remove()
-    stats = controller.stats(log=False)
+    stats = cache_controller.stats(log=False)
     assert stats is not None
     assert (stats["computed_steps"], stats["cached_steps"]) == (11, 17)
     assert calls["n"] == 11 * 5 + 17 * 1
 
 
-def test_unmount_restores_the_blocks(pipe: Pipe, controller: CacheController) -> None:
-    controller.prepare(pipe, envs.load_settings(STATIC_FAST), 8)
-    controller.unmount()
+def test_unmount_restores_the_blocks(pipe: Pipe, cache_controller: CacheController) -> None:
+    cache_controller.prepare(pipe, envs.load_settings(STATIC_FAST), 8)
+    cache_controller.unmount()
     assert len(pipe.transformer.single_transformer_blocks) == 3
     with torch.no_grad():
         assert torch.isfinite(_step(pipe, 0)).all()

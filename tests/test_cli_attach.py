@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.console_helpers import wait_until
+from tests.console_helpers import pilot_wait_until, wait_until
 from tests.fixtures_backend import clean_env
 from tui.__main__ import main
 from tui.attach import returncode_from_wait_status, signal_from_logs, zombie_wait_status
@@ -137,8 +137,7 @@ async def test_console_attached_to_a_crashing_process(tmp_path: Path) -> None:
         app = make_attach_app(child.pid, [str(log)], [], None, environ=env, host_platforms=frozenset({"cpu"}),
                               half_block=True, watch_config=False)
         async with app.run_test(size=(120, 40)) as pilot:
-            while app._crash is None:
-                await pilot.pause(0.05)
+            await pilot_wait_until(pilot, lambda: app._crash is not None, timeout=60)
             title, text = app._crash
             assert "killed by SIGSEGV" in title
             assert "Kernel API call in flight:" in text and "DenoisingStage" in text
@@ -150,7 +149,8 @@ async def test_console_attached_to_a_crashing_process(tmp_path: Path) -> None:
             assert app.engine.router.stats()["lines"] > 0
             await pilot.press("escape")
             await pilot.press("f5")  # a console attached to a backend it did not start launches nothing
-            await pilot.pause(0.2)
+            await app.workers.wait_for_complete()
+            await pilot.pause()
             assert app.engine.plan is None
     finally:
         if child.poll() is None:

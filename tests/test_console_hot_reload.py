@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any
 
+from tests.console_helpers import pilot_wait_until
 from tui.widgets.attention_view import AttentionView
 
 
@@ -19,10 +19,8 @@ def save(path: Path, text: str) -> None:
 
 
 async def wait_seq(pilot: Any, view: AttentionView, seq: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while view.last_event is None or view.last_event.seq <= seq:
-        assert time.monotonic() < deadline, "no reload shown"
-        await pilot.pause(0.02)
+    await pilot_wait_until(pilot, lambda: view.last_event is not None and view.last_event.seq > seq, timeout,
+                           describe=lambda: "no reload shown")
 
 
 async def test_saves_are_validated_and_shown(console: Any, tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import psutil
 import pytest
 
+from tests.console_helpers import pilot_wait_until
 from tests.fixtures_ui import fake_child
 from tui.screens.crash_screen import CrashScreen
 from tui.widgets.image_view import ImageView
@@ -23,14 +24,10 @@ from tui.widgets.ring_table import RingTable
 from tui.widgets.session_header import SessionHeader
 
 
-async def wait_for(pilot: Any, predicate: Callable[[], Any], timeout: float = 20.0) -> float:
-    """Pause the app until ``predicate()`` holds; returns the seconds it took."""
-    start = time.monotonic()
-    while not predicate():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"not within {timeout} s")
-        await pilot.pause(0.02)
-    return time.monotonic() - start
+async def wait_for(pilot: Any, predicate: Callable[[], Any], timeout: float = 20.0,
+                   describe: Callable[[], object] | None = None) -> None:
+    """Pause the app until ``predicate()`` holds (with a deadline)."""
+    await pilot_wait_until(pilot, predicate, timeout, describe=describe)
 
 
 def rows(app: Any, selector: str) -> list[tuple[Any, ...]]:
@@ -56,10 +53,12 @@ async def test_run_shows_timings_kernel_blocks_image_and_exit(console: Any) -> N
         await wait_for(pilot, lambda: app.shown_view is app.views.attention)
         await pilot.press("f5")
         await wait_for(pilot, lambda: app.query_one(SessionHeader).run_state == "exited")
-        await pilot.pause(0.2)
+        # The last events may land in the views just after the exit: wait for them, not a fixed time.
+        await wait_for(pilot, lambda: len(rows(app, "#stages")) == 4 and len(rows(app, "#calls")) == 4
+                       and app.query_one(ImageView).path is not None, describe=lambda: rows(app, "#stages"))
         stages = [str(r[0]) for r in rows(app, "#stages")]
         assert stages == ["InputValidationStage", "TextEncodingStage", "DenoisingStage", "DecodingStage"]
-        assert len(rows(app, "#calls")) == 4 and str(rows(app, "#calls")[1][3]) == "6"
+        assert str(rows(app, "#calls")[1][3]) == "6"
         assert "cache hit 25%" in str(app.query_one("#summary").render())
         assert app.query_one(ImageView).path is not None
         assert "exited normally" in str(app.query_one("#exit").render())
@@ -68,8 +67,8 @@ async def test_run_shows_timings_kernel_blocks_image_and_exit(console: Any) -> N
         await pilot.press("f7")
         await wait_for(pilot, lambda: app.supervisor.pid != first_pid
                        and app.query_one(SessionHeader).run_state == "exited")
-        await pilot.pause(0.2)
-        assert len(rows(app, "#history")) == 2, "restart ran the same request again; history keeps both"
+        await wait_for(pilot, lambda: len(rows(app, "#history")) == 2,
+                       describe=lambda: f"restart ran the same request again; history keeps both: {rows(app, '#history')}")
 
 
 @pytest.mark.parametrize("crash,signame", [("segv", "SIGSEGV"), ("abrt", "SIGABRT")])
@@ -112,10 +111,12 @@ async def test_stop_shows_escalation_and_leaves_no_process(console: Any) -> None
         # The header says "stopping: ..." only for the escalation's second or two, which a loaded
         # machine may not let this poll catch; the Output view's history lines below keep every step.
         await wait_for(pilot, lambda: app.query_one(SessionHeader).run_state == "exited", timeout=20)
-        await pilot.pause(0.2)
-        history = [ln.plain for ln in app.views.output.log_widget.shown_lines if ln.plain.startswith("──")]
-        assert any("SIGINT sent, SIGTERM in" in line for line in history), history
-        assert any("SIGTERM sent, SIGKILL in" in line for line in history), history
+
+        def history() -> list[str]:
+            return [ln.plain for ln in app.views.output.log_widget.shown_lines if ln.plain.startswith("──")]
+
+        await wait_for(pilot, lambda: any("SIGINT sent, SIGTERM in" in line for line in history())
+                       and any("SIGTERM sent, SIGKILL in" in line for line in history()), describe=history)
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
         assert not isinstance(app.screen, CrashScreen), "a stop the operator asked for is not a crash"
 
@@ -142,11 +143,10 @@ async def test_real_backend_run_shows_timings_and_kernel_blocks(console: Any, tm
         await wait_for(pilot, lambda: app.shown_view is app.views.attention)
         await pilot.press("f5")
         await wait_for(pilot, lambda: app.query_one(SessionHeader).run_state == "exited", timeout=120)
-        await pilot.pause(0.3)
-        stages = [str(r[0]) for r in rows(app, "#stages")]
-        assert "DenoisingStage" in stages and all(str(r[1]) == "done" for r in rows(app, "#stages"))
-        assert rows(app, "#calls"), "kernel API blocks of the real backend"
-        assert app.query_one(ImageView).path is not None
+        await wait_for(pilot, lambda: app.query_one(ImageView).path is not None and rows(app, "#calls")
+                       and any(str(r[0]) == "DenoisingStage" for r in rows(app, "#stages")),
+                       describe=lambda: (rows(app, "#stages"), len(rows(app, "#calls"))))
+        assert all(str(r[1]) == "done" for r in rows(app, "#stages")), rows(app, "#stages")
 
 
 @pytest.mark.slow

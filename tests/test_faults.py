@@ -6,13 +6,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from backend import records as r
 from backend.kernel_api import faults
+from tests.console_helpers import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -185,16 +185,18 @@ def test_nan_shows_in_output_stats(tmp_path: Path) -> None:
 def test_hang_dies_on_sigterm(tmp_path: Path) -> None:
     proc = _start(tmp_path, "hang@drill.kernel:2")
     log = tmp_path / f"kapi_{proc.pid}.log"
-    deadline = time.monotonic() + 60
+    calls: list[r.KernelApiCall] = []
+
+    def third_call_entered() -> bool:
+        nonlocal calls
+        calls = r.parse_kernel_api_log(log.read_text()) if log.exists() else []
+        return (len(calls) == 3 and bool(calls[-1].dumped_inputs_dir)) or proc.poll() is not None
+
     try:
-        while time.monotonic() < deadline:
-            calls = r.parse_kernel_api_log(log.read_text()) if log.exists() else []
-            if len(calls) == 3 and calls[-1].dumped_inputs_dir:
-                break
-            assert proc.poll() is None, proc.communicate()
-            time.sleep(0.1)
-        time.sleep(0.3)
-        assert proc.poll() is None  # still hanging
+        wait_until(third_call_entered, timeout=60, interval=0.1)
+        assert proc.poll() is None, proc.communicate()
+        # Only the hang resets SIGTERM to its default (the drill installs a handler that ignores it), so
+        # death by SIGTERM below proves the call was hanging when the signal came; no sleep needed.
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
     finally:

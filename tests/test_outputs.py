@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from backend.artifacts.images import default_stem, output_name, sanitize
-from backend.atomic_files import atomic_open, atomic_write_bytes
 from backend.exit_codes import ExitCode
 from tests.fixtures_backend import RUN_TIMEOUT, backend_command, clean_env
 
@@ -63,15 +62,3 @@ def test_a_full_disk_keeps_the_old_image_and_leaves_no_torn_file(tmp_path: Path)
     proc = _run_with_file_size_limit(tmp_path, 2000)  # the default name: no 0-byte PNG either
     assert proc.returncode == ExitCode.OUTPUT_ERROR
     assert sorted(p.name for p in out.iterdir()) == ["precious.png"]
-
-
-def test_atomic_write_replaces_whole_and_private(tmp_path: Path) -> None:
-    target = tmp_path / "new" / "x.bin"
-    atomic_write_bytes(target, b"one")
-    atomic_write_bytes(target, b"two")
-    assert target.read_bytes() == b"two" and target.stat().st_mode & 0o777 == 0o600
-    assert target.parent.stat().st_mode & 0o777 == 0o700 and os.listdir(target.parent) == ["x.bin"]
-    with pytest.raises(ZeroDivisionError), atomic_open(target) as fh:
-        fh.write(b"three")
-        raise ZeroDivisionError
-    assert target.read_bytes() == b"two" and os.listdir(target.parent) == ["x.bin"]

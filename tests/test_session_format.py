@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from backend.atomic_files import clean_stale_temp_files
 from tests.session_helpers import write
-from tui.atomic_file import clean_stale_temp_files
 from tui.session import (
     Session,
     SessionError,

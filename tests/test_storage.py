@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,21 +24,6 @@ from tests.fixtures_s3 import S3Bucket, S3Credentials, s3_client, unused_loopbac
 
 SECRET = "Sup3rS3cretValue+ZZZ/abc123"
 """Distinctive enough that any leak into a log line or message is found by a substring search."""
-
-
-@pytest.fixture()
-def log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
-    """Capture the backend logger even when it does not propagate (logging_setup.configure)."""
-    backend_logger = logging.getLogger("sgl_backend")
-    propagate = backend_logger.propagate
-    backend_logger.addHandler(caplog.handler)
-    backend_logger.propagate = False  # one copy of each record, whoever configured logging
-    caplog.set_level(logging.DEBUG, logger="sgl_backend")
-    try:
-        yield caplog
-    finally:
-        backend_logger.removeHandler(caplog.handler)
-        backend_logger.propagate = propagate
 
 
 def _settings(endpoint: str, bucket: str, key_id: str = "AKIDTEST", secret: str = SECRET) -> envs.Settings:
@@ -73,22 +57,22 @@ def _assert_no_secret(
         assert SECRET not in text
 
 
-def test_upload_roundtrip(s3_bucket: S3Bucket, tmp_path: Path, log: pytest.LogCaptureFixture,
+def test_upload_roundtrip(s3_bucket: S3Bucket, tmp_path: Path, backend_log: pytest.LogCaptureFixture,
                           capsys: pytest.CaptureFixture[str]) -> None:
     path = _output(tmp_path)
     storage = _storage(_settings(s3_bucket.endpoint, s3_bucket.name))
     result = storage.upload(path)
     assert result.ok and result.attempts == 1
     assert result.url == f"{s3_bucket.endpoint}/{s3_bucket.name}/{path.name}"
-    assert f"Uploaded {path} to {result.url}" in log.messages
+    assert f"Uploaded {path} to {result.url}" in backend_log.messages
     obj = s3_client(s3_bucket.endpoint).get_object(Bucket=s3_bucket.name, Key=path.name)
     assert obj["Body"].read() == path.read_bytes()
     assert obj["ContentType"] == "image/png"
     assert path.exists()  # unlike SGLang, the local file stays
-    _assert_no_secret(log, capsys, storage, result)
+    _assert_no_secret(backend_log, capsys, storage, result)
 
 
-def test_server_down_is_one_unreachable_line(tmp_path: Path, log: pytest.LogCaptureFixture,
+def test_server_down_is_one_unreachable_line(tmp_path: Path, backend_log: pytest.LogCaptureFixture,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     endpoint = f"http://127.0.0.1:{unused_loopback_port()}"
     path = _output(tmp_path)
@@ -99,37 +83,37 @@ def test_server_down_is_one_unreachable_line(tmp_path: Path, log: pytest.LogCapt
     (result,) = report.results
     assert not result.ok and result.kind == "unreachable" and result.code == "EndpointConnectionError"
     assert result.attempts == 3 and len(delays) == 2 and delays[1] > delays[0] / 2  # bounded backoff
-    (line,) = _warnings(log)
+    (line,) = _warnings(backend_log)
     assert "unreachable endpoint" in line and endpoint in line and str(path) in line
     assert path.exists()
     assert report.exit_code == ExitCode.UPLOAD_FAILED and report.error == line
-    _assert_no_secret(log, capsys, storage, result)
+    _assert_no_secret(backend_log, capsys, storage, result)
 
 
-def test_missing_bucket_is_one_clear_line(s3_server: str, tmp_path: Path, log: pytest.LogCaptureFixture,
+def test_missing_bucket_is_one_clear_line(s3_server: str, tmp_path: Path, backend_log: pytest.LogCaptureFixture,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     path = _output(tmp_path)
     result = _storage(_settings(s3_server, "no-such-bucket-here")).upload(path)
     assert result.kind == "no_such_bucket" and result.code == "NoSuchBucket" and result.attempts == 1
-    (line,) = _warnings(log)
+    (line,) = _warnings(backend_log)
     assert "bucket 'no-such-bucket-here' does not exist" in line and "NoSuchBucket" in line
     assert path.exists()
-    _assert_no_secret(log, capsys, result)
+    _assert_no_secret(backend_log, capsys, result)
 
 
-def test_a_failing_batch_is_one_line(s3_server: str, tmp_path: Path, log: pytest.LogCaptureFixture) -> None:
+def test_a_failing_batch_is_one_line(s3_server: str, tmp_path: Path, backend_log: pytest.LogCaptureFixture) -> None:
     paths = [_output(tmp_path, f"img_{i}.png") for i in range(3)]
     report = _storage(_settings(s3_server, "no-such-bucket-here")).upload_all(paths)
     assert [r.attempts for r in report.results] == [1, 0, 0]  # the same cause is not retried per file
     assert {r.code for r in report.results} == {"NoSuchBucket"} and report.exit_code == ExitCode.UPLOAD_FAILED
-    (line,) = _warnings(log)
+    (line,) = _warnings(backend_log)
     assert "img_0.png and 2 more" in line and f"3 outputs not uploaded, all kept in {tmp_path}" in line
     assert all(p.exists() for p in paths)
 
 
 @pytest.mark.parametrize("wrong", ["key_id", "secret"])
 def test_wrong_credentials_are_one_clear_line(s3_bucket: S3Bucket, s3_auth: S3Credentials, wrong: str,
-                                              tmp_path: Path, log: pytest.LogCaptureFixture,
+                                              tmp_path: Path, backend_log: pytest.LogCaptureFixture,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     path = _output(tmp_path)
     key_id = "AKIDUNKNOWN0000" if wrong == "key_id" else s3_auth.access_key_id
@@ -137,10 +121,10 @@ def test_wrong_credentials_are_one_clear_line(s3_bucket: S3Bucket, s3_auth: S3Cr
     result = storage.upload(path)
     expected = "InvalidAccessKeyId" if wrong == "key_id" else "SignatureDoesNotMatch"
     assert result.kind == "credentials" and result.code == expected and result.attempts == 1
-    (line,) = _warnings(log)
+    (line,) = _warnings(backend_log)
     assert "credentials were rejected" in line and expected in line
     assert path.exists()
-    _assert_no_secret(log, capsys, storage, result)
+    _assert_no_secret(backend_log, capsys, storage, result)
     # The server really checks keys: the right pair is accepted.
     good = _storage(
         _settings(s3_bucket.endpoint, s3_bucket.name, s3_auth.access_key_id, s3_auth.secret_access_key)
@@ -148,7 +132,7 @@ def test_wrong_credentials_are_one_clear_line(s3_bucket: S3Bucket, s3_auth: S3Cr
     assert good.upload(path).ok
 
 
-def test_transient_errors_are_retried(tmp_path: Path, log: pytest.LogCaptureFixture) -> None:
+def test_transient_errors_are_retried(tmp_path: Path, backend_log: pytest.LogCaptureFixture) -> None:
     from botocore.exceptions import ClientError
 
     class Flaky:
@@ -163,14 +147,14 @@ def test_transient_errors_are_retried(tmp_path: Path, log: pytest.LogCaptureFixt
 
     config = StorageConfig("outputs", "http://127.0.0.1:9", access_key_id="AKID", secret_access_key=SECRET)
     result = CloudStorage(config, client=Flaky(), sleep=lambda s: None).upload(_output(tmp_path))
-    assert result.ok and result.attempts == 3 and not _warnings(log)
+    assert result.ok and result.attempts == 3 and not _warnings(backend_log)
 
 
 @pytest.mark.parametrize(("mode", "kind", "says"), [
     ("slow", "timeout", "no answer from"), ("drop", "dropped", "closed the connection during the upload")])
 def test_stalled_or_dropping_endpoint_is_bounded_and_named(
     hostile_s3: dict[str, HostileServer], mode: str, kind: str, says: str, tmp_path: Path,
-    log: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str],
+    backend_log: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A server that never answers costs the read timeout per attempt, one that drops mid-upload one
     connection per attempt; both stop the batch with one line, and every local file is kept."""
@@ -181,11 +165,11 @@ def test_stalled_or_dropping_endpoint_is_bounded_and_named(
     first = report.results[0]
     assert first.kind == kind and 1 <= first.attempts <= 3 and report.results[1].attempts == 0
     assert server.connections == first.attempts  # botocore does not retry behind our back
-    (line,) = _warnings(log)
+    (line,) = _warnings(backend_log)
     assert says in line and server.endpoint in line and "2 outputs not uploaded, all kept" in line
     assert all(p.exists() and p.stat().st_size == 4096 for p in paths)
     assert report.exit_code == ExitCode.UPLOAD_FAILED
-    _assert_no_secret(log, capsys, storage, first)
+    _assert_no_secret(backend_log, capsys, storage, first)
 
 
 def test_upload_timeout_knob() -> None:

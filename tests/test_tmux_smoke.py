@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.console_helpers import wait_until
 from tests.demo import demo_environ
 from tests.fixtures_ui import FAKE_CHILD, REPO_ROOT
 
@@ -37,14 +38,12 @@ class Tmux:
 
     def wait_for(self, *texts: str, timeout: float = 30.0) -> str:
         """Capture the pane until every one of ``texts`` is on it (a frame may be drawn in parts)."""
-        deadline = time.monotonic() + timeout
-        while True:
+        def on_screen() -> str:
             screen = self.screen()
-            if all(text in screen for text in texts):
-                return screen
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{texts!r} not on screen within {timeout} s:\n{screen}")
-            time.sleep(0.1)
+            return screen if all(text in screen for text in texts) else ""
+
+        return wait_until(on_screen, timeout=timeout, interval=0.1,
+                          describe=lambda: f"{texts!r} not on screen:\n{self.screen()}")
 
     def keys(self, *keys: str) -> None:
         self("send-keys", "-t", "smoke", *keys)
@@ -81,9 +80,7 @@ def test_start_switch_panes_run_quit(tmp_path: Path) -> None:
         tmux.keys("F3", "F3")
         tmux.wait_for("DenoisingStage", "request #1 done")
         tmux.keys("C-q")
-        deadline = time.monotonic() + 30
-        while tmux("has-session", "-t", "smoke", check=False).returncode == 0:
-            assert time.monotonic() < deadline, "the console did not quit"
-            time.sleep(0.1)
+        wait_until(lambda: tmux("has-session", "-t", "smoke", check=False).returncode != 0, timeout=30,
+                   interval=0.1, describe=lambda: "the console did not quit")
     finally:
         tmux("kill-server", check=False)

@@ -19,6 +19,7 @@ import pytest
 
 from backend import envs
 from backend.envs import upstream
+from tests.console_helpers import pilot_wait_until
 from tests.fixtures_session import REPO_ROOT
 from tui import upstream_registry
 
@@ -139,23 +140,16 @@ async def _pane_built(app: Any, pilot: Any, pane: envs.Pane) -> None:
     from tui.screens.settings_pane import SettingsPane
 
     widget = app.query_one(f"#pane-{pane.name.lower()}", SettingsPane)
-    for _ in range(400):
-        fields = widget.fields
-        if len(fields) == len(envs.by_pane(pane)) and all(f.is_mounted for f in fields):
-            await pilot.pause()
-            await pilot.pause()
-            return
-        await pilot.pause(0.05)
-    raise AssertionError(f"pane {pane.value} was never built")
+    await pilot_wait_until(
+        pilot, lambda: len(widget.fields) == len(envs.by_pane(pane)) and all(f.is_mounted for f in widget.fields),
+        describe=lambda: f"pane {pane.value} was never built")
+    await pilot.pause()
+    await pilot.pause()
 
 
 async def _settle(app: Any, pilot: Any, selector: str) -> None:
     """Wait (with a deadline) until the lazily built pane holds ``selector``."""
-    for _ in range(200):
-        if app.query(selector):
-            return
-        await pilot.pause(0.05)
-    raise AssertionError(f"{selector} never appeared")
+    await pilot_wait_until(pilot, lambda: app.query(selector), describe=lambda: f"{selector} never appeared")
 
 
 def test_no_torch_import_in_the_console_process() -> None:

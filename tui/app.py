@@ -374,7 +374,7 @@ class ConsoleApp(SessionActions, RunningApp):
 
     @work(exclusive=True, group="config-watch")
     async def _watch_config(self, path: str, backend: str | None) -> None:
-        from tui.watch import ConfigWatcher
+        from backend.attention_watch import ConfigWatcher
 
         watcher = ConfigWatcher(path, backend)
         try:

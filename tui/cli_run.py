@@ -144,21 +144,23 @@ class _Face:
             self._last_stop = event.text if kind is EventKind.STOPPING else None
 
 
-def _events_writer(path: str) -> Any:
+class _EventsWriter:
     """A listener writing each event's summary as one JSON line (``--events``), 0600."""
-    from tui.engine.events import event_summary
 
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    out = os.fdopen(fd, "w", encoding="utf-8")
-    lock = threading.Lock()
+    def __init__(self, path: str) -> None:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        self._out = os.fdopen(fd, "w", encoding="utf-8")
+        self._lock = threading.Lock()
 
-    def write(event: Any) -> None:
-        with lock:
-            out.write(json.dumps(event_summary(event)) + "\n")
-            out.flush()
+    def __call__(self, event: Any) -> None:
+        from tui.engine.events import event_summary
 
-    write.close = out.close  # type: ignore[attr-defined]  # the writer carries its file's close
-    return write
+        with self._lock:
+            self._out.write(json.dumps(event_summary(event)) + "\n")
+            self._out.flush()
+
+    def close(self) -> None:
+        self._out.close()
 
 
 def run_main(args: argparse.Namespace) -> int:
@@ -194,7 +196,7 @@ def run_main(args: argparse.Namespace) -> int:
                        sample_processes=False, report_stalls=False,
                        perf_fallback=os.path.join(cache_root, "logs"))
     face.engine = engine
-    events = _events_writer(args.events) if args.events else None
+    events = _EventsWriter(args.events) if args.events else None
     if events is not None:
         engine.add_listener(events)
     interrupted = threading.Event()

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from backend import envs
+from backend.atomic_files import atomic_write_bytes
 from backend.envs import upstream
 from backend.envs.declarations import install_discovered, remove_discovered
-from tui.atomic_file import atomic_write
 
 _FIND = ("import importlib.util as u; s = u.find_spec('sglang'); "
          "print((list(s.submodule_search_locations or []) or [''])[0] if s else '')")
@@ -112,7 +112,7 @@ def load_release(package_dir: Path, environ: Mapping[str, str] | None = None) ->
         pass
     release = upstream.extract(package_dir)
     try:
-        atomic_write(cached, release.to_json().encode("utf-8"))  # 0600 in a 0700 directory
+        atomic_write_bytes(cached, release.to_json().encode("utf-8"))  # 0600 in a 0700 directory
     except OSError:
         pass  # a read-only cache only costs the next start the extraction again
     return release

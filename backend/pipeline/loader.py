@@ -78,19 +78,20 @@ def read_weights(folder: Path, reader: str) -> dict[str, torch.Tensor]:
     return state
 
 
-def _resolve_class(library: str, class_name: str) -> type:
+def _resolve_class(library: str, class_name: str) -> Any:
+    """The class ``model_index.json`` names (Any: its loader methods are known only at run time)."""
     module = importlib.import_module(library)
     return getattr(module, class_name)
 
 
-def _load_component(folder: Path, cls: type, reader: str) -> Any:
+def _load_component(folder: Path, cls: Any, reader: str) -> Any:
     if any(folder.glob("*.safetensors")) and hasattr(cls, "from_config") and issubclass(cls, torch.nn.Module):
-        model = cls.from_config(cls.load_config(str(folder)))  # type: ignore[attr-defined]  # a class found by name
+        model = cls.from_config(cls.load_config(str(folder)))
         model.load_state_dict(read_weights(folder, reader), strict=True)
         return model.eval()
     if any(folder.glob("*.bin")) or any(folder.glob("*.pt")):
         raise BackendError(ExitCode.MODEL_ERROR, f"{folder}: only safetensors weights are supported (no pickles)")
-    return cls.from_pretrained(str(folder))  # type: ignore[attr-defined]  # a class found by name in model_index
+    return cls.from_pretrained(str(folder))
 
 
 def default_model_dir() -> Path:

@@ -197,12 +197,12 @@ class Server:
 
     def _start_watcher(self) -> None:
         from backend.pipeline.attention import state
-        from backend.server.config_watch import ConfigWatcher
+        from backend.server.config_watch import AttentionConfigStage
 
         st = state()
         path = st.source if st.source and st.source != "--attention-backend-config" else None
         if path:
-            self.watcher = ConfigWatcher(path, st)
+            self.watcher = AttentionConfigStage(path, st)
             self.watcher.start()
 
     def _process(self, job: Job) -> None:

@@ -7,14 +7,15 @@ session) or that sits in the run's process group or session.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import time
 import uuid
 from collections.abc import Callable
 from typing import TypeVar
 
 import psutil
 
+from tests import console_helpers
 from tests.fixtures_drills import long_drills
 
 TAG_VARIABLE = "SGL_DRILL_TAG"
@@ -31,15 +32,9 @@ def new_tag() -> str:
 
 
 def wait_until(probe: Callable[[], T], timeout: float, what: str, every: float = 0.05) -> T:
-    """The first truthy ``probe()`` result; AssertionError naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s")
-        time.sleep(every)
+    """The first truthy ``probe()`` result; AssertionError naming ``what`` after ``timeout`` seconds
+    (the drills' spelling of :func:`tests.console_helpers.wait_until`)."""
+    return console_helpers.wait_until(probe, timeout, every, describe=lambda: what)
 
 
 def tagged(tag: str, pgid: int | None = None, sid: int | None = None) -> list[psutil.Process]:
@@ -66,12 +61,9 @@ def survivors(tag: str, pgid: int | None = None, sid: int | None = None, grace: 
     Returns their descriptions (pid and command line); the caller kills them afterwards so that one
     failing drill leaves nothing behind for the next.
     """
-    deadline = time.monotonic() + grace
-    while True:
-        alive = tagged(tag, pgid, sid)
-        if not alive or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
+    with contextlib.suppress(AssertionError):  # still alive after the grace: reported below
+        console_helpers.wait_until(lambda: not tagged(tag, pgid, sid), grace, 0.1)
+    alive = tagged(tag, pgid, sid)
     out = []
     for proc in alive:
         try:

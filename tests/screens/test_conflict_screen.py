@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.console_helpers import pilot_wait_until
 from tui.screens.conflict_screen import ConflictScreen
 from tui.session import Session
 
@@ -21,11 +22,8 @@ async def _edit_then_conflict(app: Any, pilot: Any, ui_env: dict[str, str]) -> N
     other.set("SGLANG_CACHE_DIT_MC", "5")
     other.save()
     await pilot.press("ctrl+s")
-    for _ in range(200):  # wait, with a deadline, for the question
-        if isinstance(app.screen, ConflictScreen):
-            return
-        await pilot.pause(0.02)
-    raise AssertionError("the conflict was not asked about")
+    await pilot_wait_until(pilot, lambda: isinstance(app.screen, ConflictScreen),
+                           describe=lambda: "the conflict was not asked about")
 
 
 @pytest.mark.parametrize(("choice", "expected"), [
@@ -44,10 +42,7 @@ async def test_save_over_a_changed_file_asks(console: Any, ui_env: dict[str, str
         await _edit_then_conflict(app, pilot, ui_env)
         assert Session.load("ops", ui_env).values == {"SGLANG_CACHE_DIT_FN": "2", "SGLANG_CACHE_DIT_MC": "5"}
         await pilot.click(f"#{choice}")
-        for _ in range(200):
-            if not isinstance(app.screen, ConflictScreen):
-                break
-            await pilot.pause(0.02)
+        await pilot_wait_until(pilot, lambda: not isinstance(app.screen, ConflictScreen))
         assert Session.load("ops", ui_env).values == expected
         if choice == "reload":
             assert app.session.values == expected and not app.session.dirty

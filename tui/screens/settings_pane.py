@@ -10,6 +10,7 @@ headings, and a spec variable that release never reads says so in its head.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
@@ -39,7 +40,7 @@ class SettingsPane(VerticalScroll, can_focus=False):
     """
 
     def __init__(self, pane: Pane, session: Session, host_platforms: frozenset[str], *, eager: int = 0,
-                 **kwargs: object) -> None:
+                 **kwargs: Any) -> None:
         """Args:
             pane: which registry pane to show.
             session: the :class:`tui.session.Session` edited here (shared with the app).
@@ -48,7 +49,7 @@ class SettingsPane(VerticalScroll, can_focus=False):
                 pane visible at start composes the ones that fit on the first screen, and
                 :meth:`ensure_loaded` mounts the rest just after the first frame.
         """
-        super().__init__(id=f"pane-{pane.name.lower()}", classes="settings-pane", **kwargs)  # type: ignore[arg-type]  # Textual's keywords
+        super().__init__(id=f"pane-{pane.name.lower()}", classes="settings-pane", **kwargs)
         self.pane = pane
         self.session = session
         self.host_platforms = host_platforms

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from backend import envs
+from backend.atomic_files import atomic_write_bytes
 from backend.envs import REGISTRY, EnvError, Problem, Resolved
-from tui.atomic_file import atomic_write
 from tui.session.diff import DiffRow, diff_rows
 from tui.session.file_format import IDENT_RE, Line, assign_text, header_text, parse_file, problem, render_file
 from tui.session.names import SessionConflict, SessionError, list_sessions, session_path, validate_name
@@ -365,7 +365,7 @@ class Session:
                     raise SessionConflict(
                         f"session {self.name!r} changed on disk since it was loaded ({path}); "
                         "reload it or merge your changes, nothing was written")
-                atomic_write(path, data)
+                atomic_write_bytes(path, data, follow_symlink=True)  # an operator's link: keep it
         except OSError as exc:
             raise SessionError(
                 f"cannot save session {self.name!r} to {path}: {exc.strerror or exc}"

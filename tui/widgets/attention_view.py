@@ -53,7 +53,7 @@ class AttentionView(Vertical):
             self.query_one("#status", Label).update(_watching_text(path))
 
     def show_event(self, event: Any, resident: bool) -> None:
-        """A ``tui.watch.ReloadEvent``; ``resident`` says a backend is running now."""
+        """A ``backend.attention_watch.ReloadEvent``; ``resident`` says a backend is running now."""
         self.last_event, self._last_resident = event, resident
         if self.is_mounted:
             self._paint_event(event, resident)

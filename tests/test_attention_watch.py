@@ -1,6 +1,6 @@
 """Attention config hot reload with real files and real watchfiles events.
 
-"None missed" is tested as the module docstring of ``tui.watch`` defines it:
+"None missed" is tested as the module docstring of ``backend.attention_watch`` defines it:
 * lockstep: 100 atomic saves (temp file + ``os.replace``), each waiting until it is observed
   (bounded) before the next: every one of the 100 distinct values is seen, in order;
 * burst: 100 atomic saves back to back: the observed values are strictly increasing (never stale
@@ -15,8 +15,8 @@ import os
 import threading
 from pathlib import Path
 
-from tests.console_helpers import wait_until
-from tui.watch import ConfigWatcher, ReloadEvent, watch_in_thread
+from backend.attention_watch import MAX_CONFIG_BYTES, ConfigWatcher, ReloadEvent, watch_in_thread
+from tests.console_helpers import async_wait_until, wait_until
 
 
 def atomic_save(path: Path, text: str) -> None:
@@ -97,10 +97,11 @@ def test_errors_keep_the_last_good_config_and_give_the_line(tmp_path: Path) -> N
     cfg.unlink()
     gone = watcher.check()
     assert gone is not None and gone.missing and gone.config == {"scale": 2}
-    # Another backend's schema accepts it.
+    # Another backend's schema accepts it (the console starts a new watch when the backend changes).
     atomic_save(cfg, '{"sparsity": 0.5}')
-    assert watcher.set_backend("video_sparse_attn").ok
-    assert "reloaded" in watcher.set_backend("video_sparse_attn").summary()
+    rejected = watcher.check()
+    assert rejected is not None and not rejected.ok and "sparsity" in (rejected.error or "")
+    assert ConfigWatcher(str(cfg), "video_sparse_attn").load().ok
 
 
 async def test_async_generator(tmp_path: Path) -> None:
@@ -117,8 +118,7 @@ async def test_async_generator(tmp_path: Path) -> None:
 
     task = asyncio.create_task(consume())
     for i in (2, 3):
-        while seen[-1:] != [i - 1]:
-            await asyncio.sleep(0.01)
+        await async_wait_until(lambda i=i: seen[-1:] == [i - 1], timeout=10)
         atomic_save(cfg, json.dumps({"scale": i}))
     await asyncio.wait_for(task, 10)
     assert seen == [1, 2, 3]
@@ -139,3 +139,88 @@ def test_directory_created_later(tmp_path: Path) -> None:
     finally:
         watcher.stop()
         thread.join(5)
+
+
+def test_content_not_stat_decides_a_change(tmp_path: Path) -> None:
+    """Same inode, same size, same timestamp tick: only the content tells the two saves apart."""
+    cfg = tmp_path / "attn.json"
+    cfg.write_text(json.dumps({"scale": 0.5}))
+    watcher = ConfigWatcher(str(cfg), None)
+    watcher.load()
+    before = cfg.stat()
+    with open(cfg, "r+") as fh:  # in place: no new inode
+        fh.write(json.dumps({"scale": 0.7}))
+    os.utime(cfg, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert cfg.stat().st_size == before.st_size and cfg.stat().st_ino == before.st_ino
+    event = watcher.check()
+    assert event is not None and event.diff_lines == ("~ scale: 0.5 -> 0.7",)
+    atomic_save(cfg, json.dumps({"scale": 0.7}))  # a new inode, the same content: nothing new
+    assert watcher.check() is None
+    assert watcher.reload().ok and watcher.last_event is not None and watcher.last_event.diff_lines == ()
+
+
+def test_a_directory_or_a_huge_file_keeps_the_last_good(tmp_path: Path) -> None:
+    cfg = tmp_path / "attn.json"
+    cfg.write_text(json.dumps({"scale": 0.5}))
+    watcher = ConfigWatcher(str(cfg), None)
+    watcher.load()
+    cfg.unlink()
+    cfg.mkdir()
+    in_place = watcher.check()
+    assert in_place is not None and in_place.missing and in_place.config == {"scale": 0.5}
+    cfg.rmdir()
+    cfg.write_text(" " * (MAX_CONFIG_BYTES + 1))
+    huge = watcher.check()
+    assert huge is not None and not huge.ok and not huge.missing and "over" in (huge.error or "")
+    assert huge.config == {"scale": 0.5}
+
+
+def test_the_first_diff_is_against_the_config_in_force(tmp_path: Path) -> None:
+    cfg = tmp_path / "attn.yaml"
+    cfg.write_text("scale: 0.5\nsdpa_kernels: [math]\n")
+    event = ConfigWatcher(str(cfg), None, last_good={"scale": 0.5}).load()
+    assert event.ok and event.initial and event.diff_lines == ("+ sdpa_kernels=['math']",)
+
+
+def test_two_readers_number_their_reads_in_order(tmp_path: Path) -> None:
+    """A watch thread and a request both re-read: ``seq`` orders the reads, so a stale one is detectable."""
+    cfg = tmp_path / "attn.json"
+    atomic_save(cfg, json.dumps({"scale": 0}))
+    watcher = ConfigWatcher(str(cfg), None)
+    watcher.load()
+    seen: list[tuple[int, float]] = []
+    lock = threading.Lock()
+
+    def reader() -> None:
+        for _ in range(200):
+            event = watcher.check()
+            if event is not None and event.ok:
+                with lock:
+                    seen.append((event.seq, (event.config or {})["scale"]))
+
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for i in range(1, 51):
+        atomic_save(cfg, json.dumps({"scale": i}))
+    for t in threads:
+        t.join(30)
+    last = watcher.check() or watcher.last_event
+    assert last is not None and last.config == {"scale": 50}
+    by_seq = [scale for _, scale in sorted(seen)]
+    assert by_seq == sorted(by_seq) and len({seq for seq, _ in seen}) == len(seen)
+
+
+def test_a_failure_in_the_watch_thread_goes_to_on_error(tmp_path: Path) -> None:
+    cfg = tmp_path / "attn.json"
+    cfg.write_text("{}")
+    watcher = ConfigWatcher(str(cfg), None)
+    failures: list[Exception] = []
+
+    def broken(event: ReloadEvent) -> None:
+        raise RuntimeError(f"cannot show event {event.seq}")
+
+    thread = watch_in_thread(watcher, broken, on_error=failures.append)
+    thread.join(10)
+    watcher.stop()
+    assert not thread.is_alive() and [str(f) for f in failures] == ["cannot show event 1"]
