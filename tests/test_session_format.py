@@ -188,7 +188,7 @@ def test_shell_expansion_is_reported(config_root: Path, sessions_path: Path) -> 
     )
     session = Session.load("exp")
     assert [p.line() for p in session.load_problems] == [
-        "warning: exp.env line 1: SGLANG_DIFFUSION_CACHE_ROOT uses shell expansion ($ or `), which the console "
+        "warning: exp.env line 1: SGLANG_DIFFUSION_CACHE_ROOT uses shell expansion ($, ` or ~), which the console "
         "does not evaluate; the value is taken literally"
     ]
     assert session.values["SGLANG_KERNEL_API_LOGDEST"] == "/tmp/$literal.log"
@@ -264,3 +264,18 @@ def test_save_as_renames(config_root: Path) -> None:
     with pytest.raises(SessionError):
         session.save_as("../three")
     assert session.name == "two"
+
+
+def test_an_unquoted_tilde_is_reported_as_bash_expands_it(config_root: Path, sessions_path: Path) -> None:
+    write(
+        sessions_path / "tilde.env",
+        """
+        export SGLANG_DIFFUSION_CACHE_ROOT=~/cache
+        export SGLANG_KERNEL_API_LOGDEST='~/literal.log'
+        export SGLANG_DIFFUSION_TARGET_DEVICE=cpu~
+        """,
+    )
+    session = Session.load("tilde")
+    assert [p.names for p in session.load_problems] == [("SGLANG_DIFFUSION_CACHE_ROOT",)]
+    assert "~" in session.load_problems[0].message
+    assert session.values["SGLANG_KERNEL_API_LOGDEST"] == "~/literal.log"

@@ -413,8 +413,8 @@ class Supervisor:
                    policy: StopPolicy | None = None, main: subprocess.Popen[bytes] | None = None) -> None:
         """The escalation (:func:`tui.supervisor_stop.escalate`); steps are posted while the main process runs."""
         def step(progress: StopProgress) -> None:
-            self._stop = progress
-            if main is not None:
+            if main is not None:  # the clean-up of leftovers after the exit leaves the stop "done"
+                self._stop = progress
                 self._emit("stopping", progress.text(), progress)
 
         escalate(procs, pgid, first, policy or self.stop_policy, exited=self._exited, on_step=step, main=main,

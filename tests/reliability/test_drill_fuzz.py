@@ -159,8 +159,9 @@ def test_fuzz_hand_edited_session_files(tmp_path: Path, clean_env: dict[str, str
         if any(sandbox.iterdir()):
             tally.executed += 1
             tally.note("clean file executed something when sourced", text)
+        told = {n for p in session.load_problems if "shell expansion" in p.message for n in p.names}
         for name in [*session.values, *session.unknown]:
-            if values.get(name) != session.get(name):
+            if name not in told and values.get(name) != session.get(name):  # else warned: read literally
                 tally.mismatched += 1
                 tally.note(f"{name}: console {session.get(name)!r}, bash {values.get(name)!r}", text)
 

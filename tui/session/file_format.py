@@ -47,27 +47,34 @@ class ParsedFile:
 
 
 def _has_expansion(text: str) -> bool:
-    """True when ``text`` has ``$`` or a backquote outside single quotes (the shell would expand it)."""
-    if "$" not in text and "`" not in text:
+    """True when bash would expand part of ``text`` (an assignment line): ``$`` or a backquote outside
+    single quotes, or an unquoted ``~`` right after ``=`` or ``:`` (bash's tilde expansion in
+    assignments: ``X=~/cache`` is ``$HOME/cache`` to bash)."""
+    if "$" not in text and "`" not in text and "~" not in text:
         return False
     quote = ""
     escaped = False
+    prev = ""
     for ch in text:
         if escaped:
-            escaped = False
+            escaped, prev = False, ""
             continue
         if quote == "'":
             if ch == "'":
                 quote = ""
+            prev = ""
             continue
         if ch == "\\":
             escaped = True
         elif ch in "$`":
             return True
+        elif ch == "~" and not quote and prev in ("=", ":"):
+            return True
         elif ch == '"':
             quote = "" if quote == '"' else '"'
         elif ch == "'" and not quote:
             quote = "'"
+        prev = ch if not quote else ""
     return False
 
 
@@ -204,7 +211,7 @@ def parse_file(text: str, filename: str) -> ParsedFile:
             if _has_expansion(line):
                 out.problems.append(problem(
                     "warning",
-                    f"{filename} line {number}: {name} uses shell expansion ($ or `), "
+                    f"{filename} line {number}: {name} uses shell expansion ($, ` or ~), "
                     "which the console does not evaluate; the value is taken literally",
                     name,
                 ))
