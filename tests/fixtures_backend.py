@@ -179,3 +179,17 @@ def cache_controller() -> Iterator[Any]:
         yield ctl
     finally:
         ctl.unmount()
+
+
+@pytest.fixture(scope="module")
+def torch_one_thread() -> Iterator[None]:
+    """One torch thread for an in-process module (``pytestmark = pytest.mark.usefixtures(...)``): on a
+    shared 2-core machine two threads run several times slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -10,7 +10,6 @@ are hard-coded here on purpose: the test must not recompute them with the code i
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,15 +24,7 @@ ON = {"SGLANG_CACHE_DIT_ENABLED": "true"}
 STATIC_FAST = {**ON, "SGLANG_CACHE_DIT_SCM_PRESET": "fast", "SGLANG_CACHE_DIT_SCM_POLICY": "static"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """One torch thread: on this shared 2-core machine two threads run several times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")

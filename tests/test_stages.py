@@ -32,15 +32,7 @@ STAGE_NAMES = [cls.__name__ for cls in stages.DEFAULT_STAGES]
 FORMAT = SGLangFormatter(colour=False)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """One torch thread: on this shared 2-core machine two threads run several times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +67,7 @@ class FailingHook:
     def __init__(self, pipe: ShapesPipeline, at: int = 1, exc: BaseException | None = None,
                  cancel: StageContext | None = None) -> None:
         self.calls, self.at, self.exc, self.cancel = 0, at, exc, cancel
-        self.handle = pipe.transformer.register_forward_pre_hook(self)  # type: ignore[attr-defined]
+        self.handle = pipe.transformer.register_forward_pre_hook(self)
 
     def __call__(self, *_: Any) -> None:
         self.calls += 1
