@@ -152,9 +152,8 @@ def test_a_refusal_of_ours_is_one_line_without_traceback(
 
 @pytest.mark.parametrize(("request_fields", "limits", "says"), [
     ({"num_inference_steps": -1}, Limits(), "steps and batch size must be >= 1"),
-    pytest.param({"num_inference_steps": 0}, Limits(), "steps and batch size must be >= 1", marks=pytest.mark.xfail(
-        strict=True, reason="InputValidationStage reads steps as `num_inference_steps or DEFAULT_STEPS`: 0 runs the "
-                            "default 8 steps instead of being refused (the CLI and the HTTP body refuse 0 earlier)")),
+    ({"num_inference_steps": 0}, Limits(), "steps and batch size must be >= 1"),
+    ({"height": 0}, Limits(), "height"),
     ({"batch_size": 0}, Limits(), "steps and batch size must be >= 1"),
     ({"num_inference_steps": 5}, Limits(max_steps=4), "--num-inference-steps 5 is over the limit of 4 steps"),
     ({"height": 60}, Limits(), "height"),

@@ -63,8 +63,10 @@ class PipelineStage:
 class InputValidationStage(PipelineStage):
     def forward(self, ctx: StageContext) -> None:
         req, pipe = ctx.request, ctx.pipe
-        ctx.num_steps = req.num_inference_steps or DEFAULT_STEPS
-        ctx.height, ctx.width = req.height or pipe.native_size, req.width or pipe.native_size
+        # None means "not given"; 0 is a value (refused below), never a silent default
+        ctx.num_steps = DEFAULT_STEPS if req.num_inference_steps is None else req.num_inference_steps
+        ctx.height = pipe.native_size if req.height is None else req.height
+        ctx.width = pipe.native_size if req.width is None else req.width
         ctx.guidance_scale = req.guidance_scale if req.guidance_scale is not None else DEFAULT_GUIDANCE
         if not req.prompt or not req.prompt.strip():
             raise BackendError(ExitCode.BAD_REQUEST, "Bad request: the prompt is empty")
