@@ -260,13 +260,6 @@ class ConsoleApp(SessionActions, RunningApp):
             self._views = self._make_views()
         return self._views
 
-    def _main_query(self, selector: Any, expect_type: Any = None) -> Any:
-        """``query_one`` on the main screen.  ``App.query_one`` searches the *active* screen, so
-        while a modal (diff, crash report, load) is open it would not find the header or the run
-        bar, and an exit arriving then would be lost."""
-        main = self.screen_stack[0] if self.screen_stack else self.screen
-        return main.query_one(selector) if expect_type is None else main.query_one(selector, expect_type)
-
     def _cache_dir(self, *parts: str) -> str:
         return os.path.join(envs.cache_root(self.session.child_env(self.environ)), "console", *parts)
 
