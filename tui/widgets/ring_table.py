@@ -15,6 +15,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from rich.cells import cell_len, set_cell_size
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
@@ -96,6 +99,10 @@ class RingTable(ScrollView, can_focus=True):
         self._cursor = -1
         """Index into the shown rows; -1 when there are none."""
         self._strips: dict[tuple[int, bool, int], Strip] = {}
+        self._widths_at: dict[int, list[int]] = {}
+        self._line_styles: tuple[Style, Style, Style] | None = None
+        """(base, header, cursor) styles, computed once per style change (``rich_style`` walks every
+        ancestor: per line it was most of a frame's time under a flood)."""
 
     # ---- data ---------------------------------------------------------------------------------
     def append_rows(self, rows: Iterable[tuple[Any, Sequence[Cell]]]) -> None:
@@ -245,30 +252,62 @@ class RingTable(ScrollView, can_focus=True):
 
     # ---- drawing ------------------------------------------------------------------------------
     def _widths(self, total: int) -> list[int]:
-        fixed = sum(c.width or 0 for c in self.columns) + len(self.columns) - 1
-        flexible = sum(1 for c in self.columns if c.width is None)
-        rest = max(4, (total - fixed) // flexible) if flexible else 0
-        return [c.width if c.width is not None else rest for c in self.columns]
+        widths = self._widths_at.get(total)
+        if widths is None:
+            fixed = sum(c.width or 0 for c in self.columns) + len(self.columns) - 1
+            flexible = sum(1 for c in self.columns if c.width is None)
+            rest = max(4, (total - fixed) // flexible) if flexible else 0
+            widths = self._widths_at[total] = [c.width if c.width is not None else rest for c in self.columns]
+        return widths
 
-    def _line(self, cells: Sequence[Cell], width: int) -> Text:
-        line = Text(no_wrap=True, end="")
+    def _segments(self, cells: Sequence[Cell], width: int) -> list[Segment]:
+        """One row as segments: each cell fitted to its column (ellipsis when cut), one space between.
+        Segments, not a Text per row: under a flood every visible row is new in every frame."""
+        out: list[Segment] = []
+        last = len(self.columns) - 1
         for i, (column, size) in enumerate(zip(self.columns, self._widths(width), strict=False)):
             cell = cells[i] if i < len(cells) else ""
-            text = cell.copy() if isinstance(cell, Text) else Text(str(cell))
-            text.truncate(size, overflow="ellipsis")
-            pad = " " * (size - text.cell_len)
-            line.append_text(Text(pad) + text if column.right else text + Text(pad))
-            if i < len(self.columns) - 1:
-                line.append(" ")
-        return line
+            if isinstance(cell, Text) and cell.spans:  # several styles in one cell: rich lays it out
+                text = cell.copy()
+                text.truncate(size, overflow="ellipsis", pad=True)
+                if column.right:
+                    text.align("right", size)
+                out += text.render(self.app.console)
+            else:
+                plain, style = (cell.plain, cell.style) if isinstance(cell, Text) else (cell, None)
+                length = cell_len(plain)
+                if length > size:
+                    plain, length = set_cell_size(plain, max(0, size - 1)) + "…", size
+                pad = " " * (size - length)
+                if column.right and pad:
+                    out.append(Segment(pad))
+                out.append(Segment(plain, self.app.console.get_style(style) if isinstance(style, str) and style
+                                   else style if isinstance(style, Style) else None))
+                if not column.right and pad:
+                    out.append(Segment(pad))
+            if i < last:
+                out.append(Segment(" "))
+        return out
+
+    def notify_style_update(self) -> None:
+        """Styles changed (theme, focus, class): cached styles and strips are stale."""
+        super().notify_style_update()
+        self._line_styles = None
+        self._strips.clear()
+
+    def _styles(self) -> tuple[Style, Style, Style]:
+        if self._line_styles is None:
+            base = self.rich_style
+            self._line_styles = (base, base + self.get_component_rich_style("ring-table--header"),
+                                 base + self.get_component_rich_style("ring-table--cursor"))
+        return self._line_styles
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
-        base = self.rich_style
+        base, header_style, cursor_style = self._styles()
         if y == 0:
-            header = self._line([c.label for c in self.columns], width)
-            style = base + self.get_component_rich_style("ring-table--header")
-            return Strip(header.render(self.app.console)).apply_style(style).crop_extend(0, width, style)
+            header = self._segments([c.label for c in self.columns], width)
+            return Strip(header).apply_style(header_style).crop_extend(0, width, header_style)
         index = int(self.scroll_y) + y - 1
         if not 0 <= index < len(self._shown):
             return Strip.blank(width, base)
@@ -277,9 +316,8 @@ class RingTable(ScrollView, can_focus=True):
         key = (row.seq, current, width)
         strip = self._strips.get(key)
         if strip is None:
-            style = base + self.get_component_rich_style("ring-table--cursor") if current else base
-            text = self._line(row.cells, width)
-            strip = Strip(text.render(self.app.console)).apply_style(style).crop_extend(0, width, style)
+            style = cursor_style if current else base
+            strip = Strip(self._segments(row.cells, width)).apply_style(style).crop_extend(0, width, style)
             if len(self._strips) > 1000:
                 self._strips.clear()
             self._strips[key] = strip
