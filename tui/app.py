@@ -47,8 +47,9 @@ def few_colours(environ: Mapping[str, str]) -> bool:
     return bool(term) and "256" not in term and "direct" not in term and not environ.get("TEXTUAL_COLOR_SYSTEM")
 
 
-FIRST_SCREEN_FIELDS = 5
-"""Widgets of the first pane composed with the first frame (what fits at 80x24); the rest follow."""
+FIRST_SCREEN_FIELDS = 4
+"""Widgets of the first pane composed with the first frame (what fits at 80x24: three fields and the
+fourth's name); the rest follow right after."""
 
 class ConsoleApp(SessionActions, RunningApp):
     """The console.  Built by :func:`tui.__main__.make_app` (the one factory, shared with tests)."""
