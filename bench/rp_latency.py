@@ -151,7 +151,7 @@ def bench_file(e: Env, n: int) -> list[Row]:
         c.wait_text("READY", timeout=30)
         c.keys("f3")
         c.keys("f3")  # Output -> Timings -> Kernel API
-        c.wait_text("Kernel API", timeout=10)
+        c.wait_text("Kernel API", "no calls yet", timeout=10)  # the view composed and drawn, not just its tab
         for i in range(n):
             name = f"bench.mark_{i:05d}"
             block = "\n".join(kernel_call_begin_lines(name, [x]) + kernel_call_end_lines(x)) + "\n"
