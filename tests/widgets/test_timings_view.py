@@ -110,3 +110,22 @@ def test_history_is_bounded() -> None:
         view.show_history(router.drain().finished_requests)
     table = view.history_table
     assert table.total_rows <= 6 and table.payloads()[-1].index == 7
+
+
+async def test_a_request_done_without_step_times_hides_the_chart_and_says_how_to_get_them() -> None:
+    from backend.envs import STAGE_LOGGING
+    from tui.routed import RequestTimings, StageRow
+
+    app = Host()
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(TimingsView)
+        running = RequestTimings(index=0, started_at=0.0, stages=[StageRow("DenoisingStage", 0.0)])
+        view.show_current(running)
+        await pilot.pause()
+        assert not app.query_one(Sparkline).display
+        assert "no steps yet" in str(app.query_one("#summary").render())
+        done = RequestTimings(index=0, started_at=0.0, stages=[StageRow("DenoisingStage", 0.0, 0.14)], finished=True)
+        view.show_current(done)
+        await pilot.pause()
+        assert not app.query_one(Sparkline).display, "a chart of one zero is drawn as a full block"
+        assert f"{STAGE_LOGGING.name}=1" in str(app.query_one("#summary").render())

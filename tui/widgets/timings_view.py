@@ -14,6 +14,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import ProgressBar, Sparkline
 
+from backend.envs import STAGE_LOGGING
 from tui.widgets.ring_table import Column, RingTable
 from tui.widgets.status_line import StatusLine
 
@@ -153,8 +154,15 @@ class TimingsView(Vertical):
         if label:
             self.query_one("#progress-label", StatusLine).update(label)
         steps = req.steps_ms
-        self.query_one(Sparkline).data = steps or [0.0]
-        summary = f"{len(steps)} steps" if steps else "no steps yet"
+        chart = self.query_one(Sparkline)
+        chart.data = steps or [0.0]
+        chart.display = bool(steps)  # a chart of one zero is a full-height block, not "nothing yet"
+        if steps:
+            summary = f"{len(steps)} steps"
+        elif req.finished:
+            summary = f"no per-step times in this run's output ({STAGE_LOGGING.name}=1 records them)"
+        else:
+            summary = "no steps yet"
         if steps:
             summary += (
                 f" · min {min(steps):.1f} · mean {sum(steps) / len(steps):.1f} · max {max(steps):.1f} ms"
