@@ -20,7 +20,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,17 +136,19 @@ class AttachedProcess:
         return True
 
 
-def follow_logs(router: Router, logs: Sequence[str], known_pids: Any) -> Any:
+def follow_logs(router: Router, logs: Sequence[str], known_pids: Any,
+                before_read: Callable[[], None] | None = None) -> Any:
     """A started :class:`tui.tail.Tailer` on ``logs``, each from its start (``%i`` allowed).
 
     The first plain file is the process's captured stdout (stream ``stdout``: its lines are the
     run's output, as for a launched run); the others (kernel API logs, ``performance.log``) are
-    streams of their own.  Stop the tailer to read the files to their end.
+    streams of their own.  Stop the tailer to read the files to their end.  ``before_read``: the
+    engine's input gate (``tui.engine.input_first``).
     """
     from tui.routed import STDOUT
     from tui.tail import Tailer
 
-    tailer = Tailer(router, pids=known_pids)
+    tailer = Tailer(router, pids=known_pids, before_read=before_read)
     stdout_taken = False
     for path in logs:
         plain = "%i" not in path

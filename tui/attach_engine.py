@@ -44,7 +44,7 @@ class AttachEngine(RunEngine):
     def attach(self) -> None:
         """Start following and watching (call once the face is ready for events)."""
         self._ensure_thread()
-        self._tailer = follow_logs(self.router, self.logs, self.proc.known_pids)
+        self._tailer = follow_logs(self.router, self.logs, self.proc.known_pids, before_read=self.input_first.wait)
         command = " ".join(self.proc.cmdline) or self.proc.name
         self._emit(EventKind.STARTED, f"attached to pid {self.proc.pid}: {command}", None)
         threading.Thread(target=self._watch, name="attach-watch", daemon=True).start()
