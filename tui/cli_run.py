@@ -219,6 +219,9 @@ def run_main(args: argparse.Namespace) -> int:
         status = sv.exit_status
         assert status is not None
         _err(f"child {status.description}")
+        # The exit is reported after at most 0.8 s of parsing (a face must not wait behind a flood); the
+        # summary is printed once, so it waits (bounded) for the last lines to be parsed, as on a loaded host.
+        sv.pump.wait_done(timeout=10.0)
         router = engine.router
         for line in summary_lines(router.stats(), router.current(), face.outputs, face.uploads,
                                   [ln.plain.strip() for ln in router.cuda_error_lines()]):
