@@ -163,6 +163,11 @@ class _EventsWriter:
         self._out.close()
 
 
+EXIT_PARSE_WAIT_S = 10.0
+"""The summary and the crash report are written once: the exit waits this long at most for the last lines
+to be parsed (a screen does not wait; a loaded host cut the stages off the summary)."""
+
+
 def run_main(args: argparse.Namespace) -> int:
     from backend import envs
     from tui.engine.masking import shown_command
@@ -194,7 +199,7 @@ def run_main(args: argparse.Namespace) -> int:
     engine = RunEngine(face, stop_policy=StopPolicy(args.stop_timeout, args.stop_timeout, args.stop_timeout),
                        stall_timeout=args.stall_timeout, cache_root=cache_root, echo=echo,
                        sample_processes=False, report_stalls=False,
-                       perf_fallback=os.path.join(cache_root, "logs"))
+                       perf_fallback=os.path.join(cache_root, "logs"), exit_parse_wait=EXIT_PARSE_WAIT_S)
     face.engine = engine
     events = _EventsWriter(args.events) if args.events else None
     if events is not None:
@@ -219,9 +224,6 @@ def run_main(args: argparse.Namespace) -> int:
         status = sv.exit_status
         assert status is not None
         _err(f"child {status.description}")
-        # The exit is reported after at most 0.8 s of parsing (a face must not wait behind a flood); the
-        # summary is printed once, so it waits (bounded) for the last lines to be parsed, as on a loaded host.
-        sv.pump.wait_done(timeout=10.0)
         router = engine.router
         for line in summary_lines(router.stats(), router.current(), face.outputs, face.uploads,
                                   [ln.plain.strip() for ln in router.cuda_error_lines()]):

@@ -62,12 +62,16 @@ class RunEngine:
         slow_interval: least seconds between kernel API / timings updates while a run streams.
         max_in_flight: batches sent and not acknowledged before the engine holds the next.
         perf_fallback: ``performance.log`` directory when ``SGLANG_PERF_LOG_DIR`` is unset.
+        exit_parse_wait: longest the exit waits, beyond the supervisor's 0.8 s, for the last lines to be
+            parsed before the report (0 for a screen, which must not wait behind a flood; a headless face
+            that prints one summary waits, so a loaded host does not cut its stages off).
     """
 
     def __init__(self, sink: Sink, *, stop_policy: StopPolicy | None = None, stall_timeout: float | None = None,
                  cache_root: str | None = None, echo: Mapping[str, Any] | None = None,
                  sample_processes: bool = True, report_stalls: bool = True, frame: float = 1 / 60,
-                 slow_interval: float = 0.25, max_in_flight: int = 2, perf_fallback: str | None = None) -> None:
+                 slow_interval: float = 0.25, max_in_flight: int = 2, perf_fallback: str | None = None,
+                 exit_parse_wait: float = 0.0) -> None:
         self.listeners: list[Sink] = [sink]
         self.router = Router()
         self.supervisor = Supervisor(self.router, cache_root=cache_root, stop_policy=stop_policy,
@@ -81,6 +85,7 @@ class RunEngine:
         self.slow_interval = slow_interval
         self.max_in_flight = max_in_flight
         self.perf_fallback = perf_fallback
+        self.exit_parse_wait = exit_parse_wait
         self.plan: Any = None
         self.last_exit: Any = None
         self.last_report: Any = None
@@ -368,6 +373,8 @@ class RunEngine:
         """Files read to their end, the output's last batch, then the exit, then the report."""
         try:
             try:
+                if self.exit_parse_wait:
+                    self.supervisor.pump.wait_done(self.exit_parse_wait)
                 self._stop_tailer()
                 self._dispatch_output(self.router.drain())
             except Exception as exc:  # noqa: BLE001 - the exit must be told whatever happened before
