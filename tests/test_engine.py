@@ -81,6 +81,48 @@ class TestPump:
         assert fed[0] == "first" and fed[-1] == "line 19" and len(fed) < 21
         assert sum(skipped) == 8 * (20 - (len(fed) - 1)) and ended == [STDOUT]
 
+    def test_a_big_read_is_parsed_a_slice_per_turn_and_no_line_is_cut(self) -> None:
+        """A 1 MiB read (a reader that waited its turn) is parsed in slices, the input gate passed
+        between them, so a key never waits behind the whole read; lines that straddle a slice
+        boundary (a multi-byte character, a CRLF) come out whole."""
+        from tui.engine.pump import TAKE_BYTES
+
+        fed: list[str] = []
+        turns: list[int] = []
+        pump = LinePump(lambda s, lines: fed.extend(t for t, _, _ in lines), lambda s: None, lambda s, n: None)
+        pump.before_chunk = lambda: turns.append(1)
+        pump.open(STDOUT)
+        line = "é" * 10 + "\r\n"  # 22 bytes: boundaries fall inside characters and between \r and \n
+        count = (1 << 20) // len(line.encode())
+        pump.push(STDOUT, (line * count).encode())
+        assert pump.wait_idle(20)
+        pump.close_stream(STDOUT)
+        assert pump.wait_done(20)
+        assert fed == ["é" * 10] * count
+        assert len(turns) >= (count * len(line.encode())) // TAKE_BYTES
+
+
+    def test_a_gap_inside_a_line_leaves_out_its_rest_too(self) -> None:
+        """Bytes left out that end inside a line: what follows up to the next newline is that line's
+        rest, not a line of its own; the next whole line comes through."""
+        fed: list[str] = []
+        gate = threading.Event()
+
+        def feed(stream: str, lines: list[tuple[str, bool, bool]]) -> None:
+            gate.wait(10)
+            fed.extend(text for text, _, _ in lines)
+
+        pump = LinePump(feed, lambda s: None, lambda s, n: None, max_backlog=40)
+        pump.open(STDOUT)
+        pump.push(STDOUT, b"first\n")
+        wait_until(lambda: not pump._chunks)
+        pump.push(STDOUT, b"0123456789" * 3 + b"-cut")  # 34 bytes, left out when the next comes
+        pump.push(STDOUT, b" in the middle\nnext whole line\n")
+        pump.close_stream(STDOUT)
+        gate.set()
+        assert pump.wait_done(10)
+        assert fed == ["first", "next whole line"]
+
 
 class TestReadPath:
     def test_run_files_are_private(self, tmp_path: Path) -> None:

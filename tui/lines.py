@@ -81,6 +81,14 @@ class LineSplitter:
         else:
             out.append((whole.decode("utf-8", "replace"), False, cr))
 
+    def resync(self, mid_line: bool) -> None:
+        """Bytes were left out before the next feed: the partial line is void, and when the cut fell
+        inside a line (``mid_line``) the next bytes up to the first terminator are its rest: skipped,
+        not passed on as a line."""
+        self._buf = b""
+        self._after_cr = False
+        self._skipping = mid_line
+
     def flush(self) -> list[tuple[str, bool, bool]]:
         """End of stream: the unterminated last line, if any."""
         out = []

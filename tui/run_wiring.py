@@ -66,6 +66,18 @@ class RunningApp(App[int]):
         main = self.screen_stack[0] if self.screen_stack else self.screen
         return main.query_one(selector) if expect_type is None else main.query_one(selector, expect_type)
 
+    def get_driver_class(self) -> Any:
+        """The platform's driver, holding the input gate from its input thread (``tui.key_first_driver``)."""
+        from tui.key_first_driver import key_first_driver
+
+        return key_first_driver(super().get_driver_class())
+
+    def hold_for_key(self) -> None:
+        """A key was read (the driver's input thread): the engine's parsing waits (bounded) for its answer."""
+        engine = self._engine
+        if engine is not None:
+            engine.input_first.hold()
+
     async def on_event(self, event: events.Event) -> None:
         """A key goes first: the engine's parsing waits until the screen has answered it
         (``tui.engine.input_first``), so a view switch under a flood costs what it costs idle."""

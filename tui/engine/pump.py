@@ -22,8 +22,10 @@ EOF_BACKLOG = 256 << 10
 """At end of stream, at most this many waiting bytes are still parsed: a burst written just before
 dying (a crash's last output) is parsed whole, while the exit never waits behind a flood (the
 supervisor reports it after at most 0.8 s of parsing anyway)."""
-TAKE_BYTES = 32 << 10
-"""Bytes the thread takes per turn: what it holds is out of reach of the end-of-stream cut."""
+TAKE_BYTES = 16 << 10
+"""Bytes the thread takes per turn (a read of up to 1 MiB is pushed as slices of this size): between
+turns it passes the input gate, so a key waits for at most one turn (about 7 ms of parsing); what
+it holds is out of reach of the end-of-stream cut."""
 
 
 class LinePump:
@@ -46,6 +48,8 @@ class LinePump:
         self._chunks: deque[tuple[str, bytes | None]] = deque()
         self._bytes = 0
         self._gaps: dict[str, int] = {}
+        self._cut_mid_line: dict[str, bool] = {}
+        """Per stream: the last bytes left out ended inside a line (the next bytes begin with its rest)."""
         self._open: set[str] = set()
         self._busy = False
         self._closed = False
@@ -64,7 +68,10 @@ class LinePump:
 
     def push(self, stream: str, data: bytes) -> None:
         with self._cond:
-            self._chunks.append((stream, data))
+            if len(data) <= TAKE_BYTES:
+                self._chunks.append((stream, data))
+            else:  # one big read (the reader waited its turn): parsed a slice per turn
+                self._chunks.extend((stream, data[i:i + TAKE_BYTES]) for i in range(0, len(data), TAKE_BYTES))
             self._bytes += len(data)
             if self._bytes > self.max_backlog:
                 self._trim(self.max_backlog)
@@ -89,6 +96,7 @@ class LinePump:
                 continue
             self._bytes -= len(data)
             self._gaps[stream] = self._gaps.get(stream, 0) + len(data)
+            self._cut_mid_line[stream] = not data.endswith((b"\n", b"\r"))
         kept.extend(chunks)
         self._chunks = kept
 
@@ -124,19 +132,21 @@ class LinePump:
                     taken += len(data) if data is not None else 0
                 self._bytes -= taken
                 gaps, self._gaps = self._gaps, {}
+                cuts, self._cut_mid_line = self._cut_mid_line, {}
                 self._busy = True
             try:
-                self._process(chunks, gaps)
+                self._process(chunks, gaps, cuts)
             finally:
                 with self._cond:
                     self._busy = False
                     self._cond.notify_all()
 
-    def _process(self, chunks: list[tuple[str, bytes | None]], gaps: dict[str, int]) -> None:
+    def _process(self, chunks: list[tuple[str, bytes | None]], gaps: dict[str, int],
+                 cuts: dict[str, bool]) -> None:
         for stream, nbytes in gaps.items():
             splitter = self._splitters.get(stream)
             if splitter is not None:
-                splitter.flush()  # a line cut by the gap is not a line
+                splitter.resync(cuts.get(stream, False))  # a line cut by the gap is not a line
             self._guard(self._skipped, stream, nbytes)
         i = 0
         while i < len(chunks):
