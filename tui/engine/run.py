@@ -58,7 +58,8 @@ class RunEngine:
         sample_processes: send ``PROCESS`` snapshots about once a second.
         report_stalls: a stall sends a ``CRASH`` report at once (the TUI opens it); either way
             the report at exit says the run stalled.
-        frame: least seconds between two batches while output floods (idle: no wait at all).
+        frame: least seconds between two batches while output floods (idle: no wait at all);
+            1/20: at 60 batches a second a flood kept the UI thread busy and a key waited behind it.
         slow_interval: least seconds between kernel API / timings updates while a run streams.
         max_in_flight: batches sent and not acknowledged before the engine holds the next.
         perf_fallback: ``performance.log`` directory when ``SGLANG_PERF_LOG_DIR`` is unset.
@@ -69,7 +70,7 @@ class RunEngine:
 
     def __init__(self, sink: Sink, *, stop_policy: StopPolicy | None = None, stall_timeout: float | None = None,
                  cache_root: str | None = None, echo: Mapping[str, Any] | None = None,
-                 sample_processes: bool = True, report_stalls: bool = True, frame: float = 1 / 60,
+                 sample_processes: bool = True, report_stalls: bool = True, frame: float = 1 / 20,
                  slow_interval: float = 0.25, max_in_flight: int = 2, perf_fallback: str | None = None,
                  exit_parse_wait: float = 0.0) -> None:
         self.listeners: list[Sink] = [sink]
