@@ -11,9 +11,10 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widgets import Checkbox, Input, Label
+from textual.widgets import Checkbox, Input
 
 from tui.launch import RunRequest
+from tui.widgets.status_line import StatusLine
 
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX*]\s*(\d+)\s*$")
 
@@ -55,8 +56,10 @@ class RunBar(Vertical):
                         id="command", compact=True)
             yield Checkbox("SGLang flags", value=True, id="translate", compact=True,
                            tooltip="For a real sglang command: translate the documented-but-unread variables")
-        yield Label("F5 run · F6 stop · F7 restart · enter: preview the command line", classes="status",
-                    id="run-status", markup=False)
+        # A StatusLine, not a Label: under a flood the status changes every second ("sampled ...")
+        # and a Label's update lays out the whole screen each time.
+        yield StatusLine("F5 run · F6 stop · F7 restart · enter: preview the command line", classes="status",
+                         id="run-status")
 
     def _value(self, widget_id: str) -> str:
         return self.query_one(f"#{widget_id}", Input).value.strip()
@@ -96,7 +99,7 @@ class RunBar(Vertical):
 
     def show_status(self, text: str, error: bool = False) -> None:
         """The final command line, the stop escalation, or why the run was refused."""
-        self.query_one("#run-status", Label).update(Text(text, style="bold red" if error else ""))
+        self.query_one("#run-status", StatusLine).update(Text(text, style="bold red" if error else ""))
         self.set_class(error, "-refused")
 
     class PreviewRequested(Message):
