@@ -61,7 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from backend.server.runtime import install_faults
 
-        install_faults(args.inject_fault)
+        workers = min(args.num_workers, args.batch_size) if args.command == "generate" else 1
+        install_faults(args.inject_fault, 0, max(1, workers))
         if args.command == "generate":
             return generate_main(args, settings)
         from backend.server.serve import serve_main

@@ -36,6 +36,27 @@ def test_two_workers_distinct_pids(tmp_path: Path, method: str) -> None:
     assert len(started) == 2 and {line.split("pid ")[1].split(",")[0] for line in started} == pids
 
 
+def test_worker_device_one_gpu_each_when_several_are_visible() -> None:
+    torch = pytest.importorskip("torch")
+    from backend.pipeline.device import worker_device
+
+    cuda0, cpu = torch.device("cuda", 0), torch.device("cpu")
+    assert [worker_device(cuda0, r, 2) for r in range(3)] == [torch.device("cuda", 0), torch.device("cuda", 1),
+                                                               torch.device("cuda", 0)]
+    assert worker_device(cuda0, 1, 1) == cuda0, "one visible GPU: both workers share it"
+    assert worker_device(cpu, 1, 0) == cpu
+
+
+def test_worker_lines_are_written_and_read_with_the_same_shape() -> None:
+    from backend.records import WorkerEnded, WorkerPlaced, format_log_line, worker_died_message
+    from backend.records import worker_finished_message, worker_placed_message
+
+    placed = worker_placed_message(1, 2, 4242, "cuda:1", "NVIDIA H200; 2 visible GPU(s)")
+    assert parse_line(format_log_line(placed)) == WorkerPlaced(1, 2, 4242, "cuda:1", "NVIDIA H200; 2 visible GPU(s)")
+    assert parse_line(format_log_line(worker_finished_message(0, 4241, 1, 0))) == WorkerEnded(0, 4241, 1, 0, True)
+    assert parse_line(format_log_line(worker_died_message(1, 4242, -11))) == WorkerEnded(1, 4242, 0, -11, False)
+
+
 def test_split_batch() -> None:
     assert split_batch(5, 2) == [(0, 3), (3, 2)]
     assert split_batch(2, 4) == [(0, 1), (1, 1)]

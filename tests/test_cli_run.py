@@ -164,3 +164,37 @@ class TestRealBackend:
         assert call["api_name"] == "backend.attention.sdpa_attention" and call["source"] == "log+dump"
         assert call["dump_status"] == "inputs_saved" and call["dump_path"].endswith("_call0003")
         assert call["args"][0]["shape"] and call["stream"].startswith("file:")
+
+    def test_a_fault_on_worker_1_is_reported_as_worker_1_and_worker_0s_image_is_kept(
+            self, env: dict[str, str], tmp_path: Path) -> None:
+        """Two workers (CPU), an exception injected on worker 1 only: the crash report names worker 1,
+        its pid and device and the call that raised; worker 0 finished and its image is kept; the same
+        report comes from the files alone (``crash-report``); no process survives."""
+        import psutil
+
+        e = self.backend_env(env, tmp_path, SGLANG_KERNEL_API_LOGLEVEL="3",
+                             SGLANG_KERNEL_API_LOGDEST=str(tmp_path / "kernel_%i.log"))
+        r = console(e, "run", "--quiet", "--", PY, "-m", "backend", "generate", "--prompt", "a red square",
+                    "--num-inference-steps", "2", "--height", "64", "--width", "64", "--batch-size", "2",
+                    "--num-workers", "2", "--output-path", str(tmp_path / "out"),
+                    "--inject-fault", "exception@backend.attention.*:2,rank=1", timeout=240)
+        assert r.returncode == 9, r.stderr
+        data = json.loads(crash_report_path(r.stderr).with_suffix(".json").read_text())
+        workers = {w["rank"]: w for w in data["workers"]}
+        assert workers[0]["device"] == "cpu" and workers[0]["outputs"] == 1 and workers[0]["exit_code"] == 0
+        assert workers[1]["exit_code"] == 9 and workers[1]["outputs"] == 0
+        assert data["process"]["worker"] == 1 and data["process"]["pid"] == workers[1]["pid"]
+        assert data["process"]["device"] == "cpu"
+        assert data["last_call"]["api_name"] == "backend.attention.sdpa_attention"
+        text = crash_report_path(r.stderr).read_text()
+        assert f"Process: worker 1, pid {workers[1]['pid']}, on cpu" in text
+        assert f"worker 0 (pid {workers[0]['pid']}, cpu): finished: 1 output(s), complete and kept" in text
+        assert len(list((tmp_path / "out").glob("*.png"))) == 1
+        assert not [p for p in (workers[0]["pid"], workers[1]["pid"]) if psutil.pid_exists(p)
+                    and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+        logs = [str(p) for p in sorted(crash_report_path(r.stderr).parent.glob("*.log"))]
+        logs += [str(p) for p in sorted(tmp_path.glob("kernel_*.log"))]
+        again = console(e, "crash-report", "--json", *(a for log in logs for a in ("--log", log)), timeout=60)
+        from_files = json.loads(again.stdout)
+        assert from_files["process"]["worker"] == 1, again.stdout[-2000:]
+        assert [w["rank"] for w in from_files["workers"]] == [0, 1]

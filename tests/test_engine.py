@@ -205,3 +205,30 @@ def test_sgl_console_run_shows_and_writes_no_secret(tmp_path: Path) -> None:
         assert KEY.encode() not in path.read_bytes() and b"pw-XYZ-9876" not in path.read_bytes(), path
         assert mode(path) == 0o600, path
     assert KEY not in r.stdout + r.stderr and "pw-XYZ-9876" not in r.stdout + r.stderr
+
+
+def test_kernel_updates_name_the_worker_each_log_came_from() -> None:
+    """A ``--num-workers`` run: the backend's placement lines on stdout, one kernel API log per pid;
+    the engine's kernel update says which worker (rank, pid, device) wrote each stream, and the
+    Kernel API view's detail shows it."""
+    from backend.records import format_log_line, kernel_call_begin_lines, kernel_call_end_lines, worker_placed_message
+    from backend.records import TensorDesc
+    from tui.engine.events import EventKind
+    from tui.engine.run import RunEngine
+    from tui.widgets.kernel_api_view import call_detail
+
+    events: list = []  # type: ignore[type-arg]
+    engine = RunEngine(events.append, sample_processes=False, report_stalls=False)
+    try:
+        engine.router.feed(STDOUT, [format_log_line(worker_placed_message(1, 2, 4242, "cuda:1", "NVIDIA H200; 2 visible GPU(s)"))])
+        x = TensorDesc((2, 3), "torch.float32", "cuda:1")
+        stream = "file:/run/kernel_4242.log"
+        engine.router.feed(stream, [*kernel_call_begin_lines("backend.attention.sdpa", [x]), *kernel_call_end_lines(x)])
+        engine.dispatch_now()
+        update = next(e.data for e in events if e.kind is EventKind.KERNEL)
+        assert update.workers == {stream: "worker 1 (pid 4242, cuda:1)"}
+        stream_of_call, call = update.calls[0]
+        assert "worker 1 (pid 4242, cuda:1) · file:/run/kernel_4242.log" in call_detail(
+            stream_of_call, call, update.workers[stream_of_call]).plain
+    finally:
+        engine.close()

@@ -52,6 +52,8 @@ print("drill finished", flush=True)
         ("exit=0@x:10", faults.FaultSpec("exit", "x", 10, 0)),
         ("hang:4", faults.FaultSpec("hang", "*", 4)),
         ("device-assert@backend.vae.*", faults.FaultSpec("device-assert", "backend.vae.*")),
+        ("exception@*attention*:2,rank=1", faults.FaultSpec("exception", "*attention*", 2, rank=1)),
+        ("segfault,rank=0", faults.FaultSpec("segfault", rank=0)),
     ],
 )
 def test_parse_valid(value: str, spec: faults.FaultSpec) -> None:
@@ -69,6 +71,8 @@ def test_parse_valid(value: str, spec: faults.FaultSpec) -> None:
         ("nan@", "empty API pattern"),
         ("abort=3", "only allowed for exit"),
         ("exit=256", "exit code '256'"),
+        ("nan,rank=one", "rank 'one' is not a worker rank"),
+        ("nan,rank=-1", "rank '-1' is not a worker rank"),
     ],
 )
 def test_parse_errors_name_flag_value_and_choices(value: str, problem: str) -> None:
@@ -86,6 +90,23 @@ def test_plan_counts_matching_calls() -> None:
         plan.arm(api) for api in ("backend.a.x", "backend.b.x", "backend.a.y", "backend.a.x", "backend.a.x")
     ]
     assert fired == [None, None, None, faults.FaultSpec("nan", "backend.a.*", 3), None]
+
+
+def test_a_fault_scoped_to_a_rank_goes_to_that_worker_only() -> None:
+    plan = faults.FaultPlan.parse(["exception@*attention*,rank=1", "nan@*vae*"])
+    assert [str(s) for s in plan.for_rank(0).specs] == ["nan@*vae*:1"]
+    assert [str(s) for s in plan.for_rank(1).specs] == ["exception@*attention*:1,rank=1", "nan@*vae*:1"]
+
+
+def test_a_rank_the_run_does_not_have_is_refused_with_the_ranks_it_has() -> None:
+    from backend.exit_codes import BackendError, ExitCode
+    from backend.server.runtime import install_faults
+
+    with pytest.raises(BackendError) as info:
+        install_faults(["exception,rank=2"], rank=0, processes=2)
+    assert info.value.code == ExitCode.USAGE
+    assert "--inject-fault 'exception@*:1,rank=2': rank 2, but this run has 2 process(es) (ranks 0..1" in info.value.message
+    assert faults.installed() is None
 
 
 def test_device_assert_needs_cuda() -> None:

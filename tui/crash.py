@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Collection, Mapping, Sequence
+from typing import Any
 
 from backend import envs
 from backend.records import (
@@ -56,6 +57,7 @@ from tui.crash_scope import (
     read_source,
     stamp_lines,
 )
+from tui.crash_workers import failed, name_process, workers_from_lines
 from tui.routed import STDERR, STDOUT, Line
 from tui.router import Router
 from tui.supervisor import ExitStatus
@@ -171,6 +173,7 @@ def analyze(
     sources: Sequence[str] = (),
     timeline: Timeline | None = None,
     kernel_sources: Sequence[KernelSource] | None = None,
+    workers: Sequence[Mapping[str, Any]] = (),
 ) -> CrashReport:
     """Build a :class:`CrashReport` from what is known.
 
@@ -184,12 +187,14 @@ def analyze(
         dump_roots: kernel API dump roots to scan for folders still ``inputs_saved`` / ``exception``.
         timeline: requests, stages, steps and scoped errors (:mod:`tui.crash_scope`).
         kernel_sources: kernel API blocks per process (:mod:`tui.crash_calls`).
+        workers: the backend's workers (``Router.workers()``): the process that died is named by rank
+            and device, and the others' finished work is reported as kept (:mod:`tui.crash_workers`).
     """
     abnormal = is_abnormal(exit, stalled_for)
     ksources = list(kernel_sources) if kernel_sources is not None else group_sources(calls)
     dumps = pending_dumps(dump_roots)
     all_dumps = [e for root in dump_roots for e in scan_dump_root(root)]
-    dead = pick_dead(ksources, dumps)
+    dead = pick_dead(ksources, dumps, failed_pids={w["pid"] for w in workers if failed(w) and w.get("pid")})
     in_flight = last_call = None
     call_status: str | None = None
     used_dump: DumpEntry | None = None
@@ -240,6 +245,7 @@ def analyze(
         process = {"pid": dead.pid, "source": dead.source, "why": why if len(ksources) > 1 else "the only process logged"}
     elif used_dump is not None:
         process = {"pid": used_dump.pid, "source": used_dump.path, "why": "its dump folder"}
+    process = name_process(process, workers)
     counts = dict(api_counts) if api_counts is not None else {}
     if api_counts is None:
         for src in ksources:
@@ -258,7 +264,7 @@ def analyze(
                     "ends": s.verdict()[0], "last_call": s.calls[-1].api_name if s.calls else None}
                    for s in ksources],
         api_counts=counts, kernel_calls_seen=sum(len(s.calls) for s in ksources), tail=list(tail)[-TAIL_LINES:],
-        command=command, run_dir=run_dir, sources=list(sources),
+        command=command, run_dir=run_dir, sources=list(sources), workers=[dict(w) for w in workers],
     )
 
 
@@ -302,6 +308,7 @@ def analyze_router(
         exit=exit, stalled_for=stalled_for, tail=[ln.plain for ln in tail],
         cuda_errors=[ln.plain.strip() for ln in router.cuda_error_lines()], calls=calls, dump_roots=dump_roots,
         api_counts=router.stats()["api_counts"], command=command, run_dir=run_dir, timeline=timeline,
+        workers=router.workers(),
     )
 
 
@@ -345,7 +352,8 @@ def analyze_files(
     ordinary = {ln.source for ln in merged if split_log_prefix(ln.text)[0] is not None}
     kernel_only = {k.source for k in ksources if k.source not in ordinary}
     return analyze(exit=exit, tail=merged_tail(merged, brief=kernel_only), dump_roots=roots, sources=[*logs, *dump_dirs],
-                   timeline=build_timeline(merged) if logs else None, kernel_sources=ksources)
+                   timeline=build_timeline(merged) if logs else None, kernel_sources=ksources,
+                   workers=workers_from_lines(ln.text for ln in merged))
 
 
 def rerun_env(session_env: Mapping[str, str], level: int) -> dict[str, str]:

@@ -7,7 +7,7 @@ logs); crash.py only assembles the report. Nothing here parses a line. Imports n
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from backend.records import DumpEntry, KernelApiCall
@@ -32,11 +32,16 @@ def group_sources(calls: Sequence[tuple[str, KernelApiCall]]) -> list[KernelSour
     return out
 
 
-def pick_dead(sources: Sequence[KernelSource], dumps: Sequence[DumpEntry]) -> KernelSource | None:
+def pick_dead(sources: Sequence[KernelSource], dumps: Sequence[DumpEntry],
+              failed_pids: Collection[int] = ()) -> KernelSource | None:
     """The process that died: the one whose log ends inside a call (level >= 3), else the one whose
-    pid left a dump still ``inputs_saved``, else the one that logged last."""
+    pid left a dump still ``inputs_saved``, else the one that logged last.  Where the backend said
+    which workers failed (``failed_pids``), only their logs are candidates: a worker that finished
+    cleanly may well have logged after the one that raised."""
     if not sources:
         return None
+    failing = [s for s in sources if s.pid is not None and s.pid in failed_pids]
+    sources = failing or sources
     verdicts = [(s, s.verdict()) for s in sources]
     inside = [(s, v) for s, v in verdicts if v[0] == IN_FLIGHT]
     if inside:

@@ -18,6 +18,7 @@ from typing import Any
 
 from backend.atomic_files import atomic_write_bytes
 from tui.crash_calls import BETWEEN_CALLS, IN_FLIGHT, LAST_LOGGED, LEVEL1_CAVEAT, RAISED, finite_or_text
+from tui.crash_workers import worker_line
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,8 @@ class CrashReport:
     process: dict[str, Any] | None = None
     """The process that died: ``pid``, ``source`` (its kernel API log), ``why`` (how it was told)."""
     processes: list[dict[str, Any]] = field(default_factory=list)
+    workers: list[dict[str, Any]] = field(default_factory=list)
+    """The backend's ``--num-workers`` workers (``tui.crash_workers``): rank, pid, device, how each ended."""
     api_counts: dict[str, int] = field(default_factory=dict)
     kernel_calls_seen: int = 0
     tail: list[str] = field(default_factory=list)
@@ -187,8 +190,11 @@ def fatal_error(report: CrashReport) -> str | None:
 
 def headline(report: CrashReport) -> str:
     parts = [report.how]
-    if report.process and report.process.get("pid") is not None and len(report.processes) > 1:
-        parts.append(f"pid {report.process['pid']}")
+    process = report.process or {}
+    if process.get("worker") is not None:
+        parts.append(f"worker {process['worker']} (pid {process.get('pid')}, {process.get('device') or '?'})")
+    elif process.get("pid") is not None and len(report.processes) > 1:
+        parts.append(f"pid {process['pid']}")
     for piece in (_where(report), call_phrase(report), fatal_error(report)):
         if piece:
             parts.append(piece)
@@ -247,13 +253,19 @@ def render_text(report: CrashReport) -> str:
         out.append(f"Run dir: {report.run_dir}")
     if report.process and (report.process.get("pid") is not None or len(report.processes) > 1):
         pid = report.process.get("pid")
-        out.append(f"Process: {'pid ' + str(pid) if pid is not None else 'pid not logged'} "
-                   f"({report.process['why']}; {report.process['source']})")
+        who = f"pid {pid}" if pid is not None else "pid not logged"
+        if report.process.get("worker") is not None:
+            who = f"worker {report.process['worker']}, {who}, on {report.process.get('device') or 'a device not logged'}"
+        out.append(f"Process: {who} ({report.process['why']}; {report.process['source']})")
     if len(report.processes) > 1:
         for p in report.processes:
             ends = {IN_FLIGHT: "ends inside a call", BETWEEN_CALLS: "ends after a returned call",
-                    LAST_LOGGED: "level 1: ends with a header"}[p["ends"]]
+                    LAST_LOGGED: "level 1: ends with a header", RAISED: "ends with a call that raised"}[p["ends"]]
             out.append(f"  pid {p['pid']}: {p['calls']} calls, {ends} ({p['last_call']}) [{p['source']}]")
+    if report.workers:
+        dead = report.process.get("worker") if report.process else None
+        out.append("Workers:")
+        out += [worker_line(w, dead) for w in report.workers]
     req = report.request
     if req:
         out.append(f"Request: {req['label']}" + (f", id {req['request_id']}" if req.get("request_id")

@@ -33,6 +33,9 @@ from backend.records import (
     StageFinished,
     StageStarted,
     Uploaded,
+    WorkerEnded,
+    WorkerPlaced,
+    note_worker,
     parse_line,
     strip_ansi,
 )
@@ -86,6 +89,8 @@ class Router:
         self._history: deque[RequestTimings] = deque(maxlen=history_size)
         self._outputs: deque[str] = deque(maxlen=1000)
         self._uploads: deque[tuple[str, str]] = deque(maxlen=1000)
+        self._workers: dict[int, dict[str, Any]] = {}
+        """Per worker rank (``--num-workers``): pid, device, and how it ended, from the backend's lines."""
         self._cuda: deque[Line] = deque(maxlen=1000)
         self._all_cuda: deque[Line] = deque(maxlen=100)
         self._parsers: dict[str, tuple[threading.Lock, KernelApiLogParser]] = {}
@@ -270,6 +275,8 @@ class Router:
             self._last_output = record.path
         elif isinstance(record, Uploaded):
             self._uploads.append((record.path, record.url))
+        elif isinstance(record, (WorkerPlaced, WorkerEnded)):
+            note_worker(self._workers, record)
         elif isinstance(record, CudaError):
             self._cuda.append(line)
             self._all_cuda.append(line)
@@ -381,6 +388,12 @@ class Router:
         with self._lock:
             return self._current.copy() if self._current is not None else None
 
+    def workers(self) -> list[dict[str, Any]]:
+        """The run's workers by rank (``rank``, ``pid``, ``device``, ``detail``; once ended ``outputs``,
+        ``exit_code``, ``reported``); empty for a run without ``--num-workers``."""
+        with self._lock:
+            return [dict(w) for _, w in sorted(self._workers.items())]
+
     @property
     def last_output(self) -> str | None:
         """Path of the last output saved."""
@@ -409,4 +422,5 @@ class Router:
             self._out_tail.clear()
             self._all_cuda.clear()
             self._recent_calls.clear()
+            self._workers.clear()
             self._timings_changed = True

@@ -216,6 +216,7 @@ class RunningApp(App[int]):
 
     def _on_kernel(self, event: Any) -> None:
         update = event.data
+        self.views.kernel.show_workers(update.workers)
         self.views.kernel.add_calls(list(update.calls))
         self.views.kernel.show_totals(update.api_counts, update.nan_total, update.inf_total)
 

@@ -1,4 +1,4 @@
-"""Fault drills for the crash-debugging path: ``--inject-fault KIND[=CODE][@API_PATTERN][:CALL_N]``.
+"""Fault drills for the crash-debugging path: ``--inject-fault KIND[=CODE][@API_PATTERN][:CALL_N][,rank=R]``.
 
 Kinds:
     ``segfault``       a real SIGSEGV in native code (``ctypes.string_at(0)``).
@@ -16,6 +16,8 @@ Kinds:
 ``CALL_N`` (default 1) picks the N-th call, counted over *all* calls matching the pattern in this
 process; the fault fires once. Examples: ``segfault@backend.attention.*``, ``nan@*decode*:2``,
 ``exit=3@backend.transformer.*.Linear.forward:10``.
+``,rank=R`` scopes the fault to worker R of ``--num-workers`` (the others run clean), e.g.
+``device-assert@backend.attention.*,rank=1``; without it every process carries the fault.
 
 The fault fires inside the wrapper of :func:`backend.kernel_api.api_logging.debug_kernel_api`, after the call's
 inputs were logged and dumped, so the kernel API log and the dump folder show the call in flight.
@@ -42,7 +44,8 @@ from typing import Any
 
 FLAG = "--inject-fault"
 KINDS = ("segfault", "abort", "exception", "nan", "hang", "exit", "device-assert")
-SYNTAX = "KIND[=CODE][@API_PATTERN][:CALL_N]"
+SYNTAX = "KIND[=CODE][@API_PATTERN][:CALL_N][,rank=R]"
+RANK_SUFFIX = ",rank="
 
 
 class FaultSpecError(ValueError):
@@ -55,16 +58,19 @@ class FaultSpec:
     pattern: str = "*"
     call_n: int = 1
     exit_code: int = 1
+    rank: int | None = None
+    """The worker it is scoped to (``,rank=R``); None: every process."""
 
     def __str__(self) -> str:
         code = f"={self.exit_code}" if self.kind == "exit" else ""
-        return f"{self.kind}{code}@{self.pattern}:{self.call_n}"
+        rank = f"{RANK_SUFFIX}{self.rank}" if self.rank is not None else ""
+        return f"{self.kind}{code}@{self.pattern}:{self.call_n}{rank}"
 
 
 def _fail(flag: str, value: str, problem: str) -> FaultSpecError:
     return FaultSpecError(
         f"{flag} {value!r}: {problem}; expected {SYNTAX} with KIND one of {', '.join(KINDS)} "
-        f"(CODE only for exit, 0-255; CALL_N a positive integer)"
+        f"(CODE only for exit, 0-255; CALL_N a positive integer; R a worker rank from 0)"
     )
 
 
@@ -73,6 +79,12 @@ def parse_fault_spec(value: str, flag: str = FLAG) -> FaultSpec:
     text = value.strip()
     if not text:
         raise _fail(flag, value, "empty value")
+    rank: int | None = None
+    if RANK_SUFFIX in text:
+        text, _, rank_text = text.rpartition(RANK_SUFFIX)
+        if not rank_text.isdigit():
+            raise _fail(flag, value, f"rank {rank_text!r} is not a worker rank (0, 1, ...)")
+        rank = int(rank_text)
     call_n = 1
     head, sep, tail = text.rpartition(":")
     if sep:
@@ -92,7 +104,7 @@ def parse_fault_spec(value: str, flag: str = FLAG) -> FaultSpec:
         if not code_text.isdigit() or not 0 <= int(code_text) <= 255:
             raise _fail(flag, value, f"exit code {code_text!r} is not an integer 0-255")
         exit_code = int(code_text)
-    return FaultSpec(kind, pattern.strip() if at else "*", call_n, exit_code)
+    return FaultSpec(kind, pattern.strip() if at else "*", call_n, exit_code, rank)
 
 
 class FaultPlan:
@@ -106,6 +118,10 @@ class FaultPlan:
     @classmethod
     def parse(cls, values: Iterable[str], flag: str = FLAG) -> FaultPlan:
         return cls(parse_fault_spec(v, flag) for v in values)
+
+    def for_rank(self, rank: int) -> FaultPlan:
+        """The faults worker ``rank`` carries: those scoped to it and those not scoped at all."""
+        return FaultPlan(s for s in self.specs if s.rank is None or s.rank == rank)
 
     def targets(self, api: str) -> bool:
         return any(fnmatch.fnmatchcase(api, s.pattern) for s in self.specs)

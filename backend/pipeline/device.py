@@ -9,12 +9,14 @@ works on a CPU-only machine.  Set to a device this host does not have: one clear
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass
 
 import torch
 
 from backend.exit_codes import BackendError, ExitCode
 from backend.logging_setup import get_logger
+from backend.records.worker_lines import worker_placed_message
 
 log = get_logger("device")
 AUTO_ORDER = ("cuda", "mps", "xpu", "npu", "musa", "cpu")
@@ -101,6 +103,25 @@ def pick_device(requested: str | None) -> DeviceChoice:
         choice = DeviceChoice(name if not (name == "cuda" and torch.version.hip) else "rocm", device, reason)
     log.info("Target device: %s (%s; %s)", choice.device, choice.reason, describe(choice.device))
     return choice
+
+
+def worker_device(device: torch.device, rank: int, visible: int) -> torch.device:
+    """Where worker ``rank`` runs: ``cuda:rank`` (wrapping round) when ``visible`` CUDA devices are more
+    than one (``torch.cuda.device_count()``, which honours ``CUDA_VISIBLE_DEVICES``), else ``device``."""
+    if device.type != "cuda" or visible < 2:
+        return device
+    return torch.device("cuda", rank % visible)
+
+
+def place_worker(choice: DeviceChoice, rank: int, workers: int) -> DeviceChoice:
+    """``choice`` for worker ``rank`` of ``workers``: on its own GPU when there are enough, said in one line."""
+    visible = torch.cuda.device_count() if choice.device.type == "cuda" else 0
+    device = worker_device(choice.device, rank, visible)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)  # the worker's default CUDA device: its allocations and kernels go there
+    where = f"{visible} visible GPU(s)" if choice.device.type == "cuda" else choice.reason
+    log.info(worker_placed_message(rank, workers, os.getpid(), str(device), f"{describe(device)}; {where}"))
+    return DeviceChoice(choice.name, device, choice.reason)
 
 
 def describe(device: torch.device) -> str:

@@ -106,6 +106,15 @@ from backend.records.stage_lines import (
     stage_finished_message,
     stage_started_message,
 )
+from backend.records.worker_lines import (
+    WorkerEnded,
+    WorkerPlaced,
+    note_worker,
+    parse_worker_line,
+    worker_died_message,
+    worker_finished_message,
+    worker_placed_message,
+)
 
 Record = (
     StageStarted
@@ -122,6 +131,8 @@ Record = (
     | GenerationDone
     | GenerationFailed
     | ExceptionRaised
+    | WorkerPlaced
+    | WorkerEnded
 )
 
 _STAGE_STARTED_RE = re.compile(r"^\[(\w+)\] started\.\.\.(?: \((\d+(?:\.\d+)?) GB left\))?\s*$")
@@ -177,6 +188,9 @@ def parse_line(line: str) -> Record | None:
         m = regex.match(stripped)
         if m:
             return make(m)
+    worker = parse_worker_line(stripped)
+    if worker is not None:
+        return worker
     request = parse_request_line(stripped)
     if isinstance(request, ExceptionRaised) and request.cuda is not None:
         return CudaError(stripped, request.cuda)
@@ -221,6 +235,13 @@ __all__ = [
     "ExceptionRaised",
     "cuda_kind",
     "output_saved_message",
+    "WorkerPlaced",
+    "WorkerEnded",
+    "parse_worker_line",
+    "note_worker",
+    "worker_placed_message",
+    "worker_finished_message",
+    "worker_died_message",
     "generation_completed_message",
     "CYAN",
     "GREEN",

@@ -33,17 +33,26 @@ def setup_cache_dirs(cache_root: str) -> None:
             os.environ[var] = os.path.join(base, sub)
 
 
-def install_faults(specs: list[str] | None) -> None:
-    """Install ``--inject-fault`` drills; must run before backend.pipeline.attention is imported."""
+def install_faults(specs: list[str] | None, rank: int = 0, processes: int = 1) -> None:
+    """Install the ``--inject-fault`` drills of worker ``rank`` (of ``processes``); must run before
+    backend.pipeline.attention is imported.  A fault scoped to a rank the run does not have is refused."""
     if not specs:
         return
     from backend.kernel_api import faults
 
     try:
-        faults.install(faults.FaultPlan.parse(specs))
+        plan = faults.FaultPlan.parse(specs)
+        for spec in plan.specs:
+            if spec.rank is not None and spec.rank >= processes:
+                raise faults.FaultSpecError(
+                    f"{faults.FLAG} {str(spec)!r}: rank {spec.rank}, but this run has {processes} process(es) "
+                    f"(ranks 0..{processes - 1}; --num-workers sets how many)")
+        mine = faults.install(plan.for_rank(rank))
     except ValueError as exc:
         raise BackendError(ExitCode.USAGE, str(exc)) from None
-    log.warning("Fault injection armed: %s", ", ".join(specs))
+    if mine is not None and mine.specs:
+        where = f"worker {rank}: " if processes > 1 else ""
+        log.warning("Fault injection armed: %s%s", where, ", ".join(str(s) for s in mine.specs))
 
 
 _HOST_OOM_TEXTS = ("out of memory", "can't allocate memory", "cannot allocate memory")
@@ -78,10 +87,11 @@ def failed_message(text: str) -> str:
 class Runtime:
     """One process's loaded model and everything needed to serve requests with it."""
 
-    def __init__(self, settings: envs.Settings, args: Namespace, rank: int = 0) -> None:
+    def __init__(self, settings: envs.Settings, args: Namespace, rank: int = 0, workers: int = 1) -> None:
         self.settings = settings
         self.args = args
         self.rank = rank
+        self.workers = workers
         self.pipe: Any = None
         self.model_name = ""
         self.last_result: GenerationResult | None = None
@@ -99,9 +109,11 @@ class Runtime:
         self.storage = CloudStorage.from_settings(self.settings)  # storage on without a bucket: BAD_ENV now
         from backend.kernel_api.api_logging import instrument_pipeline
         from backend.pipeline import attention, loader, platform_effects
-        from backend.pipeline.device import default_dtype, pick_device
+        from backend.pipeline.device import default_dtype, pick_device, place_worker
 
         self.device_choice = pick_device(self.settings[envs.TARGET_DEVICE])
+        if self.workers > 1:
+            self.device_choice = place_worker(self.device_choice, self.rank, self.workers)
         self.device = self.device_choice.device
         self.attention = attention.resolve(
             getattr(self.args, "attention_backend", None), self.settings[envs.ATTENTION_BACKEND],

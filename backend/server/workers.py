@@ -4,7 +4,9 @@ The start method is ``SGLANG_DIFFUSION_WORKER_MULTIPROC_METHOD`` (fork or spawn)
 imports torch, so ``fork`` is safe (no OpenMP/CUDA state to inherit) and every worker loads its own
 model.  Worker ``r`` generates images ``[offset, offset + size)`` of the batch with seeds
 ``seed + index``, so an image does not depend on how the batch was split.  Each worker is its own
-pid (``%i`` log paths differ), writes its own ``performance.log`` line and profiler trace
+pid (``%i`` log paths differ), runs on its own GPU when several are visible (``cuda:r``, see
+``backend.pipeline.device.place_worker``), carries only the faults scoped to it (``,rank=r``),
+writes its own ``performance.log`` line and profiler trace
 (``-rank-<r>``), and reports back on a queue.  SIGTERM to the parent is forwarded to the workers,
 which abandon at their next step boundary; every wait is bounded.  A stop ends with 143 (cancelled)
 even when a worker had to be killed (a hung one) rather than reporting.
@@ -31,6 +33,7 @@ from backend import envs
 from backend.exit_codes import ExitCode
 from backend.logging_setup import get_logger
 from backend.pipeline.request import CancelToken, new_request_id
+from backend.records.worker_lines import worker_died_message, worker_finished_message
 
 log = get_logger("workers")
 STOP_GRACE_S = 20.0
@@ -91,10 +94,10 @@ def _worker_main(rank: int, args: dict[str, Any], offset: int, size: int, reques
     os.umask(0o077)
     report: dict[str, Any] = {"rank": rank, "pid": os.getpid(), "paths": [], "exit_code": 0, "error": None}
     try:
-        install_faults(ns.inject_fault)
+        install_faults(ns.inject_fault, rank, workers)
         log.info("Worker %d (pid %d) started (%s): images %d..%d", rank, os.getpid(),
                  settings[envs.WORKER_MULTIPROC_METHOD], offset, offset + size - 1)
-        runtime = Runtime(settings, ns, rank=rank)
+        runtime = Runtime(settings, ns, rank=rank, workers=workers)
         runtime.start()
         req = replace(request_from_args(ns), batch_size=size, index_offset=offset, request_id=f"{request_id}-{rank}")
         if ns.perf_dump_path:
@@ -159,11 +162,10 @@ def run_workers(args: Namespace, settings: envs.Settings) -> int:
             code = code or int(ExitCode.CANCELLED)
             continue
         if report is None:
-            log.error("Worker %d (pid %s) died without a result (exit status %s)", rank, p.pid, p.exitcode)
+            log.error(worker_died_message(rank, p.pid, p.exitcode))
             code = code or int(ExitCode.WORKER_FAILED)
             continue
-        log.info("Worker %d (pid %d) finished: %d output(s), exit code %d", rank, report["pid"],
-                 len(report["paths"]), report["exit_code"])
+        log.info(worker_finished_message(rank, report["pid"], len(report["paths"]), report["exit_code"]))
         if report["exit_code"] and not code:
             code = int(report["exit_code"])
     if stop.cancelled and code in (0, int(ExitCode.CANCELLED)):

@@ -70,6 +70,8 @@ class KernelUpdate:
     inf_total: int
     skipped: int = 0
     """Calls left out of this update (flood): counted in the totals, not listed."""
+    workers: dict[str, str] = field(default_factory=dict)
+    """Per stream of a ``--num-workers`` run's per-pid kernel API log: ``worker R (pid P, DEVICE)``."""
 
 
 @dataclass(frozen=True)

@@ -330,11 +330,25 @@ class RunEngine:
             self._calls.clear()
             self._calls_seen = 0
             self._emit_batch(EventKind.KERNEL, KernelUpdate(listed, dict(self._totals[0]), self._totals[1],
-                                                            self._totals[2], skipped))
+                                                            self._totals[2], skipped, self._worker_labels(listed)))
         if self._timings_changed:
             finished, self._finished = tuple(self._finished), []
             self._timings_changed = False
             self._emit_batch(EventKind.TIMINGS, TimingsUpdate(finished, self._current))
+
+    def _worker_labels(self, calls: tuple[tuple[str, Any], ...]) -> dict[str, str]:
+        """``worker R (pid P, DEVICE)`` for each stream of ``calls`` that is a known worker's own log."""
+        workers = {w["pid"]: w for w in self.router.workers() if w.get("pid") is not None}
+        if not workers:
+            return {}
+        from tui.crash_calls import pid_from_name
+
+        labels = {}
+        for stream in {stream for stream, _ in calls}:
+            w = workers.get(pid_from_name(stream.removeprefix("file:")))
+            if w is not None:
+                labels[stream] = f"worker {w['rank']} (pid {w['pid']}, {w.get('device') or 'device not logged'})"
+        return labels
 
     def _note_sampled(self, batch: Batch) -> None:
         self._sampled_lines += batch.dropped

@@ -34,12 +34,13 @@ def call_status(call: Any) -> str:
     return "ok" if call.completed else "IN FLIGHT"
 
 
-def call_detail(stream: str, call: Any) -> Text:
-    """The block of one call, as the kernel API log shows it, with NaN/Inf lines marked."""
+def call_detail(stream: str, call: Any, worker: str = "") -> Text:
+    """The block of one call, as the kernel API log shows it, with NaN/Inf lines marked; ``worker``
+    names the ``--num-workers`` worker whose log it came from (rank, pid, device)."""
     text = Text()
     when = call.timestamp.strftime("%Y-%m-%d %H:%M:%S") if call.timestamp else "?"
     text.append(f"{call.api_name}", style="bold")
-    text.append(f"  #{call.index} · {when} · {stream} · {call_status(call)}\n")
+    text.append(f"  #{call.index} · {when} · {worker + ' · ' if worker else ''}{stream} · {call_status(call)}\n")
     for label, value in call.inputs:
         lines = render_value(value)
         text.append(f"{label}: {lines[0]}\n")
@@ -85,6 +86,7 @@ class KernelApiView(Vertical):
         self._table = RingTable(COLUMNS, max_rows=max_calls, id="calls")
         self._pattern = ""
         self._totals: tuple[Mapping[str, int], int, int] = ({}, 0, 0)
+        self._workers: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
@@ -115,8 +117,13 @@ class KernelApiView(Vertical):
         """Completed (or flushed in-flight) calls from the router batch, with their stream."""
         self._table.append_rows(((stream, call), call_cells(call)) for stream, call in calls)
 
+    def show_workers(self, labels: Mapping[str, str]) -> None:
+        """Which worker (rank, pid, device) wrote each stream's calls (``--num-workers`` runs)."""
+        self._workers.update(labels)
+
     def clear(self) -> None:
         """A new run: no calls, no totals."""
+        self._workers.clear()
         self._table.clear()
         self._totals = ({}, 0, 0)
         if self.is_mounted:
@@ -157,7 +164,8 @@ class KernelApiView(Vertical):
 
     def on_ring_table_highlighted(self, event: RingTable.Highlighted) -> None:
         event.stop()
-        self.query_one("#detail", Static).update(call_detail(*event.payload))
+        stream, call = event.payload
+        self.query_one("#detail", Static).update(call_detail(stream, call, self._workers.get(stream, "")))
 
     def action_focus_filter(self) -> None:
         self.query_one("#api-filter", Input).focus()
