@@ -48,8 +48,14 @@ def test_worker_device_one_gpu_each_when_several_are_visible() -> None:
 
 
 def test_worker_lines_are_written_and_read_with_the_same_shape() -> None:
-    from backend.records import WorkerEnded, WorkerPlaced, format_log_line, worker_died_message
-    from backend.records import worker_finished_message, worker_placed_message
+    from backend.records import (
+        WorkerEnded,
+        WorkerPlaced,
+        format_log_line,
+        worker_died_message,
+        worker_finished_message,
+        worker_placed_message,
+    )
 
     placed = worker_placed_message(1, 2, 4242, "cuda:1", "NVIDIA H200; 2 visible GPU(s)")
     assert parse_line(format_log_line(placed)) == WorkerPlaced(1, 2, 4242, "cuda:1", "NVIDIA H200; 2 visible GPU(s)")

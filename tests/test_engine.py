@@ -8,6 +8,7 @@ import stat
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from tests.console_helpers import wait_until
 from tui.engine.masking import StreamMasker, mask_text, secret_values
@@ -211,13 +212,18 @@ def test_kernel_updates_name_the_worker_each_log_came_from() -> None:
     """A ``--num-workers`` run: the backend's placement lines on stdout, one kernel API log per pid;
     the engine's kernel update says which worker (rank, pid, device) wrote each stream, and the
     Kernel API view's detail shows it."""
-    from backend.records import format_log_line, kernel_call_begin_lines, kernel_call_end_lines, worker_placed_message
-    from backend.records import TensorDesc
+    from backend.records import (
+        TensorDesc,
+        format_log_line,
+        kernel_call_begin_lines,
+        kernel_call_end_lines,
+        worker_placed_message,
+    )
     from tui.engine.events import EventKind
     from tui.engine.run import RunEngine
     from tui.widgets.kernel_api_view import call_detail
 
-    events: list = []  # type: ignore[type-arg]
+    events: list[Any] = []
     engine = RunEngine(events.append, sample_processes=False, report_stalls=False)
     try:
         engine.router.feed(STDOUT, [format_log_line(worker_placed_message(1, 2, 4242, "cuda:1", "NVIDIA H200; 2 visible GPU(s)"))])
