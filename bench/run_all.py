@@ -29,6 +29,7 @@ RESULTS = HERE / "RESULTS.md"
 REALPATH_JSON = HERE / "results" / "realpath.json"
 BASELINE_JSON = HERE / "results" / "realpath-baseline.json"
 GPU_JSON = HERE / "results" / "cachedit_gpu.json"
+WORKERS_TXT = HERE / "results" / "gpu_workers.txt"
 COMPONENTS = ("bench_router.py", "bench_model.py", "bench_caching.py")
 
 
@@ -121,6 +122,9 @@ def write_results(rows: list[dict[str, Any]], quick: bool, seconds: float,
         lines += ["Baseline: the same harness on the integrator's `main` before this round of fixes "
                   "(`bench/results/realpath-baseline.json`).", ""]
     lines += ["## Cache-DiT on a Flux-sized transformer (GPU)", "", *gpu_section(), ""]
+    if WORKERS_TXT.exists():  # scripts/gpu_workers.sh on the lent machine (issue 14), kept as it printed
+        lines += ["## Two workers on the GPU machine (`scripts/gpu_workers.sh`)", "", "```",
+                  *WORKERS_TXT.read_text().splitlines(), "```", ""]
     tmp = RESULTS.with_suffix(".md.tmp")
     tmp.write_text("\n".join(lines))
     os.replace(tmp, RESULTS)

@@ -4,7 +4,8 @@
 # to worker 1 (`,rank=1`) kills worker 1 only; the console's crash report, from the files alone,
 # names worker 1, its device and the call in flight, and reports worker 0's image as kept; no
 # process survives.  Needs a CUDA torch and the project's backend dependencies.
-# Usage: scripts/gpu_workers.sh [OUTDIR]
+# Usage: scripts/gpu_workers.sh [OUTDIR]   (on the lent machine, install the carried wheels with
+# `python3 -m pip install --no-deps ...`: its `pip` on PATH belongs to another interpreter)
 set -u
 cd "$(dirname "$0")/.."
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
