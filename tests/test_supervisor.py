@@ -118,12 +118,15 @@ STUBBORN = textwrap.dedent(f"""
 
 class TestStop:
     def test_sigint_is_enough_for_a_polite_child(self, sv: Supervisor) -> None:
+        # A long SIGINT grace: the child exits at once on SIGINT, but an interpreter's exit under load
+        # took more than the fixture's 0.4 s (a stress run saw SIGTERM sent); the point is the escalation
+        # stops at SIGINT, not how fast an exit is.
         sv.start([PY, "-c", GRACEFUL], dict(os.environ))
         wait_until(lambda: any(ln.text == "ready" for ln in sv.router.tail()))
-        st = sv.stop()
+        st = sv.stop(StopPolicy(sigint_timeout=30.0, sigterm_timeout=0.4, sigkill_timeout=3.0))
         assert st is not None and st.returncode == 0
         kinds = [e.text for e in sv.router.drain().events if e.kind == "stopping"]
-        assert kinds == ["SIGINT sent, SIGTERM in 0.4 s"]
+        assert kinds == ["SIGINT sent, SIGTERM in 30.0 s"]
 
     def test_escalation_leaves_no_process_alive(self, sv: Supervisor) -> None:
         sv.start([PY, "-c", STUBBORN], dict(os.environ))
