@@ -30,21 +30,36 @@ if sys.platform.startswith("linux"):
     except (OSError, AttributeError):  # pragma: no cover - a libc without prctl
         _prctl = None
 
+_signal_default: Any = None
+"""libc's ``signal(signum, handler)``, called in the child between fork and exec (no Python there)."""
+if _prctl is not None:
+    try:
+        _signal_default = ctypes.CDLL(None, use_errno=True).signal
+        _signal_default.argtypes = [ctypes.c_int, ctypes.c_void_p]
+        _signal_default.restype = ctypes.c_void_p
+    except (OSError, AttributeError):  # pragma: no cover - a libc without signal()
+        _signal_default = None
+
 
 def die_with_parent_hook() -> Callable[[], None] | None:
     """A ``preexec_fn`` that makes the child get SIGKILL when this process dies; None off Linux.
 
-    Built before the fork (the ctypes function and our pid are looked up here), so the child
-    runs only a C call and two syscalls between fork and exec.
+    It also gives the child SIGINT's default action back: a console started where SIGINT is
+    ignored (a script's ``&`` without job control) would hand that on through exec, and the stop's
+    first step, SIGINT, would then be lost on the child (found by a stress run: the stop fell
+    through to SIGTERM).  Built before the fork (the ctypes functions and our pid are looked up
+    here), so the child runs only C calls and syscalls between fork and exec.
     """
     if _prctl is None:
         return None
-    prctl = _prctl
+    prctl, default_action = _prctl, _signal_default
     parent = os.getpid()
-    sig = int(signal.SIGKILL)
+    sig, sigint = int(signal.SIGKILL), int(signal.SIGINT)
 
     def hook() -> None:
         prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
+        if default_action is not None:
+            default_action(sigint, 0)  # SIG_DFL
         if os.getppid() != parent:  # the parent died before the call: nobody will send the signal
             os._exit(1)
 
