@@ -61,8 +61,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from backend.server.runtime import install_faults
 
-        workers = min(args.num_workers, args.batch_size) if args.command == "generate" else 1
-        install_faults(args.inject_fault, 0, max(1, workers))
+        if args.command == "generate":
+            from backend.server.workers import split_batch
+
+            processes = len(split_batch(args.batch_size, args.num_workers))
+        else:
+            processes = 1
+        install_faults(args.inject_fault, 0, processes)
         if args.command == "generate":
             return generate_main(args, settings)
         from backend.server.serve import serve_main

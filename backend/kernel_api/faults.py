@@ -119,8 +119,14 @@ class FaultPlan:
     def parse(cls, values: Iterable[str], flag: str = FLAG) -> FaultPlan:
         return cls(parse_fault_spec(v, flag) for v in values)
 
-    def for_rank(self, rank: int) -> FaultPlan:
-        """The faults worker ``rank`` carries: those scoped to it and those not scoped at all."""
+    def for_rank(self, rank: int, processes: int | None = None) -> FaultPlan:
+        """The faults worker ``rank`` of ``processes`` carries: those scoped to it and those not scoped
+        at all.  Raises :class:`FaultSpecError` for a fault scoped to a rank the run does not have
+        (when ``processes`` is given)."""
+        for spec in self.specs:
+            if processes is not None and spec.rank is not None and spec.rank >= processes:
+                raise FaultSpecError(f"{FLAG} {str(spec)!r}: rank {spec.rank}, but this run has {processes} "
+                                     f"process(es) (ranks 0..{processes - 1}; --num-workers sets how many)")
         return FaultPlan(s for s in self.specs if s.rank is None or s.rank == rank)
 
     def targets(self, api: str) -> bool:

@@ -41,13 +41,7 @@ def install_faults(specs: list[str] | None, rank: int = 0, processes: int = 1) -
     from backend.kernel_api import faults
 
     try:
-        plan = faults.FaultPlan.parse(specs)
-        for spec in plan.specs:
-            if spec.rank is not None and spec.rank >= processes:
-                raise faults.FaultSpecError(
-                    f"{faults.FLAG} {str(spec)!r}: rank {spec.rank}, but this run has {processes} process(es) "
-                    f"(ranks 0..{processes - 1}; --num-workers sets how many)")
-        mine = faults.install(plan.for_rank(rank))
+        mine = faults.install(faults.FaultPlan.parse(specs).for_rank(rank, processes))
     except ValueError as exc:
         raise BackendError(ExitCode.USAGE, str(exc)) from None
     if mine is not None and mine.specs:
