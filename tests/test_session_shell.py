@@ -74,6 +74,26 @@ def test_valid_values_survive_save_load_export_and_bash(config_root: Path, tmp_p
         assert {k: v for k, v in got.items() if k in REGISTRY} == expected
 
 
+@needs_bash
+def test_unquoted_control_characters_read_as_bash_reads_them(config_root: Path, sessions_path: Path) -> None:
+    """Only space and tab are blanks to bash: \\x1f, \\x0b, \\x0c around an unquoted value stay in it (the
+    fuzz drill found the console stripping them, as ``str.strip()`` does), and a line of them alone is a
+    command to bash, not a blank line; a NUL byte, which bash drops, makes the line an error."""
+    sessions_path.mkdir(parents=True, exist_ok=True)
+    path = sessions_path / "ctl.env"
+    path.write_bytes("export MY_B=ab\x1f\nexport MY_C=\x0bcd\x0c\t\nexport \x1fMY_D=x\n\x1f\nexport MY_F=a\x00b\nexport MY_E=ok\n".encode())
+    session = Session.load("ctl")
+    got = bash_env(path, {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/h", "LC_ALL": "C"})
+    assert session.get("MY_B") == got["MY_B"] == "ab\x1f"
+    assert session.get("MY_C") == got["MY_C"] == "\x0bcd\x0c"
+    assert "MY_D" not in got and session.get("MY_D") is None
+    assert session.get("MY_E") == got["MY_E"] == "ok"
+    assert got["MY_F"] == "ab" and session.get("MY_F") is None  # bash drops the NUL: the console refuses the line
+    errors = [p.message for p in session.load_problems if p.is_error]
+    assert any("line 3" in m for m in errors) and any("line 4" in m for m in errors), errors
+    assert any("line 5" in m and "NUL" in m for m in errors), errors
+
+
 _file_pieces = st.sampled_from(["export ", "SGLANG_CACHE_DIT_MC", "X", "=", "'", '"', "\\", "#", " ", "\n", "$",
                                 "a", "1", "\r", "\t", "`", ";", "\x1e"])
 

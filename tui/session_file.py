@@ -74,6 +74,13 @@ def crlf_problem(line: str) -> str | None:
     return None
 
 
+def nul_problem(line: str) -> str | None:
+    """A NUL byte: bash drops it when sourcing, and no environment variable can hold one."""
+    if "\0" in line:
+        return "holds a NUL byte: bash drops it when sourcing and no environment variable can hold one; remove it"
+    return None
+
+
 def lock_path(session_file: Path) -> Path:
     """The lock file beside a session: ``.<name>.env.lock`` (never renamed over, so flock holds)."""
     return session_file.with_name(f".{session_file.name}.lock")

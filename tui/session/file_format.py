@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from backend.envs import Problem
-from tui.session_file import crlf_problem, shell_hazard
+from tui.session_file import crlf_problem, nul_problem, shell_hazard
 
 HEADER = "# sgl-console session"
 """First words of the generated header comment; lines starting with it are regenerated on save."""
@@ -78,6 +78,9 @@ def _has_expansion(text: str) -> bool:
     return False
 
 
+_BLANKS = " \t"
+"""What bash splits words on in a line (its blanks); ``str.strip()`` also drops \\x1c-\\x1f, \\x0b, \\x0c, which bash keeps."""
+
 _FAST_LINE_RE = re.compile(
     r"""[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_]*)=((?:'[^']*'|"[^"\\$`]*"|[A-Za-z0-9_@%+=:,./#-])*)[ \t\r]*"""
 )
@@ -104,9 +107,9 @@ def _parse_assignments(text: str) -> list[tuple[str, str]]:
     fast = _parse_fast(text)
     if fast is not None:
         return [fast]
-    body = text.strip()
+    body = text.strip(_BLANKS)
     if body.startswith("export") and body[6:7] in (" ", "\t"):
-        body = body[6:].lstrip()
+        body = body[6:].lstrip(_BLANKS)
     words = shlex.split(body, comments=True, posix=True)
     if not words:
         raise ValueError("nothing to assign")
@@ -176,7 +179,7 @@ def parse_file(text: str, filename: str) -> ParsedFile:
     while index < len(lines):
         number, line = index + 1, lines[index]
         index += 1
-        stripped = line.strip()
+        stripped = line.strip(_BLANKS)
         if not stripped:
             out.lines.append(Line("blank", line))
             continue
@@ -184,7 +187,7 @@ def parse_file(text: str, filename: str) -> ParsedFile:
             kind = "header" if stripped.startswith(HEADER) or stripped == _HEADER_NOTE else "comment"
             out.lines.append(Line(kind, line))
             continue
-        unsafe = crlf_problem(line) or shell_hazard(line)
+        unsafe = crlf_problem(line) or nul_problem(line) or shell_hazard(line)
         if unsafe:
             _unsafe_line(out, filename, number, line, unsafe)
             continue
@@ -196,7 +199,7 @@ def parse_file(text: str, filename: str) -> ParsedFile:
             out.lines.append(Line("raw", line))
             out.problems.append(problem("error", f"{filename} line {number}: cannot parse ({exc}); kept as is"))
             continue
-        unsafe = crlf_problem(line) or shell_hazard(line)
+        unsafe = crlf_problem(line) or nul_problem(line) or shell_hazard(line)
         if unsafe:
             _unsafe_line(out, filename, number, line, unsafe)
             continue
@@ -257,7 +260,7 @@ def render_file(name: str, lines: Iterable[Line], current: Mapping[str, str], ne
         raw = current[line.name]
         body.append(line.text if raw == line.raw else assign_text(line.name, raw))
         written.add(line.name)
-    while body and not body[0].strip():
+    while body and not body[0].strip(_BLANKS):
         body.pop(0)
     body += [assign_text(n, current[n]) for n in new if n not in written]
     return "\n".join(out + body) + "\n"
