@@ -81,7 +81,8 @@ def test_unquoted_control_characters_read_as_bash_reads_them(config_root: Path, 
     command to bash, not a blank line; a NUL byte, which bash drops, makes the line an error."""
     sessions_path.mkdir(parents=True, exist_ok=True)
     path = sessions_path / "ctl.env"
-    path.write_bytes("export MY_B=ab\x1f\nexport MY_C=\x0bcd\x0c\t\nexport \x1fMY_D=x\n\x1f\nexport MY_F=a\x00b\nexport MY_E=ok\n".encode())
+    path.write_bytes(b"export MY_B=ab\x1f\nexport MY_C=\x0bcd\x0c\t\nexport \x1fMY_D=x\n\x1f\n"
+                     b"export MY_F=a\x00b\nexport MY_E=ok\n")
     session = Session.load("ctl")
     got = bash_env(path, {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/h", "LC_ALL": "C"})
     assert session.get("MY_B") == got["MY_B"] == "ab\x1f"
