@@ -65,14 +65,17 @@ def scrub(text: str) -> str:
 
 
 class SGLangFormatter(logging.Formatter):
-    """``[%m-%d %H:%M:%S] message``; no level name, year, milliseconds or logger name."""
+    """``[%m-%d %H:%M:%S] message``; no level name, year, milliseconds or logger name.  A worker of
+    ``--num-workers`` tags its lines ``[%m-%d %H:%M:%S DP<rank>]`` (:func:`tag_lines`)."""
+
+    tag = ""
 
     def __init__(self, colour: bool = True) -> None:
         super().__init__()
         self.colour = colour
 
     def format(self, record: logging.LogRecord) -> str:
-        line = format_log_line(record.getMessage(), datetime.fromtimestamp(record.created))
+        line = format_log_line(record.getMessage(), datetime.fromtimestamp(record.created), SGLangFormatter.tag)
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         colour = _COLOURS.get(record.levelno) if self.colour else None
@@ -103,6 +106,12 @@ def configure(level: str = "INFO", stream: TextIO | None = None) -> None:
         logger.addHandler(handler)
         logger.propagate = False
     logger.setLevel(level.upper())
+
+
+def tag_lines(tag: str) -> None:
+    """Tag every later log line of this process (``DP1``: a data-parallel worker, as SGLang's prefixed
+    loggers do), so the console can tell which worker wrote a stage line."""
+    SGLangFormatter.tag = tag
 
 
 def effective_level(env_level: str, flag_level: str | None) -> str:

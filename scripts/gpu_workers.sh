@@ -14,11 +14,12 @@ mkdir -p "$G"
 export SGLANG_DIFFUSION_CACHE_ROOT=$G/c SGLANG_PERF_LOG_DIR=$G/l SGLANG_DIFFUSION_STAGE_LOGGING=1
 nvidia-smi -L
 python3 -c 'import torch; print("torch", torch.__version__, "visible GPUs:", torch.cuda.device_count())'
-echo "== clean run, two workers"
-python3 -m backend generate --prompt "a red circle" --num-inference-steps 8 --batch-size 2 --num-workers 2 \
-  --output-path "$G/clean" > "$G/clean.out" 2>&1
+echo "== clean run, two workers, through the console (sgl-console run: its summary times each worker)"
+python3 -m tui run -- python3 -m backend generate --prompt "a red circle" --num-inference-steps 28 \
+  --batch-size 2 --num-workers 2 --output-path "$G/clean" > "$G/clean.out" 2> "$G/clean.summary"
 echo "rc=$?"
-grep -E "Worker|Target device" "$G/clean.out" | cut -c18-220
+grep -E "Worker|Target device" "$G/clean.out" | sed -E "s/^\[[^]]*\] //" | cut -c1-200
+grep -E "worker [0-9]|child" "$G/clean.summary" | cut -c1-220
 echo "== device-side assert on worker 1 only (kernel API level 10, dumps)"
 SGLANG_KERNEL_API_LOGLEVEL=10 SGLANG_KERNEL_API_LOGDEST=$G/k_%i.log SGLANG_KERNEL_API_DUMP_DIR=$G/dumps \
   python3 -m backend generate --prompt "a red circle" --num-inference-steps 8 --batch-size 2 --num-workers 2 \

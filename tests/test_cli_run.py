@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -147,9 +148,9 @@ class TestRealBackend:
         e = self.backend_env(env, tmp_path, SGLANG_KERNEL_API_LOGLEVEL="3", SGLANG_DIFFUSION_STAGE_LOGGING="1")
         r = console(e, "run", "--quiet", "--prompt", "a red square", "--steps", "2", timeout=240)
         assert r.returncode == 0, r.stderr
-        assert "DenoisingStage" in r.stderr and "steps: 2" in r.stderr
-        assert "kernel API calls:" in r.stderr and "backend.attention.sdpa_attention" in r.stderr
-        assert "output: " in r.stderr
+        assert "DenoisingStage" in r.stderr and "steps: 2" in r.stderr, r.stderr
+        assert "kernel API calls:" in r.stderr and "backend.attention.sdpa_attention" in r.stderr, r.stderr
+        assert "output: " in r.stderr, r.stderr
 
     def test_drilled_segfault_names_the_faulting_call(self, env: dict[str, str], tmp_path: Path) -> None:
         e = self.backend_env(env, tmp_path, SGLANG_KERNEL_API_LOGLEVEL="10",
@@ -169,10 +170,11 @@ class TestRealBackend:
             self, env: dict[str, str], tmp_path: Path) -> None:
         """Two workers (CPU), an exception injected on worker 1 only: the crash report names worker 1,
         its pid and device and the call that raised; worker 0 finished and its image is kept; the same
-        report comes from the files alone (``crash-report``); no process survives."""
+        report comes from the files alone (``crash-report``); no process survives.  The summary gives
+        each worker's own timings (its ``DP<r>``-tagged stage lines and its ``performance.log`` record)."""
         import psutil
 
-        e = self.backend_env(env, tmp_path, SGLANG_KERNEL_API_LOGLEVEL="3",
+        e = self.backend_env(env, tmp_path, SGLANG_KERNEL_API_LOGLEVEL="3", SGLANG_DIFFUSION_STAGE_LOGGING="1",
                              SGLANG_KERNEL_API_LOGDEST=str(tmp_path / "kernel_%i.log"))
         r = console(e, "run", "--quiet", "--", PY, "-m", "backend", "generate", "--prompt", "a red square",
                     "--num-inference-steps", "2", "--height", "64", "--width", "64", "--batch-size", "2",
@@ -190,6 +192,10 @@ class TestRealBackend:
         assert f"Process: worker 1, pid {workers[1]['pid']}, on cpu" in text
         assert f"worker 0 (pid {workers[0]['pid']}, cpu): finished: 1 output(s), complete and kept" in text
         assert len(list((tmp_path / "out").glob("*.png"))) == 1
+        timed = re.search(rf"worker 0 \(pid {workers[0]['pid']}, cpu\): 1 request\(s\), total [0-9.]+s, "
+                          r"2 steps, mean [0-9.]+ ms", r.stderr)
+        assert timed, r.stderr
+        assert re.search(rf"worker 1 \(pid {workers[1]['pid']}, cpu\): 1 request\(s\)(?!.*steps)", r.stderr), r.stderr
         assert not [p for p in (workers[0]["pid"], workers[1]["pid"]) if psutil.pid_exists(p)
                     and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
         logs = [str(p) for p in sorted(crash_report_path(r.stderr).parent.glob("*.log"))]

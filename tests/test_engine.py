@@ -238,3 +238,22 @@ def test_kernel_updates_name_the_worker_each_log_came_from() -> None:
             stream_of_call, call, update.workers[stream_of_call]).plain
     finally:
         engine.close()
+
+
+def test_timings_updates_name_each_workers_request() -> None:
+    """The same run's stage lines, tagged ``DP1`` by worker 1: the timings update's request has rank 1
+    and the update labels rank 1 as the placement line did (rank, pid, device)."""
+    from backend.records import format_log_line, stage_started_message, worker_placed_message
+    from tui.engine.events import EventKind
+    from tui.engine.run import RunEngine
+
+    events: list[Any] = []
+    engine = RunEngine(events.append, sample_processes=False, report_stalls=False)
+    try:
+        engine.router.feed(STDOUT, [format_log_line(worker_placed_message(1, 2, 4242, "cuda:1", "NVIDIA H200")),
+                                    format_log_line(stage_started_message("DenoisingStage"), tag="DP1")])
+        engine.dispatch_now()
+        update = next(e.data for e in events if e.kind is EventKind.TIMINGS)
+        assert update.current.rank == 1 and update.workers == {1: "worker 1 (pid 4242, cuda:1)"}
+    finally:
+        engine.close()

@@ -36,6 +36,21 @@ def test_strip_ansi_and_prefixes() -> None:
 def test_format_log_line() -> None:
     when = datetime(2026, 5, 1, 12, 34, 56)
     assert r.format_log_line("hi", when) == "[05-01 12:34:56] hi"
+    assert r.format_log_line("hi", when, tag="DP1") == "[05-01 12:34:56 DP1] hi"
+
+
+def test_rank_tags_inside_the_prefix() -> None:
+    """SGLang's prefixed loggers (``[%(asctime)s{prefix}]``: `` TP0``, `` DP0 TP1``) and our workers' `` DP<r>``:
+    the line is still an ordinary log line, and the tag says which rank wrote it."""
+    assert r.split_log_prefix("[05-01 12:34:55 DP1] [DenoisingStage] started...") == (
+        "05-01 12:34:55", None, "[DenoisingStage] started...")
+    assert r.parse_line("[05-01 12:34:55 DP1] [DenoisingStage] finished in 0.5000 seconds") == r.StageFinished(
+        "DenoisingStage", 0.5)
+    assert r.log_rank_tag("[05-01 12:34:55 DP1] x") == "DP1"
+    assert r.log_rank_tag("[05-01 12:34:55 DP0 TP1] x") == "DP0 TP1"
+    assert r.log_rank_tag("[05-01 12:34:55] x") is None and r.log_rank_tag("DP1 x") is None
+    assert r.log_rank_tag("[05-01 12:34:55 dp1] x") is None  # not a tag: not a log prefix either
+    assert [r.dp_rank(t) for t in ("DP1", "DP0 TP1", "TP1 DP12", "TP1", None)] == [1, 0, 12, None, None]
     assert re.fullmatch(r"\[\d{2}-\d{2} \d{2}:\d{2}:\d{2}\] x", r.format_log_line("x"))
 
 

@@ -16,6 +16,7 @@ from backend.records import (
     kernel_call_end_lines,
     output_saved_message,
     progress_message,
+    request_started_message,
     stage_finished_message,
     stage_started_message,
 )
@@ -102,6 +103,43 @@ class TestTimings:
         router.feed(STDOUT, [format_log_line(stage_started_message("TextEncodingStage"))])
         cur = router.drain().current
         assert cur is not None and cur.index == 1 and len(router.history()) == 1
+
+    def test_two_workers_stage_lines_are_told_apart_by_their_rank_tags(self) -> None:
+        """``--num-workers 2``: both workers' stage lines interleave on one stdout, each tagged ``DP<r>``
+        (``[MM-DD HH:MM:SS DP1]``); each worker gets its own request, the untagged tqdm lines (only
+        rank 0 draws the bar) go to rank 0, and each ``performance.log`` record (no tag, the worker's
+        request id) joins the request of the worker that announced that id."""
+        router = Router()
+
+        def tagged(rank: int, message: str) -> str:
+            return format_log_line(message, tag=f"DP{rank}")
+
+        router.feed(STDOUT, [tagged(0, request_started_message("r-0", "1 image(s)")),
+                             tagged(1, request_started_message("r-1", "1 image(s)")),
+                             tagged(0, stage_started_message("DenoisingStage")),
+                             tagged(1, stage_started_message("DenoisingStage")),
+                             tagged(1, stage_finished_message("DenoisingStage", 0.3))])
+        router.feed(STDERR, [progress_message(i, 2, i * 0.1) for i in range(3)])
+        cur = router.drain().current
+        assert cur is not None and cur.rank == 0 and cur.progress is not None and cur.progress.step == 2
+        assert [s.state for s in cur.stages] == ["running"]
+        for rank, total in ((1, 300.0), (0, 500.0)):
+            record = PerfRecord(f"r-{rank}", "2026-11-26T00:00:00+00:00", "N/A", "pipeline_stage_metrics",
+                                (StageTiming("DenoisingStage", total),), (total / 2, total / 2), total)
+            router.feed("file:/logs/performance.log", [record.to_json_line()])
+        done = {req.rank: req for req in router.drain().finished_requests}
+        assert sorted(done) == [0, 1]
+        assert done[0].total_s == 0.5 and done[0].steps_ms == [250.0, 250.0]
+        assert done[1].total_s == 0.3 and done[1].stage_seconds() == {"DenoisingStage": 0.3}
+        assert len(router.history()) == 2
+
+    def test_untagged_lines_keep_one_request_at_a_time(self) -> None:
+        router = Router()
+        router.feed(STDOUT, [format_log_line(stage_started_message("DenoisingStage")),
+                             format_log_line(stage_started_message("DenoisingStage"))])
+        batch = router.drain()
+        assert [r.rank for r in batch.finished_requests] == [None]
+        assert batch.current is not None and batch.current.index == 1 and batch.current.rank is None
 
     def test_cuda_error_and_upload_lines(self) -> None:
         router = Router()

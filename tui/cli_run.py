@@ -70,9 +70,27 @@ def _session(args: argparse.Namespace) -> Any:
     return Session.load(name) if name else Session.open("default")
 
 
+def worker_timing_lines(history: Sequence[Any], workers: Sequence[dict[str, Any]]) -> list[str]:
+    """One line per ``--num-workers`` worker: its requests' total and step times (its lines' ``DP<r>`` tag)."""
+    named = {w["rank"]: f"worker {w['rank']} (pid {w.get('pid', '?')}, {w.get('device') or 'device not logged'})"
+             for w in workers}
+    out = []
+    for rank in sorted({req.rank for req in history if req.rank is not None}):
+        mine = [req for req in history if req.rank == rank]
+        steps = [ms for req in mine for ms in req.steps_ms]
+        totals = [req.total_s for req in mine if req.total_s is not None]
+        line = f"{named.get(rank, f'worker {rank}')}: {len(mine)} request(s)"
+        if totals:
+            line += f", total {sum(totals):.3f}s"
+        if steps:
+            line += f", {len(steps)} steps, mean {sum(steps) / len(steps):.1f} ms (min {min(steps):.1f}, max {max(steps):.1f})"
+        out.append(line)
+    return out
+
+
 def summary_lines(stats: dict[str, Any], timings: Any, outputs: Sequence[str], uploads: Sequence[tuple[str, str]],
-                  cuda: Sequence[str]) -> list[str]:
-    """The end-of-run summary (also useful to tests)."""
+                  cuda: Sequence[str], workers: Sequence[str] = ()) -> list[str]:
+    """The end-of-run summary (also useful to tests); ``workers``: :func:`worker_timing_lines`."""
     out = []
     if timings is not None:
         stages = timings.stage_seconds()
@@ -89,6 +107,7 @@ def summary_lines(stats: dict[str, Any], timings: Any, outputs: Sequence[str], u
         out.append(f"kernel API calls: {sum(counts.values())} ({', '.join(f'{k} x{v}' for k, v in top)})")
     if stats.get("nan_total") or stats.get("inf_total"):
         out.append(f"kernel API NaN: {stats.get('nan_total', 0)}, Inf: {stats.get('inf_total', 0)}")
+    out += list(workers)
     out += [f"output: {p}" for p in outputs]
     out += [f"uploaded: {p} -> {u}" for p, u in uploads]
     out += [f"CUDA error: {c}" for c in cuda[-3:]]
@@ -226,7 +245,8 @@ def run_main(args: argparse.Namespace) -> int:
         _err(f"child {status.description}")
         router = engine.router
         for line in summary_lines(router.stats(), router.current(), face.outputs, face.uploads,
-                                  [ln.plain.strip() for ln in router.cuda_error_lines()]):
+                                  [ln.plain.strip() for ln in router.cuda_error_lines()],
+                                  worker_timing_lines(router.history(), router.workers())):
             _err(line)
         _err(f"full logs: {info.run_dir}")
         if engine.report_paths is not None and engine.last_report is not None:

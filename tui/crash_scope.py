@@ -38,7 +38,7 @@ from backend.records import (
 )
 from tui.lines import LineSplitter
 
-_STAMP_RE = re.compile(r"^\[(?:\d{4}-)?(\d{2}-\d{2} \d{2}:\d{2}:\d{2})\] ")
+_STAMP_RE = re.compile(r"^\[(?:\d{4}-)?(\d{2}-\d{2} \d{2}:\d{2}:\d{2})(?: [A-Z]{2,4}\d+)*\] ")
 _STEP_STAGE_RE = re.compile(r"^denoising_step_(\d+)$")
 LATE = "99-99 99:99:99"
 """Sort key of lines before any stamp in a file with none (stderr: tqdm, an uncaught traceback)."""

@@ -81,6 +81,10 @@ class RequestTimings:
     perf: PerfRecord | None = None
     """The ``performance.log`` record of this request, once seen (exact stage and step times)."""
     finished: bool = False
+    rank: int | None = None
+    """The ``--num-workers`` worker that ran it (its lines' ``DP<r>`` tag); None: an untagged run."""
+    last_progress_at: float | None = None
+    """When the current step's progress line arrived (the live per-step estimate)."""
 
     @property
     def steps_ms(self) -> list[float]:

@@ -29,12 +29,15 @@ from backend.records import (
     PerfRecord,
     ProgressRecord,
     Record,
+    RequestStarted,
     StageError,
     StageFinished,
     StageStarted,
     Uploaded,
     WorkerEnded,
     WorkerPlaced,
+    dp_rank,
+    log_rank_tag,
     note_worker,
     parse_line,
     strip_ansi,
@@ -85,6 +88,7 @@ class Router:
         self._calls: deque[tuple[str, KernelApiCall]] = deque(maxlen=max_records)
         self._recent_calls: deque[tuple[str, KernelApiCall]] = deque(maxlen=1000)
         self._events: deque[Event] = deque(maxlen=max_records)
+        self._history_size = history_size
         self._finished: deque[RequestTimings] = deque(maxlen=history_size)
         self._history: deque[RequestTimings] = deque(maxlen=history_size)
         self._outputs: deque[str] = deque(maxlen=1000)
@@ -100,10 +104,15 @@ class Router:
         self._dropped = 0
         self._total = 0
         self._current: RequestTimings | None = None
+        """The request last heard of (the Timings view's "current")."""
+        self._open: dict[int | None, RequestTimings] = {}
+        """The request in progress per worker rank (``DP<r>`` tags; None: lines without a tag)."""
+        self._rank_of_request: dict[str, int] = {}
+        """Request id -> worker rank, from a worker's tagged ``Request <id> started`` line (its
+        ``performance.log`` record carries the same id but no tag)."""
         self._requests = 0
         self._timings_changed = False
         self._last_perf: PerfRecord | None = None
-        self._last_progress_at: float | None = None
         self._last_output: str | None = None
         self._skipped_bytes = 0
         self.last_line_at: float | None = None
@@ -185,10 +194,10 @@ class Router:
         """Post a non-line event (supervisor state changes); shows up in the next :class:`Batch`."""
         with self._lock:
             self._events.append(event)
-            if event.kind == "exited" and self._current is not None and not self._current.finished:
-                # The process is gone: its last request is over even without a performance.log
-                # record (stage logging off), so it joins the run history.
-                self._finish_request(self._current)
+            if event.kind == "exited":
+                # The process is gone: its last requests are over even without a performance.log
+                # record (stage logging off), so they join the run history.
+                self._finish_open()
         if self.on_change is not None:
             self.on_change()
 
@@ -219,48 +228,15 @@ class Router:
 
     def _on_record(self, line: Line, record: Record) -> None:
         self._records.append((line, record))
-        if isinstance(record, StageStarted):
-            cur = self._current
-            if cur is None or cur.finished or any(s.name == record.stage for s in cur.stages):
-                if cur is not None and not cur.finished:
-                    self._finish_request(cur)
-                cur = self._new_request(line.time)
-            cur.stages.append(StageRow(record.stage, started_at=line.time))
-        elif isinstance(record, (StageFinished, StageError)):
-            cur = self._current if self._current is not None and not self._current.finished else None
-            if cur is None:
-                cur = self._new_request(line.time)
-            row = next((s for s in reversed(cur.stages) if s.name == record.stage and s.state == "running"), None)
-            if row is None:
-                row = StageRow(record.stage)
-                cur.stages.append(row)
-            if isinstance(record, StageFinished):
-                row.seconds = record.seconds
-            else:
-                row.error = record.error
-                row.seconds = record.ms / 1000.0
-        elif isinstance(record, ProgressRecord):
-            cur = self._current if self._current is not None and not self._current.finished else None
-            if cur is None:
-                cur = self._new_request(line.time)
-            prev = cur.progress
-            if prev is not None and record.step == prev.step + 1 and self._last_progress_at is not None:
-                cur.live_step_s.append(max(0.0, line.time - self._last_progress_at))
-            elif prev is None and record.step == 1:
-                # The first step has no progress line before it: it began with the denoising stage.
-                began = next((s.started_at for s in cur.stages if s.name == "DenoisingStage"), None)
-                if began is not None:
-                    cur.live_step_s.append(max(0.0, line.time - began))
-            elif record.step == 0 or (prev is not None and record.step < prev.step):
-                cur.live_step_s.clear()
-            if prev is None or record.step != prev.step:
-                self._last_progress_at = line.time
-            cur.progress = record
+        if isinstance(record, (StageStarted, StageFinished, StageError, ProgressRecord)):
+            self._on_timing(line, record, self._rank_of(line, record))
         elif isinstance(record, PerfRecord):
             self._last_perf = record
-            cur = self._current
+            rank = self._rank_of_request.get(record.request_id)
+            cur = self._open.get(rank)
             if cur is None or cur.perf is not None:
-                cur = self._new_request(line.time)
+                cur = self._new_request(line.time, rank)
+            self._current = cur
             cur.perf = record
             for st in record.stages:
                 row = next((s for s in cur.stages if s.name == st.name), None)
@@ -270,6 +246,12 @@ class Router:
                     row.seconds = st.execution_time_ms / 1000.0
             if not cur.finished:
                 self._finish_request(cur)
+        elif isinstance(record, RequestStarted):
+            rank = dp_rank(log_rank_tag(line.plain))
+            if record.request_id is not None and rank is not None:
+                self._rank_of_request[record.request_id] = rank
+                if len(self._rank_of_request) > self._history_size:  # a long serve: the oldest ids go
+                    del self._rank_of_request[next(iter(self._rank_of_request))]
         elif isinstance(record, OutputSaved):
             self._outputs.append(record.path)
             self._last_output = record.path
@@ -283,17 +265,74 @@ class Router:
         self._timings_changed = self._timings_changed or isinstance(
             record, (StageStarted, StageFinished, StageError, ProgressRecord, PerfRecord))
 
-    def _new_request(self, now: float) -> RequestTimings:
-        self._current = RequestTimings(index=self._requests, started_at=now)
+    def _rank_of(self, line: Line, record: Record) -> int | None:
+        """The worker a stage or progress line belongs to: its ``DP<r>`` tag; an untagged progress
+        line (tqdm on stderr has no prefix) is the lowest rank's, as only rank 0 draws the bar."""
+        rank = dp_rank(log_rank_tag(line.plain))
+        if rank is None and isinstance(record, ProgressRecord) and None not in self._open:
+            ranks = [r for r, req in self._open.items() if r is not None and not req.finished]
+            rank = min(ranks) if ranks else None
+        return rank
+
+    def _on_timing(self, line: Line, record: StageStarted | StageFinished | StageError | ProgressRecord,
+                   rank: int | None) -> None:
+        cur = self._open.get(rank)
+        running = cur if cur is not None and not cur.finished else None
+        if isinstance(record, StageStarted):
+            if running is None or any(s.name == record.stage for s in running.stages):
+                if running is not None:
+                    self._finish_request(running)
+                running = self._new_request(line.time, rank)
+            running.stages.append(StageRow(record.stage, started_at=line.time))
+        elif isinstance(record, (StageFinished, StageError)):
+            running = running or self._new_request(line.time, rank)
+            row = next((s for s in reversed(running.stages) if s.name == record.stage and s.state == "running"),
+                       None)
+            if row is None:
+                row = StageRow(record.stage)
+                running.stages.append(row)
+            if isinstance(record, StageFinished):
+                row.seconds = record.seconds
+            else:
+                row.error = record.error
+                row.seconds = record.ms / 1000.0
+        else:
+            running = running or self._new_request(line.time, rank)
+            self._on_progress(running, line.time, record)
+        self._current = running
+
+    @staticmethod
+    def _on_progress(cur: RequestTimings, now: float, record: ProgressRecord) -> None:
+        prev = cur.progress
+        if prev is not None and record.step == prev.step + 1 and cur.last_progress_at is not None:
+            cur.live_step_s.append(max(0.0, now - cur.last_progress_at))
+        elif prev is None and record.step == 1:
+            # The first step has no progress line before it: it began with the denoising stage.
+            began = next((s.started_at for s in cur.stages if s.name == "DenoisingStage"), None)
+            if began is not None:
+                cur.live_step_s.append(max(0.0, now - began))
+        elif record.step == 0 or (prev is not None and record.step < prev.step):
+            cur.live_step_s.clear()
+        if prev is None or record.step != prev.step:
+            cur.last_progress_at = now
+        cur.progress = record
+
+    def _new_request(self, now: float, rank: int | None = None) -> RequestTimings:
+        req = RequestTimings(index=self._requests, started_at=now, rank=rank)
+        self._open[rank] = self._current = req
         self._requests += 1
-        self._last_progress_at = None
-        return self._current
+        return req
 
     def _finish_request(self, req: RequestTimings) -> None:
         req.finished = True
         snap = req.copy()
         self._finished.append(snap)
         self._history.append(snap)
+
+    def _finish_open(self) -> None:
+        for req in self._open.values():
+            if not req.finished:
+                self._finish_request(req)
 
     def _on_calls(self, stream: str, calls: Sequence[KernelApiCall]) -> None:
         for call in calls:
@@ -413,8 +452,9 @@ class Router:
         """Forget per-run parse state (kernel parsers, current request) before a restart; history stays."""
         with self._lock:
             self._parsers.clear()
-            if self._current is not None and not self._current.finished:
-                self._finish_request(self._current)
+            self._finish_open()
+            self._open.clear()
+            self._rank_of_request.clear()
             self._current = None
             self._api_counts.clear()
             self._nan = self._inf = 0

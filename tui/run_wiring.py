@@ -221,6 +221,7 @@ class RunningApp(App[int]):
         self.views.kernel.show_totals(update.api_counts, update.nan_total, update.inf_total)
 
     def _on_timings(self, event: Any) -> None:
+        self.views.timings.show_workers(event.data.workers)
         self.views.timings.show_history(list(event.data.finished))
         self.views.timings.show_current(event.data.current)
 

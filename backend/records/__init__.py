@@ -63,7 +63,9 @@ from backend.records.log_lines import (
     GREEN,
     LOG_DATE_FORMAT,
     RESET,
+    dp_rank,
     format_log_line,
+    log_rank_tag,
     split_log_prefix,
     strip_ansi,
 )
@@ -97,6 +99,7 @@ from backend.records.request_records import (
     RequestStarted,
     cuda_kind,
     parse_request_line,
+    request_started_message,
 )
 from backend.records.stage_lines import (
     StageError,
@@ -203,7 +206,9 @@ def parse_line(line: str) -> Record | None:
 __all__ = [
     "LOG_DATE_FORMAT",
     "strip_ansi",
+    "dp_rank",
     "format_log_line",
+    "log_rank_tag",
     "split_log_prefix",
     "StageStarted",
     "StageFinished",
@@ -230,6 +235,7 @@ __all__ = [
     "OutputSaved",
     "CudaError",
     "RequestStarted",
+    "request_started_message",
     "GenerationDone",
     "GenerationFailed",
     "ExceptionRaised",

@@ -86,6 +86,12 @@ _EXCEPTION_RE = re.compile(
 )
 
 
+def request_started_message(request_id: str, detail: str) -> str:
+    """``Request <id> started: <detail>`` (parsed as :class:`RequestStarted` with its id): a worker's
+    tagged line that ties its ``performance.log`` record (same id) to the worker."""
+    return f"Request {request_id} started: {detail}"
+
+
 def parse_request_line(msg: str) -> RequestStarted | GenerationDone | GenerationFailed | ExceptionRaised | None:
     """Recognise one message (prefix and ANSI already removed), or return None."""
     if m := _REQUEST_RE.match(msg):

@@ -33,6 +33,7 @@ from backend import envs
 from backend.exit_codes import ExitCode
 from backend.logging_setup import get_logger
 from backend.pipeline.request import CancelToken, new_request_id
+from backend.records.request_records import request_started_message
 from backend.records.worker_lines import worker_died_message, worker_finished_message
 
 log = get_logger("workers")
@@ -84,12 +85,13 @@ def _worker_main(rank: int, args: dict[str, Any], offset: int, size: int, reques
     if "OMP_NUM_THREADS" not in os.environ:  # share the cores instead of oversubscribing them
         os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
     from backend.exit_codes import BackendError
-    from backend.logging_setup import configure, effective_level, flush_all, redact_settings
+    from backend.logging_setup import configure, effective_level, flush_all, redact_settings, tag_lines
     from backend.server.runtime import Runtime, install_faults
 
     ns = Namespace(**args)
     settings = envs.load_settings()
     configure(effective_level(settings[envs.LOGGING_LEVEL], ns.log_level))
+    tag_lines(f"DP{rank}")  # [MM-DD HH:MM:SS DP1]: the console tells the workers' stage lines apart
     redact_settings(settings)
     os.umask(0o077)
     report: dict[str, Any] = {"rank": rank, "pid": os.getpid(), "paths": [], "exit_code": 0, "error": None}
@@ -103,6 +105,7 @@ def _worker_main(rank: int, args: dict[str, Any], offset: int, size: int, reques
         if ns.perf_dump_path:
             stem, ext = os.path.splitext(ns.perf_dump_path)
             req.perf_dump_path = f"{stem}-rank-{rank}{ext or '.json'}"
+        log.info(request_started_message(req.request_id, f"{size} image(s) from index {offset}"))
         cancel.immediate = False
         result = runtime.generate(req, cancel)
         report.update(paths=result.paths, exit_code=result.exit_code, error=result.error)

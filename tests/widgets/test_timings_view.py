@@ -129,3 +129,35 @@ async def test_a_request_done_without_step_times_hides_the_chart_and_says_how_to
         await pilot.pause()
         assert not app.query_one(Sparkline).display, "a chart of one zero is drawn as a full block"
         assert f"{STAGE_LOGGING.name}=1" in str(app.query_one("#summary").render())
+
+
+async def test_each_workers_requests_are_named_in_the_history_and_the_label() -> None:
+    """``--num-workers 2``: the history says which worker ran each request (``w1``), and the current
+    request's label names its worker as the engine labels it (rank, pid, device)."""
+    from backend.records import (
+        PerfRecord,
+        StageTiming,
+        format_log_line,
+        request_started_message,
+        stage_finished_message,
+        stage_started_message,
+    )
+
+    router, app = Router(), Host()
+    for rank in (1, 0):
+        tag = f"DP{rank}"
+        router.feed("stdout", [format_log_line(request_started_message(f"r-{rank}", "1 image(s)"), tag=tag),
+                               format_log_line(stage_started_message("DenoisingStage"), tag=tag),
+                               format_log_line(stage_finished_message("DenoisingStage", 0.2), tag=tag)])
+        record = PerfRecord(f"r-{rank}", "2026-11-26T00:00:00+00:00", "N/A", "pipeline_stage_metrics",
+                            (StageTiming("DenoisingStage", 200.0),), (100.0, 100.0), 200.0)
+        router.feed("file:performance.log", [record.to_json_line()])
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(TimingsView)
+        view.show_workers({0: "worker 0 (pid 11, cuda:0)", 1: "worker 1 (pid 12, cuda:1)"})
+        app.show(router)
+        await pilot.pause()
+        history = app.query_one("#history", RingTable)
+        assert [str(history.get_row_at(i)[0]) for i in range(history.row_count)] == ["#1 w1", "#2 w0"]
+        assert "request #2 done in 0.200 s · worker 0 (pid 11, cuda:0)" in str(
+            app.query_one("#progress-label").render())

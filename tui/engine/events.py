@@ -80,6 +80,8 @@ class TimingsUpdate:
     """``RequestTimings`` of requests that finished since the previous update."""
     current: Any
     """The current (or last) request's ``RequestTimings``, or None."""
+    workers: dict[int, str] = field(default_factory=dict)
+    """A ``--num-workers`` run's workers by rank: ``worker R (pid P, DEVICE)`` (a request's ``rank``)."""
 
 
 def event_summary(event: EngineEvent) -> dict[str, Any]:

@@ -334,21 +334,23 @@ class RunEngine:
         if self._timings_changed:
             finished, self._finished = tuple(self._finished), []
             self._timings_changed = False
-            self._emit_batch(EventKind.TIMINGS, TimingsUpdate(finished, self._current))
+            self._emit_batch(EventKind.TIMINGS, TimingsUpdate(finished, self._current, self._rank_labels()))
+
+    def _rank_labels(self) -> dict[int, str]:
+        """``worker R (pid P, DEVICE)`` per rank of a ``--num-workers`` run (empty for any other run)."""
+        return {w["rank"]: f"worker {w['rank']} (pid {w.get('pid', '?')}, {w.get('device') or 'device not logged'})"
+                for w in self.router.workers()}
 
     def _worker_labels(self, calls: tuple[tuple[str, Any], ...]) -> dict[str, str]:
-        """``worker R (pid P, DEVICE)`` for each stream of ``calls`` that is a known worker's own log."""
-        workers = {w["pid"]: w for w in self.router.workers() if w.get("pid") is not None}
-        if not workers:
+        """The worker label for each stream of ``calls`` that is a known worker's own log."""
+        ranks = {w["pid"]: w["rank"] for w in self.router.workers() if w.get("pid") is not None}
+        if not ranks:
             return {}
         from tui.crash_calls import pid_from_name
 
-        labels = {}
-        for stream in {stream for stream, _ in calls}:
-            w = workers.get(pid_from_name(stream.removeprefix("file:")))
-            if w is not None:
-                labels[stream] = f"worker {w['rank']} (pid {w['pid']}, {w.get('device') or 'device not logged'})"
-        return labels
+        labels = self._rank_labels()
+        return {stream: labels[ranks[pid]] for stream in {stream for stream, _ in calls}
+                if (pid := pid_from_name(stream.removeprefix("file:"))) in ranks}
 
     def _note_sampled(self, batch: Batch) -> None:
         self._sampled_lines += batch.dropped

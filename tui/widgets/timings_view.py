@@ -7,7 +7,7 @@ the update methods work before the view is first shown (the console composes it 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from textual.app import ComposeResult
@@ -21,7 +21,7 @@ from tui.widgets.status_line import StatusLine
 MAX_HISTORY = 1000
 """Finished requests kept in the history table (a long session's oldest go first)."""
 STAGE_COLUMNS = (Column("stage"), Column("state", 7), Column("seconds", 8, right=True), Column("Δ prev", 6, right=True))
-HISTORY_COLUMNS = (Column("run", 4), Column("total s", 7, right=True), Column("Δ", 5, right=True),
+HISTORY_COLUMNS = (Column("run", 7), Column("total s", 7, right=True), Column("Δ", 5, right=True),
                    Column("step ms", 7, right=True), Column("cache"))
 
 
@@ -75,6 +75,8 @@ class TimingsView(Vertical):
         self._max_history = max_history
         self._current: Any = None
         self._shown_label = ""
+        self._workers: dict[int, str] = {}
+        """``--num-workers`` runs: rank -> ``worker R (pid P, DEVICE)``, for a request's ``rank``."""
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="progress-row"):
@@ -95,6 +97,10 @@ class TimingsView(Vertical):
     def history_table(self) -> RingTable:
         return self._history_table
 
+    def show_workers(self, labels: Mapping[int, str]) -> None:
+        """Which worker (rank, pid, device) each rank is (``--num-workers`` runs)."""
+        self._workers.update(labels)
+
     def show_history(self, finished: Iterable[Any]) -> None:
         """Append finished requests (``RequestTimings``) to the history table."""
         rows = []
@@ -104,7 +110,8 @@ class TimingsView(Vertical):
             mean = f"{sum(steps) / len(steps):.1f}" if steps else ""
             total = req.total_s
             cache = cache_hit_text(req.perf.cache_stats if req.perf else None)
-            rows.append((req, (f"#{req.index + 1}", f"{total:.3f}" if total is not None else "?",
+            run = f"#{req.index + 1}" if req.rank is None else f"#{req.index + 1} w{req.rank}"
+            rows.append((req, (run, f"{total:.3f}" if total is not None else "?",
                                _delta(total, before), mean, cache.removeprefix("cache hit "))))
             self._history.append(req)
         if len(self._history) > self._max_history * 2:
@@ -114,6 +121,7 @@ class TimingsView(Vertical):
     def clear(self) -> None:
         """A new run: forget the current request (the history of the session stays)."""
         self._current = None
+        self._workers.clear()
         self._stages.clear()
         if self.is_mounted:
             self.query_one("#progress", ProgressBar).update(total=1, progress=0)
@@ -151,6 +159,8 @@ class TimingsView(Vertical):
             label = f"running {running[-1]}"
         elif req.finished and req.total_s is not None:
             label = f"request #{req.index + 1} done in {req.total_s:.3f} s"
+        if label and req.rank is not None:
+            label += f" · {self._workers.get(req.rank, f'worker {req.rank}')}"
         if label:
             self.query_one("#progress-label", StatusLine).update(label)
         steps = req.steps_ms
