@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             processes = len(split_batch(args.batch_size, args.num_workers))
         else:
-            processes = 1
+            processes = args.num_workers
         install_faults(args.inject_fault, 0, processes)
         if args.command == "generate":
             return generate_main(args, settings)

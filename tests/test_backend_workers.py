@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -120,3 +121,54 @@ def test_workers_die_with_their_parent(tmp_path: Path) -> None:
         for pid in pids if "pids" in locals() else []:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def _placed(server: Any) -> dict[int, int]:
+    """Rank -> pid, from the workers' placement lines (``Worker R of N (pid P) on DEVICE``)."""
+    server.wait_for(r"Worker 1 \(pid \d+\) ready")
+    found = {}
+    for line in server.lines:
+        if m := re.search(r"Worker (\d) of 2 \(pid (\d+)\) on ", line):
+            found[int(m.group(1))] = int(m.group(2))
+    return found
+
+
+@pytest.mark.slow
+def test_serve_with_two_workers_runs_two_requests_side_by_side_and_stops_both(tmp_path: Path,
+                                                                            serve_process: Any) -> None:
+    """``serve --num-workers 2``: two resident workers, each its own pid and ``DP<r>`` lines; two requests
+    sent together run on the two workers at once; a dev route that needs the model in this process says
+    it is in the workers; SIGTERM stops both workers and the server exits 0."""
+    server = serve_process(clean_env(tmp_path, SGLANG_DIFFUSION_SERVER_DEV_MODE="true"), "--num-workers", "2")
+    placed = _placed(server)
+    assert sorted(placed) == [0, 1] and placed[0] != placed[1]
+    assert any(line.startswith("[") and " DP1] Worker 1 of 2" in line for line in server.lines)
+    status, body = server.http("GET", "/dev/memory")
+    assert status == 409 and "--num-workers" in body["error"]["message"]
+    server.send({"prompt": "a red circle", "steps": 2, "id": "a"})
+    server.send({"prompt": "a blue square", "steps": 2, "id": "b"})
+    answers = {a["id"]: a for a in server.wait_responses(2)}
+    assert answers["a"]["error"] is None and answers["b"]["error"] is None
+    assert {answers["a"]["pid"], answers["b"]["pid"]} == set(placed.values()), "one request on each worker"
+    assert all(Path(a["paths"][0]).is_file() for a in answers.values())
+    assert server.stop() == 0
+    server.wait_for(r"Shutting down \(SIGTERM\)")
+    assert not [pid for pid in placed.values() if pid_running(pid)]
+
+
+@pytest.mark.slow
+def test_serve_ends_when_a_worker_dies_and_names_it(tmp_path: Path, serve_process: Any) -> None:
+    """A segfault on worker 1 only (``,rank=1``): its request is answered with an error naming worker 1
+    and its pid, the other worker is stopped, nothing survives, and serve exits worker-failed."""
+    server = serve_process(clean_env(tmp_path), "--num-workers", "2",
+                           "--inject-fault", "segfault@backend.attention.*:2,rank=1")
+    placed = _placed(server)
+    server.send({"prompt": "a red circle", "steps": 2, "id": "a"})
+    server.send({"prompt": "a blue square", "steps": 2, "id": "b"})
+    assert server.proc.wait(timeout=120) == ExitCode.WORKER_FAILED
+    answers = {a["id"]: a for a in server.wait_responses(2)}
+    assert answers["b"]["exit_code"] == ExitCode.WORKER_FAILED and answers["b"]["pid"] == placed[1]
+    assert f"worker 1 (pid {placed[1]}) died" in answers["b"]["error"]["message"]
+    assert answers["a"]["pid"] == placed[0]  # finished, or abandoned at a step boundary when the server stopped
+    server.wait_for(rf"Worker 1 \(pid {placed[1]}\) died without a result")
+    assert not [pid for pid in placed.values() if pid_running(pid)]

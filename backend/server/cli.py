@@ -136,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="do not read requests from stdin (then only SIGTERM/SIGINT stop the server)")
     srv.add_argument("--allow-origin", action="append", metavar="ORIGIN",
                      help="accept HTTP requests carrying this browser Origin (repeatable; default: none)")
+    srv.add_argument("--num-workers", type=_positive, default=1,
+                     help="N resident worker processes, one model each (cuda:r when several GPUs are visible); "
+                          "up to N requests run at once")
     _common(srv)
     return parser
 

@@ -34,6 +34,10 @@ ROUTES = {("GET", "/health"), ("GET", "/dev/settings"), ("GET", "/dev/memory"),
           ("POST", "/dev/reload-attention-config"), ("GET", "/dev/last-request")}
 
 
+_MODEL_ROUTES = ("/dev/memory", "/dev/last-request", "/dev/reload-attention-config")
+"""Routes that need this process's loaded model (not there with ``serve --num-workers``)."""
+
+
 def memory(device: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"device": str(device)}
     try:
@@ -65,6 +69,10 @@ def handle(server: ServerState, method: str, path: str) -> tuple[int, dict[str, 
         return 200, {"status": "stopping" if server.stopping else "ok", "pid": os.getpid(),
                      "uptime_s": round(time.monotonic() - server.started, 3),
                      "requests_served": server.served, "busy": server.busy}
+    if getattr(server, "pool", None) is not None and path in _MODEL_ROUTES:
+        return 409, {"error": {"message": f"{path} reads the loaded model, which lives in the worker processes "
+                                          "with --num-workers (each worker's lines and records are in the log)",
+                               "type": "not_in_this_process", "code": 409}}
     if path == "/dev/settings":
         return 200, {"settings": server.runtime.settings.masked()}
     if path == "/dev/memory":

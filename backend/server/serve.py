@@ -19,7 +19,10 @@ Answer: ``{"id", "created", "data": [{"path", "url"}], "request_id", "pid", "pat
 
 Stopping: SIGTERM/SIGINT only set an event; the request in flight is abandoned at its next step
 boundary and answered with an error, the HTTP server and watcher stop, logs are flushed, exit 0.
-End of stdin: queued requests finish first, then the same shutdown.  ``--no-stdin`` (or a stdin that
+End of stdin: queued requests finish first, then the same shutdown.
+
+``--num-workers N``: N resident worker processes (``backend.server.worker_pool``), one model each, one
+device each when several GPUs are visible; requests go to an idle worker, so up to N run at once.  ``--no-stdin`` (or a stdin that
 is /dev/null, as a supervisor's ``stdin=DEVNULL`` gives) leaves only the signals.
 """
 
@@ -46,6 +49,7 @@ from backend.pipeline.request import CancelToken, GenerationRequest, GenerationR
 from backend.server import devserver
 from backend.server.request_body import request_from_body
 from backend.server.runtime import Runtime
+from backend.server.worker_pool import WorkerPool
 
 log = get_logger("serve")
 MAX_BODY = 1 << 20
@@ -93,6 +97,8 @@ class Server:
         self.settings = settings
         self.args = args
         self.runtime = Runtime(settings, args)
+        """This process's model (loaded by :meth:`run`); with ``--num-workers`` never loaded: the workers' are."""
+        self.pool = WorkerPool(settings, args) if getattr(args, "num_workers", 1) > 1 else None
         self.limits = Limits.from_args(args)
         self.dev_mode = bool(settings[envs.SERVER_DEV_MODE])
         self.jobs: queue.Queue[Job] = queue.Queue()
@@ -157,13 +163,15 @@ class Server:
     def _on_signal(self, signum: int, frame: object) -> None:
         self.stop.set()
         self.cancel.cancel()
-        if self.loading:  # nothing to finish while the model loads: stop now, not after the load
+        if self.loading and self.pool is None:  # nothing to finish while the model loads: stop now
             self.loading = False
             raise SystemExit(0)
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
+        if self.pool is not None:
+            return self._run_pool(self.pool)
         try:
             self.runtime.start()
         except SystemExit:
@@ -174,14 +182,7 @@ class Server:
             log.info("Stopped before serving (signal during start-up)")
             return 0
         self._start_watcher()
-        try:
-            self._start_http()
-        except OSError as exc:
-            raise BackendError(ExitCode.USAGE, f"Cannot listen on 127.0.0.1:{self.args.port}: {exc}") from None
-        if self.args.stdin and stdin_is_a_stream():
-            threading.Thread(target=self._read_stdin, name="stdin", daemon=True).start()
-        elif self.args.stdin:
-            log.info("stdin is /dev/null: requests over HTTP only; stop with SIGTERM")
+        self._start_transports()
         reason = "SIGTERM"
         while not self.stop.is_set():
             try:
@@ -194,6 +195,76 @@ class Server:
             self._process(job)
         self._shutdown(reason)
         return 0
+
+    def _start_transports(self) -> None:
+        try:
+            self._start_http()
+        except OSError as exc:
+            raise BackendError(ExitCode.USAGE, f"Cannot listen on 127.0.0.1:{self.args.port}: {exc}") from None
+        if self.args.stdin and stdin_is_a_stream():
+            threading.Thread(target=self._read_stdin, name="stdin", daemon=True).start()
+        elif self.args.stdin:
+            log.info("stdin is /dev/null: requests over HTTP only; stop with SIGTERM")
+
+    def _run_pool(self, pool: WorkerPool) -> int:
+        """``--num-workers``: the workers load their models; requests go to an idle worker, so up to
+        N run side by side.  A dead worker ends the server (exit code worker-failed)."""
+        started = pool.start(self.stop)
+        self.loading = False
+        if not started:
+            self._answer_all(pool.stop(abandon=True))
+            if pool.failed:
+                log.error("Cannot serve: %s", pool.failed)
+                return int(ExitCode.WORKER_FAILED)
+            log.info("Stopped before serving (signal during start-up)")
+            return 0
+        log.info("%d workers serving; attention config changes apply to new workers only (no hot reload "
+                 "across processes)", pool.size)
+        try:
+            self._start_transports()
+        except BackendError:
+            pool.stop(abandon=True)
+            raise
+        reason, eof = "SIGTERM", False
+        while not self.stop.is_set():
+            self._answer_all(pool.collect(0.05))
+            self.busy = pool.busy()
+            if pool.failed:
+                reason = pool.failed
+                break
+            if eof and not self.busy:
+                reason = "end of stdin"
+                break
+            if eof or not pool.idle():
+                continue
+            try:
+                job = self.jobs.get_nowait()
+            except queue.Empty:
+                continue
+            if job.kind == "eof":
+                eof = True
+            elif job.kind == "reload":
+                job.answer = error_answer(409, "with --num-workers each worker holds its own attention config; "
+                                          "restart serve to change it", ExitCode.BAD_ATTENTION_CONFIG)
+                job.done.set()
+            else:
+                assert job.request is not None
+                pool.dispatch(job, job.request)
+        self.stopping = True
+        self._answer_all(pool.stop(abandon=reason != "end of stdin"))
+        self._shutdown(reason)
+        return int(ExitCode.WORKER_FAILED) if pool.failed else 0
+
+    def _answer_all(self, answers: list[tuple[Any, GenerationResult]]) -> None:
+        for job, result in answers:
+            self._answer(job, result)
+
+    def _answer(self, job: Job, result: GenerationResult) -> None:
+        self.served += 1
+        job.answer = answer_for(result, job.client_id)
+        if job.source == "stdin":
+            emit_raw(json.dumps(job.answer[1]))
+        job.done.set()
 
     def _start_watcher(self) -> None:
         from backend.pipeline.attention import state
@@ -218,11 +289,7 @@ class Server:
             result = self.runtime.generate(job.request, self.cancel)
         finally:
             self.busy = False
-        self.served += 1
-        job.answer = answer_for(result, job.client_id)
-        if job.source == "stdin":
-            emit_raw(json.dumps(job.answer[1]))
-        job.done.set()
+        self._answer(job, result)
 
     def _reload(self) -> tuple[int, dict[str, Any]]:
         if self.watcher is None:

@@ -1,0 +1,217 @@
+"""``serve --num-workers N``: N resident worker processes, each with its own model on its own device.
+
+Why a pool and not one runtime: data-parallel serving, as SGLang's scheduler processes do on several
+GPUs.  The parent (HTTP, stdin, queue) stays torch-free; worker ``r`` loads the model once on
+``cuda:r`` when several GPUs are visible (``backend.pipeline.device.place_worker``), tags its lines
+``DP<r>``, carries only the faults scoped to it (``,rank=r``), and runs one request at a time from
+its own queue.  A request goes to an idle worker, so up to N requests run side by side.
+
+A worker that dies is the server's death, as a GPU worker's is upstream's: its request is answered
+with an error naming the worker, the others are stopped at their next step boundary, and ``serve``
+exits with the worker-failed code so the console's crash report runs.  SIGTERM is forwarded: each
+worker abandons its request at the next step boundary and answers it; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+import signal
+import sys
+import time
+from argparse import Namespace
+from dataclasses import dataclass
+from typing import Any
+
+from backend import envs
+from backend.exit_codes import ExitCode
+from backend.logging_setup import get_logger
+from backend.pipeline.request import CancelToken, GenerationRequest, GenerationResult
+from backend.records.request_records import request_started_message
+from backend.records.worker_lines import worker_died_message, worker_finished_message
+from backend.server.workers import STOP_GRACE_S, die_with_parent
+
+log = get_logger("workers")
+
+
+def _pool_worker_main(rank: int, args: dict[str, Any], jobs: Any, results: Any, workers: int,
+                      parent_pid: int) -> None:
+    """One resident worker: load, say ready, then answer requests from ``jobs`` until None or a stop."""
+    from backend.server.stop_signals import install_stop_handlers
+
+    cancel = CancelToken(immediate=True)  # first: a fork child still has the parent's handlers
+    install_stop_handlers(cancel)
+    die_with_parent(parent_pid)
+    if "OMP_NUM_THREADS" not in os.environ:  # share the cores instead of oversubscribing them
+        os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
+    from backend.exit_codes import BackendError
+    from backend.logging_setup import configure, effective_level, flush_all, redact_settings, tag_lines
+    from backend.server.runtime import Runtime, install_faults
+
+    ns = Namespace(**args)
+    settings = envs.load_settings()
+    configure(effective_level(settings[envs.LOGGING_LEVEL], ns.log_level))
+    tag_lines(f"DP{rank}")
+    redact_settings(settings)
+    os.umask(0o077)
+    outputs = 0
+    try:
+        install_faults(ns.inject_fault, rank, workers)
+        runtime = Runtime(settings, ns, rank=rank, workers=workers)
+        runtime.start()
+    except BackendError as exc:
+        log.error(exc.message)
+        flush_all()
+        results.put({"rank": rank, "error": exc.message, "exit_code": int(exc.code)})
+        sys.exit(int(exc.code))
+    results.put({"rank": rank, "pid": os.getpid(), "ready": True})
+    while not cancel.cancelled:
+        try:
+            item = jobs.get(timeout=0.2)
+        except queue.Empty:
+            continue
+        if item is None:
+            break
+        ticket, req = item
+        log.info(request_started_message(req.request_id, f"{req.batch_size} image(s) on worker {rank}"))
+        cancel.immediate = False
+        result = runtime.generate(req, cancel)
+        cancel.immediate = True
+        outputs += len(result.paths)
+        flush_all()
+        results.put({"rank": rank, "ticket": ticket, "result": result})
+    log.info(worker_finished_message(rank, os.getpid(), outputs, 0))
+    flush_all()
+
+
+@dataclass
+class _Worker:
+    rank: int
+    proc: Any
+    jobs: Any
+    ready: bool = False
+    ticket: Any = None
+    """The request it runs now (the server's job), None when idle."""
+    dead: bool = False
+
+
+class WorkerPool:
+    """The parent's side: start, dispatch to an idle worker, collect answers, notice a death, stop."""
+
+    def __init__(self, settings: envs.Settings, args: Namespace) -> None:
+        self.method = settings[envs.WORKER_MULTIPROC_METHOD]
+        self._ctx = mp.get_context(self.method)
+        self._args = args
+        self._results = self._ctx.Queue()
+        self._workers: list[_Worker] = []
+        self.failed: str | None = None
+        """Why the pool cannot serve any more (a worker died or failed to start), else None."""
+        self._stopping = False
+
+    @property
+    def size(self) -> int:
+        return self._args.num_workers
+
+    def start(self, stop: Any) -> bool:
+        """Start every worker and wait until each has loaded its model; False when ``stop`` was set
+        or a worker failed meanwhile (then :attr:`failed` says why)."""
+        args = {k: v for k, v in vars(self._args).items()}
+        for rank in range(self.size):
+            jobs = self._ctx.Queue()
+            proc = self._ctx.Process(target=_pool_worker_main, name=f"sgl-backend-worker-{rank}",
+                                     args=(rank, args, jobs, self._results, self.size, os.getpid()))
+            proc.start()
+            log.info("Started worker %d (pid %s, %s): serving", rank, proc.pid, self.method)
+            self._workers.append(_Worker(rank, proc, jobs))
+        while not all(w.ready for w in self._workers):
+            if stop.is_set():
+                return False
+            self.collect(0.2)
+            if self.failed:
+                return False
+        return True
+
+    def idle(self) -> bool:
+        """A worker is ready and has no request."""
+        return any(w.ready and w.ticket is None for w in self._workers)
+
+    def busy(self) -> bool:
+        return any(w.ticket is not None for w in self._workers)
+
+    def dispatch(self, ticket: Any, req: GenerationRequest) -> None:
+        """Give ``req`` to an idle worker (call only when :meth:`idle`)."""
+        worker = next(w for w in self._workers if w.ready and w.ticket is None)
+        worker.ticket = ticket
+        worker.jobs.put((id(ticket), req))
+
+    def collect(self, timeout: float) -> list[tuple[Any, GenerationResult]]:
+        """Answers that arrived within ``timeout`` as ``(ticket, result)``.  A worker found dead
+        outside :meth:`stop` fails the pool; its request is answered with an error naming it."""
+        done = self._drain(timeout)
+        for worker in self._workers:
+            if worker.dead or worker.proc.is_alive():
+                continue
+            done += self._drain(1.0 if worker.ticket is not None else 0.0)  # its last answer may still be queued
+            worker.dead = True
+            worker.proc.join(timeout=1)
+            if self._stopping:
+                continue
+            log.error(worker_died_message(worker.rank, worker.proc.pid, worker.proc.exitcode))
+            why = f"worker {worker.rank} (pid {worker.proc.pid}) died (exit status {worker.proc.exitcode})"
+            self.failed = self.failed or why
+            if worker.ticket is not None:
+                done.append((worker.ticket, GenerationResult(
+                    request_id="", error=f"{why} while running this request",
+                    exit_code=int(ExitCode.WORKER_FAILED), pid=worker.proc.pid or 0)))
+                worker.ticket = None
+        return done
+
+    def _drain(self, timeout: float) -> list[tuple[Any, GenerationResult]]:
+        done: list[tuple[Any, GenerationResult]] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                msg = self._results.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                return done
+            worker = self._workers[msg["rank"]]
+            if msg.get("ready"):
+                worker.ready = True
+                log.info("Worker %d (pid %s) ready", worker.rank, msg["pid"])
+            elif "error" in msg:
+                self.failed = self.failed or f"worker {worker.rank} failed to start: {msg['error']}"
+            elif worker.ticket is not None and msg.get("ticket") == id(worker.ticket):
+                done.append((worker.ticket, msg["result"]))
+                worker.ticket = None
+
+    def stop(self, abandon: bool) -> list[tuple[Any, GenerationResult]]:
+        """End every worker: ``abandon`` (a stop signal, a dead worker) forwards SIGTERM, so requests
+        in flight end at their next step boundary and are answered; else idle workers are told to
+        exit.  Bounded: a worker still alive after the grace is killed.  Returns the last answers."""
+        self._stopping = True
+        answers: list[tuple[Any, GenerationResult]] = []
+        for worker in self._workers:
+            if not worker.proc.is_alive():
+                continue
+            if abandon and worker.proc.pid:
+                os.kill(worker.proc.pid, signal.SIGTERM)
+            else:
+                worker.jobs.put(None)
+        deadline = time.monotonic() + STOP_GRACE_S
+        while any(w.proc.is_alive() for w in self._workers) and time.monotonic() < deadline:
+            answers += self.collect(0.2)
+        for worker in self._workers:
+            if worker.proc.is_alive():
+                log.warning("Worker %d (pid %s) did not stop within %.0f s: killed", worker.rank, worker.proc.pid,
+                            STOP_GRACE_S)
+                worker.proc.kill()
+            worker.proc.join(timeout=5)
+        answers += self.collect(0.0)
+        for worker in self._workers:
+            if worker.ticket is not None:
+                answers.append((worker.ticket, GenerationResult(
+                    request_id="", error=f"worker {worker.rank} (pid {worker.proc.pid}) ended before answering",
+                    exit_code=int(ExitCode.CANCELLED), pid=worker.proc.pid or 0)))
+                worker.ticket = None
+        return answers
