@@ -20,6 +20,16 @@ python3 -m tui run -- python3 -m backend generate --prompt "a red circle" --num-
 echo "rc=$?"
 grep -E "Worker|Target device" "$G/clean.out" | sed -E "s/^\[[^]]*\] //" | cut -c1-200
 grep -E "worker [0-9]|child" "$G/clean.summary" | cut -c1-220
+echo "== serve --num-workers 2: two requests sent together, one on each worker"
+printf '%s\n' '{"prompt": "a red circle", "steps": 28, "id": "a"}' '{"prompt": "a blue square", "steps": 28, "id": "b"}' |
+  python3 -m backend serve --port 0 --num-workers 2 --output-path "$G/serve" > "$G/serve.out" 2>&1
+echo "rc=$?"
+grep -E "Worker [0-9] of|ready|Shutting" "$G/serve.out" | sed -E "s/^\[[^]]*\] //" | cut -c1-200
+python3 -c 'import json, sys
+for line in open(sys.argv[1]):
+    if line.startswith("{"):
+        a = json.loads(line)
+        print("answer %s: pid %s, error %s, total %.0f ms" % (a["id"], a["pid"], a["error"], a["timings"]["total_duration_ms"]))' "$G/serve.out"
 echo "== device-side assert on worker 1 only (kernel API level 10, dumps)"
 SGLANG_KERNEL_API_LOGLEVEL=10 SGLANG_KERNEL_API_LOGDEST=$G/k_%i.log SGLANG_KERNEL_API_DUMP_DIR=$G/dumps \
   python3 -m backend generate --prompt "a red circle" --num-inference-steps 8 --batch-size 2 --num-workers 2 \

@@ -188,6 +188,9 @@ class TestRealBackend:
         assert data["process"]["worker"] == 1 and data["process"]["pid"] == workers[1]["pid"]
         assert data["process"]["device"] == "cpu"
         assert data["last_call"]["api_name"] == "backend.attention.sdpa_attention"
+        # the request is worker 1's own (its DP1 lines), not worker 0's that completed meanwhile
+        assert data["request"]["request_id"].endswith("-1") and data["request"]["outcome"] == "failed"
+        assert data["request"]["stage"] == "DenoisingStage" and data["request"]["step"] == 0
         text = crash_report_path(r.stderr).read_text()
         assert f"Process: worker 1, pid {workers[1]['pid']}, on cpu" in text
         assert f"worker 0 (pid {workers[0]['pid']}, cpu): finished: 1 output(s), complete and kept" in text
@@ -203,4 +206,5 @@ class TestRealBackend:
         again = console(e, "crash-report", "--json", *(a for log in logs for a in ("--log", log)), timeout=60)
         from_files = json.loads(again.stdout)
         assert from_files["process"]["worker"] == 1, again.stdout[-2000:]
+        assert from_files["request"]["request_id"] == data["request"]["request_id"]
         assert [w["rank"] for w in from_files["workers"]] == [0, 1]

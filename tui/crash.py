@@ -258,7 +258,7 @@ def analyze(
         other_pending_dumps=[{"path": d.path, "status": d.status, "api_name": d.metadata.function_name
                               if d.metadata else d.api_name} for d in dumps if d is not used_dump],
         last_exception_call=last_exc,
-        request=request_summary(timeline.last if timeline is not None else None, abnormal),
+        request=request_summary(_request_of(timeline, process), abnormal),
         fatal_errors=fatal, handled_errors=handled, first_non_finite=first, process=process,
         processes=[{"source": s.source, "pid": s.pid, "level": s.level_text, "calls": len(s.calls),
                     "ends": s.verdict()[0], "last_call": s.calls[-1].api_name if s.calls else None}
@@ -266,6 +266,14 @@ def analyze(
         api_counts=counts, kernel_calls_seen=sum(len(s.calls) for s in ksources), tail=list(tail)[-TAIL_LINES:],
         command=command, run_dir=run_dir, sources=list(sources), workers=[dict(w) for w in workers],
     )
+
+
+def _request_of(timeline: Timeline | None, process: dict[str, Any] | None) -> Any:
+    """The request the crash hit: the failed worker's own (its ``DP<r>`` lines) in a ``--num-workers`` run."""
+    if timeline is None:
+        return None
+    worker = process.get("worker") if process else None
+    return timeline.last_of(worker) if worker is not None else timeline.last
 
 
 def analyze_router(

@@ -33,6 +33,8 @@ from backend.records import (
     StageFinished,
     StageStarted,
     cuda_kind,
+    dp_rank,
+    log_rank_tag,
     parse_line,
     strip_ansi,
 )
@@ -135,6 +137,8 @@ class RequestScope:
     failed: bool = False
     first_stamp: str = ""
     last_stamp: str = ""
+    rank: int | None = None
+    """The ``--num-workers`` worker whose ``DP<r>``-tagged lines these are (None: untagged lines)."""
 
     @property
     def ended(self) -> bool:
@@ -170,6 +174,11 @@ class Timeline:
     def last(self) -> RequestScope | None:
         return self.requests[-1] if self.requests else None
 
+    def last_of(self, rank: int | None) -> RequestScope | None:
+        """The last request of worker ``rank`` (its tagged lines); the last of all when it has none."""
+        mine = [r for r in self.requests if r.rank == rank]
+        return mine[-1] if mine else self.last
+
     def errors(self) -> list[ErrorSeen]:
         return [*self.loose_errors, *(e for r in self.requests for e in r.errors)]
 
@@ -194,20 +203,30 @@ def build_timeline(lines: Sequence[SourceLine]) -> Timeline:
     requests: list[RequestScope] = []
     loose: list[ErrorSeen] = []
     current: RequestScope | None = None
+    currents: dict[int | None, RequestScope] = {}
+    """Per worker rank (its lines' ``DP<r>`` tag; None: untagged), the request its lines belong to."""
     perf_ids: list[str] = []
-    # Per source, the seq of the last line that shows work (for fatal vs history).
-    last_work: dict[str, int] = {}
+    # Per source and rank, the seq of the last line that shows work (for fatal vs history).
+    last_work: dict[tuple[str, int | None], int] = {}
 
-    def new_request(label: str | None, request_id: str | None, stamp: str) -> RequestScope:
+    def new_request(label: str | None, request_id: str | None, stamp: str, rank: int | None) -> RequestScope:
         scope = RequestScope(len(requests) + 1, label or f"request #{len(requests) + 1}", request_id,
-                             first_stamp=stamp, last_stamp=stamp)
+                             first_stamp=stamp, last_stamp=stamp, rank=rank)
         requests.append(scope)
+        currents[rank] = scope
         return scope
 
     def add_error(err: ErrorSeen) -> None:
         (current.errors if current is not None else loose).append(err)
 
-    error_seq: list[tuple[ErrorSeen, str, int]] = []
+    def rank_of(line: SourceLine, progress: bool = False) -> int | None:
+        rank = dp_rank(log_rank_tag(line.text))
+        if rank is None and progress and None not in currents:  # tqdm is untagged: only rank 0 draws it
+            open_ranks = [r for r, scope in currents.items() if r is not None and not scope.ended]
+            rank = min(open_ranks) if open_ranks else None
+        return rank
+
+    error_seq: list[tuple[ErrorSeen, tuple[str, int | None], int]] = []
     headers: dict[str, int] = {}
     bar_at: dict[str, tuple[int, int]] = {}  # source -> (request ordinal, last tqdm count) in that source
     context: dict[tuple[str, int], tuple[str | None, str | None, int | None]] = {}
@@ -215,7 +234,7 @@ def build_timeline(lines: Sequence[SourceLine]) -> Timeline:
         if "SGLang Kernel API " in line.text:
             # Kernel API blocks are crash_calls' business; a header still shows the process working.
             if "SGLang Kernel API Call:" in line.text:
-                last_work[line.source] = line.seq
+                last_work[(line.source, None)] = line.seq
                 n = headers.get(line.source, 0)
                 headers[line.source] = n + 1
                 if current is not None and not current.ended:
@@ -225,40 +244,45 @@ def build_timeline(lines: Sequence[SourceLine]) -> Timeline:
                     context[(line.source, n)] = (current.label, stage, step)
             continue
         if "%|" in line.text and (progress := ProgressRecord.parse(line.text)) is not None:
-            last_work[line.source] = line.seq
+            rank = rank_of(line, progress=True)
+            current = currents.get(rank, current)
+            last_work[(line.source, rank)] = line.seq
             if current is not None:
                 bar_at[line.source] = (current.ordinal, progress.step)
             continue
         record = parse_line(line.text)
         if record is None:
             continue
+        rank = rank_of(line)
+        current = currents.get(rank, current if rank is None and not currents else None)
+        work = (line.source, rank)
         if isinstance(record, PerfRecord):
             perf_ids.append(record.request_id)
             continue
         if isinstance(record, RequestStarted):
             label = f"prompt {record.index}/{record.total}" if record.index else f"request {record.request_id}"
-            current = new_request(label, record.request_id, line.stamp)
-            last_work[line.source] = line.seq
+            current = new_request(label, record.request_id, line.stamp, rank)
+            last_work[work] = line.seq
             continue
         if isinstance(record, StageStarted):
             if current is None or current.ended or record.stage in current.stages:
-                current = new_request(None, None, line.stamp)
+                current = new_request(None, None, line.stamp, rank)
             current.stages.append(record.stage)
             current.open_stages.append(record.stage)
             current.last_stamp = line.stamp
-            last_work[line.source] = line.seq
+            last_work[work] = line.seq
             continue
         if isinstance(record, StageFinished):
             if current is not None and record.stage in current.open_stages:
                 current.open_stages.remove(record.stage)
                 current.last_stamp = line.stamp
-            last_work[line.source] = line.seq
+            last_work[work] = line.seq
             continue
         if isinstance(record, GenerationDone):
             if current is not None:
                 current.done = True
                 current.open_stages.clear()
-            last_work[line.source] = line.seq
+            last_work[work] = line.seq
             continue
         err: ErrorSeen | None = None
         if isinstance(record, StageError):
@@ -285,15 +309,15 @@ def build_timeline(lines: Sequence[SourceLine]) -> Timeline:
         if err is not None:
             err.source, err.stamp = line.source, line.stamp
             add_error(err)
-            error_seq.append((err, line.source, line.seq))
-    for err, source, seq in error_seq:
-        err.fatal = last_work.get(source, -1) < seq
+            error_seq.append((err, work, line.seq))
+    for err, key, seq in error_seq:
+        err.fatal = last_work.get(key, -1) < seq
     # Request ids: performance.log holds one record per completed request, in order.
     done = [r for r in requests if r.done]
     for scope, rid in zip(reversed(done), reversed(perf_ids), strict=False):
         scope.request_id = scope.request_id or rid
     bars = _progress_bars(lines)
-    _attach_bars([r for r in requests if r.denoising], bars)
+    _attach_bars([r for r in requests if r.denoising and r.rank in (None, 0)], bars)  # tqdm: rank 0 only
     return Timeline(requests, loose, bars, context)
 
 
