@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from backend import envs
-from backend.exit_codes import ExitCode
+from backend.exit_codes import BackendError, ExitCode
 from backend.logging_setup import get_logger
-from backend.pipeline.request import CancelToken, GenerationRequest, GenerationResult
+from backend.pipeline.request import GenerationRequest, GenerationResult
 from backend.records.request_records import request_started_message
 from backend.records.worker_lines import worker_died_message, worker_finished_message
-from backend.server.workers import STOP_GRACE_S, die_with_parent
+from backend.server.workers import STOP_GRACE_S, worker_preamble
 
 log = get_logger("workers")
 
@@ -38,23 +38,10 @@ log = get_logger("workers")
 def _pool_worker_main(rank: int, args: dict[str, Any], jobs: Any, results: Any, workers: int,
                       parent_pid: int) -> None:
     """One resident worker: load, say ready, then answer requests from ``jobs`` until None or a stop."""
-    from backend.server.stop_signals import install_stop_handlers
-
-    cancel = CancelToken(immediate=True)  # first: a fork child still has the parent's handlers
-    install_stop_handlers(cancel)
-    die_with_parent(parent_pid)
-    if "OMP_NUM_THREADS" not in os.environ:  # share the cores instead of oversubscribing them
-        os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
-    from backend.exit_codes import BackendError
-    from backend.logging_setup import configure, effective_level, flush_all, redact_settings, tag_lines
+    cancel, ns, settings = worker_preamble(rank, args, workers, parent_pid)
+    from backend.logging_setup import flush_all
     from backend.server.runtime import Runtime, install_faults
 
-    ns = Namespace(**args)
-    settings = envs.load_settings()
-    configure(effective_level(settings[envs.LOGGING_LEVEL], ns.log_level))
-    tag_lines(f"DP{rank}")
-    redact_settings(settings)
-    os.umask(0o077)
     outputs = 0
     try:
         install_faults(ns.inject_fault, rank, workers)

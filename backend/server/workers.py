@@ -74,26 +74,36 @@ def die_with_parent(parent_pid: int, signum: int = signal.SIGTERM) -> bool:
     return True
 
 
-def _worker_main(rank: int, args: dict[str, Any], offset: int, size: int, request_id: str, results: Any,
-                 workers: int = 1, parent_pid: int | None = None) -> None:
-    from backend.server.cli import request_from_args
+def worker_preamble(rank: int, args: dict[str, Any], workers: int,
+                    parent_pid: int | None) -> tuple[CancelToken, Namespace, envs.Settings]:
+    """What every worker process does first (generate's and serve's alike): stop handlers before
+    anything else (a fork child still has the parent's), die with the parent, share the cores, log
+    with its ``DP<rank>`` tag, mask secrets, keep its outputs private."""
+    from backend.logging_setup import configure, effective_level, redact_settings, tag_lines
     from backend.server.stop_signals import install_stop_handlers
 
-    cancel = CancelToken(immediate=True)  # first: a fork child still has the parent's handlers
+    cancel = CancelToken(immediate=True)
     install_stop_handlers(cancel)
     die_with_parent(parent_pid if parent_pid is not None else os.getppid())
     if "OMP_NUM_THREADS" not in os.environ:  # share the cores instead of oversubscribing them
         os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
-    from backend.exit_codes import BackendError
-    from backend.logging_setup import configure, effective_level, flush_all, redact_settings, tag_lines
-    from backend.server.runtime import Runtime, install_faults
-
     ns = Namespace(**args)
     settings = envs.load_settings()
     configure(effective_level(settings[envs.LOGGING_LEVEL], ns.log_level))
     tag_lines(f"DP{rank}")  # [MM-DD HH:MM:SS DP1]: the console tells the workers' stage lines apart
     redact_settings(settings)
     os.umask(0o077)
+    return cancel, ns, settings
+
+
+def _worker_main(rank: int, args: dict[str, Any], offset: int, size: int, request_id: str, results: Any,
+                 workers: int = 1, parent_pid: int | None = None) -> None:
+    cancel, ns, settings = worker_preamble(rank, args, workers, parent_pid)
+    from backend.exit_codes import BackendError
+    from backend.logging_setup import flush_all
+    from backend.server.cli import request_from_args
+    from backend.server.runtime import Runtime, install_faults
+
     report: dict[str, Any] = {"rank": rank, "pid": os.getpid(), "paths": [], "exit_code": 0, "error": None}
     try:
         install_faults(ns.inject_fault, rank, workers)
