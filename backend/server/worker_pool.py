@@ -82,6 +82,13 @@ class _Worker:
     """The request it runs now (the server's job), None when idle."""
     dead: bool = False
 
+    def give_up(self, error: str, code: ExitCode) -> list[tuple[Any, GenerationResult]]:
+        """Its request, if any, answered with ``error`` (it will not answer it itself)."""
+        if self.ticket is None:
+            return []
+        ticket, self.ticket = self.ticket, None
+        return [(ticket, GenerationResult(request_id="", error=error, exit_code=int(code), pid=self.proc.pid or 0))]
+
 
 class WorkerPool:
     """The parent's side: start, dispatch to an idle worker, collect answers, notice a death, stop."""
@@ -147,11 +154,7 @@ class WorkerPool:
             log.error(worker_died_message(worker.rank, worker.proc.pid, worker.proc.exitcode))
             why = f"worker {worker.rank} (pid {worker.proc.pid}) died (exit status {worker.proc.exitcode})"
             self.failed = self.failed or why
-            if worker.ticket is not None:
-                done.append((worker.ticket, GenerationResult(
-                    request_id="", error=f"{why} while running this request",
-                    exit_code=int(ExitCode.WORKER_FAILED), pid=worker.proc.pid or 0)))
-                worker.ticket = None
+            done += worker.give_up(f"{why} while running this request", ExitCode.WORKER_FAILED)
         return done
 
     def _drain(self, timeout: float) -> list[tuple[Any, GenerationResult]]:
@@ -196,9 +199,6 @@ class WorkerPool:
             worker.proc.join(timeout=5)
         answers += self.collect(0.0)
         for worker in self._workers:
-            if worker.ticket is not None:
-                answers.append((worker.ticket, GenerationResult(
-                    request_id="", error=f"worker {worker.rank} (pid {worker.proc.pid}) ended before answering",
-                    exit_code=int(ExitCode.CANCELLED), pid=worker.proc.pid or 0)))
-                worker.ticket = None
+            answers += worker.give_up(f"worker {worker.rank} (pid {worker.proc.pid}) ended before answering",
+                                      ExitCode.CANCELLED)
         return answers
