@@ -133,6 +133,32 @@ class TestTimings:
         assert done[1].total_s == 0.3 and done[1].stage_seconds() == {"DenoisingStage": 0.3}
         assert len(router.history()) == 2
 
+    def test_a_perf_record_ahead_of_the_last_stage_lines_does_not_split_the_request(self) -> None:
+        """On a loaded host the performance.log tailer can hand the record over before the pipe's parser
+        reached the request's last lines: those lines still belong to that request (seen under two CPU
+        hogs: the summary showed a second request with only the last two stages and one step)."""
+        router = Router()
+        router.feed(STDOUT, [format_log_line(stage_started_message("TextEncodingStage")),
+                             format_log_line(stage_finished_message("TextEncodingStage", 0.25)),
+                             format_log_line(stage_started_message("DenoisingStage"))])
+        perf = PerfRecord("req-1", "2026-11-26T00:00:00+00:00", "N/A", "pipeline_stage_metrics",
+                          (StageTiming("TextEncodingStage", 250.0), StageTiming("DenoisingStage", 400.0),
+                           StageTiming("DecodingStage", 100.0)), (200.0, 200.0), 750.0)
+        router.feed("file:/logs/performance.log", [perf.to_json_line()])
+        # stderr's parse lagged as well: the whole bar comes after the record
+        router.feed(STDERR, [*(progress_message(i, 2, i * 0.1) for i in range(3)), progress_message(2, 2, 0.2)])
+        router.feed(STDOUT, [format_log_line(stage_finished_message("DenoisingStage", 0.4)),
+                             format_log_line(stage_started_message("DecodingStage")),
+                             format_log_line(stage_finished_message("DecodingStage", 0.1))])
+        batch = router.drain()
+        (done,) = batch.finished_requests
+        assert done.stage_seconds() == {"TextEncodingStage": 0.25, "DenoisingStage": 0.4, "DecodingStage": 0.1}
+        assert batch.current is not None and batch.current.index == 0 and len(router.history()) == 1
+        # the next request still starts a request of its own
+        router.feed(STDOUT, [format_log_line(stage_started_message("TextEncodingStage"))])
+        nxt = router.drain().current
+        assert nxt is not None and nxt.index == 1
+
     def test_untagged_lines_keep_one_request_at_a_time(self) -> None:
         router = Router()
         router.feed(STDOUT, [format_log_line(stage_started_message("DenoisingStage")),

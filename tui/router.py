@@ -277,6 +277,8 @@ class Router:
     def _on_timing(self, line: Line, record: StageStarted | StageFinished | StageError | ProgressRecord,
                    rank: int | None) -> None:
         cur = self._open.get(rank)
+        if cur is not None and self._late(cur, record):
+            return
         running = cur if cur is not None and not cur.finished else None
         if isinstance(record, StageStarted):
             if running is None or any(s.name == record.stage for s in running.stages):
@@ -300,6 +302,24 @@ class Router:
             running = running or self._new_request(line.time, rank)
             self._on_progress(running, line.time, record)
         self._current = running
+
+    @staticmethod
+    def _late(cur: RequestTimings, record: StageStarted | StageFinished | StageError | ProgressRecord) -> bool:
+        """A line of ``cur`` parsed after its ``performance.log`` record finished it: the file's tailer
+        can be ahead of the pipe's parser on a loaded host.  Its times are in the record already; taken
+        for a new request it would split one request in two (seen under two CPU hogs)."""
+        if not cur.finished or cur.perf is None:
+            return False
+        if isinstance(record, ProgressRecord):  # its bar (stderr's parse can lag too), last redraw included
+            last = cur.progress
+            if last is None:
+                return record.total == len(cur.perf.steps)
+            return record.total == last.total and record.step >= last.step
+        if record.stage not in {s.name for s in cur.perf.stages}:
+            return False
+        if isinstance(record, StageStarted):  # a stage the record listed, never seen starting
+            return any(s.name == record.stage and s.started_at is None for s in cur.stages)
+        return True  # a stage's end: its start (same stream, earlier) was this request's
 
     @staticmethod
     def _on_progress(cur: RequestTimings, now: float, record: ProgressRecord) -> None:
