@@ -39,9 +39,12 @@ def field(app: Any, name: str) -> VarField:
     return app.query_one(f"#field-{name}", VarField)
 
 
-async def type_into(pilot: Any, text: str) -> None:
+async def type_into(pilot: Any, target: VarField, text: str) -> None:
+    """Type ``text`` over the field's editor; the editor must hold it after (says where keys went if not)."""
     await pilot.press("ctrl+u", *list(text))
     await pilot.pause()
+    assert target.editor.value == text, (f"typed {text!r}, the editor holds {target.editor.value!r}; "
+                                         f"focus: {pilot.app.focused!r}; field classes: {target.classes}")
 
 
 @pytest.mark.parametrize("pane,name,bad,good,message", CASES, ids=[c[0].value for c in CASES])
@@ -55,12 +58,14 @@ async def test_pane_set_validate_save_reload_diff(console: Any, ui_env: dict[str
         assert names == [v.name for v in by_pane(pane)], "the pane is generated from the registry, in order"
         target = field(app, name)
         target.editor.focus()
+        await pilot.pause()
+        assert target.editor.has_focus, f"focus is on {app.focused!r}"
         if bad is not None:
-            await type_into(pilot, bad)
+            await type_into(pilot, target, bad)
             assert target.has_class("-invalid") and message in str(target.query_one(".message").render())
             assert app.session.values.get(name) != bad, "text that does not parse is never stored"
             assert app.query_one(SessionHeader).errors >= 1
-            await type_into(pilot, good)
+            await type_into(pilot, target, good)
             assert not target.has_class("-invalid")
         else:
             assert isinstance(target.editor, Switch)
@@ -89,7 +94,7 @@ async def test_secondary_cache_fields_follow_the_primary_until_overridden(consol
         secondary = field(app, "SGLANG_CACHE_DIT_SECONDARY_RDT")
         assert secondary.has_class("-inherited") and "0.24" in secondary.editor.placeholder
         field(app, "SGLANG_CACHE_DIT_RDT").editor.focus()
-        await type_into(pilot, "0.12")
+        await type_into(pilot, field(app, "SGLANG_CACHE_DIT_RDT"), "0.12")
         assert secondary.has_class("-inherited") and "0.12" in secondary.editor.placeholder
 
 
@@ -99,7 +104,7 @@ async def test_save_as_then_load_switches_the_session(console: Any, ui_env: dict
         app.action_show("caching")
         await pilot.pause()
         field(app, "SGLANG_CACHE_DIT_WARMUP").editor.focus()
-        await type_into(pilot, "6")
+        await type_into(pilot, field(app, "SGLANG_CACHE_DIT_WARMUP"), "6")
         await pilot.press("f8")
         await pilot.pause()
         await pilot.press("ctrl+u", *"second", "enter")
