@@ -110,7 +110,7 @@ class WorkerPool:
     def start(self, stop: Any) -> bool:
         """Start every worker and wait until each has loaded its model; False when ``stop`` was set
         or a worker failed meanwhile (then :attr:`failed` says why)."""
-        args = {k: v for k, v in vars(self._args).items()}
+        args = dict(vars(self._args))
         for rank in range(self.size):
             jobs = self._ctx.Queue()
             proc = self._ctx.Process(target=_pool_worker_main, name=f"sgl-backend-worker-{rank}",
