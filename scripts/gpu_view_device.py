@@ -63,10 +63,8 @@ async def wait_for(pilot: Any, predicate: Any, timeout: float, what: str) -> boo
 
 
 async def show_process_view(app: Any, pilot: Any) -> None:
-    from textual.widgets import TabbedContent
-
     await pilot.press("f3")
-    while app.screen_stack[0].query_one("#live-tabs", TabbedContent).active != "tab-process":
+    while app.nav.active["live"] != "process":
         await pilot.press("f3")
         await pilot.pause(0.05)
 

@@ -1,7 +1,7 @@
 """tui/app.py + tui/run_wiring.py + tui/session_actions.py + tui/command_palette.py through a real Pilot.
 
 The console's wiring, key by key at 80x24: F2/F3 cycle every pane and view and leave the focus on
-the tab row; a key holds the run engine's ``input_first`` gate until the frame after its answer;
+the one-line bar (left/right and clicks move it too); a key holds the run engine's ``input_first`` gate until the frame after its answer;
 the one-widget footer shows ``ctrl+r Reset field`` only while a field has the focus; ctrl+s,
 save-as and load through their real screens, error paths included; the real command palette lists
 every ``ACTIONS`` row and runs what is picked. What ``tests/screens/test_settings_pane.py`` (each
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from textual.command import CommandList, CommandPalette
-from textual.widgets import Input, OptionList, TabbedContent, Tabs
+from textual.widgets import ContentSwitcher, Input, OptionList
 
 from backend.envs import Pane
 from tests.console_helpers import pilot_wait_until
@@ -25,27 +25,27 @@ from tui.screens.load_screen import LoadScreen
 from tui.screens.save_as_screen import SaveAsScreen
 from tui.session import Session, session_path
 from tui.widgets.console_footer import ConsoleFooter
+from tui.widgets.nav_bar import NavBar
 from tui.widgets.session_header import SessionHeader
 from tui.widgets.var_field import VarField
 
-PANES = [f"tab-{p.name.lower()}" for p in Pane]
-LIVE = [f"tab-{name}" for name, _ in VIEWS]
+PANES = [p.name.lower() for p in Pane]
+LIVE = [name for name, _ in VIEWS]
 SIZE = (80, 24)
 
 
-def active(app: Any, tabs: str) -> str:
-    return str(app.query_one(f"#{tabs}", TabbedContent).active)
+def shown(app: Any) -> tuple[str, str]:
+    """(section, item) the bar shows, checked against what the switchers show."""
+    nav = app.query_one(NavBar)
+    section, item = nav.section, nav.active[nav.section]
+    assert app.query_one("#sections", ContentSwitcher).current == section
+    if section == "settings":
+        assert app.query_one("#settings", ContentSwitcher).current == f"pane-{item}"
+    return section, item
 
 
-def focused_tab_row(app: Any) -> str | None:
-    """The id of the TabbedContent whose tab row has the focus, else None."""
-    node = app.focused
-    if not isinstance(node, Tabs):
-        return None
-    parent = node.parent
-    while parent is not None and not isinstance(parent, TabbedContent):
-        parent = parent.parent
-    return None if parent is None else parent.id
+def bar_focused(app: Any) -> bool:
+    return isinstance(app.focused, NavBar)
 
 
 def notices(app: Any) -> list[tuple[str, str]]:
@@ -69,45 +69,75 @@ def footer_text(app: Any) -> str:
 # ---- navigation ------------------------------------------------------------------------------------
 
 
-async def test_f2_cycles_every_pane_and_wraps_with_the_focus_on_the_tab_row(console: Callable[..., Any]) -> None:
+async def test_f2_cycles_every_pane_and_wraps_with_the_focus_on_the_bar(console: Callable[..., Any]) -> None:
     app = console(watch_config=False)
     async with app.run_test(size=SIZE) as pilot:
-        assert active(app, "main-tabs") == "settings" and active(app, "settings-tabs") == PANES[0]
+        assert shown(app) == ("settings", PANES[0])
         seen = []
         for _ in PANES:
             await pilot.press("f2")
-            await pilot_wait_until(pilot, lambda: focused_tab_row(app) == "settings-tabs",
-                                   describe=lambda: app.focused)
-            seen.append(active(app, "settings-tabs"))
+            await pilot_wait_until(pilot, lambda: bar_focused(app), describe=lambda: app.focused)
+            seen.append(shown(app)[1])
         assert seen == PANES[1:] + PANES[:1]  # first F2 on the settings: the next pane; then round again
         await pilot.press("f3", "f2")  # from the live views F2 comes back to the pane that was shown
-        await pilot_wait_until(pilot, lambda: active(app, "main-tabs") == "settings")
-        assert active(app, "settings-tabs") == PANES[0] and focused_tab_row(app) == "settings-tabs"
+        await pilot_wait_until(pilot, lambda: shown(app)[0] == "settings")
+        assert shown(app) == ("settings", PANES[0]) and bar_focused(app)
 
 
-async def test_f3_composes_the_live_tabs_then_cycles_every_view(console: Callable[..., Any]) -> None:
+async def test_f3_composes_each_view_on_first_show_then_cycles_every_view(console: Callable[..., Any]) -> None:
     app = console(watch_config=False)
     async with app.run_test(size=SIZE) as pilot:
-        assert app._live_tabs() is None and app.shown_view is None  # composed on first show only
+        assert not app.query_one("#live", ContentSwitcher).children and app.shown_view is None
         await pilot.press("f3")
-        await pilot_wait_until(pilot, lambda: focused_tab_row(app) == "live-tabs", describe=lambda: app.focused)
-        assert active(app, "live-tabs") == LIVE[0] and app.shown_view is app.views.output
+        await pilot_wait_until(pilot, lambda: app.shown_view is not None and bar_focused(app),
+                               describe=lambda: app.focused)
+        assert shown(app) == ("live", LIVE[0]) and app.shown_view is app.views.output
+        assert len(app.query_one("#live", ContentSwitcher).children) == 1  # the others not yet composed
         seen = []
         for _ in LIVE:
             await pilot.press("f3")
-            await pilot_wait_until(pilot, lambda: app.shown_view is not None and focused_tab_row(app) == "live-tabs")
-            seen.append(active(app, "live-tabs"))
+            await pilot_wait_until(pilot, lambda: app.shown_view is not None and bar_focused(app))
+            seen.append(shown(app)[1])
         assert seen == LIVE[1:] + LIVE[:1]
-        assert app.shown_view is getattr(app.views, LIVE[0].removeprefix("tab-"))
+        assert app.shown_view is getattr(app.views, LIVE[0])
+        assert [w.display for w in app.query_one("#live", ContentSwitcher).children].count(True) == 1
 
 
-async def test_f3_twice_before_the_live_tabs_exist_opens_the_second_view(console: Callable[..., Any]) -> None:
+async def test_f3_twice_before_the_first_view_is_composed_opens_the_second_view(console: Callable[..., Any]) -> None:
     app = console(watch_config=False)
     async with app.run_test(size=SIZE) as pilot:
         app.action_live()
-        app.action_live()  # again, before the live tabs were composed
+        app.action_live()  # again, before the first view was composed
         await pilot_wait_until(pilot, lambda: app.shown_view is not None)
-        assert active(app, "live-tabs") == LIVE[1] and app.shown_view is app.views.timings
+        assert shown(app) == ("live", LIVE[1]) and app.shown_view is app.views.timings
+
+
+async def test_left_and_right_on_the_bar_step_through_the_section(console: Callable[..., Any]) -> None:
+    app = console(watch_config=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await pilot_wait_until(pilot, lambda: app.shown_view is app.views.output and bar_focused(app))
+        await pilot.press("right", "right")
+        await pilot_wait_until(pilot, lambda: app.shown_view is app.views.kernel)
+        await pilot.press("left", "left", "left")  # wraps round to the last view
+        await pilot_wait_until(pilot, lambda: app.shown_view is getattr(app.views, LIVE[-1]))
+        assert shown(app) == ("live", LIVE[-1])
+
+
+async def test_a_click_on_a_label_shows_it(console: Callable[..., Any]) -> None:
+    app = console(watch_config=False)
+    async with app.run_test(size=SIZE) as pilot:
+        bar = app.query_one(NavBar)
+        text = str(bar.render())
+        await pilot.click(NavBar, offset=(text.index("Storage") + 1, 0))
+        await pilot_wait_until(pilot, lambda: shown(app) == ("settings", "storage"), describe=lambda: shown(app))
+        await pilot.click(NavBar, offset=(text.index("Live") + 1, 0))
+        await pilot_wait_until(pilot, lambda: app.shown_view is app.views.output, describe=lambda: shown(app))
+        text = str(bar.render())
+        await pilot.click(NavBar, offset=(text.index("Kernel API") + 1, 0))
+        await pilot_wait_until(pilot, lambda: app.shown_view is app.views.kernel, describe=lambda: shown(app))
+        await pilot.click(NavBar, offset=(text.index("Settings") + 1, 0))  # back where it was
+        await pilot_wait_until(pilot, lambda: shown(app) == ("settings", "storage"), describe=lambda: shown(app))
 
 
 async def test_show_names_a_pane_or_a_view(console: Callable[..., Any]) -> None:
@@ -115,10 +145,13 @@ async def test_show_names_a_pane_or_a_view(console: Callable[..., Any]) -> None:
     async with app.run_test(size=SIZE) as pilot:
         app.action_show("kernel")
         await pilot_wait_until(pilot, lambda: app.shown_view is not None)
-        assert active(app, "main-tabs") == "live" and app.shown_view is app.views.kernel
+        assert shown(app) == ("live", "kernel") and app.shown_view is app.views.kernel
         app.action_show("storage")
-        await pilot_wait_until(pilot, lambda: active(app, "main-tabs") == "settings")
-        assert active(app, "settings-tabs") == "tab-storage" and app.shown_view is None
+        await pilot_wait_until(pilot, lambda: shown(app)[0] == "settings")
+        assert shown(app) == ("settings", "storage") and app.shown_view is None
+        app.action_show("no-such-view")  # an unknown name (a stale palette entry): nothing moves
+        await pilot.pause()
+        assert shown(app) == ("settings", "storage")
 
 
 # ---- the input-first gate --------------------------------------------------------------------------
@@ -141,7 +174,7 @@ async def test_a_key_holds_the_engines_gate_until_the_frame_after_its_answer(con
             real_live()
 
         def release() -> None:  # and the gate opens once the answer is on screen
-            released.append((active(app, "main-tabs"), gate.held))
+            released.append((shown(app)[0], gate.held))
             real_release()
 
         app.action_live, gate.release = live, release
@@ -170,7 +203,7 @@ async def test_footer_shows_reset_field_only_while_a_field_has_the_focus(console
         app.query(VarField).first().editor.focus()
         await pilot_wait_until(pilot, lambda: "^r Reset field" in footer_text(app), describe=lambda: footer_text(app))
         assert reset_shown()
-        await pilot.press("f2")  # the tab row takes the focus
+        await pilot.press("f2")  # the bar takes the focus
         await pilot_wait_until(pilot, lambda: "Reset field" not in footer_text(app), describe=lambda: footer_text(app))
         assert not reset_shown() and "Settings" in footer_text(app)
         await pilot.press("f4")  # the run bar: not a field either

@@ -20,11 +20,10 @@ from types import SimpleNamespace
 from typing import Any
 
 from textual import work
-from textual.app import ComposeResult, ScreenStackError, SystemCommand
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import TabbedContent, TabPane, Tabs
+from textual.widgets import ContentSwitcher
 
 from backend import envs
 from backend.envs import ATTENTION_BACKEND, ATTENTION_CONFIG, Pane
@@ -34,6 +33,7 @@ from tui.run_wiring import RunningApp
 from tui.screens.settings_pane import SettingsPane
 from tui.session_actions import SessionActions
 from tui.widgets.console_footer import ConsoleFooter
+from tui.widgets.nav_bar import NavBar, Section
 from tui.widgets.run_bar import RunBar
 from tui.widgets.session_header import SessionHeader
 from tui.widgets.var_field import VarField
@@ -51,14 +51,16 @@ FIRST_SCREEN_FIELDS = 4
 """Widgets of the first pane composed with the first frame (what fits at 80x24: three fields and the
 fourth's name); the rest follow right after."""
 
+SECTIONS = (Section("settings", "Settings", tuple((p.name.lower(), p.value) for p in Pane)),
+            Section("live", "Live", VIEWS))
+"""What the bar offers: the registry's panes, then the live views."""
+
 class ConsoleApp(SessionActions, RunningApp):
     """The console.  Built by :func:`tui.__main__.make_app` (the one factory, shared with tests)."""
 
     CSS_PATH = "app.tcss"
     DEFAULT_CSS = """
-    #main-tabs { height: 1fr; }
-    #main-tabs TabbedContent { height: 1fr; }
-    #main-tabs TabPane { padding: 0; height: 1fr; }
+    #sections, #sections > ContentSwitcher { height: 1fr; }
     """
     TITLE = "sgl-console"
     BINDINGS = [
@@ -125,9 +127,6 @@ class ConsoleApp(SessionActions, RunningApp):
         self._crash: tuple[str, str] | None = None
         self._watched_config: str | None = None
         self._views: Any = None
-        self._wanted_view = VIEWS[0][0]
-        """The live view to open with when the live tabs are first composed."""
-        self._pane_names = [p.name.lower() for p in Pane]
         if "TEXTUAL_ANIMATIONS" not in self.environ:
             # A console watching a run spends no CPU on animations (each tab switch animated its
             # underline for 0.3 s, about 18 extra frames); TEXTUAL_ANIMATIONS=full brings them back.
@@ -139,13 +138,12 @@ class ConsoleApp(SessionActions, RunningApp):
     # ---- layout ------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield SessionHeader(id="session-header")
-        with TabbedContent(id="main-tabs", initial="settings"):
-            with TabPane("Settings", id="settings"):
-                with TabbedContent(id="settings-tabs"):
-                    for i, pane in enumerate(Pane):
-                        with TabPane(pane.value, id=f"tab-{pane.name.lower()}"):
-                            yield SettingsPane(pane, self.session, self.host_platforms, eager=FIRST_SCREEN_FIELDS if i == 0 else 0)
-            yield TabPane("Live", id="live")  # its tabs and views are composed on first show
+        yield NavBar(SECTIONS, id="nav")
+        with ContentSwitcher(id="sections", initial="settings"):
+            with ContentSwitcher(id="settings", initial=f"pane-{SECTIONS[0].items[0][0]}"):
+                for i, pane in enumerate(Pane):
+                    yield SettingsPane(pane, self.session, self.host_platforms, eager=FIRST_SCREEN_FIELDS if i == 0 else 0)
+            yield ContentSwitcher(id="live")  # its views are composed on first show
         yield RunBar(command=self.command, id="run-bar")
         yield ConsoleFooter()
 
@@ -154,34 +152,19 @@ class ConsoleApp(SessionActions, RunningApp):
         self._catch_stop_signals()
         self.call_after_refresh(self._first_frame)
 
-    async def _load_pane(self, tab_id: str) -> None:
+    async def _load_pane(self, name: str) -> None:
         """Build a settings pane's fields the first time it is shown (keeps start-up fast)."""
-        pane = self._main_query(f"#{tab_id}").query_one(SettingsPane)
+        pane = self._main_query(f"#pane-{name}", SettingsPane)
         mounting = pane.ensure_loaded()
         if mounting is not None:  # a pane already shown is in sync: switching back costs no sync
             await mounting
             self._refresh_session(reload_values=False)
 
-    async def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        try:
-            await self._tab_shown(event.tabbed_content.id, event.pane.id)
-        except (NoMatches, ScreenStackError):  # a tab event left over while the app closes: nothing to show
-            if self.screen_stack and self.is_running:
-                raise
-
-    async def _tab_shown(self, tabs: str | None, pane: str | None) -> None:
-        if tabs == "settings-tabs" and pane and self.ready_at is not None:
-            await self._load_pane(pane)
-        elif tabs == "main-tabs" and pane == "live":
-            await self._show_view(None)
-        elif tabs == "live-tabs" and pane:
-            await self._show_view(pane.removeprefix("tab-"))
-
     async def _first_frame(self) -> None:
         """After the first frame (header, tabs, the first pane's fields, run bar, footer: keys
         already work).  Every other pane and view is composed when first shown."""
         self.ready_at = time.time()
-        await self._load_pane(self._main_query("#settings-tabs", TabbedContent).active)
+        await self._load_pane(self.nav.active["settings"])
         self.pane_ready_at = time.time()
         self._views = self._make_views()
         self._start_config_watch()
@@ -190,44 +173,31 @@ class ConsoleApp(SessionActions, RunningApp):
         gc.collect()
         gc.freeze()
 
-    def _live_tabs(self) -> TabbedContent | None:
-        """The live views' tabs; None until the Live tab was first shown and they are composed."""
-        try:
-            tabs: TabbedContent = self._main_query("#live-tabs", TabbedContent)
-        except NoMatches:
-            return None
-        return tabs if tabs.is_mounted else None
+    @property
+    def nav(self) -> NavBar:
+        """The bar of panes and views: what is shown (``nav.section``, ``nav.active``)."""
+        return self._main_query("#nav", NavBar)
 
-    async def _show_view(self, view: str | None) -> None:
-        """Compose live view ``view`` (None: the active one) in its tab the first time it is shown,
-        and the live tabs themselves the first time Live is shown.  A view's widget object
-        exists from the start and keeps what it was given meanwhile."""
-        tabs = self._live_tabs()
-        if tabs is None:
-            tabs = TabbedContent(id="live-tabs", initial=f"tab-{view or self._wanted_view}")
-            for name, label in VIEWS:
-                tabs.compose_add_child(TabPane(label, id=f"tab-{name}"))
-            await self._main_query("#live", TabPane).mount(tabs)
-            if tabs.active != f"tab-{self._wanted_view}":  # F3 pressed again while composing
-                tabs.active = f"tab-{self._wanted_view}"
-            self._focus_tabs(tabs)
-            # A tab row mounted already active draws no underline until the next change; place it
-            # once the row has its size (Textual's own step, which has no public name).
-            row = tabs.query_one(Tabs)
-            self.call_after_refresh(lambda: getattr(row, "_highlight_active", lambda animate: None)(False))
-        view = view or tabs.active.removeprefix("tab-")
-        widget = getattr(self.views, view, None)
-        if widget is not None and not widget.is_attached:
-            await self._main_query(f"#tab-{view}", TabPane).mount(widget)
+    async def _show_view(self) -> None:
+        """Compose the live view the bar has active the first time it is shown, and show it.  A
+        view's widget object exists from the start and keeps what it was given meanwhile."""
+        view = self.nav.active["live"]
+        widget = getattr(self.views, view)
+        switcher = self._main_query("#live", ContentSwitcher)
+        if not widget.is_attached:
+            widget.display = False  # shown by the switcher, like every view after it
+            await switcher.mount(widget)
+        if self.nav.active["live"] == view:  # still the one wanted (keys pressed meanwhile)
+            switcher.current = widget.id
 
     @property
     def shown_view(self) -> Any:
         """The live view on screen now (composed), or None while the settings are shown."""
-        tabs = self._live_tabs()
-        if tabs is None or self._main_query("#main-tabs", TabbedContent).active != "live":
+        if self.nav.section != "live":
             return None
-        widget = getattr(self.views, tabs.active.removeprefix("tab-"), None)
-        return widget if widget is not None and widget.is_mounted else None
+        widget = getattr(self.views, self.nav.active["live"], None)
+        shown = self._main_query("#live", ContentSwitcher).current
+        return widget if widget is not None and widget.is_mounted and shown == widget.id else None
 
     def _make_views(self) -> SimpleNamespace:
         """The six live views, not mounted: cheap objects whose update methods work before they are
@@ -289,48 +259,42 @@ class ConsoleApp(SessionActions, RunningApp):
             self._start_config_watch()
 
     # ---- navigation --------------------------------------------------------------------------
-    def _show(self, outer: str, inner_id: str, inner: str) -> None:
-        tabs = self._live_tabs() if inner_id == "live-tabs" else self._main_query(f"#{inner_id}", TabbedContent)
-        if tabs is None:  # the live tabs before their first show: composed with this one active
-            self._wanted_view = inner.removeprefix("tab-")
+    def _go(self, section: str, item: str | None = None) -> None:
+        """Show ``item`` of ``section`` (None: the one it had).  What exists is switched now, in
+        this frame; a pane's remaining fields or a view's first composition follow."""
+        nav = self.nav
+        nav.select(section, item)
+        if section == "settings":
+            name = nav.active["settings"]
+            self._main_query("#settings", ContentSwitcher).current = f"pane-{name}"
+            if self.ready_at is not None:
+                self.call_next(self._load_pane, name)
         else:
-            tabs.active = inner
-        self._main_query("#main-tabs", TabbedContent).active = outer
+            self.call_next(self._show_view)
+        self._main_query("#sections", ContentSwitcher).current = section
+
+    def _step(self, section: str) -> None:
+        """F2/F3: open ``section`` where it was; pressed again, its next item.  The bar takes the
+        focus (left/right step on), in the same frame as the switch."""
+        nav = self.nav
+        self._go(section, nav.step(section, 1) if nav.section == section else None)
+        nav.focus(scroll_visible=False)
 
     def action_settings(self) -> None:
-        main = self._main_query("#main-tabs", TabbedContent)
-        tabs = self._main_query("#settings-tabs", TabbedContent)
-        if main.active == "settings":
-            names = [f"tab-{n}" for n in self._pane_names]
-            tabs.active = names[(names.index(tabs.active) + 1) % len(names)]
-        main.active = "settings"
-        self._focus_tabs(tabs)
+        self._step("settings")
 
     def action_live(self) -> None:
-        main = self._main_query("#main-tabs", TabbedContent)
-        tabs = self._live_tabs()
-        if tabs is None:  # first show: the tabs are composed (and focused) by ``_show_view``
-            if main.active == "live":  # F3 again while they are being composed: the next view
-                names = [n for n, _ in VIEWS]
-                self._wanted_view = names[(names.index(self._wanted_view) + 1) % len(names)]
-            main.active = "live"
-            return
-        if main.active == "live":
-            names = [f"tab-{n}" for n, _ in VIEWS]
-            tabs.active = names[(names.index(tabs.active) + 1) % len(names)]
-        main.active = "live"
-        self._focus_tabs(tabs)
+        self._step("live")
 
-    def _focus_tabs(self, tabs: TabbedContent) -> None:
-        """Focus the tab row now: the switch, the focus move and the footer's new keys are one frame."""
-        tabs.query_one(Tabs).focus(scroll_visible=False)
+    def on_nav_bar_selected(self, event: NavBar.Selected) -> None:
+        self._go(event.section, event.item)
+        self.nav.focus(scroll_visible=False)
 
     def action_show(self, where: str) -> None:
         """``where`` is a settings pane (``runtime`` ...) or a live view (``output`` ...)."""
-        if where in self._pane_names:
-            self._show("settings", "settings-tabs", f"tab-{where}")
-        else:
-            self._show("live", "live-tabs", f"tab-{where}")
+        section = self.nav.section_of(where)
+        if section is not None:
+            self._go(section, where)
 
     def action_focus_run_bar(self) -> None:
         self._main_query("#prompt").focus()

@@ -143,13 +143,13 @@ async def test_global_keys_work_while_an_input_has_focus(console: Any) -> None:
         field(app, "SGLANG_DIFFUSION_TORCH_PROFILER_DIR").editor.focus()
         await pilot.press("f3")
         await pilot.pause()
-        assert app.query_one("#main-tabs").active == "live"
+        assert app.nav.section == "live"
         await pilot.press("f2")
         await pilot.pause()
-        assert app.query_one("#main-tabs").active == "settings"
+        assert app.nav.section == "settings"
         await pilot.press("f2")
         await pilot.pause()
-        assert app.query_one("#settings-tabs").active == "tab-platform"
+        assert app.nav.active["settings"] == "platform"
 
 
 async def test_command_palette_offers_every_action_and_pane(console: Any) -> None:
