@@ -112,6 +112,22 @@ async def test_f3_twice_before_the_first_view_is_composed_opens_the_second_view(
         assert shown(app) == ("live", LIVE[1]) and app.shown_view is app.views.timings
 
 
+async def test_a_view_shown_before_the_first_pane_is_complete_stays_the_one_mounted(console: Callable[..., Any]) -> None:
+    """F3 right after the first frame, while the first pane's other fields are still being built:
+    the views made for it are the ones kept (the start-up step once replaced them, and the next F3
+    mounted a second Output view: DuplicateIds, the console died)."""
+    app = console(watch_config=False)
+    async with type(app).run_test(app, size=SIZE) as pilot:  # Textual's own: no wait for the first pane
+        assert not app.settled
+        views = app.views
+        app.action_live()
+        await pilot_wait_until(pilot, lambda: app.settled and app.shown_view is not None)
+        assert app.views is views and app.shown_view is views.output
+        await pilot.press("f2", "f3")
+        await pilot_wait_until(pilot, lambda: app.shown_view is views.output)
+        assert len(app.query_one("#live", ContentSwitcher).children) == 1
+
+
 async def test_left_and_right_on_the_bar_step_through_the_section(console: Callable[..., Any]) -> None:
     app = console(watch_config=False)
     async with app.run_test(size=SIZE) as pilot:

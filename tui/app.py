@@ -166,7 +166,7 @@ class ConsoleApp(SessionActions, RunningApp):
         self.ready_at = time.time()
         await self._load_pane(self.nav.active["settings"])
         self.pane_ready_at = time.time()
-        self._views = self._make_views()
+        _ = self.views  # made now unless a key already showed one (then they stay: they are mounted)
         self._start_config_watch()
         # The widgets made at start-up live as long as the app: move them out of the garbage
         # collector's way, so its full passes (tens of ms) do not stall streaming output.
