@@ -23,6 +23,7 @@ from dataclasses import replace
 from typing import Any
 
 from tui.engine.events import EngineEvent, EventKind, KernelUpdate, TimingsUpdate
+from tui.engine.gc_pacing import GcPacing
 from tui.engine.input_first import InputFirst
 from tui.engine.masking import mask_text, secret_values, shown_command
 from tui.routed import CONSOLE, Batch, Event
@@ -80,6 +81,9 @@ class RunEngine:
         self.input_first = InputFirst()
         """Held by the face while it answers a key: parsing and dispatch wait (see ``input_first``)."""
         self.supervisor.pump.before_chunk = self.input_first.wait
+        self.gc_pacing = GcPacing()
+        """Short collector passes while a run streams; one full pass once it is over (``gc_pacing``)."""
+        self._unsettled = False
         self.sample_processes = sample_processes
         self.report_stalls = report_stalls
         self.frame = frame
@@ -276,6 +280,9 @@ class RunEngine:
             woke = self._wake.wait(0.25)
             if self._closed:
                 break
+            if not woke and self._unsettled and self._finished_run.is_set():
+                self._unsettled = False  # the run is over and reported, nothing streams: the full pass now
+                self.gc_pacing.settle()
             gap = time.monotonic() - last
             if woke and gap < self.frame:
                 time.sleep(self.frame - gap)  # coalescing, only when batches follow each other
@@ -291,6 +298,9 @@ class RunEngine:
                 self._busy = False
             last = time.monotonic()
             sv = self.supervisor
+            if sv.running:
+                self.gc_pacing.tick()
+                self._unsettled = True
             if sv.state == RunState.STOPPING and sv.stop_progress is not None:
                 self._emit(EventKind.STOPPING, sv.stop_progress.text(), sv.stop_progress)  # countdown
 

@@ -1,0 +1,86 @@
+"""tui/engine/gc_pacing.py: survivors leave the collector's way while a run streams, reference
+counting still frees them, and one full pass after the run finds the cycles among them."""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.console_helpers import wait_until
+from tui.engine.gc_pacing import GcPacing
+from tui.engine.run import RunEngine
+from tui.launch import LaunchPlan
+
+
+class Node:
+    def __init__(self) -> None:
+        self.other: Any = None
+
+
+@pytest.fixture
+def thawed() -> Iterator[None]:
+    """Each test starts and ends with nothing frozen (what it freezes is its own)."""
+    gc.unfreeze()
+    yield
+    gc.unfreeze()
+
+
+def test_a_tick_freezes_at_most_once_a_period(thawed: None) -> None:
+    pacing = GcPacing(period=3600)
+    before = gc.get_freeze_count()
+    survivor = [Node() for _ in range(50)]
+    pacing.tick()
+    assert pacing.freezes == 1 and gc.get_freeze_count() >= before + 50
+    pacing.tick()  # within the period: nothing
+    assert pacing.freezes == 1
+    assert survivor
+
+
+def test_a_frozen_object_is_still_freed_when_dropped(thawed: None) -> None:
+    node = Node()
+    gone = weakref.ref(node)
+    GcPacing(period=0).tick()
+    del node  # no cycle: reference counting frees it at once, frozen or not
+    assert gone() is None
+
+
+def test_settle_collects_the_cycles_frozen_during_a_run(thawed: None) -> None:
+    pacing = GcPacing(period=0)
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+    gone = weakref.ref(a)
+    pacing.tick()
+    del a, b
+    gc.collect()
+    assert gone() is not None, "frozen: the collector's passes do not see it"
+    assert pacing.settle() >= 2 and gone() is None
+    assert gc.get_freeze_count() > 0, "what is left is frozen again"
+
+
+def test_the_engine_paces_a_streaming_run_and_settles_after_it(thawed: None) -> None:
+    events: list[Any] = []
+    engine = RunEngine(events.append, sample_processes=False, report_stalls=False)
+    engine.gc_pacing.period = 0.01
+    script = "import time\nfor i in range(40):\n    print('line', i, flush=True); time.sleep(0.02)\n"
+    settled: list[int] = []
+    real_settle = engine.gc_pacing.settle
+
+    def settle() -> int:
+        settled.append(real_settle())
+        return settled[-1]
+
+    engine.gc_pacing.settle = settle  # type: ignore[method-assign]
+    try:
+        engine.start(LaunchPlan(argv=(sys.executable, "-c", script), env=dict(os.environ), display="child"))
+        assert engine.wait_finished(30)
+        assert engine.gc_pacing.freezes > 0
+        wait_until(lambda: settled, timeout=10, describe=lambda: engine.gc_pacing.freezes)
+    finally:
+        engine.close()
+    assert len(settled) == 1, "one full pass per run, once it is over"
