@@ -104,3 +104,24 @@ async def test_drawn_rows_header_and_no_screen_layout_per_batch() -> None:
         await pilot.press("home")
         assert screen_text(table)[1].split()[0] == str(table.payloads()[0])
         assert table.cursor_row == 0 and not table.follow
+
+
+async def test_cells_given_as_a_function_are_made_only_for_rows_drawn() -> None:
+    app = Host(max_rows=5000)
+    made: list[int] = []
+
+    def lazy(i: int) -> tuple[str, str, str]:
+        made.append(i)
+        return (str(i), f"api.{i}", "0")
+
+    async with app.run_test(size=(60, 12)) as pilot:
+        table = app.query_one(RingTable)
+        table.append_rows((i, lambda i=i: lazy(i)) for i in range(3000))
+        await pilot.pause()
+        lines = screen_text(table)
+        assert lines[-1].split()[:2] == ["2999", "api.2999"]
+        assert 0 < len(made) <= 2 * table.size.height, "only the rows on screen were formatted"
+        assert set(made) <= set(range(2900, 3000))
+        assert table.get_row_at(0) == ("0", "api.0", "0") and made.count(0) == 1
+        table.get_row_at(0)
+        assert made.count(0) == 1, "made once, then kept"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from rich.text import Text
@@ -115,7 +116,7 @@ class KernelApiView(Vertical):
 
     def add_calls(self, calls: Iterable[tuple[str, Any]]) -> None:
         """Completed (or flushed in-flight) calls from the router batch, with their stream."""
-        self._table.append_rows(((stream, call), call_cells(call)) for stream, call in calls)
+        self._table.append_rows(((stream, call), partial(call_cells, call)) for stream, call in calls)
 
     def show_workers(self, labels: Mapping[str, str]) -> None:
         """Which worker (rank, pid, device) wrote each stream's calls (``--num-workers`` runs)."""

@@ -40,12 +40,24 @@ class Column:
     right: bool = False
 
 
-@dataclass(frozen=True)
+Cells = Sequence[Cell] | Callable[[], Sequence[Cell]]
+"""A row's cells, or what makes them when the row is first drawn (a flood appends thousands of rows
+a second and shows twenty: the others are never formatted)."""
+
+
+@dataclass(slots=True)
 class Row:
     seq: int
     """Arrival number, unique and increasing: rows are found by it with a bisection."""
     payload: Any
-    cells: tuple[Cell, ...]
+    made: Cells
+
+    @property
+    def cells(self) -> tuple[Cell, ...]:
+        made = self.made
+        if not isinstance(made, tuple):
+            made = self.made = tuple(made() if callable(made) else made)
+        return made
 
 
 class RingTable(ScrollView, can_focus=True):
@@ -105,13 +117,14 @@ class RingTable(ScrollView, can_focus=True):
         ancestor: per line it was most of a frame's time under a flood)."""
 
     # ---- data ---------------------------------------------------------------------------------
-    def append_rows(self, rows: Iterable[tuple[Any, Sequence[Cell]]]) -> None:
-        """``(payload, cells)`` pairs, oldest first; the oldest rows beyond ``max_rows`` go."""
+    def append_rows(self, rows: Iterable[tuple[Any, Cells]]) -> None:
+        """``(payload, cells)`` pairs, oldest first; the oldest rows beyond ``max_rows`` go.  ``cells``
+        may be a function: it is called when the row is first drawn, if ever."""
         filtered = self._shown is not self._rows
         added = False
         for payload, cells in rows:
             self._seq += 1
-            row = Row(self._seq, payload, tuple(cells))
+            row = Row(self._seq, payload, cells)
             self._rows.append(row)
             if filtered and self._keep is not None and self._keep(payload):
                 self._shown.append(row)
