@@ -158,6 +158,7 @@ class ConsoleApp(SessionActions, RunningApp):
         mounting = pane.ensure_loaded()
         if mounting is not None:  # a pane already shown is in sync: switching back costs no sync
             await mounting
+            await pane.complete_fields()
             self._refresh_session(reload_values=False)
 
     async def _first_frame(self) -> None:

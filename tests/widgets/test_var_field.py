@@ -143,3 +143,21 @@ async def test_an_undocumented_value_the_runtime_accepts_is_shown_picked(name: s
     async with app.run_test(size=(80, 8)):
         assert not app.field.has_class("-invalid")
         assert app.field.editor.value == raw
+
+
+@pytest.mark.parametrize(("raw", "shown"), [(None, "unset: the default applies"), ("torch_sdpa", "torch_sdpa")])
+async def test_a_light_picker_draws_what_the_select_draws_then_becomes_it(raw: str | None, shown: str) -> None:
+    app = FieldApp("SGLANG_DIFFUSION_ATTENTION_BACKEND", raw, light_select=True)
+    async with app.run_test(size=(80, 8)) as pilot:
+        stand_in = app.field.editor
+        assert not isinstance(stand_in, Select) and not stand_in.focusable
+        drawn = str(stand_in.render())
+        assert drawn.startswith(shown) and drawn.rstrip().endswith("▼")
+        await app.field.complete()
+        await pilot.pause()
+        select = app.field.editor
+        assert isinstance(select, Select) and not stand_in.is_attached
+        assert select.value == (Select.NULL if raw is None else raw)
+        assert shown in str(select.query_one("SelectCurrent #label").render())
+        await app.field.complete()  # once only
+        assert app.field.editor is select

@@ -61,7 +61,7 @@ class SettingsPane(VerticalScroll, can_focus=False):
         """Only the first ``eager`` widgets: styling ~50 fields per pane is the bulk of start-up
         time, so a hidden pane builds its fields the first time it is shown."""
         if self._eager:
-            made = list(self._make_fields())
+            made = list(self._make_fields(light=self._eager))
             self._rest = made[self._eager :]
             yield from made[: self._eager]
 
@@ -75,17 +75,26 @@ class SettingsPane(VerticalScroll, can_focus=False):
         self._rest = []
         return self.mount_all(rest) if rest else None
 
-    def _make_fields(self) -> Iterable[Label | VarField]:
+    async def complete_fields(self) -> None:
+        """The first frame's fields get their real pickers (``VarField.light_select``)."""
+        for field in self.fields:
+            await field.complete()
+
+    def _make_fields(self, light: int = 0) -> Iterable[Label | VarField]:
+        """Every widget of the pane; the first ``light`` ones with look-alike pickers (``VarField``)."""
         resolved: dict[str, Resolved] = self.session.resolved()
         group = ""
+        made = 0
         for var in by_pane(self.pane):
             if var.group and var.group != group:
                 group = var.group
+                made += 1
                 yield Label(group, classes="group")
             present = not var.platforms or bool(self.host_platforms.intersection(var.platforms))
+            made += 1
             yield VarField(var, self.session.values.get(var.name),
                            present=present, inherited=_inherited(var.name, resolved),
-                           runtime_note=not_read_note(var) or "")
+                           runtime_note=not_read_note(var) or "", light_select=made <= light)
 
     @property
     def fields(self) -> list[VarField]:

@@ -75,7 +75,8 @@ class VarField(Vertical, can_focus=False):
     """A secret is shown in clear only after an explicit key press."""
 
     def __init__(self, var: EnvVar[Any], raw: str | None = None, *, present: bool = True,
-                 inherited: str = "", warning: str = "", runtime_note: str = "") -> None:
+                 inherited: str = "", warning: str = "", runtime_note: str = "",
+                 light_select: bool = False) -> None:
         """Args:
             var: the registry entry.
             raw: the session's current string, None when unset.
@@ -84,6 +85,9 @@ class VarField(Vertical, can_focus=False):
             warning: a non-blocking problem to show under the field.
             runtime_note: what the runtime in force does with it when that is nothing
                 ("not read by sglang 0.5.23; ..."), shown in the field's head.
+            light_select: a pick-one field starts as a one-line look-alike of the picker and
+                becomes the real ``Select`` at :meth:`complete` (the first frame's fields: two
+                ``Select`` widgets, each an option list and an overlay, were a third of start-up).
         """
         self.var = var
         self._runtime_note = runtime_note
@@ -91,6 +95,7 @@ class VarField(Vertical, can_focus=False):
         self._warning = warning
         self._echo: object = _NONE
         """The editor value we set from code; its Changed event is an echo, not an edit."""
+        self._light_select = light_select
         self.error: str | None = self._validate(raw)
         """The validation message of the text being typed, None when it parses."""
         # State classes are known now: setting them before mount spares a restyle per class.
@@ -115,6 +120,9 @@ class VarField(Vertical, can_focus=False):
             if self.raw and not self.error and not any(v == self.raw for _, v in options):
                 options.append((f"{self.raw} (not documented; accepted by the runtime)", self.raw))
             value = self._select_value(options)
+            if self._light_select:
+                shown = next((label for label, v in options if v == value), None)
+                return SelectLookAlike(shown or self._placeholder(), shown is not None)
             return Select(options, value=value, prompt=self._placeholder(), allow_blank=True,
                           compact=True, classes="editor", id="editor")
         return Input(value=self.raw or "", placeholder=self._placeholder(), password=self._hidden(self.raw),
@@ -150,6 +158,16 @@ class VarField(Vertical, can_focus=False):
     @property
     def editor(self) -> Widget:
         return self.query_one("#editor")
+
+    async def complete(self) -> None:
+        """Put the real picker in place of its look-alike (``light_select``), built from the value now."""
+        if not self._light_select:
+            return
+        self._light_select = False
+        stand_in = self.editor
+        if isinstance(stand_in, SelectLookAlike):
+            await stand_in.remove()
+            await self.mount(self._make_editor(), after=self.query_one(_Head))
 
     def on_mount(self) -> None:
         self.tooltip = f"{self.var.doc}\nallowed: {self.var.kind.allowed()}"
@@ -333,3 +351,28 @@ class _Head(Widget):
         doc.truncate(max(1, self.size.width), overflow="ellipsis")
         text.truncate(max(1, self.size.width), overflow="ellipsis")
         return Text("\n").join([text, doc])
+
+
+class SelectLookAlike(Widget):
+    """What a compact ``Select`` draws (its value, or its prompt dimmed, and the arrow), as one widget
+    that takes no focus: the first frame's stand-in until :meth:`VarField.complete`."""
+
+    DEFAULT_CSS = """
+    SelectLookAlike {
+        height: 1;
+        padding: 0 1 0 0;
+        color: $foreground 50%;
+        &.-has-value { color: $foreground; }
+    }
+    """
+
+    def __init__(self, label: str, has_value: bool) -> None:
+        super().__init__(classes="editor -has-value" if has_value else "editor", id="editor")
+        self.label = label
+
+    def render(self) -> Text:
+        width = max(1, self.content_region.width - 2)
+        text = Text(self.label, no_wrap=True, overflow="ellipsis", end="")
+        text.truncate(width, overflow="ellipsis", pad=True)
+        text.append(" ▼", style="dim")
+        return text
