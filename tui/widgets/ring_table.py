@@ -28,6 +28,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widget import Widget
 
+from tui.widgets.shown_repaint import ShownRepaint
+
 Cell = str | Text
 
 
@@ -60,7 +62,7 @@ class Row:
         return made
 
 
-class RingTable(ScrollView, can_focus=True):
+class RingTable(ShownRepaint, ScrollView, can_focus=True):
     """Header line, then the rows; a cursor row that follows the newest row until moved up."""
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {"ring-table--header", "ring-table--cursor"}
@@ -247,6 +249,9 @@ class RingTable(ScrollView, can_focus=True):
         if appended and self.follow:
             self._cursor = len(self._shown) - 1  # strips are keyed by (row, is cursor, width): no clear
         self._cursor = min(self._cursor, len(self._shown) - 1)
+        if self.is_mounted and not self.is_on_screen:
+            self._stale = True  # another view is showing: scroll and repaint once shown (``catch_up``)
+            return
         size = Size(self.size.width, len(self._shown) + 1)
         if size != self.virtual_size:
             # The widget's own region does not depend on its rows (1fr, scrollbar always there),
@@ -261,6 +266,9 @@ class RingTable(ScrollView, can_focus=True):
 
     def on_resize(self) -> None:
         self._strips.clear()
+        self._extent_changed(appended=False)
+
+    def catch_up(self) -> None:
         self._extent_changed(appended=False)
 
     # ---- drawing ------------------------------------------------------------------------------

@@ -2,17 +2,18 @@
 
 Why not ``Label``: ``Label.update`` asks for a layout pass every time; a status that changes with
 every batch of output (every ~25 ms) would relayout the screen as often.  Its size is fixed by
-CSS, so a plain repaint is enough.
+CSS, so a plain repaint is enough; and none at all while it is hidden (``ShownRepaint``).
 """
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.reactive import reactive
-from textual.widget import Widget
+
+from tui.widgets.shown_repaint import ShownRepaint
 
 
-class StatusLine(Widget):
+class StatusLine(ShownRepaint):
     """A fixed-height line; set ``text`` (a ``str`` or Rich ``Text``) to repaint it."""
 
     DEFAULT_CSS = """
@@ -22,7 +23,7 @@ class StatusLine(Widget):
     }
     """
 
-    text: reactive[str | Text] = reactive("", layout=False)
+    text: reactive[str | Text] = reactive("", layout=False, repaint=False)
 
     def __init__(self, text: str | Text = "", **kwargs: str) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]  # Textual's keywords, passed through
@@ -31,6 +32,9 @@ class StatusLine(Widget):
     def update(self, text: str | Text) -> None:
         """Same call as ``Label.update``, so views can swap one for the other."""
         self.text = text
+
+    def watch_text(self) -> None:
+        self.repaint()  # hidden (another view is showing): drawn when shown
 
     def render(self) -> Text:
         text = self.text if isinstance(self.text, Text) else Text(self.text)
