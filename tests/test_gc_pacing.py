@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
+import time
 import weakref
 from collections.abc import Iterator
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 
 from tests.console_helpers import wait_until
 from tui.engine.gc_pacing import GcPacing
-from tui.engine.run import RunEngine
+from tui.engine.run import SETTLE_AFTER, RunEngine
 from tui.launch import LaunchPlan
 
 
@@ -65,13 +66,20 @@ def test_settle_collects_the_cycles_frozen_during_a_run(thawed: None) -> None:
 
 def test_the_engine_paces_a_streaming_run_and_settles_after_it(thawed: None) -> None:
     events: list[Any] = []
-    engine = RunEngine(events.append, sample_processes=False, report_stalls=False)
+
+    def face(event: Any) -> None:  # takes each batch at once, as a face does, so the engine never waits
+        events.append(event)
+        engine.ack()
+
+    engine = RunEngine(face, sample_processes=False, report_stalls=False)
     engine.gc_pacing.period = 0.01
     script = "import time\nfor i in range(40):\n    print('line', i, flush=True); time.sleep(0.02)\n"
     settled: list[int] = []
+    settled_at: list[float] = []
     real_settle = engine.gc_pacing.settle
 
     def settle() -> int:
+        settled_at.append(time.monotonic())
         settled.append(real_settle())
         return settled[-1]
 
@@ -79,8 +87,11 @@ def test_the_engine_paces_a_streaming_run_and_settles_after_it(thawed: None) -> 
     try:
         engine.start(LaunchPlan(argv=(sys.executable, "-c", script), env=dict(os.environ), display="child"))
         assert engine.wait_finished(30)
+        finished = time.monotonic()
         assert engine.gc_pacing.freezes > 0
         wait_until(lambda: settled, timeout=10, describe=lambda: engine.gc_pacing.freezes)
+        # not while the face opens the exit's report: the full pass waits until the run is well over
+        assert settled_at[0] - finished >= SETTLE_AFTER - 0.05
     finally:
         engine.close()
     assert len(settled) == 1, "one full pass per run, once it is over"
