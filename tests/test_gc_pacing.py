@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from tests.console_helpers import wait_until
-from tui.engine.gc_pacing import GcPacing
-from tui.engine.run import SETTLE_AFTER, RunEngine
+from tui.engine.gc_pacing import SETTLE_AFTER, GcPacing
+from tui.engine.run import RunEngine
 from tui.launch import LaunchPlan
 
 

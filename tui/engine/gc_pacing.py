@@ -19,14 +19,21 @@ import time
 
 PERIOD = 0.25
 """Seconds between two freezes while a run streams (each one is a constant-time list splice)."""
+SETTLE_AFTER = 2.0
+"""Seconds after a run's end before the full pass: the pass holds the interpreter, and right after a
+crash the face is opening the report (due within a second)."""
 
 
 class GcPacing:
-    """Called by the engine's dispatcher: :meth:`tick` per batch, :meth:`settle` once a run is over."""
+    """Called by the engine's dispatcher: :meth:`tick` per batch while a run streams, :meth:`ended`
+    when it is over, :meth:`idle` when nothing streams (the full pass, once, ``SETTLE_AFTER`` later)."""
 
     def __init__(self, period: float = PERIOD) -> None:
         self.period = period
         self._at = 0.0
+        self._ended_at: float | None = None
+        """When the last paced run ended; None when nothing waits for the full pass."""
+        self._paced = False
         self.freezes = 0
         """How many times survivors were moved out of the collector's way (tests)."""
 
@@ -37,6 +44,18 @@ class GcPacing:
             self._at = now
             gc.freeze()
             self.freezes += 1
+        self._paced = True
+
+    def ended(self) -> None:
+        """The run is over (exit handled, report sent): its full pass is due ``SETTLE_AFTER`` from now."""
+        if self._paced:
+            self._ended_at = time.monotonic()
+
+    def idle(self) -> None:
+        """Nothing streams now: run the full pass if one is due."""
+        if self._ended_at is not None and time.monotonic() - self._ended_at >= SETTLE_AFTER:
+            self._ended_at, self._paced = None, False
+            self.settle()
 
     def settle(self) -> int:
         """One full collection over everything frozen during the run (cycles among dropped objects),

@@ -42,9 +42,6 @@ the totals, not listed: a view that lists them one by one stays responsive under
 MAX_LINES_BATCH = 2000
 """Output lines per batch (120k a second at 60 batches): under a flood only the newest are
 shown, the rest are counted (``SAMPLED``); the run log on disk has every line."""
-SETTLE_AFTER = 2.0
-"""Seconds after a run's end before the collector's full pass (``gc_pacing``): the pass holds the
-interpreter, and right after a crash the face is opening the report (due within a second)."""
 QUIET_LINES = 64
 QUIET_CALLS = 16
 """A batch this small is no flood: its kernel API calls and timings go out at once, not paced."""
@@ -86,8 +83,6 @@ class RunEngine:
         self.supervisor.pump.before_chunk = self.input_first.wait
         self.gc_pacing = GcPacing()
         """Short collector passes while a run streams; one full pass once it is over (``gc_pacing``)."""
-        self._unsettled = False
-        self._finished_at = 0.0
         self.sample_processes = sample_processes
         self.report_stalls = report_stalls
         self.frame = frame
@@ -284,10 +279,8 @@ class RunEngine:
             woke = self._wake.wait(0.25)
             if self._closed:
                 break
-            if (not woke and self._unsettled and self._finished_run.is_set()
-                    and time.monotonic() - self._finished_at >= SETTLE_AFTER):
-                self._unsettled = False  # over, reported, shown, and nothing streams: the full pass now
-                self.gc_pacing.settle()
+            if not woke:
+                self.gc_pacing.idle()
             gap = time.monotonic() - last
             if woke and gap < self.frame:
                 time.sleep(self.frame - gap)  # coalescing, only when batches follow each other
@@ -305,7 +298,6 @@ class RunEngine:
             sv = self.supervisor
             if sv.running:
                 self.gc_pacing.tick()
-                self._unsettled = True
             if sv.state == RunState.STOPPING and sv.stop_progress is not None:
                 self._emit(EventKind.STOPPING, sv.stop_progress.text(), sv.stop_progress)  # countdown
 
@@ -418,7 +410,7 @@ class RunEngine:
             if abnormal or stall_unreported:
                 self._report(status)
         finally:
-            self._finished_at = time.monotonic()
+            self.gc_pacing.ended()
             self._finished_run.set()
 
     def _dispatch_output(self, batch: Batch) -> None:
