@@ -7,7 +7,7 @@ Everything runs in a real terminal (tmux 80x24, ``bench/rp_tmux.py``) with the r
 tailer and child; samples of the console and of its anchor alternate, so that a burst of load from
 the other tenants of this 2-core machine hits both alike.  Scenario names (for ``--only``):
 ``start``, ``keys``, ``stdout``, ``file``, ``flood``, ``run500k``, ``kapi``, ``generate``,
-``switches``, ``attention``.
+``switches``, ``attention``, ``crowd``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from rp_common import Env, Row, row  # noqa: E402
 from rp_latency import bench_attention, bench_file, bench_keys, bench_start, bench_stdout, bench_switches  # noqa: E402
-from rp_throughput import bench_flood, bench_generate, bench_kapi, bench_run500k  # noqa: E402
+from rp_throughput import bench_crowd, bench_flood, bench_generate, bench_kapi, bench_run500k  # noqa: E402
 
 SCENARIOS: dict[str, Callable[[Env, bool], list[Row]]] = {
     "start": lambda e, q: bench_start(e, 2 if q else 5),
@@ -39,6 +39,7 @@ SCENARIOS: dict[str, Callable[[Env, bool], list[Row]]] = {
     "generate": lambda e, q: bench_generate(e, 1, 8, 64) if q else bench_generate(e, 2),
     "switches": lambda e, q: bench_switches(e, 60 if q else 400),
     "attention": lambda e, q: bench_attention(e, 10 if q else 30),
+    "crowd": lambda e, q: bench_crowd(e, 5.0 if q else 10.0),
 }
 
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import psutil
 
+from tui.engine.proctree import child_pids
+
 _GONE = (psutil.NoSuchProcess, psutil.ZombieProcess, ProcessLookupError)
 
 
@@ -129,12 +131,8 @@ class ProcessMonitor:
             if info is None:
                 return
             out.append(info)
-            try:
-                kids = sorted(p.children(), key=lambda c: c.pid)
-            except (*_GONE, psutil.AccessDenied):
-                kids = []
-            for kid in kids:
-                cached = self._get(kid.pid)
+            for kid in child_pids(p.pid):
+                cached = self._get(kid)
                 if cached is not None:
                     walk(cached, depth + 1)
 

@@ -1,0 +1,63 @@
+"""The run's process tree from the kernel's child lists: the same tree psutil's host-wide scan finds.
+
+A real tree: the root forks one child from its main thread and one from another thread (a child
+belongs to the thread that forked it, so a walk that read only the main thread's list would miss
+it), and the first child has a child of its own.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import psutil
+import pytest
+
+from tests.console_helpers import wait_until
+from tui.engine import proctree
+
+TREE = """
+import subprocess, sys, threading, time
+sleeper = [sys.executable, '-c', 'import subprocess, sys, time; subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]); time.sleep(60)']
+subprocess.Popen(sleeper)
+threading.Thread(target=lambda: subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']).wait()).start()
+print('up', flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.fixture
+def tree() -> object:
+    root = subprocess.Popen([sys.executable, "-c", TREE], stdout=subprocess.PIPE, text=True)
+    assert root.stdout is not None and root.stdout.readline() == "up\n"
+    wait_until(lambda: len(psutil.Process(root.pid).children(recursive=True)) == 3, timeout=30)
+    try:
+        yield root
+    finally:
+        for p in psutil.Process(root.pid).children(recursive=True):
+            p.kill()
+        root.kill()
+        root.wait(10)
+
+
+@pytest.mark.parametrize("kernel_lists", [True, False], ids=["kernel-lists", "psutil-scan"])
+def test_descendants_match_psutil_parents_first(tree: subprocess.Popen[str], kernel_lists: bool,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    if kernel_lists and not proctree.KERNEL_CHILD_LISTS:
+        pytest.skip("this kernel keeps no per-thread child lists (CONFIG_PROC_CHILDREN off)")
+    monkeypatch.setattr(proctree, "KERNEL_CHILD_LISTS", kernel_lists)
+    expected = {p.pid for p in psutil.Process(tree.pid).children(recursive=True)}
+    found = proctree.descendants(tree.pid)
+    assert {p.pid for p in found} == expected and len(found) == 3
+    order = [p.pid for p in found]
+    for p in found:  # parents before their children
+        parent = p.ppid()
+        assert parent == tree.pid or order.index(parent) < order.index(p.pid)
+    direct = proctree.child_pids(tree.pid)
+    assert direct == sorted(p.pid for p in psutil.Process(tree.pid).children()) and len(direct) == 2
+
+
+def test_a_gone_process_has_no_children() -> None:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait(10)
+    assert proctree.child_pids(gone.pid) == [] and proctree.descendants(gone.pid) == []
