@@ -7,8 +7,11 @@ it), and the first child has a child of its own.
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import threading
 
 import psutil
 import pytest
@@ -61,3 +64,24 @@ def test_a_gone_process_has_no_children() -> None:
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait(10)
     assert proctree.child_pids(gone.pid) == [] and proctree.descendants(gone.pid) == []
+
+
+@pytest.mark.parametrize("pidfd", [True, False], ids=["pidfd", "popen-wait"])
+def test_exit_wait_returns_the_code_once_the_child_ended(pidfd: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not pidfd:
+        monkeypatch.delattr(os, "pidfd_open", raising=False)
+    elif not hasattr(os, "pidfd_open"):
+        pytest.skip("no pidfd_open here")
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    waiter = proctree.ExitWait(child)
+    try:
+        assert (waiter._fd is not None) == pidfd
+        assert waiter.wait(0.05) is None and child.returncode is None
+        threading.Timer(0.2, child.kill).start()
+        assert waiter.wait(30) == -signal.SIGKILL
+        assert child.returncode == -signal.SIGKILL  # reaped: no zombie left behind
+        assert waiter.wait(0.0) == -signal.SIGKILL
+    finally:
+        waiter.close()
+        child.kill()
+        child.wait(10)

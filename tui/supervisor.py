@@ -314,36 +314,11 @@ class Supervisor:
             self._emit("exited", status.description, status)
 
     def _watch_run(self, proc: subprocess.Popen[bytes]) -> None:
-        last_cpu = -1.0
-        quiet_since = time.monotonic()
-        next_tree = 0.0
-        while True:
-            try:
-                rc = proc.wait(timeout=self.poll_interval)
-                break
-            except subprocess.TimeoutExpired:
-                pass
-            now = time.monotonic()
-            if now < next_tree:
-                continue
-            next_tree = now + 0.5
-            procs = self._refresh_tree(proc.pid)
-            if self.stall_timeout is None or self._state == RunState.STOPPING:
-                continue
-            cpu = proctree.tree_cpu_seconds(p for p in procs if proctree.alive(p))
-            last_bytes = self.last_bytes_at or 0.0
-            if cpu - last_cpu > 0.02 or last_bytes > quiet_since:
-                last_cpu = cpu
-                quiet_since = now
-                if self._state == RunState.STALLED:
-                    self._state = RunState.RUNNING
-                    self._stall_since = None
-                    self._emit("resumed", "output or CPU resumed")
-            elif now - quiet_since >= self.stall_timeout and self._state == RunState.RUNNING:
-                self._state = RunState.STALLED
-                self._stall_since = quiet_since
-                self._emit("stalled", f"stalled: no output and no CPU for {now - quiet_since:.1f} s",
-                           now - quiet_since)
+        exit_wait = proctree.ExitWait(proc)
+        try:
+            rc = self._watch_tree(proc, exit_wait)
+        finally:
+            exit_wait.close()
         status = decode_exit(rc, self._argv)
         leftovers: list[psutil.Process] = []
         if self.reap_on_exit:
@@ -368,6 +343,37 @@ class Supervisor:
         self._emit("exited", status.description, status)
         if leftovers:
             self._terminate(leftovers, proc.pid, first=signal.SIGTERM)
+
+    def _watch_tree(self, proc: subprocess.Popen[bytes], exit_wait: proctree.ExitWait) -> int:
+        """Until the child exits (its code): the tree every 0.5 s for the stall check."""
+        last_cpu = -1.0
+        quiet_since = time.monotonic()
+        next_tree = 0.0
+        while True:
+            rc = exit_wait.wait(self.poll_interval)
+            if rc is not None:
+                return rc
+            now = time.monotonic()
+            if now < next_tree:
+                continue
+            next_tree = now + 0.5
+            procs = self._refresh_tree(proc.pid)
+            if self.stall_timeout is None or self._state == RunState.STOPPING:
+                continue
+            cpu = proctree.tree_cpu_seconds(p for p in procs if proctree.alive(p))
+            last_bytes = self.last_bytes_at or 0.0
+            if cpu - last_cpu > 0.02 or last_bytes > quiet_since:
+                last_cpu = cpu
+                quiet_since = now
+                if self._state == RunState.STALLED:
+                    self._state = RunState.RUNNING
+                    self._stall_since = None
+                    self._emit("resumed", "output or CPU resumed")
+            elif now - quiet_since >= self.stall_timeout and self._state == RunState.RUNNING:
+                self._state = RunState.STALLED
+                self._stall_since = quiet_since
+                self._emit("stalled", f"stalled: no output and no CPU for {now - quiet_since:.1f} s",
+                           now - quiet_since)
 
     def _join_threads(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -14,6 +14,8 @@ a core from the run being watched.  Where the kernel keeps no lists, psutil's sc
 from __future__ import annotations
 
 import os
+import select
+import subprocess
 from collections.abc import Iterable
 
 import psutil
@@ -139,3 +141,42 @@ def session_members(sid: int) -> list[psutil.Process]:
         except (ProcessLookupError, PermissionError, psutil.NoSuchProcess):
             continue
     return out
+
+
+class ExitWait:
+    """Waits for a child's exit in the kernel (a pidfd) instead of polling for it.
+
+    Why: ``Popen.wait(timeout)`` sleeps in growing steps of up to 50 ms, so a monitor that checks
+    the tree between waits wakes the interpreter dozens of times a second and sees an exit up to
+    50 ms late.  A pidfd wakes it once, at the exit.  Where there is none (not Linux, an old
+    kernel), it is ``Popen.wait`` as before.
+    """
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+        self._poll: select.poll | None = None
+        self._fd: int | None = None
+        if hasattr(os, "pidfd_open") and hasattr(select, "poll"):
+            try:
+                self._fd = os.pidfd_open(proc.pid)
+            except OSError:  # already reaped, or a kernel without pidfds
+                return
+            self._poll = select.poll()
+            self._poll.register(self._fd, select.POLLIN)
+
+    def wait(self, timeout: float) -> int | None:
+        """The exit code once the child has ended within ``timeout`` seconds (it is reaped), else None."""
+        if self._poll is None:
+            try:
+                return self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                return None
+        if not self._poll.poll(max(0, int(timeout * 1000))):
+            return None
+        return self.proc.wait()
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+            self._poll = None
