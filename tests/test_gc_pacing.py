@@ -95,3 +95,38 @@ def test_the_engine_paces_a_streaming_run_and_settles_after_it(thawed: None) -> 
     finally:
         engine.close()
     assert len(settled) == 1, "one full pass per run, once it is over"
+
+
+def test_no_full_pass_while_the_next_run_lives(thawed: None) -> None:
+    """A run started before the last one's pass was due keeps it waiting: the pass would take the
+    cores the new child (importing torch, say) is using.  It comes after that run's end."""
+    events: list[Any] = []
+
+    def face(event: Any) -> None:
+        events.append(event)
+        engine.ack()
+
+    engine = RunEngine(face, sample_processes=False, report_stalls=False)
+    engine.gc_pacing.period = 0.01
+    settled_at: list[float] = []
+    real_settle = engine.gc_pacing.settle
+
+    def settle() -> int:
+        settled_at.append(time.monotonic())
+        return real_settle()
+
+    engine.gc_pacing.settle = settle  # type: ignore[method-assign]
+    streaming = "import time\nfor i in range(20):\n    print('line', i, flush=True); time.sleep(0.02)\n"
+    quiet = f"import time; time.sleep({SETTLE_AFTER + 1.5})"
+    try:
+        engine.start(LaunchPlan(argv=(sys.executable, "-c", streaming), env=dict(os.environ), display="child"))
+        assert engine.wait_finished(30)
+        engine.start(LaunchPlan(argv=(sys.executable, "-c", quiet), env=dict(os.environ), display="child"))
+        assert engine.wait_finished(30)
+        second_ended = time.monotonic()
+        assert settled_at == [], "the pass ran while the second child lived"
+        wait_until(lambda: settled_at, timeout=10)
+        assert settled_at[0] >= second_ended
+    finally:
+        engine.close()
+    assert len(settled_at) == 1

@@ -143,3 +143,24 @@ async def test_carriage_return_redraws_the_line_like_a_terminal(tmp_path: Path) 
         texts = ["".join(seg.text for seg in log.render_line(y)) for y in range(4)]
         assert "3/3" in texts[1] and "0/3" not in "".join(texts)
         assert sum("/3 [" in line.plain for line in app.router.tail(50)) == 3  # every fragment kept upstream
+
+
+async def test_a_new_theme_reaches_every_line_drawn_after_it(tmp_path: Path) -> None:
+    """The log keeps its base style for one frame only: lines drawn after a theme change carry the
+    new background, both the lines drawn before it (kept strips) and the blank rows below them."""
+    app = OutputApp(str(tmp_path))
+    async with app.run_test(size=(80, 20)) as pilot:
+        app.feed("stdout", ["first line", "second line"])
+        await pilot.pause()
+        log = app.query_one(OutputLog)
+
+        def backgrounds() -> set[Any]:
+            strips = log.render_lines(log.region.reset_offset)
+            return {seg.style.bgcolor for strip in strips[:4] for seg in strip if seg.style and seg.style.bgcolor}
+
+        before = backgrounds()
+        assert len(before) == 1
+        app.theme = "textual-light" if app.theme != "textual-light" else "nord"
+        await pilot.pause()
+        after = backgrounds()
+        assert len(after) == 1 and after != before

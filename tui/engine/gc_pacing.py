@@ -9,7 +9,7 @@ Objects that have lived a pacing period are moved out of the collector's way (``
 each pass scans only what was allocated since.  Reference counting still frees every frozen object
 that is dropped (records evicted from a ring, lines past the window); only reference cycles among
 frozen objects wait for :meth:`GcPacing.settle`, which runs one full collection when the run is
-over and nobody waits for the screen.
+over, nobody waits for the screen and no other run has started (the pass would take its cores).
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ crash the face is opening the report (due within a second)."""
 
 class GcPacing:
     """Called by the engine's dispatcher: :meth:`tick` per batch while a run streams, :meth:`ended`
-    when it is over, :meth:`idle` when nothing streams (the full pass, once, ``SETTLE_AFTER`` later)."""
+    when it is over, :meth:`idle` when nothing streams and no run lives (the full pass, once,
+    ``SETTLE_AFTER`` after the last run's end)."""
 
     def __init__(self, period: float = PERIOD) -> None:
         self.period = period
@@ -52,7 +53,7 @@ class GcPacing:
             self._ended_at = time.monotonic()
 
     def idle(self) -> None:
-        """Nothing streams now: run the full pass if one is due."""
+        """Nothing streams and no child lives now: run the full pass if one is due."""
         if self._ended_at is not None and time.monotonic() - self._ended_at >= SETTLE_AFTER:
             self._ended_at, self._paced = None, False
             self.settle()

@@ -279,7 +279,7 @@ class RunEngine:
             woke = self._wake.wait(0.25)
             if self._closed:
                 break
-            if not woke:
+            if not woke and not self.supervisor.running:  # never beside a child: it would share the cores
                 self.gc_pacing.idle()
             gap = time.monotonic() - last
             if woke and gap < self.frame:

@@ -22,7 +22,7 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -72,6 +72,8 @@ class OutputLog(ScrollView, can_focus=True):
         self._current_match = -1
         self._width = 0
         self._cache: OrderedDict[tuple[int, int], Strip] = OrderedDict()
+        self._base_style: Style | None = None
+        """``rich_style`` for the frame being drawn (see :meth:`render_lines`)."""
         self._behind = False
         """Lines arrived while hidden and the scroll geometry has not caught up yet."""
         self._redrawing: dict[str, Any] = {}
@@ -263,12 +265,28 @@ class OutputLog(ScrollView, can_focus=True):
         self.follow = True
 
     # ---- drawing --------------------------------------------------------------------------
+    def notify_style_update(self) -> None:
+        """A theme or CSS change: lines drawn with the old styles are stale."""
+        super().notify_style_update()
+        self._cache.clear()
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """One ``rich_style`` (a walk up every ancestor) per frame, not one per line."""
+        self._base_style = None
+        return super().render_lines(crop)
+
+    @property
+    def base_style(self) -> Style:
+        if self._base_style is None:
+            self._base_style = self.rich_style
+        return self._base_style
+
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         index = scroll_y + y
         width = self.scrollable_content_region.width
         if index >= len(self._shown):
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, self.base_style)
         line = self._shown[index]
         current = 0 <= self._current_match < len(self._matches) and self._matches[self._current_match] == index
         key = (line.seq, 2 if current else 1 if self._search else 0)
@@ -278,7 +296,7 @@ class OutputLog(ScrollView, can_focus=True):
             self._cache[key] = strip
             if len(self._cache) > 2000:
                 self._cache.popitem(last=False)
-        return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
+        return strip.crop_extend(scroll_x, scroll_x + width, self.base_style)
 
     def _make_strip(self, line: Any, current: bool) -> Strip:
         text = line.text if len(line.text) <= MAX_DISPLAY_CHARS * 2 else line.plain[:MAX_DISPLAY_CHARS]
@@ -296,5 +314,4 @@ class OutputLog(ScrollView, can_focus=True):
         else:
             gutter = Segment(" ", Style())
         segments = [gutter, Segment(" "), *body.render(self.app.console)]
-        base = self.rich_style
-        return Strip(segments).apply_style(base).simplify()
+        return Strip(segments).apply_style(self.base_style).simplify()
