@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -17,7 +18,7 @@ from backend.exit_codes import ExitCode
 from backend.records import OutputSaved, parse_line
 from backend.server.workers import split_batch
 from tests.console_helpers import pid_running, wait_until
-from tests.fixtures_backend import backend_command, clean_env, run_backend
+from tests.fixtures_backend import DEVICE, backend_command, clean_env, run_backend
 
 
 @pytest.mark.slow
@@ -136,21 +137,47 @@ def _placed(server: Any) -> dict[int, int]:
 @pytest.mark.slow
 def test_serve_with_two_workers_runs_two_requests_side_by_side_and_stops_both(tmp_path: Path,
                                                                             serve_process: Any) -> None:
-    """``serve --num-workers 2``: two resident workers, each its own pid and ``DP<r>`` lines; two requests
-    sent together run on the two workers at once; a dev route that needs the model in this process says
-    it is in the workers; SIGTERM stops both workers and the server exits 0."""
-    server = serve_process(clean_env(tmp_path, SGLANG_DIFFUSION_SERVER_DEV_MODE="true"), "--num-workers", "2")
+    """``serve --num-workers 2``: two resident workers, each its own pid and ``DP<r>`` lines; the dev
+    routes that read the model are asked of both workers; an attention config change reaches both
+    (watched by each, and re-read at once on ``/dev/reload-attention-config``; a broken file keeps the
+    last good config in both); two requests sent together run on the two workers at once; SIGTERM
+    stops both workers and the server exits 0."""
+    config = tmp_path / "attention.json"
+    config.write_text(json.dumps({"sdpa_kernels": ["math"]}))
+    server = serve_process(clean_env(tmp_path, SGLANG_DIFFUSION_SERVER_DEV_MODE="true",
+                                     SGLANG_DIFFUSION_ATTENTION_CONFIG=str(config)), "--num-workers", "2")
     placed = _placed(server)
     assert sorted(placed) == [0, 1] and placed[0] != placed[1]
     assert any(line.startswith("[") and " DP1] Worker 1 of 2" in line for line in server.lines)
-    status, body = server.http("GET", "/dev/memory")
-    assert status == 409 and "--num-workers" in body["error"]["message"]
+
+    status, memory = server.http("GET", "/dev/memory")
+    assert status == 200, memory
+    assert [(w["rank"], w["pid"], w["status"]) for w in memory["workers"]] == [(0, placed[0], 200), (1, placed[1], 200)]
+    assert all(w["device"].startswith(DEVICE) and w["rss_mb"] > 0 for w in memory["workers"])
+    status, last = server.http("GET", "/dev/last-request")
+    assert status == 404 and "no request yet" in last["error"]["message"]
+
+    config.write_text(json.dumps({"sdpa_kernels": ["math"], "scale": 0.125}))
+    status, reload = server.http("POST", "/dev/reload-attention-config", {})
+    assert status == 200, reload
+    for worker in reload["workers"]:
+        assert worker["attention"]["config"] == {"sdpa_kernels": ["math"], "scale": 0.125}
+        assert any("scale=0.125" in change for change in worker["changes"]), worker
+    config.write_text('{\n  "sdpa_kernels": ["math"],\n  "bogus": 1\n}\n')
+    status, reload = server.http("POST", "/dev/reload-attention-config", {})
+    assert status == 400 and reload["error"]["message"].startswith("worker 0: ") and "line 3" in reload["error"]["message"]
+    assert all(w["attention"]["config"]["scale"] == 0.125 for w in reload["workers"]), "the last good config stays"
+
     server.send({"prompt": "a red circle", "steps": 2, "id": "a"})
     server.send({"prompt": "a blue square", "steps": 2, "id": "b"})
     answers = {a["id"]: a for a in server.wait_responses(2)}
     assert answers["a"]["error"] is None and answers["b"]["error"] is None
     assert {answers["a"]["pid"], answers["b"]["pid"]} == set(placed.values()), "one request on each worker"
     assert all(Path(a["paths"][0]).is_file() for a in answers.values())
+    assert all(a["attention"]["config"]["scale"] == 0.125 for a in answers.values())
+    status, last = server.http("GET", "/dev/last-request")
+    assert status == 200 and sorted(w["request_id"] for w in last["workers"]) == sorted(
+        a["request_id"] for a in answers.values())
     assert server.stop() == 0
     server.wait_for(r"Shutting down \(SIGTERM\)")
     assert not [pid for pid in placed.values() if pid_running(pid)]

@@ -15,8 +15,9 @@ import threading
 from typing import Any
 
 from backend.attention_watch import ConfigWatcher, ReloadEvent, watch_in_thread
+from backend.exit_codes import ExitCode
 from backend.logging_setup import get_logger
-from backend.pipeline.attention import AttentionState
+from backend.pipeline.attention import AttentionState, state
 
 log = get_logger("attention")
 
@@ -93,3 +94,28 @@ class AttentionConfigStage:
         if changes:
             log.info("Applied attention config: %s", "; ".join(changes))
         return changes
+
+
+def watch_loaded_config() -> AttentionConfigStage | None:
+    """Watch the file this process's attention config came from (None when it came from no file)."""
+    st = state()
+    path = st.source if st.source and st.source != "--attention-backend-config" else None
+    if not path:
+        return None
+    stage = AttentionConfigStage(path, st)
+    stage.start()
+    return stage
+
+
+def reload_answer(stage: AttentionConfigStage | None) -> tuple[int, dict[str, Any]]:
+    """``POST /dev/reload-attention-config`` in the process that holds the model: re-read the file
+    and apply it now (the caller runs between requests); 400 keeps the last good config."""
+    if stage is None:
+        return 409, {"error": {"message": "no attention config file to reload (set SGLANG_DIFFUSION_ATTENTION_CONFIG "
+                                          "or pass a file to --attention-backend-config)",
+                               "type": "bad_attention_config", "code": int(ExitCode.BAD_ATTENTION_CONFIG)}}
+    changes = stage.apply_pending(force=True)
+    if stage.last_error:
+        return 400, {"error": {"message": stage.last_error, "type": "bad_attention_config",
+                               "code": int(ExitCode.BAD_ATTENTION_CONFIG)}, "attention": state().describe()}
+    return 200, {"changes": changes, "attention": state().describe()}

@@ -5,6 +5,9 @@
     GET  /dev/memory                    process RSS and device memory (CUDA allocator stats)
     POST /dev/reload-attention-config   re-read the attention config file now (applied between requests)
     GET  /dev/last-request              the last request's result: paths, timings, error, attention
+
+With ``serve --num-workers N`` the model lives in the workers: the last three routes are asked of
+every worker (between its requests) and answered as ``{"workers": [{"rank", "pid", "status", ...}]}``.
 """
 
 from __future__ import annotations
@@ -27,15 +30,17 @@ class ServerState(Protocol):
     busy: bool
     runtime: Any
 
-    def request_reload(self) -> tuple[int, dict[str, Any]]: ...
+    def ask_model(self, path: str) -> tuple[int, dict[str, Any]]:
+        """Answer a :data:`MODEL_ROUTES` route where the model lives (between requests)."""
+        ...
 
 
 ROUTES = {("GET", "/health"), ("GET", "/dev/settings"), ("GET", "/dev/memory"),
           ("POST", "/dev/reload-attention-config"), ("GET", "/dev/last-request")}
 
 
-_MODEL_ROUTES = ("/dev/memory", "/dev/last-request", "/dev/reload-attention-config")
-"""Routes that need this process's loaded model (not there with ``serve --num-workers``)."""
+MODEL_ROUTES = ("/dev/memory", "/dev/last-request", "/dev/reload-attention-config")
+"""Routes answered by the process that holds the model (each worker with ``serve --num-workers``)."""
 
 
 def memory(device: Any) -> dict[str, Any]:
@@ -69,15 +74,33 @@ def handle(server: ServerState, method: str, path: str) -> tuple[int, dict[str, 
         return 200, {"status": "stopping" if server.stopping else "ok", "pid": os.getpid(),
                      "uptime_s": round(time.monotonic() - server.started, 3),
                      "requests_served": server.served, "busy": server.busy}
-    if getattr(server, "pool", None) is not None and path in _MODEL_ROUTES:
-        return 409, {"error": {"message": f"{path} reads the loaded model, which lives in the worker processes "
-                                          "with --num-workers (each worker's lines and records are in the log)",
-                               "type": "not_in_this_process", "code": 409}}
     if path == "/dev/settings":
         return 200, {"settings": server.runtime.settings.masked()}
+    return server.ask_model(path)
+
+
+def model_answer(path: str, runtime: Any, stage: Any) -> tuple[int, dict[str, Any]]:
+    """A :data:`MODEL_ROUTES` answer, in the process holding ``runtime`` (``stage``: its attention
+    config watch, or None)."""
     if path == "/dev/memory":
-        return 200, memory(server.runtime.device)
+        return 200, memory(runtime.device)
     if path == "/dev/last-request":
-        last = server.runtime.last_result
+        last = runtime.last_result
         return (200, last.to_json()) if last is not None else (404, {"error": {"message": "no request yet"}})
-    return server.request_reload()
+    from backend.server.config_watch import reload_answer
+
+    return reload_answer(stage)
+
+
+def workers_answer(answers: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
+    """One answer from every worker's (``rank``, ``pid``, ``status``, body): 200 when each answered
+    200; else the first failure's status and message.  A worker with nothing to show (404: no
+    request yet) fails the answer only when none has anything."""
+    answers = sorted(answers, key=lambda a: a["rank"])
+    failed = [a for a in answers if a["status"] != 200 and a["status"] != 404]
+    if not failed and any(a["status"] == 200 for a in answers):
+        return 200, {"workers": answers}
+    first = (failed or answers)[0]
+    message = (first.get("error") or {}).get("message", "failed")
+    return first["status"], {"workers": answers, "error": {"message": f"worker {first['rank']}: {message}",
+                                                           "code": first["status"]}}

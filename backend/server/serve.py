@@ -59,12 +59,14 @@ HTTP_WAIT_S = 3600.0
 @dataclass
 class Job:
     kind: str
-    """``generate``, ``reload`` or ``eof``."""
+    """``generate``, ``ask`` (a dev route for the model's process: ``path``) or ``eof``."""
     request: GenerationRequest | None = None
     client_id: Any = None
     source: str = "http"
     done: threading.Event = field(default_factory=threading.Event)
     answer: tuple[int, dict[str, Any]] | None = None
+    path: str = ""
+    """For ``ask``: the dev route."""
 
 
 def stdin_is_a_stream() -> bool:
@@ -102,6 +104,8 @@ class Server:
         self.limits = Limits.from_args(args)
         self.dev_mode = bool(settings[envs.SERVER_DEV_MODE])
         self.jobs: queue.Queue[Job] = queue.Queue()
+        self.asks: queue.Queue[Job] = queue.Queue()
+        """With workers: dev-route questions, handed to the pool at once (not behind an idle worker)."""
         self.stop = threading.Event()
         self.cancel = CancelToken()
         self.stopping = False
@@ -115,10 +119,10 @@ class Server:
 
     # -- transports ---------------------------------------------------------------------------------
 
-    def submit(self, job: Job, wait: bool) -> tuple[int, dict[str, Any]]:
+    def submit(self, job: Job, wait: bool, lane: queue.Queue[Job] | None = None) -> tuple[int, dict[str, Any]]:
         if self.stopping:
             return error_answer(503, "the backend is stopping", ExitCode.CANCELLED, job.client_id)
-        self.jobs.put(job)
+        (lane or self.jobs).put(job)
         if not wait:
             return 202, {}
         if not job.done.wait(HTTP_WAIT_S):
@@ -126,8 +130,12 @@ class Server:
         assert job.answer is not None
         return job.answer
 
-    def request_reload(self) -> tuple[int, dict[str, Any]]:
-        return self.submit(Job("reload"), wait=True)
+    def ask_model(self, path: str) -> tuple[int, dict[str, Any]]:
+        """A dev route for the model's process: the reload runs between requests (queued), the
+        others read this process's model at once; with workers every route is asked of each."""
+        if self.pool is None and path != "/dev/reload-attention-config":
+            return devserver.model_answer(path, self.runtime, self.watcher)
+        return self.submit(Job("ask", path=path), wait=True, lane=self.asks if self.pool is not None else None)
 
     def _read_stdin(self) -> None:
         for line in sys.stdin:
@@ -218,8 +226,8 @@ class Server:
                 return int(ExitCode.WORKER_FAILED)
             log.info("Stopped before serving (signal during start-up)")
             return 0
-        log.info("%d workers serving; attention config changes apply to new workers only (no hot reload "
-                 "across processes)", pool.size)
+        log.info("%d workers serving; each watches the attention config and applies a change between its "
+                 "requests", pool.size)
         try:
             self._start_transports()
         except BackendError:
@@ -228,6 +236,10 @@ class Server:
         reason, eof = "SIGTERM", False
         while not self.stop.is_set():
             self._answer_all(pool.collect(0.05))
+            while not self.asks.empty():
+                ask = self.asks.get_nowait()
+                pool.ask(ask, ask.path)
+            self._answer_asks(pool.asked())
             self.busy = pool.busy()
             if pool.failed:
                 reason = pool.failed
@@ -243,21 +255,26 @@ class Server:
                 continue
             if job.kind == "eof":
                 eof = True
-            elif job.kind == "reload":
-                job.answer = error_answer(409, "with --num-workers each worker holds its own attention config; "
-                                          "restart serve to change it", ExitCode.BAD_ATTENTION_CONFIG)
-                job.done.set()
             else:
                 assert job.request is not None
                 pool.dispatch(job, job.request)
         self.stopping = True
         self._answer_all(pool.stop(abandon=reason != "end of stdin"))
+        self._answer_asks(pool.asked())
+        for job in pool.abandon_asks():
+            job.answer = error_answer(503, "the backend stopped before every worker answered", ExitCode.CANCELLED)
+            job.done.set()
         self._shutdown(reason)
         return int(ExitCode.WORKER_FAILED) if pool.failed else 0
 
     def _answer_all(self, answers: list[tuple[Any, GenerationResult]]) -> None:
         for job, result in answers:
             self._answer(job, result)
+
+    def _answer_asks(self, answers: list[tuple[Any, tuple[int, dict[str, Any]]]]) -> None:
+        for job, answer in answers:
+            job.answer = answer
+            job.done.set()
 
     def _answer(self, job: Job, result: GenerationResult) -> None:
         self.served += 1
@@ -267,18 +284,13 @@ class Server:
         job.done.set()
 
     def _start_watcher(self) -> None:
-        from backend.pipeline.attention import state
-        from backend.server.config_watch import AttentionConfigStage
+        from backend.server.config_watch import watch_loaded_config
 
-        st = state()
-        path = st.source if st.source and st.source != "--attention-backend-config" else None
-        if path:
-            self.watcher = AttentionConfigStage(path, st)
-            self.watcher.start()
+        self.watcher = watch_loaded_config()
 
     def _process(self, job: Job) -> None:
-        if job.kind == "reload":
-            job.answer = self._reload()
+        if job.kind == "ask":
+            job.answer = devserver.model_answer(job.path, self.runtime, self.watcher)
             job.done.set()
             return
         assert job.request is not None
@@ -291,18 +303,6 @@ class Server:
             self.busy = False
         self._answer(job, result)
 
-    def _reload(self) -> tuple[int, dict[str, Any]]:
-        if self.watcher is None:
-            return error_answer(409, "no attention config file to reload (set SGLANG_DIFFUSION_ATTENTION_CONFIG or "
-                                "pass a file to --attention-backend-config)", ExitCode.BAD_ATTENTION_CONFIG)
-        changes = self.watcher.apply_pending(force=True)
-        from backend.pipeline.attention import state
-
-        if self.watcher.last_error:
-            return 400, {"error": {"message": self.watcher.last_error, "type": "bad_attention_config",
-                                   "code": int(ExitCode.BAD_ATTENTION_CONFIG)}, "attention": state().describe()}
-        return 200, {"changes": changes, "attention": state().describe()}
-
     def _shutdown(self, reason: str) -> None:
         self.stopping = True
         log.info("Shutting down (%s)", reason)
@@ -313,7 +313,7 @@ class Server:
             self.watcher.stop()
         while True:
             try:
-                job = self.jobs.get_nowait()
+                job = self.jobs.get_nowait() if not self.jobs.empty() else self.asks.get_nowait()
             except queue.Empty:
                 break
             job.answer = error_answer(503, "the backend stopped before this request ran", ExitCode.CANCELLED,

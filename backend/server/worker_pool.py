@@ -4,7 +4,9 @@ Why a pool and not one runtime: data-parallel serving, as SGLang's scheduler pro
 GPUs.  The parent (HTTP, stdin, queue) stays torch-free; worker ``r`` loads the model once on
 ``cuda:r`` when several GPUs are visible (``backend.pipeline.device.place_worker``), tags its lines
 ``DP<r>``, carries only the faults scoped to it (``,rank=r``), and runs one request at a time from
-its own queue.  A request goes to an idle worker, so up to N requests run side by side.
+its own queue.  A request goes to an idle worker, so up to N requests run side by side.  Each worker
+watches the attention config file itself and applies a change between its requests; the dev routes
+that read the model (``devserver.MODEL_ROUTES``) are asked of every worker and answered together.
 
 A worker that dies is the server's death, as a GPU worker's is upstream's: its request is answered
 with an error naming the worker, the others are stopped at their next step boundary, and ``serve``
@@ -30,9 +32,12 @@ from backend.logging_setup import get_logger
 from backend.pipeline.request import GenerationRequest, GenerationResult
 from backend.records.request_records import request_started_message
 from backend.records.worker_lines import worker_died_message, worker_finished_message
+from backend.server.devserver import model_answer, workers_answer
 from backend.server.workers import STOP_GRACE_S, worker_preamble
 
 log = get_logger("workers")
+ASK = "ask"
+"""A worker's queue item ``(ASK, path)``: answer a dev route (``devserver.model_answer``) between requests."""
 
 
 def _pool_worker_main(rank: int, args: dict[str, Any], jobs: Any, results: Any, workers: int,
@@ -47,6 +52,9 @@ def _pool_worker_main(rank: int, args: dict[str, Any], jobs: Any, results: Any, 
         install_faults(ns.inject_fault, rank, workers)
         runtime = Runtime(settings, ns, rank=rank, workers=workers)
         runtime.start()
+        from backend.server.config_watch import watch_loaded_config  # after the faults: it imports attention
+
+        stage = watch_loaded_config()
     except BackendError as exc:
         log.error(exc.message)
         flush_all()
@@ -60,7 +68,13 @@ def _pool_worker_main(rank: int, args: dict[str, Any], jobs: Any, results: Any, 
             continue
         if item is None:
             break
+        if item[0] == ASK:
+            status, body = model_answer(item[1], runtime, stage)
+            results.put({"rank": rank, "asked": {"rank": rank, "pid": os.getpid(), "status": status, **body}})
+            continue
         ticket, req = item
+        if stage is not None:
+            stage.apply_pending()
         log.info(request_started_message(req.request_id, f"{req.batch_size} image(s) on worker {rank}"))
         cancel.immediate = False
         result = runtime.generate(req, cancel)
@@ -68,6 +82,8 @@ def _pool_worker_main(rank: int, args: dict[str, Any], jobs: Any, results: Any, 
         outputs += len(result.paths)
         flush_all()
         results.put({"rank": rank, "ticket": ticket, "result": result})
+    if stage is not None:
+        stage.stop()
     log.info(worker_finished_message(rank, os.getpid(), outputs, 0))
     flush_all()
 
@@ -102,6 +118,10 @@ class WorkerPool:
         self.failed: str | None = None
         """Why the pool cannot serve any more (a worker died or failed to start), else None."""
         self._stopping = False
+        self._asks: list[tuple[Any, str]] = []
+        """Dev-route questions (job, path) waiting for their turn; the first is out when ``_answers`` is not None."""
+        self._answers: dict[int, dict[str, Any]] | None = None
+        self._done_asks: list[tuple[Any, tuple[int, dict[str, Any]]]] = []
 
     @property
     def size(self) -> int:
@@ -139,6 +159,36 @@ class WorkerPool:
         worker.ticket = ticket
         worker.jobs.put((id(ticket), req))
 
+    def ask(self, job: Any, path: str) -> None:
+        """Ask every worker ``path`` (a dev route), between its requests; answered through :meth:`asked`."""
+        self._asks.append((job, path))
+        self._next_ask()
+
+    def _next_ask(self) -> None:
+        if self._answers is not None or not self._asks:
+            return
+        self._answers = {}
+        for worker in self._workers:
+            if not worker.dead:
+                worker.jobs.put((ASK, self._asks[0][1]))
+
+    def asked(self) -> list[tuple[Any, tuple[int, dict[str, Any]]]]:
+        """Questions every live worker has answered, as ``(job, (status, body))``."""
+        live = [w.rank for w in self._workers if not w.dead]
+        if self._answers is not None and self._asks and all(r in self._answers for r in live):
+            job, _path = self._asks.pop(0)
+            self._done_asks.append((job, workers_answer(list(self._answers.values()))))
+            self._answers = None
+            self._next_ask()
+        done, self._done_asks = self._done_asks, []
+        return done
+
+    def abandon_asks(self) -> list[Any]:
+        """The jobs of questions left unanswered (the pool stopped)."""
+        jobs = [job for job, _path in self._asks]
+        self._asks, self._answers = [], None
+        return jobs
+
     def collect(self, timeout: float) -> list[tuple[Any, GenerationResult]]:
         """Answers that arrived within ``timeout`` as ``(ticket, result)``.  A worker found dead
         outside :meth:`stop` fails the pool; its request is answered with an error naming it."""
@@ -171,6 +221,9 @@ class WorkerPool:
                 log.info("Worker %d (pid %s) ready", worker.rank, msg["pid"])
             elif "error" in msg:
                 self.failed = self.failed or f"worker {worker.rank} failed to start: {msg['error']}"
+            elif "asked" in msg:
+                if self._answers is not None:
+                    self._answers[worker.rank] = msg["asked"]
             elif worker.ticket is not None and msg.get("ticket") == id(worker.ticket):
                 done.append((worker.ticket, msg["result"]))
                 worker.ticket = None
