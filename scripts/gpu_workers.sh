@@ -41,3 +41,45 @@ echo "images kept: $(ls "$G/drill" 2>/dev/null | wc -l)"
 echo "left running: $(pgrep -fc 'backend generate' || true)"
 python3 -m tui crash-report --log "$G/drill.out" $(for f in "$G"/k_*.log; do echo --log "$f"; done) \
   --dump-dir "$G/dumps" --exit-code "$rc" | head -32
+echo "== serve --num-workers 2, dev mode: /dev/memory and an attention-config reload, asked of both workers"
+printf '{"sdpa_kernels": ["math"]}\n' > "$G/attention.json"
+SGLANG_DIFFUSION_SERVER_DEV_MODE=true SGLANG_DIFFUSION_ATTENTION_CONFIG=$G/attention.json \
+  python3 -m backend serve --port 0 --num-workers 2 --no-stdin --output-path "$G/dev" > "$G/dev.out" 2>&1 &
+SERVE=$!
+python3 - "$G" <<'PY'
+import json, re, sys, time, urllib.request
+from pathlib import Path
+g = Path(sys.argv[1])
+deadline = time.monotonic() + 300
+while time.monotonic() < deadline:
+    text = (g / "dev.out").read_text(errors="replace")
+    port = re.search(r"Serving on http://127\.0\.0\.1:(\d+)", text)
+    if port and "Worker 1 (pid" in text and re.search(r"Worker 1 \(pid \d+\) ready", text):
+        break
+    time.sleep(0.5)
+url = f"http://127.0.0.1:{port.group(1)}"
+def call(method, path, body=None):
+    req = urllib.request.Request(url + path, data=None if body is None else json.dumps(body).encode(), method=method,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=300) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+status, a = call("POST", "/v1/images/generations", {"prompt": "a red circle", "steps": 28, "size": "128x128"})
+print(f"generate: {status}, pid {a.get('pid')}, total {a['timings']['total_duration_ms']:.0f} ms")
+status, m = call("GET", "/dev/memory")
+print("GET /dev/memory:", status)
+for w in m.get("workers", []):
+    print(f"  worker {w['rank']} (pid {w['pid']}) {w['device']}: allocated {w.get('allocated_mb')} MiB, "
+          f"peak {w.get('peak_allocated_mb')} MiB, free {w.get('free_mb')} of {w.get('total_mb')} MiB")
+(g / "attention.json").write_text(json.dumps({"sdpa_kernels": ["math"], "scale": 0.125}))
+status, r = call("POST", "/dev/reload-attention-config", {})
+print("POST /dev/reload-attention-config:", status)
+for w in r.get("workers", []):
+    print(f"  worker {w['rank']} (pid {w['pid']}): {w['status']} changes {w.get('changes')}")
+status, last = call("GET", "/dev/last-request")
+print("GET /dev/last-request:", status, [(w["rank"], w["status"]) for w in last.get("workers", [])])
+PY
+kill -TERM "$SERVE"; wait "$SERVE"; echo "serve rc=$?"
+grep -E "Applied attention config" "$G/dev.out" | sed -E "s/^\[[^]]*\] //" | cut -c1-200
