@@ -16,6 +16,7 @@ from PIL import Image
 
 from backend.exit_codes import ExitCode
 from backend.records import OutputSaved, parse_line
+from backend.server.devserver import workers_answer
 from backend.server.workers import split_batch
 from tests.console_helpers import pid_running, wait_until
 from tests.fixtures_backend import DEVICE, backend_command, clean_env, run_backend
@@ -199,3 +200,18 @@ def test_serve_ends_when_a_worker_dies_and_names_it(tmp_path: Path, serve_proces
     assert answers["a"]["pid"] == placed[0]  # finished, or abandoned at a step boundary when the server stopped
     server.wait_for(rf"Worker 1 \(pid {placed[1]}\) died without a result")
     assert not [pid for pid in placed.values() if pid_running(pid)]
+
+
+def test_workers_answer_puts_every_worker_in_one_answer() -> None:
+    """A worker with nothing to show (404) does not fail the answer while another has something; a
+    refusal does, naming its worker; nobody left to answer is a 503, not a crash."""
+    ok = {"rank": 1, "pid": 11, "status": 200, "rss_mb": 1.0}
+    empty = {"rank": 0, "pid": 10, "status": 404, "error": {"message": "no request yet"}}
+    refused = {"rank": 1, "pid": 11, "status": 400, "error": {"message": "line 3: unknown key"}}
+    status, body = workers_answer([ok, empty])
+    assert status == 200 and [w["rank"] for w in body["workers"]] == [0, 1] and "error" not in body
+    status, body = workers_answer([empty, {**empty, "rank": 1}])
+    assert status == 404 and body["error"]["message"] == "worker 0: no request yet"
+    status, body = workers_answer([refused, {**ok, "rank": 0}])
+    assert status == 400 and body["error"]["message"] == "worker 1: line 3: unknown key"
+    assert workers_answer([])[0] == 503

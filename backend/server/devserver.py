@@ -97,6 +97,8 @@ def workers_answer(answers: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
     200; else the first failure's status and message.  A worker with nothing to show (404: no
     request yet) fails the answer only when none has anything."""
     answers = sorted(answers, key=lambda a: a["rank"])
+    if not answers:
+        return 503, {"workers": [], "error": {"message": "no worker is left to answer", "code": 503}}
     failed = [a for a in answers if a["status"] != 200 and a["status"] != 404]
     if not failed and any(a["status"] == 200 for a in answers):
         return 200, {"workers": answers}
