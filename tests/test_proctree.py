@@ -85,3 +85,17 @@ def test_exit_wait_returns_the_code_once_the_child_ended(pidfd: bool, monkeypatc
         waiter.close()
         child.kill()
         child.wait(10)
+
+
+def test_an_attached_process_knows_its_whole_tree_and_keeps_who_left(tree: subprocess.Popen[str]) -> None:
+    """``sgl-console attach`` follows the ``%i`` logs of every process of the tree (workers included),
+    walking it the same way, and keeps a pid once seen."""
+    from tui.attach import AttachedProcess
+
+    attached = AttachedProcess(tree.pid)
+    everyone = {tree.pid, *(p.pid for p in psutil.Process(tree.pid).children(recursive=True))}
+    assert attached.known_pids() == everyone
+    leaf = max(psutil.Process(tree.pid).children(recursive=True), key=lambda p: p.pid)
+    leaf.kill()
+    wait_until(lambda: not proctree.alive(leaf), timeout=10)
+    assert attached.known_pids() == everyone

@@ -26,6 +26,7 @@ from typing import Any
 
 import psutil
 
+from tui.engine import proctree
 from tui.router import Router
 
 DEV_ENDPOINTS = ("/health", "/dev/settings", "/dev/memory", "/dev/last-request")
@@ -107,10 +108,7 @@ class AttachedProcess:
 
     def known_pids(self) -> set[int]:
         """The pid and every descendant seen so far (for ``%i`` logs of workers)."""
-        try:
-            self._known.update(c.pid for c in self.proc.children(recursive=True))
-        except psutil.Error:
-            pass
+        self._known.update(p.pid for p in proctree.descendants(self.pid))  # the kernel's child lists
         return set(self._known)
 
     def alive(self) -> bool:
