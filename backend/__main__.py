@@ -22,6 +22,8 @@ from backend.server.cli import request_from_args
 from backend.server.stop_signals import install_stop_handlers
 
 log = get_logger()
+OUT_OF_MEMORY_LINE = b"Out of memory: MemoryError (and not enough left to say more)\n"
+"""Made at start: when even the report of an allocation failure cannot allocate, these bytes still go out."""
 
 
 def generate_main(args: Namespace, settings: envs.Settings) -> int:
@@ -77,14 +79,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error(exc.message)
         return int(exc.code)
     except Exception as exc:  # noqa: BLE001 - only an allocation failure is ours to name; a bug re-raises
-        from backend.server.runtime import is_out_of_memory
+        try:
+            from backend.server.runtime import is_out_of_memory
 
-        if not is_out_of_memory(exc):
-            raise
-        log.error("Out of memory: %s", f"{type(exc).__name__}: {exc}".splitlines()[0])
+            if not is_out_of_memory(exc):
+                raise
+            log.error("Out of memory: %s", f"{type(exc).__name__}: {exc}".splitlines()[0])
+        except MemoryError:  # naming it needed memory too (an address-space limit hit while importing)
+            os.write(2, OUT_OF_MEMORY_LINE)
         return int(ExitCode.OUT_OF_MEMORY)
     finally:
-        flush_all()
+        try:
+            flush_all()
+        except MemoryError:
+            pass
 
 
 if __name__ == "__main__":

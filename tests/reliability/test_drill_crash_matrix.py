@@ -38,10 +38,12 @@ EXPECTED: dict[str, tuple[set[int], str | None]] = {
 """Exit codes (as ``sgl-console run`` returns them) and the signal the report must name."""
 OOM_HEADROOM = 48 << 20
 """Address space the OOM child gets beyond what importing the backend maps (measured per run, so the
-bound follows the installed libraries): enough to start, not enough to load the model and generate.
+bound follows the installed libraries; the probe imports what the backend imports before its model
+loads, diffusers' eager autoencoder package included, which pulls in transformers' models): enough
+to start, not enough to load the model and generate.
 The tiny model cannot be made to overrun a generous bound quickly on a CPU (a 256x256 image runs in
 900 MB, a batch of 64 in 1.5 GB, at minutes per step)."""
-PROBE = ("import re, torch, diffusers, backend.server.runtime; "
+PROBE = ("import re, torch, backend.models.shapes_pipeline, backend.server.runtime; "
          "print(re.search(r'VmPeak:\\s+(\\d+)', open('/proc/self/status').read()).group(1))")
 
 
