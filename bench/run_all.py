@@ -30,8 +30,8 @@ REALPATH_JSON = HERE / "results" / "realpath.json"
 BASELINE_JSON = HERE / "results" / "realpath-baseline.json"
 GPU_JSON = HERE / "results" / "cachedit_gpu.json"
 WORKERS_TXT = HERE / "results" / "gpu_workers.txt"
-GPU_GENERATE_JSON = HERE / "results" / "gpu_generate.json"
-"""The generation rows measured on a GPU machine (``bench_generate(Env(), rounds)`` run there)."""
+GPU_HOST_JSON = HERE / "results" / "gpu_host.json"
+"""Real-path rows measured on the lent GPU machine (its cores, its GPU), kept with what was run."""
 COMPONENTS = ("bench_router.py", "bench_model.py", "bench_caching.py")
 
 
@@ -106,15 +106,17 @@ def gpu_section() -> list[str]:
     return out
 
 
-def gpu_generate_section() -> list[str]:
-    """Generation through the console where it runs for real: a GPU host, the loop waiting on the GPU."""
-    if not GPU_GENERATE_JSON.exists():
+def gpu_host_section() -> list[str]:
+    """The same scenarios where operators run the console: a GPU host with its cores (and the loop on the GPU)."""
+    if not GPU_HOST_JSON.exists():
         return []
-    g = json.loads(GPU_GENERATE_JSON.read_text())
-    return ["## Generation through the console on the GPU machine", "",
-            f"{g['card']}, {g['cores']} cores, {g['date']}, torch {g['torch']}: the `generate` scenario with "
-            f"{g['rounds']} rounds (TUI, backend directly and `sgl-console run` alternating; medians).", "",
-            *realpath_table(g["rows"], None), ""]
+    g = json.loads(GPU_HOST_JSON.read_text())
+    out = ["## The console on the GPU machine", "",
+           f"{g['card']}, {g['cores']} cores, torch {g['torch']}; the same harness (tmux 80x24, `capture-pane` "
+           "every 10 ms), figures beside their anchors from the same run.", ""]
+    for run in g["runs"]:
+        out += [f"{run['what']}:", "", *realpath_table(run["rows"], None), ""]
+    return out
 
 
 def write_results(rows: list[dict[str, Any]], quick: bool, seconds: float,
@@ -134,7 +136,7 @@ def write_results(rows: list[dict[str, Any]], quick: bool, seconds: float,
     if baseline is not None:
         lines += ["Baseline: the same harness on the integrator's `main` before this round of fixes "
                   "(`bench/results/realpath-baseline.json`).", ""]
-    lines += gpu_generate_section()
+    lines += gpu_host_section()
     lines += ["## Cache-DiT on a Flux-sized transformer (GPU)", "", *gpu_section(), ""]
     if WORKERS_TXT.exists():  # scripts/gpu_workers.sh on the lent machine (issue 14), kept as it printed
         lines += ["## Two workers on the GPU machine (`scripts/gpu_workers.sh`)", "", "```",
