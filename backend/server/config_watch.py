@@ -18,6 +18,7 @@ from backend.attention_watch import ConfigWatcher, ReloadEvent, watch_in_thread
 from backend.exit_codes import ExitCode
 from backend.logging_setup import get_logger
 from backend.pipeline.attention import AttentionState, state
+from backend.server.answers import error_answer
 
 log = get_logger("attention")
 
@@ -111,11 +112,10 @@ def reload_answer(stage: AttentionConfigStage | None) -> tuple[int, dict[str, An
     """``POST /dev/reload-attention-config`` in the process that holds the model: re-read the file
     and apply it now (the caller runs between requests); 400 keeps the last good config."""
     if stage is None:
-        return 409, {"error": {"message": "no attention config file to reload (set SGLANG_DIFFUSION_ATTENTION_CONFIG "
-                                          "or pass a file to --attention-backend-config)",
-                               "type": "bad_attention_config", "code": int(ExitCode.BAD_ATTENTION_CONFIG)}}
+        return error_answer(409, "no attention config file to reload (set SGLANG_DIFFUSION_ATTENTION_CONFIG or pass "
+                            "a file to --attention-backend-config)", ExitCode.BAD_ATTENTION_CONFIG)
     changes = stage.apply_pending(force=True)
     if stage.last_error:
-        return 400, {"error": {"message": stage.last_error, "type": "bad_attention_config",
-                               "code": int(ExitCode.BAD_ATTENTION_CONFIG)}, "attention": state().describe()}
+        status, body = error_answer(400, stage.last_error, ExitCode.BAD_ATTENTION_CONFIG)
+        return status, {**body, "attention": state().describe()}
     return 200, {"changes": changes, "attention": state().describe()}

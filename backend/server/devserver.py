@@ -16,6 +16,9 @@ import os
 import time
 from typing import Any, Protocol
 
+from backend.exit_codes import ExitCode
+from backend.server.answers import error_answer
+
 
 class ServerState(Protocol):
     """What the dev endpoints read of the running server (``serve.Server`` is one).
@@ -98,11 +101,12 @@ def workers_answer(answers: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
     request yet) fails the answer only when none has anything."""
     answers = sorted(answers, key=lambda a: a["rank"])
     if not answers:
-        return 503, {"workers": [], "error": {"message": "no worker is left to answer", "code": 503}}
+        status, body = error_answer(503, "no worker is left to answer", ExitCode.WORKER_FAILED)
+        return status, {**body, "workers": []}
     failed = [a for a in answers if a["status"] != 200 and a["status"] != 404]
     if not failed and any(a["status"] == 200 for a in answers):
         return 200, {"workers": answers}
     first = (failed or answers)[0]
-    message = (first.get("error") or {}).get("message", "failed")
-    return first["status"], {"workers": answers, "error": {"message": f"worker {first['rank']}: {message}",
-                                                           "code": first["status"]}}
+    error = dict(first.get("error") or {})
+    error["message"] = f"worker {first['rank']}: {error.get('message', 'failed')}"
+    return first["status"], {"workers": answers, "error": error}

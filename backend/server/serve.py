@@ -47,6 +47,7 @@ from backend.logging_setup import emit_raw, flush_all, get_logger
 from backend.pipeline.limits import Limits
 from backend.pipeline.request import CancelToken, GenerationRequest, GenerationResult
 from backend.server import devserver
+from backend.server.answers import error_answer
 from backend.server.request_body import request_from_body
 from backend.server.runtime import Runtime
 from backend.server.worker_pool import WorkerPool
@@ -86,10 +87,6 @@ def answer_for(result: GenerationResult, client_id: Any) -> tuple[int, dict[str,
     status = {int(ExitCode.BAD_REQUEST): 400, int(ExitCode.CANCELLED): 503}.get(result.exit_code, 500)
     body["error"] = {"message": result.error, "type": ExitCode(result.exit_code).name.lower(), "code": result.exit_code}
     return status, body
-
-
-def error_answer(status: int, message: str, code: ExitCode, client_id: Any = None) -> tuple[int, dict[str, Any]]:
-    return status, {"id": client_id, "error": {"message": message, "type": code.name.lower(), "code": int(code)}}
 
 
 class Server:
