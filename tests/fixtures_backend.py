@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from tests.backend_zygote import ForkedBackend
+
 RUN_TIMEOUT = 240
 DEVICE = os.environ.get("SGL_BACKEND_TEST_DEVICE", "cpu")
 """The device backend subprocess tests run on; ``SGL_BACKEND_TEST_DEVICE=cuda`` reruns them on a GPU."""
@@ -47,23 +49,39 @@ def clean_env(tmp: Path, **extra: str) -> dict[str, str]:
     return {k: v for k, v in env.items() if v is not None}
 
 
+def start_backend(args: list[str], cwd: Path, env: dict[str, str], exec_: bool = False,
+                  **streams: Any) -> Any:
+    """A running ``sgl-backend args``: forked from the test zygote (``tests.backend_zygote``: the same
+    process, without 9 s of third-party imports), or exec'd as operators start it when ``exec_``."""
+    command = backend_command(*args)
+    if exec_:
+        return subprocess.Popen(command, cwd=cwd, env=env, **streams)
+    return ForkedBackend(command, cwd, env, **streams)
+
+
 def run_backend(tmp: Path, *args: str, env: dict[str, str] | None = None,
-                timeout: float = RUN_TIMEOUT) -> subprocess.CompletedProcess[str]:
+                timeout: float = RUN_TIMEOUT, **forked: Any) -> subprocess.CompletedProcess[str]:
     """Run ``sgl-backend`` to completion in ``tmp``; output captured as text, line endings as written
-    (no universal-newline translation: tqdm's bare ``\r`` must stay a ``\r``)."""
-    proc = subprocess.run(backend_command(*args), cwd=tmp, env=env or clean_env(tmp), capture_output=True,
-                          timeout=timeout, check=False)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, proc.stdout.decode("utf-8", "replace"),
-                                       proc.stderr.decode("utf-8", "replace"))
+    (no universal-newline translation: tqdm's bare ``\r`` must stay a ``\r``).  ``forked``: the
+    zygote run's ``rlimits`` and ``ignored_signals``."""
+    proc = start_backend(list(args), tmp, env or clean_env(tmp), stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, **forked)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(30)
+        raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, (out or b"").decode("utf-8", "replace"),
+                                       (err or b"").decode("utf-8", "replace"))
 
 
 class ServeProcess:
     """A running ``sgl-backend serve`` with its stdout collected line by line."""
 
     def __init__(self, tmp: Path, env: dict[str, str], *args: str) -> None:
-        self.proc = subprocess.Popen(
-            backend_command("serve", "--port", "0", "--output-path", str(tmp / "out"), *args), cwd=tmp, env=env,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.proc = start_backend(["serve", "--port", "0", "--output-path", str(tmp / "out"), *args], tmp, env,
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.lines: list[str] = []
         self.err: list[str] = []
         self._cond = threading.Condition()

@@ -203,11 +203,11 @@ def test_sigterm_abandons_at_a_step_boundary(tmp_path: Path) -> None:
     import signal
     import subprocess
 
-    from tests.fixtures_backend import backend_command
+    from tests.fixtures_backend import start_backend
 
     with open(tmp_path / "stderr.txt", "w") as err:
-        proc = subprocess.Popen(backend_command("generate", "--prompt", "a red circle", "--num-inference-steps", "500"),
-                                cwd=tmp_path, env=clean_env(tmp_path), stdout=subprocess.PIPE, stderr=err, text=True)
+        proc = start_backend(["generate", "--prompt", "a red circle", "--num-inference-steps", "500"], tmp_path,
+                             clean_env(tmp_path), stdout=subprocess.PIPE, stderr=err, text=True)
         wait_until(lambda: re.search(r"\| [1-9]\d*/500 \[", (tmp_path / "stderr.txt").read_text()), timeout=240,
                    interval=0.1, describe=lambda: "no denoising step was reported")
         proc.send_signal(signal.SIGTERM)

@@ -7,7 +7,6 @@ import json
 import os
 import re
 import signal
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from backend.records import OutputSaved, parse_line
 from backend.server.devserver import workers_answer
 from backend.server.workers import split_batch
 from tests.console_helpers import pid_running, wait_until
-from tests.fixtures_backend import DEVICE, backend_command, clean_env, run_backend
+from tests.fixtures_backend import DEVICE, clean_env, run_backend, start_backend
 
 
 @pytest.mark.slow
@@ -72,19 +71,18 @@ def test_split_batch() -> None:
     assert split_batch(1, 1) == [(0, 1)]
 
 
-def _start_workers(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[bytes], Path, Path]:
+def _start_workers(tmp_path: Path, *extra: str) -> tuple[Any, Path, Path]:
     """A generate with two workers (fork), its stdout and stderr going to files the test polls."""
     out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
     with open(out, "wb") as o, open(err, "wb") as e:
-        proc = subprocess.Popen(
-            backend_command("generate", "--prompt", "a red circle", "--batch-size", "2", "--num-workers", "2",
-                            *extra),
-            cwd=tmp_path, env=clean_env(tmp_path, SGLANG_DIFFUSION_WORKER_MULTIPROC_METHOD="fork"),
-            stdout=o, stderr=e)
+        proc = start_backend(["generate", "--prompt", "a red circle", "--batch-size", "2", "--num-workers", "2",
+                              *extra],
+                             tmp_path, clean_env(tmp_path, SGLANG_DIFFUSION_WORKER_MULTIPROC_METHOD="fork"),
+                             stdout=o, stderr=e)
     return proc, out, err
 
 
-def _wait_for(path: Path, pattern: str, proc: subprocess.Popen[bytes], count: int = 1) -> list[str]:
+def _wait_for(path: Path, pattern: str, proc: Any, count: int = 1) -> list[str]:
     def hits() -> list[str]:
         return re.findall(pattern, path.read_text(errors="replace"))
 

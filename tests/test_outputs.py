@@ -13,7 +13,7 @@ import pytest
 
 from backend.artifacts.images import default_stem, output_name, sanitize
 from backend.exit_codes import ExitCode
-from tests.fixtures_backend import RUN_TIMEOUT, backend_command, clean_env
+from tests.fixtures_backend import run_backend
 
 
 def test_default_stem_follows_sglang() -> None:
@@ -34,17 +34,11 @@ def test_batch_suffix_and_explicit_name() -> None:
     assert output_name("a b", "h", None, 1, 2).endswith("_h_1.png")
 
 
-def _run_with_file_size_limit(tmp_path: Path, limit: int, *args: str) -> subprocess.CompletedProcess[bytes]:
+def _run_with_file_size_limit(tmp_path: Path, limit: int, *args: str) -> subprocess.CompletedProcess[str]:
     """``sgl-backend generate`` whose files may not grow past ``limit`` bytes: a full disk, as a write sees it
     (EFBIG; SIGXFSZ ignored so the write fails instead of killing the process)."""
-
-    def limit_files() -> None:
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-
-    return subprocess.run(backend_command("generate", "--prompt", "a red circle", "--num-inference-steps", "2", *args),
-                          cwd=tmp_path, env=clean_env(tmp_path), capture_output=True, timeout=RUN_TIMEOUT,
-                          preexec_fn=limit_files, check=False)
+    return run_backend(tmp_path, "generate", "--prompt", "a red circle", "--num-inference-steps", "2", *args,
+                       rlimits={resource.RLIMIT_FSIZE: limit}, ignored_signals=(signal.SIGXFSZ,))
 
 
 @pytest.mark.slow
@@ -56,7 +50,7 @@ def test_a_full_disk_keeps_the_old_image_and_leaves_no_torn_file(tmp_path: Path)
     precious.write_bytes(old)
     proc = _run_with_file_size_limit(tmp_path, 2000, "--output-file-name", "precious.png")
     assert proc.returncode == ExitCode.OUTPUT_ERROR, proc.stdout + proc.stderr
-    assert b"Cannot write" in proc.stdout and b"File too large" in proc.stdout
+    assert "Cannot write" in proc.stdout and "File too large" in proc.stdout
     assert precious.read_bytes() == old
     assert sorted(p.name for p in out.iterdir()) == ["precious.png"]  # no temp file, nothing half-written
     proc = _run_with_file_size_limit(tmp_path, 2000)  # the default name: no 0-byte PNG either

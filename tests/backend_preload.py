@@ -1,0 +1,18 @@
+"""What the backend test zygote imports once (see ``tests.backend_zygote``): third-party modules only.
+
+None of ours: the backend decides at import time what to wrap for ``--inject-fault`` and the kernel API
+log level, so every run must import its own modules afresh.  ``OMP_NUM_THREADS=1`` is every backend
+test's value, and OpenMP reads it when torch loads.
+"""
+
+import os
+
+os.environ["OMP_NUM_THREADS"] = "1"
+
+import torch  # noqa: E402,F401
+from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL  # noqa: E402,F401
+from diffusers.models.transformers.pixart_transformer_2d import PixArtTransformer2DModel  # noqa: E402,F401
+from diffusers.pipelines.pipeline_utils import DiffusionPipeline  # noqa: E402,F401
+from diffusers.schedulers.scheduling_flow_match_euler_discrete import (  # noqa: E402,F401
+    FlowMatchEulerDiscreteScheduler,
+)

@@ -1,0 +1,210 @@
+"""Backend test runs forked from a process that imported torch and diffusers once (test speed only).
+
+Why: every ``sgl-backend`` process spends about 9 s of CPU importing torch, ``torch._dynamo`` (pulled in by
+diffusers), transformers and diffusers' eagerly imported model packages before it reads its first flag.
+The backend tests start about forty of them: on the 2-core CI machine that alone was over four minutes.
+
+What stays real: each run is its own process, forked from a zygote (:mod:`multiprocessing`'s forkserver,
+one per test worker) that has imported only third-party modules (``tests.backend_preload``); the run
+then imports every module of ours afresh, sets its own environment, working directory and standard
+streams, and runs ``backend.__main__.main`` exactly as the ``sgl-backend`` script does.  Signals, exit
+codes (``-N`` for a signal death), pipes and its own workers are those of a real process.
+
+What differs from an exec'd ``sgl-backend`` (and is covered by the tests that launch through the console,
+which always exec): the interpreter start-up itself (``PYTHON*`` variables are applied here for the
+ones the tests set: ``PYTHONUNBUFFERED``), third-party import-time reads of the environment (the
+zygote imports with ``OMP_NUM_THREADS=1``, the value every backend test uses), and the parent, which
+is the zygote rather than the test.  A test that needs the exec'd start-up passes ``exec_=True``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import io
+import multiprocessing
+import os
+import resource
+import signal
+import subprocess
+import sys
+import threading
+import traceback
+from multiprocessing import reduction
+from typing import IO, Any
+
+PIPE = subprocess.PIPE
+DEVNULL = subprocess.DEVNULL
+STDOUT = subprocess.STDOUT
+
+_CONTEXT: Any = None
+
+
+def _context() -> Any:
+    """The forkserver context, its zygote preloading ``tests.backend_preload`` (started at first use)."""
+    global _CONTEXT
+    if _CONTEXT is None:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["tests.backend_preload"])
+        _CONTEXT = ctx
+    return _CONTEXT
+
+
+class _InheritedFd:
+    """A file descriptor handed to the forked run (sent over the forkserver's socket, as sockets are)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def __reduce__(self) -> tuple[Any, tuple[Any]]:
+        return _InheritedFd._rebuild, (reduction.DupFd(self.fd),)
+
+    @staticmethod
+    def _rebuild(dup: Any) -> int:
+        return int(dup.detach())
+
+
+def _stream(fd: int, write: bool, unbuffered: bool, errors: str) -> IO[str]:
+    """``sys.stdout``/``stderr``/``stdin`` as the interpreter makes them for a pipe (``-u`` when asked)."""
+    if not write:
+        return io.TextIOWrapper(io.BufferedReader(io.FileIO(fd, "r", closefd=False)), encoding="utf-8")
+    raw = io.FileIO(fd, "w", closefd=False)
+    if unbuffered:
+        return io.TextIOWrapper(raw, encoding="utf-8", errors=errors, write_through=True)  # type: ignore[arg-type]
+    return io.TextIOWrapper(io.BufferedWriter(raw), encoding="utf-8", errors=errors, line_buffering=fd == 2)
+
+
+def _run(script: str, argv: list[str], cwd: str, env: dict[str, str], fds: tuple[int, int, int],
+         rlimits: dict[int, int], ignored: tuple[int, ...]) -> None:
+    """In the forked process: become ``script argv`` in ``cwd`` with ``env``, these streams, limits and
+    ignored signals (what a ``preexec_fn`` would set before an exec), then exit."""
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+    for fd in set(fds):
+        if fd > 2:
+            os.close(fd)
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for sig in ignored:
+        signal.signal(sig, signal.SIG_IGN)
+    for which, limit in rlimits.items():
+        resource.setrlimit(which, (limit, limit))
+    unbuffered = bool(env.get("PYTHONUNBUFFERED"))
+    sys.stdin = sys.__stdin__ = _stream(0, False, unbuffered, "strict")
+    sys.stdout = sys.__stdout__ = _stream(1, True, unbuffered, "strict")
+    sys.stderr = sys.__stderr__ = _stream(2, True, unbuffered, "backslashreplace")
+    sys.argv = [script, *argv]
+    code: Any = 0
+    try:
+        from backend.__main__ import main
+
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    except BaseException:  # noqa: BLE001 - what the interpreter does with an uncaught exception
+        traceback.print_exc()
+        code = 1
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    try:
+        atexit._run_exitfuncs()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(code & 0xFF)
+
+
+class ForkedBackend:
+    """The part of :class:`subprocess.Popen` the backend tests use, for a run forked from the zygote."""
+
+    def __init__(self, args: list[str], cwd: str | os.PathLike[str], env: dict[str, str], *,
+                 stdin: Any = DEVNULL, stdout: Any = PIPE, stderr: Any = PIPE, text: bool = False,
+                 rlimits: dict[int, int] | None = None, ignored_signals: tuple[int, ...] = ()) -> None:
+        self.args = args
+        self.returncode: int | None = None
+        ours: list[int] = []
+        theirs: list[int] = []
+
+        def end(kind: Any, write: bool) -> tuple[int, IO[Any] | None]:
+            if kind == PIPE:
+                r, w = os.pipe()
+                mine, child = (r, w) if write else (w, r)
+                ours.append(mine)
+                theirs.append(child)
+                mode = ("r" if write else "w") + ("" if text else "b")
+                return child, os.fdopen(mine, mode, encoding="utf-8" if text else None)  # as Popen's text mode
+            if kind == DEVNULL or kind is None:
+                fd = os.open(os.devnull, os.O_RDWR)
+                theirs.append(fd)
+                return fd, None
+            return getattr(kind, "fileno", lambda: kind)(), None  # the caller's open file or descriptor
+
+        in_fd, self.stdin = end(stdin, False)
+        out_fd, self.stdout = end(stdout, True)
+        if stderr == STDOUT:
+            err_fd, self.stderr = out_fd, None
+        else:
+            err_fd, self.stderr = end(stderr, True)
+        self._proc = _context().Process(
+            target=_run, args=(args[0], list(args[1:]), os.fspath(cwd), dict(env),
+                               tuple(_InheritedFd(fd) for fd in (in_fd, out_fd, err_fd)), dict(rlimits or {}),
+                               tuple(ignored_signals)),
+            daemon=False)
+        try:
+            self._proc.start()
+        finally:
+            for fd in theirs:
+                os.close(fd)
+        self.pid: int = self._proc.pid
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            self.returncode = self._proc.exitcode
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        self._proc.join(timeout)
+        if self.poll() is None:
+            raise subprocess.TimeoutExpired(self.args, timeout or 0)
+        assert self.returncode is not None
+        return self.returncode
+
+    def communicate(self, timeout: float | None = None) -> tuple[Any, Any]:
+        """Both outputs read to their end while waiting (``Popen.communicate``, without input)."""
+        got: dict[int, Any] = {}
+        readers = [threading.Thread(target=lambda i=i, s=s: got.__setitem__(i, s.read()), daemon=True)
+                   for i, s in enumerate((self.stdout, self.stderr)) if s is not None]
+        for reader in readers:
+            reader.start()
+        self.wait(timeout)
+        for reader in readers:
+            reader.join(30)
+        for stream in (self.stdout, self.stderr):
+            if stream is not None:
+                stream.close()
+        return got.get(0), got.get(1)
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, sig)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def __enter__(self) -> ForkedBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for stream in (self.stdin, self.stdout, self.stderr):
+            if stream is not None:
+                stream.close()
+        if self.poll() is None:
+            self.kill()
+        self.wait()
