@@ -24,6 +24,7 @@ import io
 import multiprocessing
 import os
 import resource
+import runpy
 import signal
 import subprocess
 import sys
@@ -73,10 +74,31 @@ def _stream(fd: int, write: bool, unbuffered: bool, errors: str) -> IO[str]:
     return io.TextIOWrapper(io.BufferedWriter(raw), encoding="utf-8", errors=errors, line_buffering=fd == 2)
 
 
-def _run(script: str, argv: list[str], cwd: str, env: dict[str, str], fds: tuple[int, int, int],
+def _become(command: list[str]) -> None:
+    """Run ``command`` in this process as the interpreter would: ``python -c CODE``, ``python -m MODULE``,
+    ``python SCRIPT`` or a console script (``sgl-backend``), each with the ``sys.argv`` and ``sys.path[0]``
+    it would have had."""
+    if os.path.realpath(command[0]) == os.path.realpath(sys.executable) and len(command) > 1:
+        command = command[1:]
+        if command[0] == "-c":
+            sys.argv = ["-c", *command[2:]]
+            sys.path[0] = ""
+            exec(compile(command[1], "<string>", "exec"), {"__name__": "__main__", "__builtins__": __builtins__})
+            return
+        if command[0] == "-m":
+            sys.argv = [command[1], *command[2:]]
+            sys.path[0] = os.getcwd()
+            runpy.run_module(command[1], run_name="__main__", alter_sys=True)
+            return
+    sys.argv = list(command)
+    sys.path[0] = os.path.dirname(os.path.abspath(command[0]))
+    runpy.run_path(command[0], run_name="__main__")
+
+
+def _run(command: list[str], cwd: str, env: dict[str, str], fds: tuple[int, int, int],
          rlimits: dict[int, int], ignored: tuple[int, ...]) -> None:
-    """In the forked process: become ``script argv`` in ``cwd`` with ``env``, these streams, limits and
-    ignored signals (what a ``preexec_fn`` would set before an exec), then exit."""
+    """In the forked process: become ``command`` in ``cwd`` with ``env``, these streams, limits and
+    ignored signals (what a ``preexec_fn`` would set before an exec), then exit with its status."""
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
     for fd in set(fds):
@@ -94,12 +116,9 @@ def _run(script: str, argv: list[str], cwd: str, env: dict[str, str], fds: tuple
     sys.stdin = sys.__stdin__ = _stream(0, False, unbuffered, "strict")
     sys.stdout = sys.__stdout__ = _stream(1, True, unbuffered, "strict")
     sys.stderr = sys.__stderr__ = _stream(2, True, unbuffered, "backslashreplace")
-    sys.argv = [script, *argv]
     code: Any = 0
     try:
-        from backend.__main__ import main
-
-        code = main(argv)
+        _become(command)
     except SystemExit as exc:
         code = exc.code
     except BaseException:  # noqa: BLE001 - what the interpreter does with an uncaught exception
@@ -118,8 +137,8 @@ def _run(script: str, argv: list[str], cwd: str, env: dict[str, str], fds: tuple
         os._exit(code & 0xFF)
 
 
-class ForkedBackend:
-    """The part of :class:`subprocess.Popen` the backend tests use, for a run forked from the zygote."""
+class ForkedProcess:
+    """The part of :class:`subprocess.Popen` the tests use, for a Python command forked from the zygote."""
 
     def __init__(self, args: list[str], cwd: str | os.PathLike[str], env: dict[str, str], *,
                  stdin: Any = DEVNULL, stdout: Any = PIPE, stderr: Any = PIPE, text: bool = False,
@@ -150,7 +169,7 @@ class ForkedBackend:
         else:
             err_fd, self.stderr = end(stderr, True)
         self._proc = _context().Process(
-            target=_run, args=(args[0], list(args[1:]), os.fspath(cwd), dict(env),
+            target=_run, args=(list(args), os.fspath(cwd), dict(env),
                                tuple(_InheritedFd(fd) for fd in (in_fd, out_fd, err_fd)), dict(rlimits or {}),
                                tuple(ignored_signals)),
             daemon=False)
@@ -198,7 +217,7 @@ class ForkedBackend:
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
 
-    def __enter__(self) -> ForkedBackend:
+    def __enter__(self) -> ForkedProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.backend_zygote import ForkedBackend
+from tests.backend_zygote import ForkedProcess
 
 RUN_TIMEOUT = 240
 DEVICE = os.environ.get("SGL_BACKEND_TEST_DEVICE", "cpu")
@@ -56,7 +56,7 @@ def start_backend(args: list[str], cwd: Path, env: dict[str, str], exec_: bool =
     command = backend_command(*args)
     if exec_:
         return subprocess.Popen(command, cwd=cwd, env=env, **streams)
-    return ForkedBackend(command, cwd, env, **streams)
+    return ForkedProcess(command, cwd, env, **streams)
 
 
 def run_backend(tmp: Path, *args: str, env: dict[str, str] | None = None,

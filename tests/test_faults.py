@@ -12,6 +12,7 @@ import pytest
 
 from backend import records as r
 from backend.kernel_api import faults
+from tests.backend_zygote import ForkedProcess
 from tests.console_helpers import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,7 +122,8 @@ def test_device_assert_needs_cuda() -> None:
 # ---- real subprocess drills ----------------------------------------------------------------------
 
 
-def _start(tmp_path: Path, spec: str, level: int = 10, device: str = "cpu") -> subprocess.Popen[str]:
+def _start(tmp_path: Path, spec: str, level: int = 10, device: str = "cpu") -> ForkedProcess:
+    """The drill as its own process (forked from the test zygote, which has torch imported)."""
     script = tmp_path / "drill.py"
     script.write_text(DRILL)
     env = {
@@ -132,14 +134,8 @@ def _start(tmp_path: Path, spec: str, level: int = 10, device: str = "cpu") -> s
         "SGLANG_KERNEL_API_DUMP_DIR": str(tmp_path / "dumps_%i"),
         "DRILL_DEVICE": device,
     }
-    return subprocess.Popen(
-        [sys.executable, str(script), spec],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return ForkedProcess([sys.executable, str(script), spec], tmp_path, env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
 
 
 def _run(
