@@ -66,7 +66,13 @@ shift || true
 case "$cmd" in
     setup) setup ;;
     console) setup; compile; exec "$VENV/bin/sgl-console" "$@" ;;
-    test) setup; browser; exec "$VENV/bin/python" -m pytest -q "$@" ;;
+    test)
+        setup; browser
+        # Bytecode caches for our modules and pytest's rewritten tests: the suite starts about 150 Python
+        # processes that import backend or tui, and three workers each rewrite every test module
+        # (PYTHONDONTWRITEBYTECODE, where the shell sets it, would make each of them compile afresh).
+        unset PYTHONDONTWRITEBYTECODE; compile
+        exec "$VENV/bin/python" -m pytest -q "$@" ;;
     drills)
         setup
         args=()
