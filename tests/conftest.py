@@ -11,4 +11,3 @@ import pathlib
 pytest_plugins = sorted(
     f"tests.{p.stem}" for p in pathlib.Path(__file__).parent.glob("fixtures_*.py")
 )
-
