@@ -1,20 +1,22 @@
-"""Backend test runs forked from a process that imported torch and diffusers once (test speed only).
+"""Test runs of ``sgl-backend`` (and of drill scripts) forked from a process that imported torch and
+diffusers once.  For test speed only; what operators run is always exec'd.
 
 Why: every ``sgl-backend`` process spends about 9 s of CPU importing torch, ``torch._dynamo`` (pulled in by
 diffusers), transformers and diffusers' eagerly imported model packages before it reads its first flag.
-The backend tests start about forty of them: on the 2-core CI machine that alone was over four minutes.
+The tests started about fifty of them: on the 2-core CI machine that alone was over four minutes.
 
 What stays real: each run is its own process, forked from a zygote (:mod:`multiprocessing`'s forkserver,
-one per test worker) that has imported only third-party modules (``tests.backend_preload``); the run
-then imports every module of ours afresh, sets its own environment, working directory and standard
-streams, and runs ``backend.__main__.main`` exactly as the ``sgl-backend`` script does.  Signals, exit
-codes (``-N`` for a signal death), pipes and its own workers are those of a real process.
+one per test worker) that has imported only third-party modules (``tests.backend_preload``).  The run
+then sets its own environment, working directory, standard streams, limits and ignored signals, and runs
+its command as the interpreter would (the ``sgl-backend`` console script, ``python -m``, ``-c`` or a
+script), importing every module of ours afresh.  Signals, exit codes (``-N`` for a signal death), pipes
+and its own workers are those of a real process.
 
-What differs from an exec'd ``sgl-backend`` (and is covered by the tests that launch through the console,
-which always exec): the interpreter start-up itself (``PYTHON*`` variables are applied here for the
-ones the tests set: ``PYTHONUNBUFFERED``), third-party import-time reads of the environment (the
-zygote imports with ``OMP_NUM_THREADS=1``, the value every backend test uses), and the parent, which
-is the zygote rather than the test.  A test that needs the exec'd start-up passes ``exec_=True``.
+What differs from an exec'd start (covered by every test that launches through the console, which
+always execs, and by ``exec_=True``): the interpreter start-up itself (of the ``PYTHON*`` variables, the
+tests' ``PYTHONUNBUFFERED`` is applied here), third-party import-time reads of the environment (the
+zygote imports with ``OMP_NUM_THREADS=1``, every backend test's value), and the parent, which is the
+zygote: it reaps its children at once, so a test that reads a zombie's status must exec.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import atexit
 import io
 import multiprocessing
+import multiprocessing.util  # its exit handler is registered first (see _kill_leftovers)
 import os
 import resource
 import runpy
@@ -38,6 +41,16 @@ DEVNULL = subprocess.DEVNULL
 STDOUT = subprocess.STDOUT
 
 _CONTEXT: Any = None
+_STARTED: list[ForkedProcess] = []
+"""Every run forked by this test worker: any still alive when the worker exits is killed first (else
+multiprocessing's exit handler would wait for it)."""
+
+
+@atexit.register  # registered after multiprocessing's own handler, so it runs before it
+def _kill_leftovers() -> None:
+    for proc in _STARTED:
+        if proc.poll() is None:
+            proc.kill()
 
 
 def _context() -> Any:
@@ -179,6 +192,7 @@ class ForkedProcess:
             for fd in theirs:
                 os.close(fd)
         self.pid: int = self._proc.pid
+        _STARTED.append(self)
 
     def poll(self) -> int | None:
         if self.returncode is None:
