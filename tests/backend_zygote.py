@@ -6,14 +6,15 @@ diffusers), transformers and diffusers' eagerly imported model packages before i
 The tests started about fifty of them: on the 2-core CI machine that alone was over four minutes.
 
 What stays real: each run is its own process, forked from a zygote (:mod:`multiprocessing`'s forkserver,
-one per test worker) that has imported only third-party modules (``tests.backend_preload``).  The run
+one per test worker) that has imported the embedded model's module and with it torch and diffusers
+(``tests.backend_preload``).  The run
 then sets its own environment, working directory, standard streams, limits and ignored signals, and runs
 its command as the interpreter would (the ``sgl-backend`` console script, ``python -m``, ``-c`` or a
 script), importing every module of ours afresh.  Signals, exit codes (``-N`` for a signal death), pipes
 and its own workers are those of a real process.
 
 What differs from an exec'd start (covered by every test that launches through the console, which
-always execs, and by ``exec_=True``): the interpreter start-up itself (of the ``PYTHON*`` variables, the
+always execs, and by the tests that start ``backend_command`` with :class:`subprocess.Popen`): the interpreter start-up itself (of the ``PYTHON*`` variables, the
 tests' ``PYTHONUNBUFFERED`` is applied here), third-party import-time reads of the environment (the
 zygote imports with ``OMP_NUM_THREADS=1``, every backend test's value), and the parent, which is the
 zygote: it reaps its children at once, so a test that reads a zombie's status must exec.
@@ -38,7 +39,6 @@ from typing import IO, Any
 
 PIPE = subprocess.PIPE
 DEVNULL = subprocess.DEVNULL
-STDOUT = subprocess.STDOUT
 
 _CONTEXT: Any = None
 _STARTED: list[ForkedProcess] = []
@@ -177,10 +177,7 @@ class ForkedProcess:
 
         in_fd, self.stdin = end(stdin, False)
         out_fd, self.stdout = end(stdout, True)
-        if stderr == STDOUT:
-            err_fd, self.stderr = out_fd, None
-        else:
-            err_fd, self.stderr = end(stderr, True)
+        err_fd, self.stderr = end(stderr, True)
         self._proc = _context().Process(
             target=_run, args=(list(args), os.fspath(cwd), dict(env),
                                tuple(_InheritedFd(fd) for fd in (in_fd, out_fd, err_fd)), dict(rlimits or {}),
@@ -230,14 +227,3 @@ class ForkedProcess:
 
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
-
-    def __enter__(self) -> ForkedProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for stream in (self.stdin, self.stdout, self.stderr):
-            if stream is not None:
-                stream.close()
-        if self.poll() is None:
-            self.kill()
-        self.wait()

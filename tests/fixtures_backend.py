@@ -49,14 +49,10 @@ def clean_env(tmp: Path, **extra: str) -> dict[str, str]:
     return {k: v for k, v in env.items() if v is not None}
 
 
-def start_backend(args: list[str], cwd: Path, env: dict[str, str], exec_: bool = False,
-                  **streams: Any) -> Any:
-    """A running ``sgl-backend args``: forked from the test zygote (``tests.backend_zygote``: the same
-    process, without 9 s of third-party imports), or exec'd as operators start it when ``exec_``."""
-    command = backend_command(*args)
-    if exec_:
-        return subprocess.Popen(command, cwd=cwd, env=env, **streams)
-    return ForkedProcess(command, cwd, env, **streams)
+def start_backend(args: list[str], cwd: Path, env: dict[str, str], **streams: Any) -> ForkedProcess:
+    """A running ``sgl-backend args``, forked from the test zygote (``tests.backend_zygote``: the same
+    process, without 9 s of third-party imports).  A test about the exec'd start uses ``backend_command``."""
+    return ForkedProcess(backend_command(*args), cwd, env, **streams)
 
 
 def run_backend(tmp: Path, *args: str, env: dict[str, str] | None = None,

@@ -299,3 +299,12 @@ def test_scan_dump_root() -> None:
     assert entries[2].api_name == "sglang.custom_op.fused_silu_mul"
     assert entries[4].error == "missing"
     assert r.scan_dump_root(DATA / "nope") == []
+
+
+def test_a_memory_snapshot_has_upstreams_keys_rounded_and_all_of_them() -> None:
+    from backend.records import MEMORY_SNAPSHOT_KEYS, memory_snapshot
+
+    snap = memory_snapshot(1.234, 2.0, 3.456, 4.0, 1121.719)
+    assert tuple(snap) == MEMORY_SNAPSHOT_KEYS and snap["allocated_mb"] == 1.23 and snap["peak_host_anon_mb"] == 1121.72
+    with pytest.raises(ValueError):
+        memory_snapshot(1.0, 2.0)

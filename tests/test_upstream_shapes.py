@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from backend.records import ProgressRecord, RequestStarted, parse_line, strip_ansi
+from backend.records import MEMORY_SNAPSHOT_KEYS, ProgressRecord, RequestStarted, parse_line, strip_ansi
 from tests.fixtures_backend import DEVICE, clean_env, run_backend
 
 pytestmark = pytest.mark.slow
@@ -151,17 +151,14 @@ def test_performance_log_and_dump_have_upstreams_keys(ours_ok: tuple[Path, Any])
     _assert_snapshots(my_dump["memory_checkpoints"])
 
 
-SNAPSHOT_KEYS = {"allocated_mb", "reserved_mb", "peak_allocated_mb", "peak_reserved_mb", "peak_host_anon_mb"}
-"""``MemorySnapshot.to_dict()`` of SGLang 0.5.23 (``multimodal_gen/runtime/utils/perf_logger.py``)."""
-
-
 def _assert_snapshots(snapshots: dict[str, Any]) -> None:
-    """None on a CPU, as upstream; on a GPU (``SGL_BACKEND_TEST_DEVICE=cuda``) one per stage, upstream's keys."""
+    """None on a CPU, as upstream; on a GPU (``SGL_BACKEND_TEST_DEVICE=cuda``) one per stage, with the keys
+    of upstream's ``MemorySnapshot.to_dict()`` in its order."""
     if DEVICE == "cpu":
         assert snapshots == {}
         return
     assert snapshots and all(name.startswith("after_") for name in snapshots)
-    assert all(set(values) == SNAPSHOT_KEYS for values in snapshots.values())
+    assert all(tuple(values) == MEMORY_SNAPSHOT_KEYS for values in snapshots.values())
 
 
 def test_progress_is_tqdm_fragments_like_upstreams(ours_ok: tuple[Path, Any]) -> None:

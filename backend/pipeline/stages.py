@@ -34,6 +34,7 @@ from backend.pipeline.context import StageContext
 from backend.pipeline.device import synchronize
 from backend.records import (
     StageTiming,
+    memory_snapshot,
     stage_error_message,
     stage_finished_message,
     stage_started_message,
@@ -192,13 +193,9 @@ def _memory_snapshot(device: torch.device) -> dict[str, float] | None:
     if device.type != "cuda":
         return None
     mb = 1024 * 1024
-    return {
-        "allocated_mb": round(torch.cuda.memory_allocated(device) / mb, 2),
-        "reserved_mb": round(torch.cuda.memory_reserved(device) / mb, 2),
-        "peak_allocated_mb": round(torch.cuda.max_memory_allocated(device) / mb, 2),
-        "peak_reserved_mb": round(torch.cuda.max_memory_reserved(device) / mb, 2),
-        "peak_host_anon_mb": round(_host_anon_mb(), 2),
-    }
+    return memory_snapshot(torch.cuda.memory_allocated(device) / mb, torch.cuda.memory_reserved(device) / mb,
+                           torch.cuda.max_memory_allocated(device) / mb, torch.cuda.max_memory_reserved(device) / mb,
+                           _host_anon_mb())
 
 
 def run_stages(ctx: StageContext, stages: tuple[type[PipelineStage], ...] = DEFAULT_STAGES) -> None:

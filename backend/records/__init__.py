@@ -79,6 +79,7 @@ from backend.records.notable_lines import (
     output_saved_message,
 )
 from backend.records.perf_records import (
+    MEMORY_SNAPSHOT_KEYS,
     PERF_LOG_FILE,
     PERF_RECORD_TAG,
     PerfDumpReport,
@@ -86,6 +87,7 @@ from backend.records.perf_records import (
     StageTiming,
     append_perf_record,
     commit_hash,
+    memory_snapshot,
     metrics_dumped_message,
     perf_log_dir,
     utc_timestamp,
@@ -220,6 +222,8 @@ __all__ = [
     "progress_message",
     "PERF_LOG_FILE",
     "PERF_RECORD_TAG",
+    "MEMORY_SNAPSHOT_KEYS",
+    "memory_snapshot",
     "StageTiming",
     "PerfRecord",
     "utc_timestamp",

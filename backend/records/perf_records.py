@@ -18,6 +18,14 @@ from backend.records.log_lines import CYAN, RESET
 
 PERF_LOG_FILE = "performance.log"
 PERF_RECORD_TAG = "pipeline_stage_metrics"
+MEMORY_SNAPSHOT_KEYS = ("allocated_mb", "reserved_mb", "peak_allocated_mb", "peak_reserved_mb", "peak_host_anon_mb")
+"""One ``memory_snapshots["after_<Stage>"]`` entry: SGLang 0.5.23's ``MemorySnapshot.to_dict()``
+(``multimodal_gen/runtime/utils/perf_logger.py``), megabytes rounded to 2 decimals."""
+
+
+def memory_snapshot(*megabytes: float) -> dict[str, float]:
+    """A snapshot entry from its values in :data:`MEMORY_SNAPSHOT_KEYS` order (all of them, or ValueError)."""
+    return {key: round(value, 2) for key, value in zip(MEMORY_SNAPSHOT_KEYS, megabytes, strict=True)}
 
 
 @dataclass(frozen=True)
